@@ -1,0 +1,25 @@
+"""hpsearch: which optimizer, with which hyperparameters, should this model train with?
+
+The public API. Importing it does not import torch: builders import it when called.
+"""
+
+from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError
+from hpsearch.optimizers import OPTIMIZERS, build_optimizer
+from hpsearch.schedules import build_scheduler
+from hpsearch.space import SearchSpace, TrialConfig, suggest
+from hpsearch.tasks import TASKS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPTIMIZERS",
+    "TASKS",
+    "ConfigError",
+    "HpsearchError",
+    "SearchSpace",
+    "StudyMismatchError",
+    "TrialConfig",
+    "build_optimizer",
+    "build_scheduler",
+    "suggest",
+]

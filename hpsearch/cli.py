@@ -1,0 +1,217 @@
+"""The `hpsearch` command line: thin commands that parse, call the library and print.
+
+torch, optuna and scikit-learn are imported inside commands so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hpsearch.device import DEVICE_CHOICES
+from hpsearch.errors import ConfigError, HpsearchError
+from hpsearch.export import FORMATS
+from hpsearch.optimizers import OPTIMIZERS, parse_optimizers
+from hpsearch.storage import ENV_VAR
+from hpsearch.study import PRUNERS, SAMPLERS
+from hpsearch.tasks import TASKS
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpsearch.study import RunResult
+
+
+class _Group(click.Group):
+    """Every error is one line: usage errors (exit 2) without the usage block, and library errors
+    turned into click's exceptions (ConfigError -> exit 2, other HpsearchError -> exit 1)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise click.UsageError(error.message) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise click.UsageError(error.message) from None
+        except ConfigError as error:
+            raise click.UsageError(str(error)) from None
+        except HpsearchError as error:
+            raise click.ClickException(str(error)) from None
+
+
+storage_option = click.option(
+    "--storage", envvar=ENV_VAR, show_envvar=True,
+    help="Optuna storage URL: sqlite:///PATH (default sqlite:///studies/hpsearch.db), "
+         "journal:PATH or postgresql://USER:PASSWORD@HOST/DB.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hpsearch")
+def cli() -> None:
+    """Find the optimizer and hyperparameters to train a model with."""
+
+
+@cli.command()
+@click.option("--task", type=click.Choice(list(TASKS)), help="Built-in task to tune.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Study definition (TOML); default studies/<task>.toml when present.")
+@click.option("--study", help="Study name (default: the task's name).")
+@storage_option
+@click.option("--optimizers", help=f"Comma-separated subset of: {', '.join(OPTIMIZERS)}.")
+@click.option("--n-trials", type=int, help="Total finished trials the study should hold.")
+@click.option("--epochs", type=int, help="The most epochs a trial trains.")
+@click.option("--batch-size", type=int, help="Mini-batch size (default: the task's).")
+@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option("--sampler", type=click.Choice(SAMPLERS), help="Search algorithm.")
+@click.option("--pruner", type=click.Choice(PRUNERS), help="Early stopping of poor trials.")
+@click.option("--seed", type=int, help="Seed of the sampler and of every trial's training.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), help="Training device.")
+def tune(task: str | None, config_file: Path | None, optimizers: str | None,
+         **flags: Any) -> None:
+    """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
+    import optuna
+
+    from hpsearch.study import load_config, run
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = load_config(task, config_file, {
+        **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None})
+    progress = _Progress(config.n_trials)
+
+    def on_start(study: optuna.Study, before: int) -> None:
+        what = f"resuming at {before}/{config.n_trials}" if before else f"{config.n_trials} trials"
+        click.echo(f"study '{config.study_name}' ({config.task}, {what}, {config.epochs} epochs, "
+                   f"sampler {config.sampler}, pruner {config.pruner}, seed {config.seed}) "
+                   f"from {config.source}", err=True)
+
+    try:
+        result = run(config, callbacks=[progress], on_start=on_start)
+    except KeyboardInterrupt:
+        progress.finish()
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    progress.finish()
+    _print_result(result, config.n_trials)
+
+
+class _Progress:
+    """One status line, rewritten in place on a terminal, one line per trial otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.live = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        pruned = [t for t in trials if t.state == TrialState.PRUNED]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        diverged = sum(1 for t in pruned if t.user_attrs.get("diverged"))
+        line = (f"[{len(complete) + len(pruned)}/{self.total}] complete {len(complete)} "
+                f"pruned {len(pruned) - diverged} diverged {diverged}")
+        if complete:
+            best = study.best_trial
+            line += f" | best {best.value:.4g} ({best.params.get('optimizer')} #{best.number})"
+        line += f" | #{trial.number} {trial.params.get('optimizer')} {trial.state.name.lower()}"
+        if self.live:
+            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
+            self.width = len(line)
+        else:
+            click.echo(line, err=True)
+
+    def finish(self) -> None:
+        if self.live and self.width:
+            click.echo(err=True)
+
+
+def _print_result(result: RunResult, n_trials: int) -> None:
+    from hpsearch.report.summary import format_hyperparameters, summarise_optimizers
+
+    study = result.study
+    if result.already_done:
+        click.echo(f"study '{study.study_name}' already holds {result.trials_before} of "
+                   f"{n_trials} trials; nothing to run.")
+    direction = study.direction.name.lower()
+    rows = summarise_optimizers(study.get_trials(deepcopy=False), direction)
+    metric = study.user_attrs.get("metric", "value")
+    click.echo(f"\n{'optimizer':<10} {'trials':>6} {'pruned':>6} {'diverged':>8} "
+               f"{'best ' + metric:>14}  best configuration")
+    for row in rows:
+        best = f"{row.best_value:.4f}" if row.best_value is not None else "-"
+        click.echo(f"{row.optimizer:<10} {row.trials:>6} {row.pruned - row.diverged:>6} "
+                   f"{row.diverged:>8} {best:>14}  {format_hyperparameters(row.best_config)}")
+    counts = sorted({row.trials for row in rows})
+    if len(counts) > 1:
+        click.echo(f"\nBudgets are unequal ({counts[0]} to {counts[-1]} trials per optimizer): "
+                   "the sampler chose which optimizer to try.")
+    click.echo(f"\nresults: {result.storage}, study '{study.study_name}' "
+               f"({result.trials_after} trials, device {result.device})")
+    click.echo(f"winning configuration: hpsearch best --study {study.study_name}")
+
+
+@cli.command()
+@click.option("--study", "study_name", help="Study name (may be left out when there is one).")
+@storage_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+def best(study_name: str | None, storage: str | None, fmt: str) -> None:
+    """Print the winning configuration of a study."""
+    from hpsearch.export import render
+    from hpsearch.study import best_config
+
+    click.echo(render(best_config(_load_study(study_name, storage)), fmt), nl=False)
+
+
+def _load_study(name: str | None, storage: str | None) -> optuna.Study:
+    import optuna
+
+    from hpsearch.errors import choices
+    from hpsearch.storage import resolve
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = resolve(storage, create=False)
+    names = optuna.get_all_study_names(backend)
+    if name is None and len(names) == 1:
+        name = names[0]
+    if name not in names:
+        given = "no --study given" if name is None else f"unknown study '{name}'"
+        raise ConfigError(f"{given}; valid choices: {choices(names) or '(no studies yet)'}")
+    return optuna.load_study(study_name=name, storage=backend)
+
+
+@cli.command("optimizers")
+def list_optimizers() -> None:
+    """List the optimizers, their torch classes and searched hyperparameters."""
+    from hpsearch.schedules import SCHEDULES
+    from hpsearch.space import CLIP_RANGE
+
+    for spec in OPTIMIZERS.values():
+        fixed = "".join(f", {k}={v}" for k, v in spec.fixed.items())
+        notes = " [closure, full batch]" if spec.needs_closure else ""
+        click.echo(f"{spec.key:<9} {spec.torch_class}{fixed}{notes}: {spec.description}")
+        for hp in spec.hyperparameters:
+            click.echo(f"    {spec.param_name(hp):<30} {hp.describe()}")
+    click.echo("schedules (per epoch): " + ", ".join(
+        f"{s.key} ({s.description})" for s in SCHEDULES.values()))
+    click.echo(f"gradient clipping: off, or max norm {CLIP_RANGE[0]:g}..{CLIP_RANGE[1]:g} (log)")
+
+
+@cli.command("tasks")
+def list_tasks() -> None:
+    """List the built-in tasks."""
+    for task in TASKS.values():
+        problem = task.problem
+        click.echo(f"{task.name:<15} {problem.kind:<15} {problem.metric} ({problem.direction}), "
+                   f"batch {task.batch_size}: {task.description}")
+
+
+def main() -> None:
+    cli(prog_name="hpsearch")

@@ -1,0 +1,83 @@
+"""The winning configuration in forms a training script can use: JSON, TOML, or plain PyTorch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hpsearch.errors import ConfigError, choices
+from hpsearch.optimizers import get_spec
+from hpsearch.schedules import python_code as schedule_code
+
+FORMATS = ("json", "toml", "python")
+
+
+def render(config: Mapping[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(config, indent=2)
+    if fmt == "toml":
+        return to_toml(config)
+    if fmt == "python":
+        return to_python(config)
+    raise ConfigError(f"unknown format '{fmt}'; valid choices: {choices(FORMATS)}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if value == value and abs(value) != float("inf") else (
+            "nan" if value != value else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(config: Mapping[str, Any]) -> str:
+    """Scalars first, then one table per mapping; None has no TOML form and is left out
+    (it is torch's default wherever it appears here)."""
+    scalars = [f"{k} = {_toml_value(v)}" for k, v in config.items()
+               if v is not None and not isinstance(v, Mapping)]
+    tables = [
+        f"\n[{k}]\n" + "\n".join(f"{ik} = {_toml_value(iv)}" for ik, iv in v.items()
+                                 if iv is not None)
+        for k, v in config.items() if isinstance(v, Mapping)
+    ]
+    return "\n".join(scalars) + "\n" + "\n".join(tables) + "\n"
+
+
+def _python_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "(" + ", ".join(_python_value(v) for v in value) + ")"
+    return repr(value)
+
+
+def to_python(config: Mapping[str, Any]) -> str:
+    """The lines of plain PyTorch that build the same optimizer and schedule (`model` in scope)."""
+    spec = get_spec(config["optimizer"])
+    args = {**config["hyperparameters"], **(config.get("implementation") or {})}
+    call = ", ".join(["model.parameters()", *(f"{k}={_python_value(v)}" for k, v in args.items())])
+    metric = config.get("metric") or {}
+    lines = ["import torch", ""]
+    if metric:
+        lines.append(
+            f"# hpsearch study {config.get('study')!r}, trial {config.get('trial')}: "
+            f"{metric.get('name')} {metric.get('value')} ({metric.get('direction')}), "
+            f"{config.get('epochs')} epochs, batch size {config.get('batch_size')}"
+        )
+    lines.append(f"optimizer = {spec.torch_class}({call})")
+    schedule = config.get("schedule") or {"name": "none"}
+    lines += schedule_code(schedule)
+    if schedule["name"] != "none":
+        lines.append("# call scheduler.step() once at the end of every epoch")
+    if config.get("clip_grad_norm") is not None:
+        lines.append(f"max_grad_norm = {config['clip_grad_norm']!r}")
+        lines.append("# after loss.backward(), before optimizer.step(): "
+                     "torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)")
+    if spec.needs_closure:
+        lines.append("# full batch: optimizer.step(closure), where closure() zeroes the "
+                     "gradients, computes the loss, calls backward() and returns the loss")
+    return "\n".join(lines) + "\n"

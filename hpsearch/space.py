@@ -1,0 +1,113 @@
+"""The conditional search space: the optimizer first, then only its own hyperparameters, a schedule
+and gradient clipping. Pure sampling: nothing here trains or touches storage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import optimizers, schedules
+from hpsearch.errors import ConfigError, choices
+
+if TYPE_CHECKING:
+    import optuna
+
+CLIP_RANGE = (0.1, 10.0)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    optimizers: tuple[str, ...] = tuple(optimizers.OPTIMIZERS)
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    schedules: tuple[str, ...] = tuple(schedules.SCHEDULES)
+    clip: bool = True  # search "off or a max norm"; False keeps clipping off
+
+    def __post_init__(self) -> None:
+        for key in self.optimizers:
+            optimizers.get_spec(key)
+        schedules.check_schedules(self.schedules)
+        known = {spec.param_name(hp) for spec in self.specs() for hp in spec.hyperparameters}
+        for name in self.ranges:
+            if name not in known:
+                raise ConfigError(
+                    f"unknown range '{name}' for optimizers {choices(self.optimizers)}; "
+                    f"valid choices: {choices(sorted(known))}"
+                )
+        self.specs()  # validates every range
+
+    def specs(self) -> tuple[optimizers.OptimizerSpec, ...]:
+        return tuple(
+            optimizers.get_spec(key).with_ranges(self.ranges) for key in self.optimizers
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything that decides which trials are possible, for the study's record."""
+        return {
+            "optimizers": {
+                spec.key: {
+                    spec.param_name(hp): [hp.low, hp.high, hp.log, hp.integer, list(hp.choices),
+                                          hp.optional]
+                    for hp in spec.hyperparameters
+                }
+                for spec in self.specs()
+            },
+            "schedules": list(self.schedules),
+            "clip": [*CLIP_RANGE] if self.clip else None,
+        }
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One sampled configuration, in torch's own terms."""
+
+    optimizer: str
+    hyperparameters: Mapping[str, Any]
+    schedule: Mapping[str, Any]
+    clip_grad_norm: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        spec = optimizers.get_spec(self.optimizer)
+        hps = {k: list(v) if isinstance(v, tuple) else v for k, v in self.hyperparameters.items()}
+        return {
+            "optimizer": self.optimizer,
+            "torch_class": spec.torch_class,
+            "hyperparameters": hps,
+            "schedule": dict(self.schedule),
+            "clip_grad_norm": self.clip_grad_norm,
+        }
+
+
+def _suggest_value(
+    trial: optuna.trial.BaseTrial, spec: optimizers.OptimizerSpec, hp: optimizers.Hyperparameter
+) -> Any:
+    name = spec.param_name(hp)
+    if hp.choices:
+        return trial.suggest_categorical(name, hp.choices)
+    if hp.optional and not trial.suggest_categorical(f"{name}_on", (False, True)):
+        return None
+    if hp.integer:
+        return trial.suggest_int(name, int(hp.low), int(hp.high), log=hp.log)
+    return trial.suggest_float(name, hp.low, hp.high, log=hp.log)
+
+
+def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> TrialConfig:
+    """Sample one configuration; only the chosen optimizer's parameters are drawn."""
+    key = trial.suggest_categorical("optimizer", space.optimizers)
+    spec = next(s for s in space.specs() if s.key == key)
+    sampled = {hp.name: _suggest_value(trial, spec, hp) for hp in spec.hyperparameters}
+    hyperparameters = {**spec.to_torch(sampled), **spec.fixed}
+
+    name = trial.suggest_categorical("schedule", space.schedules)
+    schedule = {"name": name, **schedules.SCHEDULES[name].suggest(trial, epochs)}
+
+    clip = None
+    if space.clip and trial.suggest_categorical("clip_grad", (False, True)):
+        clip = trial.suggest_float("clip_grad_max_norm", *CLIP_RANGE, log=True)
+    return TrialConfig(key, hyperparameters, schedule, clip)

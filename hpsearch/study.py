@@ -1,0 +1,288 @@
+"""A study's configuration (from studies/*.toml and flags), its sampler, pruner and storage, and the run."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import storage as storages
+from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError, choices
+from hpsearch.objective import Objective, derive_seed
+from hpsearch.space import SearchSpace
+from hpsearch.tasks import get_task
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    import optuna
+
+SAMPLERS = ("tpe", "random", "qmc")
+PRUNERS = ("median", "hyperband", "sha", "none")
+STUDIES_DIR = Path("studies")
+# What makes two runs' trials comparable: resuming a study with other values is refused.
+IDENTITY_KEYS = ("task", "space_fingerprint", "epochs", "batch_size", "split_seed")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    task: str
+    study_name: str
+    space: SearchSpace = field(default_factory=SearchSpace)
+    n_trials: int = 60
+    epochs: int = 20
+    batch_size: int = 64
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int | None = 0
+    device: str = "auto"
+    storage: str | None = None
+    split_seed: int = 0
+    source: str = "built-in defaults"
+
+    def __post_init__(self) -> None:
+        get_task(self.task)
+        for name in ("n_trials", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds; got {self.timeout!r}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler '{self.sampler}'; valid choices: {choices(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"unknown pruner '{self.pruner}'; valid choices: {choices(PRUNERS)}")
+        if not self.study_name:
+            raise ConfigError("the study name must not be empty")
+
+
+FILE_KEYS = {f.name for f in fields(StudyConfig)} - {"space", "study_name", "source"} | {
+    "study", "optimizers", "schedules", "clip", "ranges"}
+
+
+def read_study_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file '{path}' is not valid TOML: {error}") from None
+    unknown = sorted(set(data) - FILE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key '{unknown[0]}' in '{path}'; valid choices: {choices(sorted(FILE_KEYS))}"
+        )
+    return data
+
+
+def load_config(task: str | None, config_file: Path | None = None,
+                overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+    """The study definition: `--config FILE`, else `studies/<task>.toml` if present, else the
+    task's defaults; flags (`overrides`, None meaning "not given") win over the file."""
+    if config_file is None and task and (STUDIES_DIR / f"{task}.toml").is_file():
+        config_file = STUDIES_DIR / f"{task}.toml"
+    values = read_study_file(config_file) if config_file else {}
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    task = values.pop("task", None)
+    if not task:
+        raise ConfigError("no task given; use --task or set `task` in the config file")
+    task_spec = get_task(task)
+    ranges = values.pop("ranges", {})
+    if not isinstance(ranges, dict) or not all(
+        isinstance(v, list) and len(v) == 2 for v in ranges.values()
+    ):
+        raise ConfigError("`ranges` must map parameter names to [low, high] pairs")
+    space_args: dict[str, Any] = {"ranges": {k: tuple(v) for k, v in ranges.items()}}
+    for key in ("optimizers", "schedules"):
+        if key in values:
+            space_args[key] = tuple(values.pop(key))
+    if "clip" in values:
+        space_args["clip"] = bool(values.pop("clip"))
+    values.setdefault("batch_size", task_spec.batch_size)
+    return StudyConfig(
+        task=task,
+        study_name=values.pop("study", None) or task,
+        space=SearchSpace(**space_args),
+        source=str(config_file) if config_file else "built-in defaults",
+        **values,
+    )
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True,
+                                          warn_independent_sampling=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # group=True models each optimizer's own subspace jointly instead of falling back to
+        # independent sampling for parameters that are not in every trial.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+                                              reduction_factor=3)
+    if name == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {pkg: version(pkg) for pkg in ("hpsearch", "optuna", "torch")}
+
+
+def identity(config: StudyConfig) -> dict[str, Any]:
+    return {"task": config.task, "space_fingerprint": config.space.fingerprint(),
+            "epochs": config.epochs, "batch_size": config.batch_size,
+            "split_seed": config.split_seed}
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that count towards `--n-trials`: finished ones, complete or pruned."""
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def check_study(study: optuna.Study, config: StudyConfig) -> None:
+    """Refuse a stored study made for another task, space or budget; stores nothing."""
+    stored = study.user_attrs
+    if "task" not in stored:
+        if study.get_trials(deepcopy=False):
+            raise StudyMismatchError(
+                f"study '{config.study_name}' exists but was not created by `hpsearch tune`; "
+                "choose another --study name"
+            )
+        return
+    for key, value in identity(config).items():
+        if stored.get(key) != value:
+            raise StudyMismatchError(
+                f"study '{config.study_name}' was made with {key}={stored.get(key)!r}, "
+                f"not {value!r}; use another --study name or the original settings"
+            )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    study: optuna.Study
+    storage: str  # for display: password masked
+    trials_before: int
+    trials_after: int
+    device: str
+
+    @property
+    def already_done(self) -> bool:
+        return self.trials_before == self.trials_after and self.trials_before > 0
+
+
+def open_study(config: StudyConfig, sampler_seed: int | None = None) -> optuna.Study:
+    import optuna
+
+    task = get_task(config.task)
+    return optuna.create_study(
+        storage=storages.resolve(config.storage),
+        study_name=config.study_name,
+        direction=task.problem.direction,
+        sampler=make_sampler(config.sampler, sampler_seed),
+        pruner=make_pruner(config.pruner, config.epochs),
+        load_if_exists=True,
+    )
+
+
+def run(config: StudyConfig,
+        callbacks: Iterable[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+        on_start: Callable[[optuna.Study, int], None] | None = None) -> RunResult:
+    """Create or resume the study and run trials until it holds `n_trials` finished trials."""
+    import torch
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    from hpsearch.device import describe, resolve_device
+    from hpsearch.train import DeviceData
+
+    task = get_task(config.task)
+    device = resolve_device(config.device)
+    study = open_study(config)
+    check_study(study, config)
+    before = counted_trials(study)
+    if before >= config.n_trials:
+        return RunResult(study, storages.display(storages.storage_url(config.storage)), before,
+                         before, describe(device))
+    # A resumed run continues with a seed derived from the seed and the trials already stored.
+    seed = config.seed if config.seed is not None else derive_seed(os.getpid(), time.time_ns())
+    sampler_seed = seed if before == 0 else derive_seed(seed, before)
+    study.sampler = make_sampler(config.sampler, sampler_seed)
+    _record_run(study, config, task.problem.metric, task.problem.direction, sampler_seed,
+                describe(device))
+    data = DeviceData.from_task_data(task.load(split_seed=config.split_seed), device)
+    objective = Objective(task, data, config.space, config.epochs, config.batch_size, seed, device)
+    if on_start:
+        on_start(study, before)
+    torch.set_flush_denormal(True)
+    study.optimize(
+        objective,
+        n_trials=config.n_trials - before,
+        timeout=config.timeout,
+        callbacks=[MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE,
+                                                              TrialState.PRUNED)), *callbacks],
+    )
+    return RunResult(study, storages.display(storages.storage_url(config.storage)), before,
+                     counted_trials(study), describe(device))
+
+
+def _record_run(study: optuna.Study, config: StudyConfig, metric: str, direction: str,
+                sampler_seed: int, device: str) -> None:
+    run_record = {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(), "sampler": config.sampler, "pruner": config.pruner,
+        "seed": config.seed, "sampler_seed": sampler_seed, "device": device,
+        "n_trials": config.n_trials, "timeout": config.timeout, "versions": versions(),
+    }
+    attrs = study.user_attrs
+    if "task" not in attrs:
+        for key, value in {**identity(config), "metric": metric, "direction": direction,
+                           "space": config.space.to_dict(), **run_record}.items():
+            study.set_user_attr(key, value)
+    study.set_user_attr("runs", [*attrs.get("runs", []), run_record])
+
+
+def best_config(study: optuna.Study) -> dict[str, Any]:
+    """The exported configuration of the study's best complete trial."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise HpsearchError(f"study '{study.study_name}' has no complete trial yet")
+    trial = study.best_trial
+    attrs = study.user_attrs
+    return {
+        **trial.user_attrs["config"],
+        "metric": {"name": attrs.get("metric", "value"), "value": trial.value,
+                   "direction": study.direction.name.lower()},
+        "epochs": attrs.get("epochs"),
+        "batch_size": attrs.get("batch_size"),
+        "study": study.study_name,
+        "trial": trial.number,
+    }

@@ -1,0 +1,131 @@
+"""What a task is: data split once into train/validation/test, a model builder, a loss and a metric."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The kind of problem: its loss, its validation metric and the metric's direction."""
+
+    kind: str  # "classification" | "regression"
+    metric: str
+    direction: str  # "maximize" | "minimize"
+    extra_metrics: tuple[str, ...]
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        if self.kind == "classification":
+            return F.cross_entropy(output, target)
+        return F.mse_loss(output.squeeze(-1), target)
+
+    def evaluate(self, output: torch.Tensor, target: torch.Tensor, target_scale: float) -> Any:
+        """Metric tensors on the device, read back by the caller in one transfer.
+
+        Regression targets are standardised for training; `target_scale` turns the error back
+        into the target's own units.
+        """
+        import torch
+
+        if self.kind == "classification":
+            return torch.stack([(output.argmax(dim=-1) == target).float().mean()])
+        error = output.squeeze(-1) - target
+        rmse = error.square().mean().sqrt() * target_scale
+        r2 = 1.0 - error.square().sum() / (target - target.mean()).square().sum()
+        return torch.stack([rmse, r2])
+
+
+CLASSIFICATION = Problem("classification", "accuracy", "maximize", ())
+REGRESSION = Problem("regression", "rmse", "minimize", ("r2",))
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # float32, standardised with the training split's statistics
+    y: np.ndarray  # int64 class indices, or float32 standardised targets
+
+
+@dataclass(frozen=True)
+class TaskData:
+    train: Split
+    val: Split
+    test: Split
+    n_features: int
+    n_outputs: int
+    target_mean: float = 0.0  # regression: the training targets' mean and standard deviation
+    target_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    problem: Problem
+    load_arrays: Callable[[], tuple[np.ndarray, np.ndarray]]  # raw features and targets
+    batch_size: int
+    hidden: tuple[int, ...] = (256, 256)
+    source: str = ""
+
+    def load(self, split_seed: int = 0, val_fraction: float = 0.2,
+             test_fraction: float = 0.2) -> TaskData:
+        x, y = self.load_arrays()
+        return split_and_scale(x, y, self.problem, split_seed, val_fraction, test_fraction)
+
+    def build_model(self, n_features: int, n_outputs: int) -> torch.nn.Module:
+        return mlp(n_features, n_outputs, self.hidden)
+
+    def summary(self) -> Mapping[str, Any]:
+        return {"task": self.name, "kind": self.problem.kind, "metric": self.problem.metric,
+                "direction": self.problem.direction}
+
+
+def mlp(n_features: int, n_outputs: int, hidden: tuple[int, ...]) -> torch.nn.Module:
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    width = n_features
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        width = size
+    layers.append(nn.Linear(width, n_outputs))
+    return nn.Sequential(*layers)
+
+
+def split_and_scale(x: np.ndarray, y: np.ndarray, problem: Problem, seed: int,
+                    val_fraction: float, test_fraction: float) -> TaskData:
+    """Split once by seed (stratified for classes), then scale with training statistics only."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    classify = problem.kind == "classification"
+    index = np.arange(len(x))
+    rest, test = train_test_split(index, test_size=test_fraction, random_state=seed,
+                                  stratify=y if classify else None)
+    train, val = train_test_split(rest, test_size=val_fraction / (1.0 - test_fraction),
+                                  random_state=seed, stratify=y[rest] if classify else None)
+    scaler = StandardScaler().fit(x[train])
+
+    def features(rows: np.ndarray) -> np.ndarray:
+        return scaler.transform(x[rows]).astype(np.float32)
+
+    if classify:
+        classes, codes = np.unique(y, return_inverse=True)
+        targets, n_outputs, mean, scale = codes.astype(np.int64), len(classes), 0.0, 1.0
+    else:
+        mean, scale = float(y[train].mean()), float(y[train].std())
+        targets, n_outputs = ((y - mean) / scale).astype(np.float32), 1
+    return TaskData(
+        train=Split(features(train), targets[train]),
+        val=Split(features(val), targets[val]),
+        test=Split(features(test), targets[test]),
+        n_features=x.shape[1], n_outputs=n_outputs, target_mean=mean, target_scale=scale,
+    )

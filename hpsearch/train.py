@@ -1,0 +1,140 @@
+"""The training loop. It knows nothing of Optuna: it yields one `EpochResult` per epoch.
+
+Data are tensors resident on the device, batched by index permutation; every optimizer steps through
+a closure (so L-BFGS and SGD share one path); losses are summed on the device and read back once per
+epoch, together with a finiteness check of the loss and parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.optimizers import build_optimizer, get_spec
+from hpsearch.schedules import build_scheduler
+
+if TYPE_CHECKING:
+    import torch
+
+    from hpsearch.tasks import Problem, TaskData
+
+EVAL_CHUNK = 8192
+
+
+@dataclass(frozen=True)
+class DeviceData:
+    """A task's train and validation splits as tensors on the training device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    n_outputs: int
+    target_scale: float
+
+    @classmethod
+    def from_task_data(cls, data: TaskData, device: torch.device) -> DeviceData:
+        import torch
+
+        def put(array: Any) -> torch.Tensor:
+            return torch.from_numpy(array).to(device)
+
+        return cls(put(data.train.x), put(data.train.y), put(data.val.x), put(data.val.y),
+                   data.n_outputs, data.target_scale)
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 0-based, the step reported to the pruner
+    train_loss: float  # mean over the epoch's batches, weighted by batch size
+    metrics: tuple[float, ...]  # validation metric first, then the problem's extra metrics
+    closure_evaluations: int  # cumulative over the run
+    diverged: str | None = None  # the reason, when the run cannot go on
+
+    @property
+    def val_metric(self) -> float:
+        return self.metrics[0]
+
+
+def fit(
+    data: DeviceData,
+    model: torch.nn.Module,
+    config: Mapping[str, Any],
+    problem: Problem,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+) -> Iterator[EpochResult]:
+    """Train `model` with the optimizer, schedule and clipping of `config`, one epoch per step.
+
+    Stops after yielding a result whose `diverged` is set. L-BFGS (any optimizer that needs its
+    closure) trains full batch: one step per epoch, many loss evaluations inside it.
+    """
+    import torch
+
+    device = data.x_train.device
+    optimizer = build_optimizer(config, model)
+    scheduler = build_scheduler(config, optimizer)
+    params = [p for p in model.parameters() if p.requires_grad]
+    clip = config.get("clip_grad_norm")
+    n = len(data.x_train)
+    if get_spec(config["optimizer"]).needs_closure:
+        batch_size = n
+    generator = torch.Generator(device=device).manual_seed(seed)
+    evaluations = 0
+
+    for epoch in range(epochs):
+        model.train()
+        total = torch.zeros((), device=device)
+        order = torch.randperm(n, device=device, generator=generator)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            xb, yb = data.x_train[index], data.y_train[index]
+
+            def closure() -> torch.Tensor:
+                nonlocal evaluations
+                evaluations += 1
+                optimizer.zero_grad(set_to_none=True)
+                loss = problem.loss(model(xb), yb)
+                loss.backward()
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, clip)
+                return loss
+
+            loss = optimizer.step(closure)
+            total += loss.detach() * len(index)
+        if scheduler is not None:
+            scheduler.step()
+
+        metrics = evaluate(model, data, problem)
+        param_sum = torch.stack([p.detach().sum() for p in params]).sum()
+        train_loss, param_check, *values = torch.cat(
+            [torch.stack([total / n, param_sum]), metrics]
+        ).tolist()
+        reason = _divergence(train_loss, param_check, values)
+        yield EpochResult(epoch, train_loss, tuple(values), evaluations, reason)
+        if reason:
+            return
+
+
+def evaluate(model: torch.nn.Module, data: DeviceData, problem: Problem) -> torch.Tensor:
+    """Validation metrics as a tensor on the device (no host sync here)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        output = torch.cat([model(data.x_val[i:i + EVAL_CHUNK])
+                            for i in range(0, len(data.x_val), EVAL_CHUNK)])
+        return problem.evaluate(output, data.y_val, data.target_scale)
+
+
+def _divergence(train_loss: float, param_check: float, metrics: list[float]) -> str | None:
+    if not math.isfinite(train_loss):
+        return f"training loss is {train_loss}"
+    if not math.isfinite(param_check):
+        return "parameters are not finite"
+    if not all(math.isfinite(v) for v in metrics):
+        return f"validation metrics are not finite: {metrics}"
+    return None
