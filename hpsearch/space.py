@@ -29,14 +29,17 @@ class SearchSpace:
         for key in self.optimizers:
             optimizers.get_spec(key)
         schedules.check_schedules(self.schedules)
-        known = {spec.param_name(hp) for spec in self.specs() for hp in spec.hyperparameters}
+        # A range may name any registered optimizer (a study file lists ranges for optimizers
+        # that --optimizers may leave out); only the chosen ones' ranges shape the space.
+        known = {spec.param_name(hp) for spec in optimizers.OPTIMIZERS.values()
+                 for hp in spec.hyperparameters if not hp.choices}
         for name in self.ranges:
             if name not in known:
                 raise ConfigError(
-                    f"unknown range '{name}' for optimizers {choices(self.optimizers)}; "
-                    f"valid choices: {choices(sorted(known))}"
+                    f"unknown range '{name}'; valid choices: {choices(sorted(known))}"
                 )
-        self.specs()  # validates every range
+        for spec in optimizers.OPTIMIZERS.values():
+            spec.with_ranges(self.ranges)  # validates every range
 
     def specs(self) -> tuple[optimizers.OptimizerSpec, ...]:
         return tuple(

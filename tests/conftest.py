@@ -1,0 +1,61 @@
+"""Seeds, tiny data and isolated storage for the tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from sklearn.datasets import make_classification, make_regression
+
+from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, TaskData, split_and_scale
+from hpsearch.train import DeviceData
+
+REPO = Path(__file__).resolve().parent.parent
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Test processes run side by side (pytest -n 2 on 2 cores): more torch threads than free cores
+# makes OpenMP's spinning workers slow every epoch down by orders of magnitude.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory holding a copy of the shipped study files, so the default
+    storage (studies/hpsearch.db) is private to the test."""
+    (tmp_path / "studies").mkdir()
+    for path in (REPO / "studies").glob("*.toml"):
+        (tmp_path / "studies" / path.name).write_text(path.read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def storage_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+def tiny_classification() -> TaskData:
+    x, y = make_classification(n_samples=240, n_features=8, n_informative=5, n_classes=3,
+                               random_state=0)
+    return split_and_scale(x, y, CLASSIFICATION, seed=0, val_fraction=0.2, test_fraction=0.2)
+
+
+def tiny_regression() -> TaskData:
+    x, y = make_regression(n_samples=200, n_features=6, noise=5.0, random_state=0)
+    return split_and_scale(x, y + 100.0, REGRESSION, seed=0, val_fraction=0.2, test_fraction=0.2)
+
+
+def on_cpu(data: TaskData) -> DeviceData:
+    return DeviceData.from_task_data(data, torch.device("cpu"))

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from hpsearch.objective import Objective
+from hpsearch.space import SearchSpace
+from hpsearch.tasks import get_task
+from hpsearch.train import DeviceData
+
+CPU = torch.device("cpu")
+
+
+def objective(task: str, space: SearchSpace, epochs: int = 5) -> Objective:
+    spec = get_task(task)
+    data = DeviceData.from_task_data(spec.load(), CPU)
+    return Objective(spec, data, space, epochs=epochs, batch_size=64, seed=0, device=CPU)
+
+
+def test_a_forced_divergence_becomes_a_pruned_trial_with_its_reason() -> None:
+    space = SearchSpace(optimizers=("sgd",), ranges={"sgd_lr": (1e5, 1e6)}, schedules=("none",),
+                        clip=False)
+    study = optuna.create_study(direction="minimize")
+    study.optimize(objective("regression", space), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["diverged"] is True
+    assert trial.user_attrs["diverged_epoch"] == trial.user_attrs["epochs_run"]
+    assert "not finite" in trial.user_attrs["reason"] or "loss is" in trial.user_attrs["reason"]
+    # The sampler learns from it: the diverged epoch is reported as NaN, the worst value.
+    assert math.isnan(trial.intermediate_values[trial.user_attrs["diverged_epoch"] - 1])
+
+
+def test_a_pruned_trial_really_stops_training() -> None:
+    space = SearchSpace(optimizers=("adam",), schedules=("none",), clip=False)
+    # Accuracy can never exceed 1.1, so this real pruner prunes at the first report.
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    study.optimize(objective("classification", space, epochs=8), n_trials=2)
+    for trial in study.trials:
+        assert trial.state == TrialState.PRUNED
+        assert trial.user_attrs["epochs_run"] == 1
+        assert list(trial.intermediate_values) == [0]
+        assert "pruned by the pruner" in trial.user_attrs["reason"]
+        assert not trial.user_attrs.get("diverged")
+
+
+def test_a_complete_trial_records_what_reports_need() -> None:
+    space = SearchSpace(optimizers=("adam",), ranges={"adam_lr": (1e-3, 3e-3)})
+    study = optuna.create_study(direction="minimize")
+    study.optimize(objective("regression", space, epochs=4), n_trials=1)
+    trial = study.trials[0]
+    attrs = trial.user_attrs
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value == trial.intermediate_values[3]  # the last epoch's metric
+    assert attrs["epochs_run"] == 4
+    assert attrs["best_value"] == min(trial.intermediate_values.values())
+    assert trial.intermediate_values[attrs["best_epoch"] - 1] == attrs["best_value"]
+    assert attrs["device"] == "cpu" and attrs["seconds"] > 0
+    assert attrs["closure_evaluations"] > 0
+    assert -10 < attrs["r2"] <= 1
+    assert attrs["config"]["optimizer"] == "adam"
+    assert attrs["config"]["implementation"] == {"fused": True}
+    assert 1e-3 <= attrs["config"]["hyperparameters"]["lr"] <= 3e-3
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_same_trial_number_same_seed_same_value(task: str) -> None:
+    space = SearchSpace(optimizers=("momentum",))
+    values = []
+    for _ in range(2):
+        study = optuna.create_study(direction=get_task(task).problem.direction,
+                                    sampler=optuna.samplers.RandomSampler(seed=3))
+        study.optimize(objective(task, space, epochs=2), n_trials=2)
+        values.append([t.value for t in study.trials])
+    assert values[0] == values[1]
