@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 tune: install
 	$(VENV)/bin/hpsearch tune --task classification
 
-test: install
+test: install lint
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
 
 test-slow: install

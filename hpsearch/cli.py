@@ -146,7 +146,7 @@ def _print_result(result: RunResult, n_trials: int) -> None:
     click.echo(f"\n{'optimizer':<10} {'trials':>6} {'pruned':>6} {'diverged':>8} "
                f"{'best ' + metric:>14}  best configuration")
     for row in rows:
-        best = f"{row.best_value:.4f}" if row.best_value is not None else "-"
+        best = f"{row.best_value:.4f}" if row.best_value is not None else "all pruned"
         click.echo(f"{row.optimizer:<10} {row.trials:>6} {row.pruned - row.diverged:>6} "
                    f"{row.diverged:>8} {best:>14}  {format_hyperparameters(row.best_config)}")
     counts = sorted({row.trials for row in rows})

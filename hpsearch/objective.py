@@ -71,7 +71,7 @@ class Objective:
                 trial.report(result.val_metric, result.epoch)
                 if best is None or direction * result.val_metric > direction * best[0]:
                     best = (result.val_metric, result.epoch + 1)
-                record.update(zip(self.task.problem.extra_metrics, result.metrics[1:]))
+                record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
                 if trial.should_prune():
                     record["reason"] = f"pruned by the pruner after epoch {result.epoch + 1}"
                     raise optuna.TrialPruned(record["reason"])

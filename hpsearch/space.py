@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hpsearch import optimizers, schedules
+from hpsearch import schedules
 from hpsearch.errors import ConfigError, choices
+from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, get_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -20,30 +21,30 @@ CLIP_RANGE = (0.1, 10.0)
 
 @dataclass(frozen=True)
 class SearchSpace:
-    optimizers: tuple[str, ...] = tuple(optimizers.OPTIMIZERS)
+    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     schedules: tuple[str, ...] = tuple(schedules.SCHEDULES)
     clip: bool = True  # search "off or a max norm"; False keeps clipping off
 
     def __post_init__(self) -> None:
         for key in self.optimizers:
-            optimizers.get_spec(key)
+            get_spec(key)
         schedules.check_schedules(self.schedules)
         # A range may name any registered optimizer (a study file lists ranges for optimizers
         # that --optimizers may leave out); only the chosen ones' ranges shape the space.
-        known = {spec.param_name(hp) for spec in optimizers.OPTIMIZERS.values()
+        known = {spec.param_name(hp) for spec in OPTIMIZERS.values()
                  for hp in spec.hyperparameters if not hp.choices}
         for name in self.ranges:
             if name not in known:
                 raise ConfigError(
                     f"unknown range '{name}'; valid choices: {choices(sorted(known))}"
                 )
-        for spec in optimizers.OPTIMIZERS.values():
+        for spec in OPTIMIZERS.values():
             spec.with_ranges(self.ranges)  # validates every range
 
-    def specs(self) -> tuple[optimizers.OptimizerSpec, ...]:
+    def specs(self) -> tuple[OptimizerSpec, ...]:
         return tuple(
-            optimizers.get_spec(key).with_ranges(self.ranges) for key in self.optimizers
+            get_spec(key).with_ranges(self.ranges) for key in self.optimizers
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,7 +77,7 @@ class TrialConfig:
     clip_grad_norm: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        spec = optimizers.get_spec(self.optimizer)
+        spec = get_spec(self.optimizer)
         hps = {k: list(v) if isinstance(v, tuple) else v for k, v in self.hyperparameters.items()}
         return {
             "optimizer": self.optimizer,
@@ -88,7 +89,7 @@ class TrialConfig:
 
 
 def _suggest_value(
-    trial: optuna.trial.BaseTrial, spec: optimizers.OptimizerSpec, hp: optimizers.Hyperparameter
+    trial: optuna.trial.BaseTrial, spec: OptimizerSpec, hp: Hyperparameter
 ) -> Any:
     name = spec.param_name(hp)
     if hp.choices:

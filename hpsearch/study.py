@@ -205,7 +205,7 @@ def open_study(config: StudyConfig, sampler_seed: int | None = None) -> optuna.S
     return optuna.create_study(
         storage=storages.resolve(config.storage),
         study_name=config.study_name,
-        direction=task.problem.direction,
+        direction=task.problem.direction,  # type: ignore[arg-type]
         sampler=make_sampler(config.sampler, sampler_seed),
         pruner=make_pruner(config.pruner, config.epochs),
         load_if_exists=True,

@@ -93,18 +93,19 @@ def fit(
             index = order[start:start + batch_size]
             xb, yb = data.x_train[index], data.y_train[index]
 
+            # Called only within this iteration (by optimizer.step), so binding xb/yb is safe.
             def closure() -> torch.Tensor:
                 nonlocal evaluations
                 evaluations += 1
                 optimizer.zero_grad(set_to_none=True)
-                loss = problem.loss(model(xb), yb)
+                loss = problem.loss(model(xb), yb)  # noqa: B023
                 loss.backward()
                 if clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, clip)
                 return loss
 
-            loss = optimizer.step(closure)
-            total += loss.detach() * len(index)
+            loss = optimizer.step(closure)  # type: ignore[arg-type]  # torch returns the tensor
+            total += loss.detach() * len(index)  # type: ignore[attr-defined]
         if scheduler is not None:
             scheduler.step()
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import optuna
 import pytest
+import tomllib
 import torch
 from click.testing import CliRunner
 

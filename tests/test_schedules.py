@@ -31,7 +31,7 @@ def test_cosine_warms_up_linearly_then_decays() -> None:
     rates = learning_rates({"name": "cosine", "warmup_epochs": 2, "T_max": 8}, 10)
     assert rates[0] == pytest.approx(0.001)
     assert rates[0] < rates[1] < rates[2] == pytest.approx(0.1)
-    assert all(a > b for a, b in zip(rates[2:], rates[3:]))
+    assert all(a > b for a, b in zip(rates[2:], rates[3:], strict=False))
     assert rates[-1] < 0.01
 
 

@@ -110,3 +110,9 @@ def test_bad_config_files_name_the_problem(workdir: Path) -> None:
         load_config(None, workdir / "missing.toml")
     with pytest.raises(ConfigError, match="epochs must be a positive integer; got 0"):
         load_config("classification", None, {"epochs": 0})
+
+
+def test_timeout_stops_starting_trials(workdir: Path, storage_url: str) -> None:
+    result = run(tiny(storage_url, n_trials=10_000, timeout=1.0, epochs=1))
+    assert 1 <= result.trials_after < 10_000
+    assert all(t.state != TrialState.RUNNING for t in result.study.trials)

@@ -2,10 +2,11 @@
 
 (a) `hpsearch.train.fit` vs a bare hand-written loop doing the same work: per-epoch time ratio.
 (b) the same epoch in the style of Optuna's PyTorch example (DataLoader, per-batch `.item()`).
-(c) a study with the median pruner vs `--pruner none`: epochs trained, best value, wall time.
+(c) studies with the median (default) and hyperband pruners vs `--pruner none`: epochs trained,
+    best value, wall time.
 
 Run: `python tests/benchmarks/bench_core.py [--quick]` (also `make bench`). The arms of (a) and (b)
-run in one process, interleaved round by round, so that machine noise hits them alike.
+run in one process, interleaved epoch by epoch, so that machine noise hits them alike.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,12 @@ SEED = 0
 BATCH_SIZE = 64
 DEVICE = torch.device("cpu")
 TASK = get_task("classification")
-# Adam's torch arguments, plus the implementation the objective records on this device.
-ADAM_ARGS: dict[str, Any] = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
-                             **implementation_for("adam", DEVICE.type)}
+ADAM_ARGS: dict[str, Any] = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+# What the objective records in each trial's config on this device (fused Adam on CPU and CUDA).
+IMPLEMENTATION: dict[str, Any] = implementation_for("adam", DEVICE.type)
 
-RunOutcome = tuple[list[float], float]  # seconds per epoch, final validation accuracy
-Arm = Callable[[DeviceData, int], RunOutcome]
+EpochTiming = tuple[float, float]  # seconds the epoch took, validation accuracy after it
+Arm = Callable[[DeviceData, int], Iterator[EpochTiming]]
 
 
 def fresh_model(data: DeviceData) -> torch.nn.Module:
@@ -48,29 +49,26 @@ def fresh_model(data: DeviceData) -> torch.nn.Module:
     return TASK.build_model(int(data.x_train.shape[1]), data.n_outputs).to(DEVICE)
 
 
-def hpsearch_arm(data: DeviceData, epochs: int) -> RunOutcome:
+def hpsearch_arm(data: DeviceData, epochs: int) -> Iterator[EpochTiming]:
     config = {
         "optimizer": "adam",
-        "hyperparameters": {k: v for k, v in ADAM_ARGS.items() if k != "fused"},
+        "hyperparameters": {**ADAM_ARGS, "betas": list(ADAM_ARGS["betas"])},  # as exported
         "schedule": {"name": "none"},
         "clip_grad_norm": None,
-        "implementation": implementation_for("adam", DEVICE.type),
+        "implementation": IMPLEMENTATION,
     }
     results = fit(data, fresh_model(data), config, TASK.problem, epochs, BATCH_SIZE, SEED)
-    times: list[float] = []
     for _ in range(epochs):
         start = time.perf_counter()
         result = next(results)  # one epoch: train, evaluate, read back
-        times.append(time.perf_counter() - start)
-    return times, result.val_metric
+        yield time.perf_counter() - start, result.val_metric
 
 
-def bare_arm(data: DeviceData, epochs: int) -> RunOutcome:
+def bare_arm(data: DeviceData, epochs: int) -> Iterator[EpochTiming]:
     model = fresh_model(data)
-    optimizer = torch.optim.Adam(model.parameters(), **ADAM_ARGS)
+    optimizer = torch.optim.Adam(model.parameters(), **ADAM_ARGS, **IMPLEMENTATION)
     generator = torch.Generator(device=DEVICE).manual_seed(SEED)
     n = len(data.x_train)
-    times: list[float] = []
     for _ in range(epochs):
         start = time.perf_counter()
         model.train()
@@ -87,22 +85,20 @@ def bare_arm(data: DeviceData, epochs: int) -> RunOutcome:
         model.eval()
         with torch.no_grad():
             accuracy = (model(data.x_val).argmax(dim=-1) == data.y_val).float().mean()
-        _, final_accuracy = torch.stack([total / n, accuracy]).tolist()  # one sync per epoch
-        times.append(time.perf_counter() - start)
-    return times, final_accuracy
+        _, val_accuracy = torch.stack([total / n, accuracy]).tolist()  # one sync per epoch
+        yield time.perf_counter() - start, val_accuracy
 
 
-def dataloader_arm(data: DeviceData, epochs: int) -> RunOutcome:
+def dataloader_arm(data: DeviceData, epochs: int) -> Iterator[EpochTiming]:
     # As in Optuna's examples/pytorch/pytorch_simple.py, but with the same model and optimizer.
     model = fresh_model(data)
-    optimizer = torch.optim.Adam(model.parameters(), **ADAM_ARGS)
-    cpu = torch.device("cpu")
+    optimizer = torch.optim.Adam(model.parameters(), **ADAM_ARGS, **IMPLEMENTATION)
+    cpu = torch.device("cpu")  # a DataLoader serves CPU tensors; each batch is moved on its own
     train_loader = DataLoader(TensorDataset(data.x_train.to(cpu), data.y_train.to(cpu)),
                               batch_size=BATCH_SIZE, shuffle=True,
                               generator=torch.Generator().manual_seed(SEED))
     valid_loader = DataLoader(TensorDataset(data.x_val.to(cpu), data.y_val.to(cpu)),
                               batch_size=BATCH_SIZE)
-    times: list[float] = []
     for _ in range(epochs):
         start = time.perf_counter()
         model.train()
@@ -121,9 +117,7 @@ def dataloader_arm(data: DeviceData, epochs: int) -> RunOutcome:
                 xb, yb = xb.to(DEVICE), yb.to(DEVICE)
                 pred = model(xb).argmax(dim=1, keepdim=True)
                 correct += int(pred.eq(yb.view_as(pred)).sum().item())
-        accuracy = correct / len(valid_loader.dataset)  # type: ignore[arg-type]
-        times.append(time.perf_counter() - start)
-    return times, accuracy
+        yield time.perf_counter() - start, correct / len(data.y_val)
 
 
 def compare_loops(rounds: int, epochs: int) -> None:
@@ -131,17 +125,22 @@ def compare_loops(rounds: int, epochs: int) -> None:
     arms: dict[str, Arm] = {"hpsearch": hpsearch_arm, "bare": bare_arm,
                             "dataloader": dataloader_arm}
     for arm in arms.values():  # warm-up: allocator, kernels, lazy imports
-        arm(data, 2)
+        for _ in arm(data, 2):
+            pass
     epoch_times: dict[str, list[float]] = {name: [] for name in arms}
     accuracies: dict[str, float] = {}
     names = list(arms)
-    for round_ in range(rounds):
-        # Rotate the order each round so no arm always runs first (or right after another).
-        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-            times, accuracies[name] = arms[name](data, epochs)
-            epoch_times[name] += times[1:]  # epoch 0 carries one-off lazy initialisation
+    for _ in range(rounds):
+        runs = {name: arm(data, epochs) for name, arm in arms.items()}  # fresh model each round
+        # The arms advance in lockstep, one epoch each in turn (the order rotating), so a burst
+        # of load from other processes lands on all of them rather than on one arm's whole run.
+        for epoch in range(epochs):
+            for name in names[epoch % len(names):] + names[:epoch % len(names)]:
+                seconds, accuracies[name] = next(runs[name])
+                if epoch > 0:  # epoch 0 carries one-off lazy initialisation
+                    epoch_times[name].append(seconds)
     median_ms = {name: 1e3 * statistics.median(t) for name, t in epoch_times.items()}
-    print(f"== (a)/(b) per-epoch time, {rounds} rounds x {epochs} epochs per arm "
+    print(f"== (a)/(b) per-epoch time, {rounds} rounds x {epochs} epochs per arm, interleaved "
           f"(median of {len(epoch_times['bare'])} epochs; torch threads {torch.get_num_threads()})")
     for name, ms in median_ms.items():
         print(f"  {name:<11} {ms:8.2f} ms/epoch   final val accuracy {accuracies[name]:.4f}")
@@ -160,7 +159,7 @@ def compare_pruners(trials: int, epochs: int) -> None:
     print(f"== (c) study: {trials} trials x {epochs} epochs, seed {SEED}, sampler tpe, cpu")
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        for pruner in ("median", "none"):
+        for pruner in ("median", "hyperband", "none"):
             config = load_config("classification", None, {
                 "study": f"bench-{pruner}", "storage": storage, "n_trials": trials,
                 "epochs": epochs, "pruner": pruner, "seed": SEED, "sampler": "tpe",
@@ -169,11 +168,15 @@ def compare_pruners(trials: int, epochs: int) -> None:
             start = time.perf_counter()
             study = run(config).study
             wall = time.perf_counter() - start
-            epochs_run = sum(int(t.user_attrs.get("epochs_run", 0))
-                             for t in study.get_trials(deepcopy=False))
+            finished = study.get_trials(deepcopy=False)
+            epochs_run = sum(int(t.user_attrs.get("epochs_run", 0)) for t in finished)
             fraction = epochs_run / (config.n_trials * config.epochs)
-            print(f"  pruner {pruner:<6}  epochs trained {fraction:6.1%}  "
-                  f"best value {study.best_value:.4f}  wall {wall:6.1f} s")
+            # Training seconds (the trials' own timers) beside wall time: the rest is sampler and
+            # storage, and a busy machine shows up as training seconds out of line with epochs.
+            training = sum(float(t.user_attrs.get("seconds", 0.0)) for t in finished)
+            print(f"  pruner {pruner:<9}  epochs trained {fraction:6.1%}  "
+                  f"best value {study.best_value:.4f}  wall {wall:6.1f} s "
+                  f"(training {training:.1f} s)")
 
 
 def main() -> None:
@@ -181,9 +184,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few reps and trials: a smoke check")
     args = parser.parse_args()
     torch.set_flush_denormal(True)  # as the objective does; applies to every arm alike
+    # Timings mean little on a busy machine: say how busy it was.
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.quick:
         compare_loops(rounds=2, epochs=4)
-        compare_pruners(trials=6, epochs=4)
+        compare_pruners(trials=10, epochs=6)
     else:
         compare_loops(rounds=5, epochs=20)
         compare_pruners(trials=40, epochs=20)
