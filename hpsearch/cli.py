@@ -22,8 +22,6 @@ from hpsearch.tasks import TASKS
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.study import RunResult
-
 
 class _Group(click.Group):
     """Every error is one line: usage errors (exit 2) without the usage block, and library errors
@@ -78,7 +76,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
     import optuna
 
-    from hpsearch.study import load_config, run
+    from hpsearch.study import load_config, open_study, run
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = load_config(task, config_file, {
@@ -95,10 +93,19 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
         result = run(config, callbacks=[progress], on_start=on_start)
     except KeyboardInterrupt:
         progress.finish()
-        click.echo("interrupted", err=True)
+        study = open_study(config)
+        click.echo("interrupted: the trial in flight is recorded as failed; run the same command "
+                   "to continue", err=True)
+        _print_table(study)
         sys.exit(130)
     progress.finish()
-    _print_result(result, config.n_trials)
+    if result.already_done:
+        click.echo(f"study '{config.study_name}' already holds {result.trials_before} of "
+                   f"{config.n_trials} trials; nothing to run.")
+    _print_table(result.study)
+    click.echo(f"\nresults: {result.storage}, study '{config.study_name}' "
+               f"({result.trials_after} trials, device {result.device})")
+    click.echo(f"winning configuration: hpsearch best --study {config.study_name}")
 
 
 class _Progress:
@@ -133,15 +140,11 @@ class _Progress:
             click.echo(err=True)
 
 
-def _print_result(result: RunResult, n_trials: int) -> None:
+def _print_table(study: optuna.Study) -> None:
+    """Per optimizer: its budget, pruned and diverged trials, best value and configuration."""
     from hpsearch.report.summary import format_hyperparameters, summarise_optimizers
 
-    study = result.study
-    if result.already_done:
-        click.echo(f"study '{study.study_name}' already holds {result.trials_before} of "
-                   f"{n_trials} trials; nothing to run.")
-    direction = study.direction.name.lower()
-    rows = summarise_optimizers(study.get_trials(deepcopy=False), direction)
+    rows = summarise_optimizers(study.get_trials(deepcopy=False), study.direction.name.lower())
     metric = study.user_attrs.get("metric", "value")
     click.echo(f"\n{'optimizer':<10} {'trials':>6} {'pruned':>6} {'diverged':>8} "
                f"{'best ' + metric:>14}  best configuration")
@@ -153,9 +156,6 @@ def _print_result(result: RunResult, n_trials: int) -> None:
     if len(counts) > 1:
         click.echo(f"\nBudgets are unequal ({counts[0]} to {counts[-1]} trials per optimizer): "
                    "the sampler chose which optimizer to try.")
-    click.echo(f"\nresults: {result.storage}, study '{study.study_name}' "
-               f"({result.trials_after} trials, device {result.device})")
-    click.echo(f"winning configuration: hpsearch best --study {study.study_name}")
 
 
 @cli.command()

@@ -39,7 +39,7 @@ class StudyConfig:
     task: str
     study_name: str
     space: SearchSpace = field(default_factory=SearchSpace)
-    n_trials: int = 60
+    n_trials: int = 100
     epochs: int = 20
     batch_size: int = 64
     timeout: float | None = None

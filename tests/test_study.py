@@ -88,7 +88,7 @@ def test_best_config_is_the_best_complete_trial(workdir: Path, storage_url: str)
 def test_config_file_flags_and_defaults(workdir: Path) -> None:
     shipped = load_config("classification")
     assert shipped.source == "studies/classification.toml"
-    assert shipped.n_trials == 60 and shipped.pruner == "median" and len(shipped.space.optimizers) == 10
+    assert shipped.n_trials == 100 and shipped.pruner == "median" and len(shipped.space.optimizers) == 10
     custom = workdir / "mine.toml"
     custom.write_text('task = "regression"\nepochs = 7\noptimizers = ["adam"]\n'
                       '[ranges]\nadam_lr = [1e-4, 1e-2]\n')
