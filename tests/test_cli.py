@@ -141,3 +141,26 @@ def test_listing_commands(workdir: Path) -> None:
     assert "lbfgs_line_search_fn" in output and "lbfgs_weight_decay" not in output
     code, output = invoke("tasks")
     assert code == 0 and "classification" in output and "rmse (minimize)" in output
+
+
+def test_ctrl_c_records_the_running_trial_prints_the_summary_and_exits_130(workdir: Path) -> None:
+    import signal
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "tune", "--task", "classification", "--n-trials",
+         "1000", "--epochs", "3", "--optimizers", "adam,sgd"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # progress lines: interrupt once two trials are stored
+        seen.append(line)
+        if line.startswith("[2/1000]"):
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stdout.read()
+    assert process.wait(timeout=60) == 130, "".join(seen) + rest
+    assert "interrupted" in rest and "best accuracy" in rest and "Traceback" not in rest
+    study = optuna.load_study(study_name="classification", storage="sqlite:///studies/hpsearch.db")
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert len(states) >= 2
