@@ -15,6 +15,7 @@ from hpsearch.device import DEVICE_CHOICES
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.export import FORMATS
 from hpsearch.optimizers import OPTIMIZERS, parse_optimizers
+from hpsearch.report.text import TEXT_FORMATS
 from hpsearch.storage import ENV_VAR
 from hpsearch.study import PRUNERS, SAMPLERS
 from hpsearch.tasks import TASKS
@@ -141,21 +142,11 @@ class _Progress:
 
 
 def _print_table(study: optuna.Study) -> None:
-    """Per optimizer: its budget, pruned and diverged trials, best value and configuration."""
-    from hpsearch.report.summary import format_hyperparameters, summarise_optimizers
+    from hpsearch.report.summary import summarise_optimizers
+    from hpsearch.report.text import optimizer_table
 
     rows = summarise_optimizers(study.get_trials(deepcopy=False), study.direction.name.lower())
-    metric = study.user_attrs.get("metric", "value")
-    click.echo(f"\n{'optimizer':<10} {'trials':>6} {'pruned':>6} {'diverged':>8} "
-               f"{'best ' + metric:>14}  best configuration")
-    for row in rows:
-        best = f"{row.best_value:.4f}" if row.best_value is not None else "all pruned"
-        click.echo(f"{row.optimizer:<10} {row.trials:>6} {row.pruned - row.diverged:>6} "
-                   f"{row.diverged:>8} {best:>14}  {format_hyperparameters(row.best_config)}")
-    counts = sorted({row.trials for row in rows})
-    if len(counts) > 1:
-        click.echo(f"\nBudgets are unequal ({counts[0]} to {counts[-1]} trials per optimizer): "
-                   "the sampler chose which optimizer to try.")
+    click.echo("\n" + optimizer_table(rows, study.user_attrs.get("metric", "value")))
 
 
 @cli.command()
@@ -185,6 +176,63 @@ def _load_study(name: str | None, storage: str | None) -> optuna.Study:
         given = "no --study given" if name is None else f"unknown study '{name}'"
         raise ConfigError(f"{given}; valid choices: {choices(names) or '(no studies yet)'}")
     return optuna.load_study(study_name=name, storage=backend)
+
+
+@cli.command()
+@storage_option
+@click.option("--study", "studies", multiple=True, help="Study to include (repeatable; default all).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("studies/report.html"), show_default=True, help="HTML page to write.")
+@click.option("--format", "fmt", type=click.Choice(TEXT_FORMATS),
+              help="Also write the summary as Markdown or JSON, beside the page.")
+def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | None) -> None:
+    """Write one self-contained HTML report of the studies, and print a summary."""
+    from hpsearch.report.page import render_page
+    from hpsearch.report.summary import summarise
+    from hpsearch.report.text import markdown, terminal, to_json
+
+    summary = summarise(storage, studies or None)
+    if not summary.studies:
+        raise ConfigError("no studies in this storage; run `hpsearch tune` first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_page(summary), encoding="utf-8")
+    click.echo(terminal(summary))
+    click.echo(f"\nreport: {out}")
+    if fmt:
+        path = out.with_suffix(f".{fmt}")
+        path.write_text(markdown(summary) if fmt == "md" else to_json(summary), encoding="utf-8")
+        click.echo(f"summary: {path}")
+
+
+@cli.command("studies")
+@storage_option
+def list_studies(storage: str | None) -> None:
+    """List the studies in a storage: task, trials by state, best value."""
+    import optuna
+
+    from hpsearch.report.summary import summarise_optimizers
+    from hpsearch.storage import resolve
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = resolve(storage, create=False)
+    names = optuna.get_all_study_names(backend)
+    if not names:
+        click.echo("no studies yet")
+        return
+    click.echo(f"{'study':<24} {'task':<15} {'trials':>6} {'complete':>8} {'pruned':>6} "
+               f"{'diverged':>8} {'failed':>6} {'running':>7}  best")
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=backend)
+        trials = study.get_trials(deepcopy=False)
+        rows = summarise_optimizers(trials, study.direction.name.lower())
+        count = {state: sum(t.state.name == state for t in trials)
+                 for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+        diverged = sum(r.diverged for r in rows)
+        best = next((f"{r.best_value:.4f} ({r.optimizer})" for r in rows
+                     if r.best_value is not None), "-")
+        click.echo(f"{name:<24} {study.user_attrs.get('task', 'custom'):<15} {len(trials):>6} "
+                   f"{count['COMPLETE']:>8} {count['PRUNED'] - diverged:>6} {diverged:>8} "
+                   f"{count['FAIL']:>6} {count['RUNNING']:>7}  {best}")
 
 
 @cli.command("optimizers")

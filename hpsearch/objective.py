@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,7 +56,8 @@ class Objective:
         torch.manual_seed(trial_seed)
         model = self.task.build_model(int(self.data.x_train.shape[1]), self.data.n_outputs)
         model.to(self.device)
-        record: dict[str, Any] = {"device": describe(self.device), "seed": trial_seed}
+        record: dict[str, Any] = {"device": describe(self.device), "seed": trial_seed,
+                                  "worker": f"{socket.gethostname()}:{os.getpid()}"}
         direction = 1.0 if self.task.problem.direction == "maximize" else -1.0
         best: tuple[float, int] | None = None
         started = time.perf_counter()

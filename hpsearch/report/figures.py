@@ -1,0 +1,242 @@
+"""plotly figures built from a `Report` (plain data). SVG traces only (go.Scatter, never Scattergl),
+so pages render on machines without a GPU; every optimizer keeps one colour and one place."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hpsearch.report.summary import Report, StudySummary, TrialPoint
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+HEIGHT = 420
+FADED = 0.25
+
+
+def colours(order: Sequence[str]) -> dict[str, str]:
+    from plotly.colors import qualitative
+
+    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
+    return {name: palette[i % len(palette)] for i, name in enumerate(order)}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, log_x: bool = False,
+            subtitle: str = "") -> go.Figure:
+    fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}},
+                      template="plotly_white", height=HEIGHT,
+                      margin={"l": 60, "r": 20, "t": 70, "b": 50}, legend={"groupclick": "toggleitem"},
+                      xaxis_title=x, yaxis_title=y)
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _worst(study: StudySummary) -> float | None:
+    values = [t.value for t in study.trials if t.value is not None]
+    if not values:
+        return None
+    return min(values) if study.direction == "maximize" else max(values)
+
+
+def leaderboard_heatmap(report: Report) -> go.Figure:
+    """Rank of every optimizer in every task (1 = best), with its best value and its budget."""
+    import plotly.graph_objects as go
+
+    order = report.optimizer_order
+    z: list[list[float | None]] = []
+    text: list[list[str]] = []
+    for name in order:
+        z_row: list[float | None] = []
+        text_row: list[str] = []
+        for study in report.studies:
+            row = next((r for r in study.optimizers if r.optimizer == name), None)
+            if row is None:
+                z_row.append(None)
+                text_row.append("not tried")
+                continue
+            z_row.append(row.rank)
+            best = f"{row.best_value:.4g}" if row.best_value is not None else "all pruned"
+            text_row.append(f"{best} (#{row.rank or '-'})<br>{row.trials} trials, "
+                            f"{row.pruned - row.diverged} pruned, {row.diverged} div.")
+        z.append(z_row)
+        text.append(text_row)
+    columns = [f"{_esc(s.study)} ({_esc(s.metric)})" for s in report.studies]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=columns, y=[_esc(n) for n in order], text=text, texttemplate="%{text}",
+        colorscale="RdYlGn", reversescale=True, zmin=1, zmax=max(len(order), 2),
+        colorbar={"title": "rank"}, hovertemplate="%{y} on %{x}<br>%{text}<extra></extra>",
+        xgap=2, ygap=2,
+    ))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, "Rank of each optimizer per task", "task (study)", "optimizer",
+                   subtitle="1 = best; the trials each optimizer got stand beside every value",
+                   ).update_layout(height=max(HEIGHT, 48 * len(order)))
+
+
+def best_so_far(study: StudySummary, order: Sequence[str], by: str = "trial") -> go.Figure:
+    """Best complete value so far, one line per optimizer, against trial number or seconds."""
+    import plotly.graph_objects as go
+
+    better = max if study.direction == "maximize" else min
+    ends = [t.number if by == "trial" else t.finished_s for t in study.trials]
+    end = max((e for e in ends if e is not None), default=None)
+    fig = go.Figure()
+    palette = colours(order)
+    for name in order:
+        points = sorted(
+            (t for t in study.trials if t.optimizer == name and t.state == "complete"
+             and t.value is not None and (by == "trial" or t.finished_s is not None)),
+            key=lambda t: t.number if by == "trial" else t.finished_s)  # type: ignore[arg-type, return-value]
+        if not points:
+            continue
+        xs, ys, best = [], [], None
+        for t in points:
+            best = t.value if best is None else better(best, t.value)  # type: ignore[type-var]
+            xs.append(t.number if by == "trial" else t.finished_s)
+            ys.append(best)
+        if end is not None and xs[-1] is not None and end > xs[-1]:  # the best holds to the end
+            xs.append(end)
+            ys.append(best)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv",
+                                 name=_esc(name), legendgroup=name,
+                                 line={"color": palette[name]}, marker={"size": 5}))
+    x_title = "trial number" if by == "trial" else "seconds since the sweep started"
+    against = "trials" if by == "trial" else "wall clock"
+    return _layout(fig, f"Best {_esc(study.metric)} so far ({against})", x_title, study.metric,
+                   subtitle="best complete trial of each optimizer up to that point")
+
+
+def _marker_traces(study: StudySummary, order: Sequence[str], x_of: str) -> list[go.Scatter]:
+    """Complete trials as filled markers, pruned as faded open markers at their last reported
+    value, diverged as crosses drawn at the worst value seen."""
+    import plotly.graph_objects as go
+
+    palette = colours(order)
+    worst = _worst(study)
+    traces = []
+    for name in order:
+        for state, symbol, opacity in (("complete", "circle", 0.9), ("pruned", "circle-open", FADED),
+                                       ("diverged", "x", 0.9)):
+            points = [t for t in study.trials if t.optimizer == name and t.state == state]
+            if x_of == "lr":
+                points = [t for t in points if t.lr is not None]
+            if not points:
+                continue
+            ys = [t.value if state != "diverged" else worst for t in points]
+            xs = [t.lr if x_of == "lr" else name for t in points]
+            traces.append(go.Scatter(
+                x=xs, y=ys, mode="markers", name=f"{_esc(name)} {state}", legendgroup=name,
+                showlegend=state == "complete" or x_of == "lr", opacity=opacity,
+                marker={"color": palette[name], "symbol": symbol, "size": 8},
+                text=[_hover(t) for t in points], hovertemplate="%{text}<extra></extra>",
+            ))
+    return traces
+
+
+def _hover(t: TrialPoint) -> str:
+    value = f"{t.value:.4g}" if t.value is not None else "-"
+    lr = f", lr {t.lr:.3g}" if t.lr is not None else ""
+    reason = f"<br>{_esc(t.reason)}" if t.reason else ""
+    return f"trial {t.number} {_esc(t.optimizer)}: {value} ({t.state}, {t.epochs_run} epochs{lr}){reason}"
+
+
+def distribution(study: StudySummary, order: Sequence[str]) -> go.Figure:
+    import plotly.graph_objects as go
+
+    palette = colours(order)
+    fig = go.Figure()
+    for name in order:
+        values = [t.value for t in study.trials if t.optimizer == name and t.state == "complete"]
+        if values:
+            fig.add_trace(go.Box(y=values, x=[name] * len(values), name=f"{_esc(name)} complete",
+                                 legendgroup=name, showlegend=False, boxpoints=False,
+                                 marker={"color": palette[name]}, line={"width": 1}))
+    for trace in _marker_traces(study, order, x_of="optimizer"):
+        fig.add_trace(trace)
+    fig.update_layout(showlegend=False)
+    fig.update_xaxes(categoryorder="array", categoryarray=list(order))
+    return _layout(fig, f"Final {_esc(study.metric)} per optimizer", "optimizer", study.metric,
+                   subtitle="box and dots: complete trials; open: pruned, at their last value; "
+                            "x: diverged, drawn at the worst value")
+
+
+def learning_curves(study: StudySummary, order: Sequence[str]) -> go.Figure:
+    """Every trial's reported value per epoch; pruned trials faded. One trace per optimizer and
+    state (trials joined with gaps) keeps the page light with thousands of trials."""
+    import plotly.graph_objects as go
+
+    palette = colours(order)
+    fig = go.Figure()
+    for name in order:
+        for finished, opacity in ((True, 0.8), (False, FADED)):
+            xs: list[int | None] = []
+            ys: list[float | None] = []
+            for t in study.trials:
+                if t.optimizer != name or (t.state == "complete") != finished or not t.curve:
+                    continue
+                xs += [*range(1, len(t.curve) + 1), None]
+                ys += [*t.curve, None]
+            if xs:
+                fig.add_trace(go.Scatter(
+                    x=xs, y=ys, mode="lines", name=f"{_esc(name)}" + ("" if finished else " (pruned)"),
+                    legendgroup=name, opacity=opacity, line={"color": palette[name], "width": 1},
+                    connectgaps=False, hoverinfo="skip" if not finished else None,
+                ))
+    return _layout(fig, "Learning curves", "epoch", f"validation {study.metric}",
+                   subtitle="every trial's reported value per epoch; pruned trials faded")
+
+
+def lr_sensitivity(study: StudySummary, order: Sequence[str]) -> go.Figure:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(_marker_traces(study, order, x_of="lr"))
+    return _layout(fig, "Learning-rate sensitivity", "learning rate (log)", study.metric,
+                   log_x=True, subtitle="a wide band of good values means a robust optimizer; "
+                                        "open: pruned; x: diverged")
+
+
+def importance(study: StudySummary, order: Sequence[str]) -> go.Figure:
+    """fANOVA importance of each optimizer's own parameters (rows: parameter, columns: optimizer)."""
+    import plotly.graph_objects as go
+
+    rows = [r for name in order for r in study.optimizers if r.optimizer == name and r.importance]
+    params: list[str] = []
+    for row in rows:
+        for key in row.importance:
+            short = key.removeprefix(f"{row.optimizer}_")
+            if short not in params:
+                params.append(short)
+    z = [[next((v for k, v in r.importance.items() if k.removeprefix(f"{r.optimizer}_") == p), None)
+          for r in rows] for p in params]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[_esc(r.optimizer) for r in rows], y=[_esc(p) for p in params], colorscale="Blues",
+        zmin=0, zmax=1, texttemplate="%{z:.2f}", colorbar={"title": "share"},
+        hovertemplate="%{x}: %{y} explains %{z:.2f}<extra></extra>", xgap=2, ygap=2,
+    ))
+    fig.update_yaxes(autorange="reversed")
+    notes = "; ".join(f"{r.optimizer}: {r.importance_note}" for r in study.optimizers
+                      if not r.importance)
+    title = "Hyperparameter importance within each optimizer"
+    if notes:
+        fig.add_annotation(text=_esc("not estimated: " + notes), showarrow=False, xref="paper",
+                           yref="paper", x=0, y=-0.18, xanchor="left", font={"size": 10})
+    return _layout(fig, title, "optimizer", "parameter",
+                   subtitle="fANOVA share of the variance of the metric, per optimizer")
+
+
+def study_figures(study: StudySummary, order: Sequence[str]) -> list[go.Figure]:
+    return [
+        best_so_far(study, order, by="trial"),
+        best_so_far(study, order, by="time"),
+        distribution(study, order),
+        learning_curves(study, order),
+        lr_sensitivity(study, order),
+        importance(study, order),
+    ]

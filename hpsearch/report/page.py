@@ -1,0 +1,147 @@
+"""One self-contained HTML page: plotly.js embedded once, then a leaderboard and a section per task.
+Every text that comes from a user (study names, attribute values) is escaped."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.report import figures
+from hpsearch.report.summary import OptimizerSummary, Report, StudySummary, format_hyperparameters
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1280px; padding: 0 24px;
+       color: #222; }
+h1 { margin: 24px 0 4px; } h2 { margin-top: 48px; border-bottom: 2px solid #ddd; }
+.meta { color: #666; } .verdict { background: #f5f7fa; border-left: 4px solid #4c78a8;
+        padding: 8px 12px; }
+table { border-collapse: collapse; margin: 12px 0; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code { font-size: 12px; white-space: pre-wrap; } .swatch { display: inline-block; width: 10px;
+       height: 10px; border-radius: 2px; margin-right: 6px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 8px; }
+"""
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int]) -> str:
+    """Cells are HTML already escaped by the caller."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
+                         for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(fig: go.Figure) -> str:
+    import plotly.io as pio
+
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=PLOT_CONFIG)
+
+
+def _swatch(name: str, palette: dict[str, str]) -> str:
+    return f'<span class="swatch" style="background:{palette.get(name, "#999")}"></span>{esc(name)}'
+
+
+def leaderboard(report: Report) -> str:
+    palette = figures.colours(report.optimizer_order)
+    rows = []
+    for study in report.studies:
+        win = study.optimizers[0] if study.winner else None
+        rows.append([
+            esc(study.study), esc(study.task), f"{esc(study.metric)} ({esc(study.direction)})",
+            _swatch(study.winner, palette) if study.winner else "none yet",
+            _number(win.best_value if win else None),
+            f"{win.trials} ({win.pruned} pruned, {win.diverged} div.)" if win else "-",
+            f"<code>{esc(format_hyperparameters(win.best_config))}</code>" if win else "",
+            str(study.provenance.finished),
+        ])
+    return _table(["study", "task", "metric", "winner", "best", "winner's trials", "configuration",
+                   "trials"], rows, numeric={4, 7})
+
+
+def _optimizer_rows(study: StudySummary, palette: dict[str, str]) -> list[list[str]]:
+    def row(r: OptimizerSummary) -> list[str]:
+        spread = (f"{_number(r.q1)} .. {_number(r.q3)}" if r.complete >= 2 else "-")
+        return [str(r.rank or "-"), _swatch(r.optimizer, palette), _number(r.best_value),
+                _number(r.top_k_mean), _number(r.median), spread, str(r.trials), str(r.complete),
+                str(r.pruned - r.diverged), str(r.diverged), str(r.failed), f"{r.seconds:.1f}"]
+
+    return [row(r) for r in study.optimizers]
+
+
+def _best_configs(study: StudySummary) -> str:
+    from hpsearch.export import to_python
+
+    rows = []
+    for r in study.optimizers:
+        if not r.best_config:
+            continue
+        code = to_python(r.best_config).split("\n", 2)[2].strip()  # without the import line
+        rows.append([esc(r.optimizer), str(r.best_trial), _number(r.best_value),
+                     f"<code>{esc(code)}</code>",
+                     f"<code>{esc(json.dumps(dict(r.best_config), default=str))}</code>"])
+    return _table(["optimizer", "trial", "value", "PyTorch", "JSON (hpsearch.build_optimizer)"],
+                  rows, numeric={1, 2})
+
+
+def _provenance(study: StudySummary) -> str:
+    p = study.provenance
+    versions = ", ".join(f"{esc(k)} {esc(v)}" for k, v in p.versions.items())
+    items = [
+        ("budget", f"{p.finished} finished trials of {esc(p.n_trials)} asked, at most "
+                   f"{esc(p.epochs)} epochs each, batch size {esc(p.batch_size)}"),
+        ("search", f"sampler {esc(p.sampler)}, pruner {esc(p.pruner)}, seed {esc(p.seed)}, "
+                   f"data split seed {esc(p.split_seed)}"),
+        ("hardware", f"device {esc(p.device)}, {p.workers} worker(s), {p.runs} run(s), "
+                     f"{p.wall_seconds:.1f} s of wall-clock time"),
+        ("versions", versions or "not recorded"),
+    ]
+    return "<ul>" + "".join(f"<li><b>{k}</b>: {v}</li>" for k, v in items) + "</ul>"
+
+
+def study_section(study: StudySummary, order: Sequence[str]) -> str:
+    palette = figures.colours(order)
+    plots = "".join(f"<div>{_figure(fig)}</div>" for fig in figures.study_figures(study, order))
+    table = _table(["rank", "optimizer", "best", "top-3 mean", "median", "IQR", "trials",
+                    "complete", "pruned", "diverged", "failed", "train s"],
+                   _optimizer_rows(study, palette), numeric={0, 2, 3, 4, 6, 7, 8, 9, 10, 11})
+    return (f'<section id="study-{esc(study.study)}"><h2>{esc(study.study)} '
+            f'<span class="meta">task {esc(study.task)}, {esc(study.metric)} '
+            f"({esc(study.direction)})</span></h2>"
+            f'<p class="verdict">{esc(study.verdict)}</p>{_provenance(study)}{table}'
+            f'<div class="grid">{plots}</div><h3>Best configuration of each optimizer</h3>'
+            f"{_best_configs(study)}</section>")
+
+
+def render_page(report: Report) -> str:
+    from plotly.offline import get_plotlyjs
+
+    sections = "".join(study_section(s, report.optimizer_order) for s in report.studies)
+    heatmap = _figure(figures.leaderboard_heatmap(report)) if report.studies else ""
+    return (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>hpsearch report</title>"
+        f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+        "<h1>Which optimizer, for which task?</h1>"
+        f'<p class="meta">hpsearch report of {len(report.studies)} studies in '
+        f"<code>{esc(report.storage)}</code>, generated {esc(report.generated)}. Each value is the "
+        "best complete trial's final validation metric; its budget stands beside it.</p>"
+        f"<h2>Leaderboard</h2>{leaderboard(report)}{heatmap}{sections}</body></html>"
+    )
