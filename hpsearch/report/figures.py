@@ -23,10 +23,19 @@ def colours(order: Sequence[str]) -> dict[str, str]:
     return {name: palette[i % len(palette)] for i, name in enumerate(order)}
 
 
+def _template() -> go.layout.Template:
+    """plotly_white's layout without its per-trace-type defaults, which every figure would
+    otherwise carry into the page (and with them a default for every WebGL trace type)."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    return go.layout.Template(layout=pio.templates["plotly_white"].layout)
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, log_x: bool = False,
             subtitle: str = "") -> go.Figure:
     fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}},
-                      template="plotly_white", height=HEIGHT,
+                      template=_template(), height=HEIGHT,
                       margin={"l": 60, "r": 20, "t": 70, "b": 50}, legend={"groupclick": "toggleitem"},
                       xaxis_title=x, yaxis_title=y)
     if log_x:
