@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: install tune report test test-slow bench lint clean
+.PHONY: install tune report test test-slow bench lint clean browser
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 tune: install
 	$(VENV)/bin/hpsearch tune --task classification
 
-test: install lint
+test: install lint browser
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
 
 test-slow: install
@@ -25,10 +25,18 @@ test-slow: install
 
 bench: install
 	$(PY) tests/benchmarks/bench_core.py
+	$(PY) tests/benchmarks/bench_report.py
 
 lint: install
 	$(VENV)/bin/ruff check hpsearch tests
 	$(VENV)/bin/mypy hpsearch
+
+# The report's tests open it in a real headless Chromium (tests/browser.py); Debian's package.
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "chromium is missing and installing it needs root: apt-get install chromium" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -46,6 +46,23 @@ def storage_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+XSS = "<script>alert(1)</script>"
+REPORT_SWEEP = {"n_trials": 5, "epochs": 3, "optimizers": ("adam", "momentum", "lbfgs"),
+                "pruner": "none", "sampler": "random"}
+
+
+@pytest.fixture(scope="session")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Three real tiny sweeps (one under a hostile name) in one SQLite file, for report tests."""
+    from hpsearch.study import load_config, run
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'sweeps.db'}"
+    for task, name in (("classification", "digits"), ("regression", "diabetes"),
+                       ("classification", XSS)):
+        run(load_config(task, None, {**REPORT_SWEEP, "storage": url, "study": name}))
+    return url
+
+
 def tiny_classification() -> TaskData:
     x, y = make_classification(n_samples=240, n_features=8, n_informative=5, n_classes=3,
                                random_state=0)

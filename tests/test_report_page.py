@@ -14,20 +14,7 @@ from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.report.figures import study_figures
 from hpsearch.report.page import render_page
 from hpsearch.report.summary import Report, summarise
-from hpsearch.study import load_config, run
-
-XSS = "<script>alert(1)</script>"
-SWEEP = {"n_trials": 5, "epochs": 3, "optimizers": ("adam", "momentum", "lbfgs"),
-         "pruner": "none", "sampler": "random"}
-
-
-@pytest.fixture(scope="module")
-def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'sweeps.db'}"
-    for task, name in (("classification", "digits"), ("regression", "diabetes"),
-                       ("classification", XSS)):
-        run(load_config(task, None, {**SWEEP, "storage": url, "study": name}))
-    return url
+from tests.conftest import XSS
 
 
 @pytest.fixture(scope="module")

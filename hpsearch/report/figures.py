@@ -235,7 +235,11 @@ def importance(study: StudySummary, order: Sequence[str]) -> go.Figure:
     title = "Hyperparameter importance within each optimizer"
     if notes:
         fig.add_annotation(text=_esc("not estimated: " + notes), showarrow=False, xref="paper",
-                           yref="paper", x=0, y=-0.18, xanchor="left", font={"size": 10})
+                           yref="paper", x=0.5 if not rows else 0, y=0.5 if not rows else -0.18,
+                           xanchor="center" if not rows else "left", font={"size": 11})
+    if not rows:
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     return _layout(fig, title, "optimizer", "parameter",
                    subtitle="fANOVA share of the variance of the metric, per optimizer")
 

@@ -1,0 +1,28 @@
+"""The report as a reader sees it: opened in a real headless Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from hpsearch.cli import cli
+from tests.browser import render, require_chromium
+from tests.conftest import REPO
+
+ARTEFACTS = REPO / "build" / "artefacts"
+
+
+def test_every_plot_renders_without_a_javascript_error(storage: str, tmp_path: Path) -> None:
+    chromium = require_chromium()
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", "--storage", storage, "--out", str(page)])
+    assert result.exit_code == 0, result.output
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTEFACTS / "report.png"  # kept, to look at what a reader sees
+    rendered = render(page, screenshot=screenshot, width=1400, height=2400, chromium=chromium)
+    assert rendered.console_errors == []
+    assert rendered.plot_divs == 1 + 3 * 6  # the leaderboard heatmap, then six per study
+    assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs
+    assert "alert(1)" in rendered.dom and "<script>alert(1)</script>" not in rendered.dom
+    assert screenshot.stat().st_size > 50_000
