@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 tune: install
 	$(VENV)/bin/hpsearch tune --task classification
 
+report: install
+	$(VENV)/bin/hpsearch report
+
 test: install lint browser
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
 
