@@ -212,7 +212,8 @@ def importance_within(
                                   value=t.intermediate_values[step])
         for t in at_step
     ])
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    # 32 trees: within the seed-to-seed noise of the default 64, at half the cost.
+    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=32, seed=0)
     importances = optuna.importance.get_param_importances(study, evaluator=evaluator,
                                                           normalize=True)
     return ({k: float(v) for k, v in importances.items()},

@@ -15,6 +15,8 @@ import math
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -139,9 +141,16 @@ def main() -> None:
             print(f"  run {run}: summarise {summarised - start:6.2f} s  render_page "
                   f"{end - summarised:6.2f} s  total {end - start:6.2f} s  "
                   f"page {len(page.encode()) / 1e6:.2f} MB")
+        # What a user waits for: a fresh process, imports included, writing the page to disk.
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "hpsearch", "report", "--storage", url, "--out",
+                        str(Path(tmp) / "report.html")], check=True, capture_output=True)
+        command = time.perf_counter() - start
     median = statistics.median(totals)
-    verdict = "PASS" if median < TARGET_S else "FAIL"
-    print(f"median total {median:.2f} s over {repeats} runs (target < {TARGET_S:.0f} s)  {verdict}")
+    print(f"median total {median:.2f} s over {repeats} runs in one process")
+    verdict = "PASS" if command < TARGET_S else "FAIL"
+    print(f"`hpsearch report` in a fresh process: {command:.2f} s (target < {TARGET_S:.0f} s)  "
+          f"{verdict}")
 
 
 if __name__ == "__main__":
