@@ -72,8 +72,9 @@ class Task:
     problem: Problem
     load_arrays: Callable[[], tuple[np.ndarray, np.ndarray]]  # raw features and targets
     batch_size: int
-    hidden: tuple[int, ...] = (256, 256)
-    source: str = ""
+    hidden: tuple[int, ...] = (256, 256)  # the MLP's widths, when no `model` is given
+    source: str = ""  # where the data come from, and their size
+    model: Callable[[int, int], torch.nn.Module] | None = None  # (n_features, n_outputs) -> module
 
     def load(self, split_seed: int = 0, val_fraction: float = 0.2,
              test_fraction: float = 0.2) -> TaskData:
@@ -81,6 +82,8 @@ class Task:
         return split_and_scale(x, y, self.problem, split_seed, val_fraction, test_fraction)
 
     def build_model(self, n_features: int, n_outputs: int) -> torch.nn.Module:
+        if self.model is not None:
+            return self.model(n_features, n_outputs)
         return mlp(n_features, n_outputs, self.hidden)
 
     def summary(self) -> Mapping[str, Any]:
