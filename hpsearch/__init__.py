@@ -6,7 +6,7 @@ The public API. Importing it does not import torch: builders import it when call
 from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError
 from hpsearch.optimizers import OPTIMIZERS, build_optimizer
 from hpsearch.schedules import build_scheduler
-from hpsearch.space import SearchSpace, TrialConfig, suggest
+from hpsearch.space import SearchSpace, TrialConfig, suggest, suggest_optimizer
 from hpsearch.tasks import TASKS
 
 __version__ = "0.1.0"
@@ -22,4 +22,5 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "suggest",
+    "suggest_optimizer",
 ]

@@ -72,6 +72,12 @@ def cli() -> None:
 @click.option("--pruner", type=click.Choice(PRUNERS), help="Early stopping of poor trials.")
 @click.option("--seed", type=int, help="Seed of the sampler and of every trial's training.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), help="Training device.")
+@click.option("--data", help="Your own table (CSV or Parquet) instead of the task's data; "
+                             "--task then says classification or regression.")
+@click.option("--target", help="The column of --data to predict.")
+@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION, "
+                              "called as FUNCTION(in_features, out_features).")
+@click.option("--val-fraction", type=float, help="Share of rows for validation (default 0.2).")
 def tune(task: str | None, config_file: Path | None, optimizers: str | None,
          **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
@@ -84,11 +90,13 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None})
     progress = _Progress(config.n_trials)
 
-    def on_start(study: optuna.Study, before: int) -> None:
+    def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
         what = f"resuming at {before}/{config.n_trials}" if before else f"{config.n_trials} trials"
         click.echo(f"study '{config.study_name}' ({config.task}, {what}, {config.epochs} epochs, "
                    f"sampler {config.sampler}, pruner {config.pruner}, seed {config.seed}) "
                    f"from {config.source}", err=True)
+        for note in notes:
+            click.echo(f"  {note}", err=True)
 
     try:
         result = run(config, callbacks=[progress], on_start=on_start)

@@ -56,8 +56,11 @@ class Objective:
         torch.manual_seed(trial_seed)
         model = self.task.build_model(int(self.data.x_train.shape[1]), self.data.n_outputs)
         model.to(self.device)
+        record_model = {"model": type(model).__name__,
+                        "parameters": sum(p.numel() for p in model.parameters())}
         record: dict[str, Any] = {"device": describe(self.device), "seed": trial_seed,
-                                  "worker": f"{socket.gethostname()}:{os.getpid()}"}
+                                  "worker": f"{socket.gethostname()}:{os.getpid()}",
+                                  **record_model}
         direction = 1.0 if self.task.problem.direction == "maximize" else -1.0
         best: tuple[float, int] | None = None
         started = time.perf_counter()

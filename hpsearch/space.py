@@ -115,3 +115,18 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
     if space.clip and trial.suggest_categorical("clip_grad", (False, True)):
         clip = trial.suggest_float("clip_grad_max_norm", *CLIP_RANGE, log=True)
     return TrialConfig(key, hyperparameters, schedule, clip)
+
+
+def suggest_optimizer(trial: optuna.trial.BaseTrial, epochs: int,
+                      space: SearchSpace | None = None) -> dict[str, Any]:
+    """The conditional space for your own Optuna objective.
+
+    Returns the configuration `hpsearch best` exports (torch's own arguments) and records it on the
+    trial, so that `hpsearch best` and `hpsearch report` read your study like one made by
+    `hpsearch tune`. Build with `hpsearch.build_optimizer(config, model)` and
+    `hpsearch.build_scheduler(config, optimizer)` (step it once per epoch); clip gradients to
+    `config["clip_grad_norm"]` when it is not None. `epochs` sizes the schedules.
+    """
+    config = suggest(trial, space or SearchSpace(), epochs).to_dict()
+    trial.set_user_attr("config", config)
+    return config

@@ -18,6 +18,7 @@ from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError, choi
 from hpsearch.objective import Objective, derive_seed
 from hpsearch.space import SearchSpace
 from hpsearch.tasks import get_task
+from hpsearch.tasks.prepare import PreparedTask, prepare_task
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,6 +50,10 @@ class StudyConfig:
     device: str = "auto"
     storage: str | None = None
     split_seed: int = 0
+    val_fraction: float = 0.2
+    data: str | None = None  # the user's table replaces the task's data
+    target: str | None = None
+    model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
@@ -65,6 +70,11 @@ class StudyConfig:
             raise ConfigError(f"unknown pruner '{self.pruner}'; valid choices: {choices(PRUNERS)}")
         if not self.study_name:
             raise ConfigError("the study name must not be empty")
+        if not 0 < self.val_fraction <= 0.5:
+            raise ConfigError(f"val_fraction must be in (0, 0.5]; got {self.val_fraction!r}")
+        if self.data is not None and self.task not in ("classification", "regression"):
+            raise ConfigError(f"task '{self.task}' has built-in data; --data applies to "
+                              "--task classification or regression only")
 
 
 FILE_KEYS = {f.name for f in fields(StudyConfig)} - {"space", "study_name", "source"} | {
@@ -95,7 +105,8 @@ def load_config(task: str | None, config_file: Path | None = None,
         config_file = STUDIES_DIR / f"{task}.toml"
     values = read_study_file(config_file) if config_file else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    task = values.pop("task", None)
+    task = task or values.pop("task", None)  # the --task flag wins over the file's
+    values.pop("task", None)
     if not task:
         raise ConfigError("no task given; use --task or set `task` in the config file")
     task_spec = get_task(task)
@@ -111,9 +122,10 @@ def load_config(task: str | None, config_file: Path | None = None,
     if "clip" in values:
         space_args["clip"] = bool(values.pop("clip"))
     values.setdefault("batch_size", task_spec.batch_size)
+    default_name = Path(values["data"]).stem if values.get("data") else task
     return StudyConfig(
         task=task,
-        study_name=values.pop("study", None) or task,
+        study_name=values.pop("study", None) or default_name,
         space=SearchSpace(**space_args),
         source=str(config_file) if config_file else "built-in defaults",
         **values,
@@ -154,10 +166,10 @@ def versions() -> dict[str, str]:
     return {pkg: version(pkg) for pkg in ("hpsearch", "optuna", "torch")}
 
 
-def identity(config: StudyConfig) -> dict[str, Any]:
+def identity(config: StudyConfig, prepared: PreparedTask) -> dict[str, Any]:
     return {"task": config.task, "space_fingerprint": config.space.fingerprint(),
             "epochs": config.epochs, "batch_size": config.batch_size,
-            "split_seed": config.split_seed}
+            "split_seed": config.split_seed, **prepared.identity}
 
 
 def counted_trials(study: optuna.Study) -> int:
@@ -167,7 +179,7 @@ def counted_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def check_study(study: optuna.Study, config: StudyConfig) -> None:
+def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:
     """Refuse a stored study made for another task, space or budget; stores nothing."""
     stored = study.user_attrs
     if "task" not in stored:
@@ -177,7 +189,7 @@ def check_study(study: optuna.Study, config: StudyConfig) -> None:
                 "choose another --study name"
             )
         return
-    for key, value in identity(config).items():
+    for key, value in identity(config, prepared).items():
         if stored.get(key) != value:
             raise StudyMismatchError(
                 f"study '{config.study_name}' was made with {key}={stored.get(key)!r}, "
@@ -214,8 +226,12 @@ def open_study(config: StudyConfig, sampler_seed: int | None = None) -> optuna.S
 
 def run(config: StudyConfig,
         callbacks: Iterable[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
-        on_start: Callable[[optuna.Study, int], None] | None = None) -> RunResult:
-    """Create or resume the study and run trials until it holds `n_trials` finished trials."""
+        on_start: Callable[[optuna.Study, int, tuple[str, ...]], None] | None = None) -> RunResult:
+    """Create or resume the study and run trials until it holds `n_trials` finished trials.
+
+    The device, the data and the model are checked before the storage is touched, so bad input
+    changes nothing that is stored.
+    """
     import torch
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -223,24 +239,26 @@ def run(config: StudyConfig,
     from hpsearch.device import describe, resolve_device
     from hpsearch.train import DeviceData
 
-    task = get_task(config.task)
     device = resolve_device(config.device)
+    prepared = prepare_task(config.task, data=config.data, target=config.target,
+                            model=config.model, split_seed=config.split_seed,
+                            val_fraction=config.val_fraction)
     study = open_study(config)
-    check_study(study, config)
+    check_study(study, config, prepared)
+    storage = storages.display(storages.storage_url(config.storage))
     before = counted_trials(study)
     if before >= config.n_trials:
-        return RunResult(study, storages.display(storages.storage_url(config.storage)), before,
-                         before, describe(device))
+        return RunResult(study, storage, before, before, describe(device))
     # A resumed run continues with a seed derived from the seed and the trials already stored.
     seed = config.seed if config.seed is not None else derive_seed(os.getpid(), time.time_ns())
     sampler_seed = seed if before == 0 else derive_seed(seed, before)
     study.sampler = make_sampler(config.sampler, sampler_seed)
-    _record_run(study, config, task.problem.metric, task.problem.direction, sampler_seed,
-                describe(device))
-    data = DeviceData.from_task_data(task.load(split_seed=config.split_seed), device)
+    _record_run(study, config, prepared, sampler_seed, describe(device))
+    task = prepared.task
+    data = DeviceData.from_task_data(prepared.data, device)
     objective = Objective(task, data, config.space, config.epochs, config.batch_size, seed, device)
     if on_start:
-        on_start(study, before)
+        on_start(study, before, prepared.notes)
     torch.set_flush_denormal(True)
     study.optimize(
         objective,
@@ -249,11 +267,10 @@ def run(config: StudyConfig,
         callbacks=[MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE,
                                                               TrialState.PRUNED)), *callbacks],
     )
-    return RunResult(study, storages.display(storages.storage_url(config.storage)), before,
-                     counted_trials(study), describe(device))
+    return RunResult(study, storage, before, counted_trials(study), describe(device))
 
 
-def _record_run(study: optuna.Study, config: StudyConfig, metric: str, direction: str,
+def _record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
                 sampler_seed: int, device: str) -> None:
     run_record = {
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -263,8 +280,10 @@ def _record_run(study: optuna.Study, config: StudyConfig, metric: str, direction
     }
     attrs = study.user_attrs
     if "task" not in attrs:
-        for key, value in {**identity(config), "metric": metric, "direction": direction,
-                           "space": config.space.to_dict(), **run_record}.items():
+        problem = prepared.task.problem
+        for key, value in {**identity(config, prepared), "metric": problem.metric,
+                           "direction": problem.direction, "space": config.space.to_dict(),
+                           **prepared.record, **run_record}.items():
             study.set_user_attr(key, value)
     study.set_user_attr("runs", [*attrs.get("runs", []), run_record])
 
@@ -283,6 +302,7 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
                    "direction": study.direction.name.lower()},
         "epochs": attrs.get("epochs"),
         "batch_size": attrs.get("batch_size"),
+        **({"classes": attrs["classes"]} if attrs.get("classes") else {}),
         "study": study.study_name,
         "trial": trial.number,
     }

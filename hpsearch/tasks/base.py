@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hpsearch.errors import ConfigError
+
 if TYPE_CHECKING:
     import torch
 
@@ -63,6 +65,7 @@ class TaskData:
     n_outputs: int
     target_mean: float = 0.0  # regression: the training targets' mean and standard deviation
     target_scale: float = 1.0
+    classes: tuple[str, ...] = ()  # classification: the label of each output, in order
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,15 @@ class Task:
     hidden: tuple[int, ...] = (256, 256)  # the MLP's widths, when no `model` is given
     source: str = ""  # where the data come from, and their size
     model: Callable[[int, int], torch.nn.Module] | None = None  # (n_features, n_outputs) -> module
+    # A scikit-learn transformer factory for the features, fitted on training rows only;
+    # None standardises every column.
+    preprocessor: Callable[[], Any] | None = None
 
     def load(self, split_seed: int = 0, val_fraction: float = 0.2,
              test_fraction: float = 0.2) -> TaskData:
         x, y = self.load_arrays()
-        return split_and_scale(x, y, self.problem, split_seed, val_fraction, test_fraction)
+        return split_and_scale(x, y, self.problem, split_seed, val_fraction, test_fraction,
+                               self.preprocessor)
 
     def build_model(self, n_features: int, n_outputs: int) -> torch.nn.Module:
         if self.model is not None:
@@ -103,32 +110,46 @@ def mlp(n_features: int, n_outputs: int, hidden: tuple[int, ...]) -> torch.nn.Mo
     return nn.Sequential(*layers)
 
 
-def split_and_scale(x: np.ndarray, y: np.ndarray, problem: Problem, seed: int,
-                    val_fraction: float, test_fraction: float) -> TaskData:
-    """Split once by seed (stratified for classes), then scale with training statistics only."""
+def split_and_scale(x: Any, y: np.ndarray, problem: Problem, seed: int, val_fraction: float,
+                    test_fraction: float, preprocessor: Callable[[], Any] | None = None) -> TaskData:
+    """Split once by seed (stratified for classes), then fit the preprocessing on the training rows
+    only and apply it to every split. `x` is an array or a pandas DataFrame."""
     from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import LabelEncoder, StandardScaler
 
     classify = problem.kind == "classification"
     index = np.arange(len(x))
-    rest, test = train_test_split(index, test_size=test_fraction, random_state=seed,
-                                  stratify=y if classify else None)
-    train, val = train_test_split(rest, test_size=val_fraction / (1.0 - test_fraction),
-                                  random_state=seed, stratify=y[rest] if classify else None)
-    scaler = StandardScaler().fit(x[train])
+    try:
+        rest, test = train_test_split(index, test_size=test_fraction, random_state=seed,
+                                      stratify=y if classify else None)
+        train, val = train_test_split(rest, test_size=val_fraction / (1.0 - test_fraction),
+                                      random_state=seed, stratify=y[rest] if classify else None)
+    except ValueError as error:  # too few rows (per class) for the fractions asked
+        raise ConfigError(f"cannot split {len(x)} rows into train, validation "
+                          f"({val_fraction:g}) and test ({test_fraction:g}): {error}") from None
 
-    def features(rows: np.ndarray) -> np.ndarray:
-        return scaler.transform(x[rows]).astype(np.float32)
+    def rows(selected: np.ndarray) -> Any:
+        return x.iloc[selected] if hasattr(x, "iloc") else x[selected]
 
+    transform = (preprocessor or StandardScaler)().fit(rows(train))
+
+    def features(selected: np.ndarray) -> np.ndarray:
+        return np.asarray(transform.transform(rows(selected)), dtype=np.float32)
+
+    classes: tuple[str, ...] = ()
     if classify:
-        classes, codes = np.unique(y, return_inverse=True)
-        targets, n_outputs, mean, scale = codes.astype(np.int64), len(classes), 0.0, 1.0
+        encoder = LabelEncoder().fit(y)
+        targets, n_outputs, mean, scale = encoder.transform(y).astype(np.int64), \
+            len(encoder.classes_), 0.0, 1.0
+        classes = tuple(str(c) for c in encoder.classes_)
     else:
-        mean, scale = float(y[train].mean()), float(y[train].std())
+        mean, scale = float(y[train].mean()), float(y[train].std()) or 1.0
         targets, n_outputs = ((y - mean) / scale).astype(np.float32), 1
+    train_x = features(train)
     return TaskData(
-        train=Split(features(train), targets[train]),
+        train=Split(train_x, targets[train]),
         val=Split(features(val), targets[val]),
         test=Split(features(test), targets[test]),
-        n_features=x.shape[1], n_outputs=n_outputs, target_mean=mean, target_scale=scale,
+        n_features=train_x.shape[1], n_outputs=n_outputs, target_mean=mean, target_scale=scale,
+        classes=classes,
     )

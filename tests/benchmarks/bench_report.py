@@ -32,6 +32,7 @@ from hpsearch.space import SearchSpace, suggest
 from hpsearch.storage import resolve
 from hpsearch.study import StudyConfig, _record_run
 from hpsearch.tasks import get_task
+from hpsearch.tasks.prepare import prepare_task
 
 TARGET_S = 10.0
 EPOCHS = 20
@@ -112,8 +113,7 @@ def build(url: str, total: int) -> None:
         direction = "maximize" if task == "classification" else "minimize"
         study = optuna.create_study(storage=storage, study_name=name, direction=direction)
         # The study attributes exactly as `hpsearch tune` writes them.
-        _record_run(study, config, "accuracy" if task == "classification" else "rmse", direction,
-                    sampler_seed=0, device="cpu")
+        _record_run(study, config, prepare_task(task), sampler_seed=0, device="cpu")
         study.add_trials(make_trials(config, config.n_trials, seed=i))
 
 

@@ -1,0 +1,72 @@
+"""The user's own model: `--model FILE.py:FUNCTION` or `--model package.module:FUNCTION`, a function
+`FUNCTION(in_features, out_features)` that returns a fresh `torch.nn.Module`."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpsearch.errors import ConfigError, choices
+
+if TYPE_CHECKING:
+    import torch
+
+ModelBuilder = Callable[[int, int], "torch.nn.Module"]
+FORMS = "FILE.py:FUNCTION or package.module:FUNCTION"
+
+
+def load_model_builder(spec: str) -> ModelBuilder:
+    """Import the function that `spec` names; errors name the bad part and what would do."""
+    where, _, name = spec.rpartition(":")
+    if not where or not name:
+        raise ConfigError(f"--model '{spec}' must be {FORMS}")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise ConfigError(f"--model file '{where}' does not exist")
+            module_name = f"hpsearch_user_model_{abs(hash(path.resolve()))}"
+            loader = importlib.util.spec_from_file_location(module_name, path)
+            assert loader is not None and loader.loader is not None
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[module_name] = module  # dataclasses and pickling look modules up here
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ConfigError:
+        raise
+    except Exception as error:  # the user's code: any error it raises on import
+        raise ConfigError(f"--model '{spec}' cannot be imported: "
+                          f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                          ) from None
+    if not hasattr(module, name):
+        found = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+                       and getattr(v, "__module__", None) == module.__name__)
+        raise ConfigError(f"--model '{spec}': '{where}' has no '{name}'; "
+                          f"valid choices: {choices(found) or '(no functions)'}")
+    builder = getattr(module, name)
+    if not callable(builder):
+        raise ConfigError(f"--model '{spec}': '{name}' is a {type(builder).__name__}, not callable")
+    return builder  # type: ignore[no-any-return]
+
+
+def check_model_builder(builder: ModelBuilder, spec: str, n_features: int,
+                        n_outputs: int) -> torch.nn.Module:
+    """Build one model, before any study starts, and refuse anything but an nn.Module."""
+    import torch
+
+    try:
+        model = builder(n_features, n_outputs)
+    except Exception as error:
+        raise ConfigError(f"--model '{spec}' failed to build with ({n_features}, {n_outputs}): "
+                          f"{type(error).__name__}: {error}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"--model '{spec}' returned {type(model).__name__}, "
+                          "not a torch.nn.Module")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ConfigError(f"--model '{spec}' has no trainable parameters")
+    return model
