@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from hpsearch.errors import ConfigError, choices
+from hpsearch.tasks import scenarios
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, Problem, Split, Task, TaskData
 
 __all__ = ["TASKS", "Problem", "Split", "Task", "TaskData", "get_task"]
@@ -34,6 +35,21 @@ TASKS: Mapping[str, Task] = {
         Task("regression", "diabetes disease progression, 10 features (442 samples), MLP",
              REGRESSION, _diabetes, batch_size=32, hidden=(64, 64),
              source="sklearn.datasets.load_diabetes"),
+        Task("sparse", "generated bag of words, 4 topics (3,000 documents x 3,000 terms, "
+             "~1% non-zero), TF-IDF, logistic regression", CLASSIFICATION, scenarios.sparse_documents,
+             batch_size=64, hidden=(), preprocessor=scenarios.tfidf,
+             source="generated in hpsearch.tasks.scenarios (seed 0): 3,000 documents x 3,000 "
+                    "Zipf-distributed terms, 4 classes with 150 topic words each"),
+        Task("small", "breast cancer diagnosis, 30 features (569 samples), MLP of 16 units",
+             CLASSIFICATION, scenarios.breast_cancer, batch_size=32, hidden=(16,),
+             source="sklearn.datasets.load_breast_cancer: 569 samples x 30 features, 2 classes"),
+        Task("image", "8x8 handwritten digits as images, 10 classes (1,797 samples), small CNN",
+             CLASSIFICATION, _digits, batch_size=64, model=scenarios.image_cnn,
+             source="sklearn.datasets.load_digits: 1,797 images of 8x8 pixels, 10 classes"),
+        Task("sequence", "MNIST-1D sequences of length 40, 10 classes (5,000 samples), 1-D CNN",
+             CLASSIFICATION, scenarios.mnist1d, batch_size=64, model=scenarios.sequence_cnn,
+             source="mnist1d.data.make_dataset(get_dataset_args()), generated locally (seed 42): "
+                    "4,000 + 1,000 sequences of length 40, 10 classes, pooled"),
     )
 }
 
