@@ -141,3 +141,11 @@ def test_summarise_reads_every_study_or_the_named_ones(storage_url: str) -> None
     assert [s.study for s in summarise(storage_url, ["b"], importance=False).studies] == ["b"]
     with pytest.raises(ConfigError, match="unknown study 'c'; valid choices: a, b"):
         summarise(storage_url, ["c"])
+
+
+def test_a_tie_goes_to_the_optimizer_that_reached_it_first() -> None:
+    trials = [trial("sgd", 1.0), trial("adam", 1.0)]
+    for number, t in enumerate(trials):
+        t.number = number
+    rows = summarise_optimizers(trials, "maximize")
+    assert [r.optimizer for r in rows] == ["sgd", "adam"]

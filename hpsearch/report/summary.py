@@ -169,8 +169,10 @@ def summarise_optimizers(
             top_k_mean=statistics.fmean(values[:TOP_K]) if values else None,
         ))
     sign = -1.0 if maximize else 1.0
+    # Ties go to the optimizer that got there first, as Optuna's best trial (and `best`) does.
     rows.sort(key=lambda r: (r.best_value is None,
-                             sign * r.best_value if r.best_value is not None else 0.0, r.optimizer))
+                             sign * r.best_value if r.best_value is not None else 0.0,
+                             r.best_trial if r.best_trial is not None else 0, r.optimizer))
     return [_with_rank(row, i + 1) if row.best_value is not None else row
             for i, row in enumerate(rows)]
 

@@ -49,7 +49,7 @@ TASKS: Mapping[str, Task] = {
         Task("sequence", "MNIST-1D sequences of length 40, 10 classes (5,000 samples), 1-D CNN",
              CLASSIFICATION, scenarios.mnist1d, batch_size=64, model=scenarios.sequence_cnn,
              source="mnist1d.data.make_dataset(get_dataset_args()), generated locally (seed 42): "
-                    "4,000 + 1,000 sequences of length 40, 10 classes, pooled"),
+                    "5,000 sequences of length 40 (its 4,000 train + 1,000 test, pooled), 10 classes"),
     )
 }
 
