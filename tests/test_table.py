@@ -142,3 +142,16 @@ def test_data_options_that_do_not_fit_are_usage_errors(workdir: Path, tmp_path: 
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
     assert not (workdir / "studies" / "hpsearch.db").exists()
+
+
+def test_parquet_tables_read_like_csv(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pytest.importorskip("pyarrow")
+    csv = penguins(tmp_path / "penguins.csv")
+    parquet = tmp_path / "penguins.parquet"
+    pd.read_csv(csv).to_parquet(parquet)
+    from_csv = table_task(csv, "species", "classification")[0].load()
+    from_parquet = table_task(parquet, "species", "classification")[0].load()
+    assert np.array_equal(from_csv.train.x, from_parquet.train.x)
+    assert from_csv.classes == from_parquet.classes
