@@ -40,8 +40,12 @@ class _Group(click.Group):
         except click.UsageError as error:
             raise click.UsageError(error.message) from None
         except ConfigError as error:
+            if ctx.meta.get("debug"):
+                raise
             raise click.UsageError(str(error)) from None
         except HpsearchError as error:
+            if ctx.meta.get("debug"):
+                raise
             raise click.ClickException(str(error)) from None
 
 
@@ -53,8 +57,11 @@ storage_option = click.option(
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hpsearch")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks, and Optuna's own log.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Find the optimizer and hyperparameters to train a model with."""
+    ctx.meta["debug"] = debug
 
 
 @cli.command()
@@ -68,6 +75,8 @@ def cli() -> None:
 @click.option("--epochs", type=int, help="The most epochs a trial trains.")
 @click.option("--batch-size", type=int, help="Mini-batch size (default: the task's).")
 @click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option("--trial-timeout", type=float,
+              help="Stop a trial at the first epoch's end past this many seconds (pruned).")
 @click.option("--sampler", type=click.Choice(SAMPLERS), help="Search algorithm.")
 @click.option("--pruner", type=click.Choice(PRUNERS), help="Early stopping of poor trials.")
 @click.option("--seed", type=int, help="Seed of the sampler and of every trial's training.")
@@ -85,7 +94,9 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
 
     from hpsearch.study import load_config, open_study, run
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
+    debug = click.get_current_context().meta.get("debug")
+    optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
     config = load_config(task, config_file, {
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None})
     progress = _Progress(config.n_trials)
@@ -115,6 +126,8 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
     click.echo(f"\nresults: {result.storage}, study '{config.study_name}' "
                f"({result.trials_after} trials, device {result.device})")
     click.echo(f"winning configuration: hpsearch best --study {config.study_name}")
+    if result.stopped:
+        raise HpsearchError(result.stopped)
 
 
 class _Progress:
@@ -131,13 +144,17 @@ class _Progress:
         trials = study.get_trials(deepcopy=False)
         pruned = [t for t in trials if t.state == TrialState.PRUNED]
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        failed = sum(t.state == TrialState.FAIL for t in trials)
         diverged = sum(1 for t in pruned if t.user_attrs.get("diverged"))
         line = (f"[{len(complete) + len(pruned)}/{self.total}] complete {len(complete)} "
-                f"pruned {len(pruned) - diverged} diverged {diverged}")
+                f"pruned {len(pruned) - diverged} diverged {diverged}"
+                + (f" failed {failed}" if failed else ""))
         if complete:
             best = study.best_trial
             line += f" | best {best.value:.4g} ({best.params.get('optimizer')} #{best.number})"
         line += f" | #{trial.number} {trial.params.get('optimizer')} {trial.state.name.lower()}"
+        if trial.state == TrialState.FAIL:
+            line += f": {trial.user_attrs.get('reason', 'see --debug')}"
         if self.live:
             click.echo("\r" + line.ljust(self.width), nl=False, err=True)
             self.width = len(line)

@@ -13,8 +13,8 @@ class ConfigError(HpsearchError):
     """Bad input from the user (exit code 2): an unknown name, a value out of range, a bad file."""
 
 
-class StudyMismatchError(HpsearchError):
-    """A stored study was made for another task, search space or budget."""
+class StudyMismatchError(ConfigError):
+    """A study name the user gave is already used for another task, search space or budget."""
 
 
 class DeviceUnavailableError(ConfigError):

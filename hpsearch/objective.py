@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
+import gc
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ import numpy as np
 from hpsearch import space as search_space
 from hpsearch.device import describe
 from hpsearch.optimizers import implementation_for
+from hpsearch.recovery import this_worker
 from hpsearch.train import DeviceData, fit
 
 if TYPE_CHECKING:
@@ -27,12 +27,39 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
 
+class TrialFailed(Exception):
+    """A trial that could not train (an error in the model, out of memory): recorded as FAIL with
+    its reason, and the study goes on."""
+
+
+def failure_reason(error: BaseException) -> str:
+    import torch
+
+    first_line = (str(error).strip().splitlines() or [""])[0][:300]
+    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in first_line.lower():
+        return f"out of memory: {first_line}"
+    return f"{type(error).__name__}: {first_line}"
+
+
+def release_memory(device: torch.device) -> None:
+    """Free what a finished trial held, so that the next one starts from the same memory."""
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
 @dataclass
 class Objective:
     """Trains one trial's configuration and returns its last epoch's validation metric.
 
     A diverged run (non-finite loss, parameters or metric) reports NaN at that epoch, which the
-    pruners and TPE treat as the worst value there, and ends as PRUNED with `diverged=True`.
+    pruners and TPE treat as the worst value there, and ends as PRUNED with `diverged=True`. A run
+    past `trial_timeout` seconds stops at the next epoch's end, PRUNED with its reason. Any error
+    while building or training the model ends the trial as FAIL with the error as its reason.
     """
 
     task: Task
@@ -42,50 +69,62 @@ class Objective:
     batch_size: int
     seed: int
     device: torch.device
+    trial_timeout: float | None = None
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         import optuna
         import torch
 
+        trial.set_user_attr("worker", this_worker())  # first: a killed run is found by it
         torch.set_flush_denormal(True)
         config = search_space.suggest(trial, self.space, self.epochs).to_dict()
         config["implementation"] = implementation_for(config["optimizer"], self.device.type)
-        trial_seed = derive_seed(self.seed, trial.number)
         trial.set_user_attr("config", config)
-
-        torch.manual_seed(trial_seed)
-        model = self.task.build_model(int(self.data.x_train.shape[1]), self.data.n_outputs)
-        model.to(self.device)
-        record_model = {"model": type(model).__name__,
-                        "parameters": sum(p.numel() for p in model.parameters())}
-        record: dict[str, Any] = {"device": describe(self.device), "seed": trial_seed,
-                                  "worker": f"{socket.gethostname()}:{os.getpid()}",
-                                  **record_model}
-        direction = 1.0 if self.task.problem.direction == "maximize" else -1.0
-        best: tuple[float, int] | None = None
+        record: dict[str, Any] = {"device": describe(self.device),
+                                  "seed": derive_seed(self.seed, trial.number)}
         started = time.perf_counter()
         try:
-            for result in fit(self.data, model, config, self.task.problem, self.epochs,
-                              self.batch_size, trial_seed):
-                record["epochs_run"] = result.epoch + 1
-                record["closure_evaluations"] = result.closure_evaluations
-                if result.diverged:
-                    trial.report(float("nan"), result.epoch)
-                    record.update(diverged=True, diverged_epoch=result.epoch + 1,
-                                  reason=result.diverged)
-                    raise optuna.TrialPruned(f"diverged: {result.diverged}")
-                trial.report(result.val_metric, result.epoch)
-                if best is None or direction * result.val_metric > direction * best[0]:
-                    best = (result.val_metric, result.epoch + 1)
-                record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
-                if trial.should_prune():
-                    record["reason"] = f"pruned by the pruner after epoch {result.epoch + 1}"
-                    raise optuna.TrialPruned(record["reason"])
-            return result.val_metric
+            return self._train(trial, config, record, started)
+        except optuna.TrialPruned:
+            raise
+        except Exception as error:
+            record["reason"] = failure_reason(error)
+            raise TrialFailed(record["reason"]) from error
         finally:
             record["seconds"] = round(time.perf_counter() - started, 4)
-            if best is not None:
-                record.update(best_value=best[0], best_epoch=best[1])
             for key, value in record.items():
                 trial.set_user_attr(key, value)
+            release_memory(self.device)
 
+    def _train(self, trial: optuna.trial.Trial, config: dict[str, Any], record: dict[str, Any],
+               started: float) -> float:
+        import optuna
+        import torch
+
+        torch.manual_seed(record["seed"])
+        model = self.task.build_model(int(self.data.x_train.shape[1]), self.data.n_outputs)
+        model.to(self.device)
+        record.update(model=type(model).__name__,
+                      parameters=sum(p.numel() for p in model.parameters()))
+        sign = 1.0 if self.task.problem.direction == "maximize" else -1.0
+        for result in fit(self.data, model, config, self.task.problem, self.epochs,
+                          self.batch_size, record["seed"]):
+            epoch = result.epoch + 1
+            record.update(epochs_run=epoch, closure_evaluations=result.closure_evaluations)
+            if result.diverged:
+                trial.report(float("nan"), result.epoch)
+                record.update(diverged=True, diverged_epoch=epoch, reason=result.diverged)
+                raise optuna.TrialPruned(f"diverged: {result.diverged}")
+            trial.report(result.val_metric, result.epoch)
+            if "best_value" not in record or sign * result.val_metric > sign * record["best_value"]:
+                record.update(best_value=result.val_metric, best_epoch=epoch)
+            record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
+            if trial.should_prune():
+                record["reason"] = f"pruned by the pruner after epoch {epoch}"
+                raise optuna.TrialPruned(record["reason"])
+            elapsed = time.perf_counter() - started
+            if self.trial_timeout is not None and elapsed > self.trial_timeout and epoch < self.epochs:
+                record["reason"] = (f"trial timeout: {elapsed:.1f} s > {self.trial_timeout:g} s, "
+                                    f"stopped after epoch {epoch}")
+                raise optuna.TrialPruned(record["reason"])
+        return result.val_metric

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from hpsearch.errors import ConfigError, choices
 
@@ -30,20 +31,23 @@ def display(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def resolve(url: str | None, *, create: bool = True) -> optuna.storages.BaseStorage:
-    """An Optuna storage for the URL; `create=False` refuses a local file that does not exist."""
-    from optuna.storages import JournalStorage, RDBStorage
+def resolve(url: str | None, *, create: bool = True,
+            heartbeat: bool = False) -> optuna.storages.BaseStorage:
+    """An Optuna storage for the URL. `create=False` refuses a local file that does not exist;
+    `heartbeat=True` (for sweeps) lets RDB storages fail and retry the trials of dead workers."""
+    from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
+    given = url or os.environ.get(ENV_VAR)
     url = storage_url(url)
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
-        _check_local_file(path, url, create)
+        _check_local_file(path, url, create, may_create_folder=not given)
         return JournalStorage(JournalFileBackend(str(path)))
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        _check_local_file(path, url, create)
-        return RDBStorage(url, engine_kwargs={"creator": _sqlite_connector(path)})
+        _check_local_file(path, url, create, may_create_folder=not given)
+        return _rdb(url, {"creator": _sqlite_connector(path)}, heartbeat)
     if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         try:
             import psycopg  # noqa: F401
@@ -53,8 +57,32 @@ def resolve(url: str | None, *, create: bool = True) -> optuna.storages.BaseStor
                 f"'{display(url)}' needs a PostgreSQL driver: pip install 'hpsearch[postgres]'"
             ) from None
         url = url.replace("postgres://", "postgresql://", 1)
-        return RDBStorage(url)
+        return _rdb(url, {}, heartbeat)
     raise ConfigError(f"unknown storage '{display(url)}'; valid choices: {choices(SCHEMES)}")
+
+
+def _rdb(url: str, engine_kwargs: dict[str, object],
+         heartbeat: bool) -> optuna.storages.BaseStorage:
+    import warnings
+
+    import optuna
+    from optuna.storages import RDBStorage
+
+    from hpsearch.recovery import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, retry_once
+
+    beat = ({"heartbeat_interval": HEARTBEAT_INTERVAL_S, "grace_period": HEARTBEAT_GRACE_S,
+             "heartbeat_stale_trial_callback": retry_once} if heartbeat else {})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **beat)  # type: ignore[arg-type]
+    except Exception as error:  # unreachable server, bad credentials, not a database file
+        detail = display(str(error).strip().splitlines()[0] if str(error).strip() else "")
+        password = urlsplit(url).password
+        if password:
+            detail = detail.replace(password, "***")
+        raise ConfigError(f"cannot open storage '{display(url)}': {type(error).__name__}: "
+                          f"{detail}") from None
 
 
 def _sqlite_connector(path: Path) -> Callable[[], sqlite3.Connection]:
@@ -71,9 +99,15 @@ def _sqlite_connector(path: Path) -> Callable[[], sqlite3.Connection]:
     return connect
 
 
-def _check_local_file(path: Path, url: str, create: bool) -> None:
+def _check_local_file(path: Path, url: str, create: bool, may_create_folder: bool) -> None:
+    """The default storage's folder is made on first use; a folder the user named must exist."""
     if path.exists():
+        if path.is_dir():
+            raise ConfigError(f"storage '{url}' is a directory, not a file")
         return
     if not create:
         raise ConfigError(f"storage '{url}' does not exist; run `hpsearch tune` first")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        if not may_create_folder:
+            raise ConfigError(f"storage '{url}': directory '{path.parent}' does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "hyperband", "sha", "none")
 STUDIES_DIR = Path("studies")
 # What makes two runs' trials comparable: resuming a study with other values is refused.
-IDENTITY_KEYS = ("task", "space_fingerprint", "epochs", "batch_size", "split_seed")
+MAX_CONSECUTIVE_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class StudyConfig:
     epochs: int = 20
     batch_size: int = 64
     timeout: float | None = None
+    trial_timeout: float | None = None  # one trial's limit, checked at each epoch's end
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int | None = 0
@@ -62,8 +63,10 @@ class StudyConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ConfigError(f"timeout must be a positive number of seconds; got {self.timeout!r}")
+        for name in ("timeout", "trial_timeout"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise ConfigError(f"{name} must be a positive number of seconds; got {value!r}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler '{self.sampler}'; valid choices: {choices(SAMPLERS)}")
         if self.pruner not in PRUNERS:
@@ -204,18 +207,20 @@ class RunResult:
     trials_before: int
     trials_after: int
     device: str
+    stopped: str | None = None  # why the run stopped short of n_trials, if it did
 
     @property
     def already_done(self) -> bool:
         return self.trials_before == self.trials_after and self.trials_before > 0
 
 
-def open_study(config: StudyConfig, sampler_seed: int | None = None) -> optuna.Study:
+def open_study(config: StudyConfig, sampler_seed: int | None = None,
+               heartbeat: bool = False) -> optuna.Study:
     import optuna
 
     task = get_task(config.task)
     return optuna.create_study(
-        storage=storages.resolve(config.storage),
+        storage=storages.resolve(config.storage, heartbeat=heartbeat),
         study_name=config.study_name,
         direction=task.problem.direction,  # type: ignore[arg-type]
         sampler=make_sampler(config.sampler, sampler_seed),
@@ -224,28 +229,57 @@ def open_study(config: StudyConfig, sampler_seed: int | None = None) -> optuna.S
     )
 
 
+class FailureLimit:
+    """Stops the study after `limit` trials in a row fail: a broken model must not burn the budget."""
+
+    def __init__(self, limit: int = MAX_CONSECUTIVE_FAILURES) -> None:
+        self.limit = limit
+        self.failures: list[str] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from optuna.trial import TrialState
+
+        if trial.state != TrialState.FAIL:
+            self.failures = []
+            return
+        self.failures.append(str(trial.user_attrs.get("reason", "unknown error")))
+        if len(self.failures) >= self.limit:
+            study.stop()
+
+    @property
+    def message(self) -> str | None:
+        if len(self.failures) < self.limit:
+            return None
+        return (f"stopped after {len(self.failures)} trials in a row failed; "
+                f"the last: {self.failures[-1]}")
+
+
 def run(config: StudyConfig,
         callbacks: Iterable[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
         on_start: Callable[[optuna.Study, int, tuple[str, ...]], None] | None = None) -> RunResult:
     """Create or resume the study and run trials until it holds `n_trials` finished trials.
 
     The device, the data and the model are checked before the storage is touched, so bad input
-    changes nothing that is stored.
+    changes nothing that is stored. Trials left RUNNING by a killed process of this host are failed
+    and retried once; failed trials do not count towards `n_trials`.
     """
     import torch
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     from hpsearch.device import describe, resolve_device
+    from hpsearch.objective import TrialFailed
+    from hpsearch.recovery import reclaim_dead_trials
     from hpsearch.train import DeviceData
 
     device = resolve_device(config.device)
     prepared = prepare_task(config.task, data=config.data, target=config.target,
                             model=config.model, split_seed=config.split_seed,
                             val_fraction=config.val_fraction)
-    study = open_study(config)
+    study = open_study(config, heartbeat=True)
     check_study(study, config, prepared)
     storage = storages.display(storages.storage_url(config.storage))
+    reclaimed = reclaim_dead_trials(study)
     before = counted_trials(study)
     if before >= config.n_trials:
         return RunResult(study, storage, before, before, describe(device))
@@ -254,20 +288,20 @@ def run(config: StudyConfig,
     sampler_seed = seed if before == 0 else derive_seed(seed, before)
     study.sampler = make_sampler(config.sampler, sampler_seed)
     _record_run(study, config, prepared, sampler_seed, describe(device))
-    task = prepared.task
-    data = DeviceData.from_task_data(prepared.data, device)
-    objective = Objective(task, data, config.space, config.epochs, config.batch_size, seed, device)
+    objective = Objective(prepared.task, DeviceData.from_task_data(prepared.data, device),
+                          config.space, config.epochs, config.batch_size, seed, device,
+                          config.trial_timeout)
     if on_start:
-        on_start(study, before, prepared.notes)
+        notes = prepared.notes + ((f"reclaimed trials {reclaimed}, left running by a process "
+                                   "that ended; each is retried once",) if reclaimed else ())
+        on_start(study, before, notes)
     torch.set_flush_denormal(True)
-    study.optimize(
-        objective,
-        n_trials=config.n_trials - before,
-        timeout=config.timeout,
-        callbacks=[MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE,
-                                                              TrialState.PRUNED)), *callbacks],
-    )
-    return RunResult(study, storage, before, counted_trials(study), describe(device))
+    failures = FailureLimit()
+    study.optimize(objective, timeout=config.timeout, catch=(TrialFailed,), callbacks=[
+        MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)),
+        failures, *callbacks])
+    return RunResult(study, storage, before, counted_trials(study), describe(device),
+                     failures.message)
 
 
 def _record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,

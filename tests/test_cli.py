@@ -89,13 +89,13 @@ def test_an_absent_device_is_a_usage_error(workdir: Path) -> None:
                           "device 'cuda' is not available", "valid choices here: auto, cpu")
 
 
-def test_a_mismatched_study_is_a_runtime_error_and_changes_nothing(workdir: Path) -> None:
+def test_a_study_name_used_for_another_space_is_a_usage_error_and_changes_nothing(workdir: Path) -> None:
     assert invoke("tune", "--task", "classification", *TINY)[0] == 0
     db = "sqlite:///studies/hpsearch.db"
     before = optuna.load_study(study_name="classification", storage=db)
     code, output = invoke("tune", "--task", "classification", *TINY[:4], "--optimizers", "sgd",
                           "--n-trials", "5")
-    assert_one_line_error(code, output, 1, "study 'classification' was made with")
+    assert_one_line_error(code, output, 2, "study 'classification' was made with")
     after = optuna.load_study(study_name="classification", storage=db)
     assert len(after.trials) == len(before.trials) and after.user_attrs == before.user_attrs
 

@@ -53,7 +53,7 @@ def test_trials_train_the_users_model(workdir: Path) -> None:
     assert study.user_attrs["model"] == "my_models.py:build"
     # The same study with the built-in model is another experiment: refused.
     result = CliRunner().invoke(cli, ["tune", *TINY, "--n-trials", "3"])
-    assert result.exit_code == 1 and "was made with model='my_models.py:build'" in result.output
+    assert result.exit_code == 2 and "was made with model='my_models.py:build'" in result.output
 
 
 @pytest.mark.parametrize("spec, message", [

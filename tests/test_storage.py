@@ -21,11 +21,23 @@ def test_the_default_is_one_sqlite_file_and_the_environment_overrides_it(
 
 @pytest.mark.parametrize("scheme", ["sqlite:///{}/s.db", "journal:{}/s.log"])
 def test_local_storages_hold_studies(tmp_path: Path, scheme: str) -> None:
+    with pytest.raises(ConfigError, match="directory '.*sub' does not exist"):
+        resolve(scheme.format(tmp_path / "sub"))  # a folder the user names must exist
+    (tmp_path / "sub").mkdir()
     url = scheme.format(tmp_path / "sub")
     study = optuna.create_study(storage=resolve(url), study_name="x")
     study.optimize(lambda t: t.suggest_float("a", 0, 1), n_trials=2)
     again = optuna.load_study(study_name="x", storage=resolve(url, create=False))
     assert len(again.trials) == 2
+
+
+def test_the_default_storage_makes_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+    resolve(None)
+    assert (tmp_path / "studies").is_dir()
 
 
 def test_missing_files_and_unknown_schemes_are_clear_errors(tmp_path: Path) -> None:

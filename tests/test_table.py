@@ -122,7 +122,7 @@ def test_tuning_a_table_names_the_study_decodes_labels_and_guards_the_data(workd
 
     penguins(path, seed=1)  # other data under the same name: refused, nothing changed
     result = CliRunner().invoke(cli, [*args, *TINY[2:], "--n-trials", "3"])
-    assert result.exit_code == 1 and "study 'penguins' was made with data=" in result.output
+    assert result.exit_code == 2 and "study 'penguins' was made with data=" in result.output
     study = optuna.load_study(study_name="penguins", storage="sqlite:///studies/hpsearch.db")
     assert len(study.trials) == 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -241,7 +242,8 @@ def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) 
     attrs = study.user_attrs
     runs = attrs.get("runs", [])
     last = runs[-1] if runs else attrs
-    workers = {t.user_attrs.get("worker") for t in trials if t.user_attrs.get("worker")}
+    workers = {json.dumps(t.user_attrs["worker"], sort_keys=True) for t in trials
+               if t.user_attrs.get("worker")}
     return Provenance(
         n_trials=last.get("n_trials"),
         finished=sum(_state(t) in ("complete", "pruned", "diverged") for t in trials),

@@ -42,6 +42,8 @@ class TableData:
 def read_table(path: Path) -> pd.DataFrame:
     import pandas as pd
 
+    if path.is_dir():
+        raise ConfigError(f"data file '{path}' is a directory, not a file")
     if not path.is_file():
         raise ConfigError(f"data file '{path}' does not exist")
     try:
