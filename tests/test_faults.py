@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -37,10 +38,8 @@ def wait_for_running_trial(deadline_s: float = 60) -> None:
     while time.monotonic() < end:
         trials = []
         if Path("studies/hpsearch.db").exists():  # opening a missing file would create it
-            try:
+            with contextlib.suppress(KeyError):  # the study is still being created
                 trials = load().trials
-            except KeyError:  # the study is still being created
-                pass
         running = [t for t in trials if t.state == TrialState.RUNNING and "config" in t.user_attrs]
         if running and len(trials) >= 3:
             return
