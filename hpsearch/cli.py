@@ -87,12 +87,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION, "
                               "called as FUNCTION(in_features, out_features).")
 @click.option("--val-fraction", type=float, help="Share of rows for validation (default 0.2).")
-def tune(task: str | None, config_file: Path | None, optimizers: str | None,
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine sharing the study (cores split among them).")
+def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
          **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
     import optuna
 
-    from hpsearch.study import load_config, open_study, run
+    from hpsearch.study import load_config, open_study
+    from hpsearch.sweep import run
 
     # Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
     debug = click.get_current_context().meta.get("debug")
@@ -110,7 +113,8 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
             click.echo(f"  {note}", err=True)
 
     try:
-        result = run(config, callbacks=[progress], on_start=on_start)
+        result = run(config, callbacks=[progress], on_start=on_start, workers=workers,
+                     on_progress=progress.show)
     except KeyboardInterrupt:
         progress.finish()
         study = open_study(config)
@@ -139,6 +143,10 @@ class _Progress:
         self.width = 0
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.show(study, trial)
+
+    def show(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        """The line for the study as stored (all workers), and the trial that just ended."""
         from optuna.trial import TrialState
 
         trials = study.get_trials(deepcopy=False)
@@ -152,9 +160,11 @@ class _Progress:
         if complete:
             best = study.best_trial
             line += f" | best {best.value:.4g} ({best.params.get('optimizer')} #{best.number})"
-        line += f" | #{trial.number} {trial.params.get('optimizer')} {trial.state.name.lower()}"
-        if trial.state == TrialState.FAIL:
-            line += f": {trial.user_attrs.get('reason', 'see --debug')}"
+        if trial is not None:
+            line += (f" | #{trial.number} {trial.params.get('optimizer')} "
+                     f"{trial.state.name.lower()}")
+            if trial.state == TrialState.FAIL:
+                line += f": {trial.user_attrs.get('reason', 'see --debug')}"
         if self.live:
             click.echo("\r" + line.ljust(self.width), nl=False, err=True)
             self.width = len(line)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import datetime
-import os
-import socket
 import sys
-import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import storage as storages
 from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError, choices
-from hpsearch.objective import Objective, derive_seed
 from hpsearch.space import SearchSpace
 from hpsearch.tasks import get_task
-from hpsearch.tasks.prepare import PreparedTask, prepare_task
+from hpsearch.tasks.prepare import PreparedTask
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -182,11 +177,19 @@ def counted_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
+def run_records(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """How each run of a study went (sampler, seed, device, workers, versions), oldest first."""
+    return [attrs[k] for k in sorted(attrs) if k.startswith("run:")]
+
+
 def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:
     """Refuse a stored study made for another task, space or budget; stores nothing."""
+    from optuna.trial import TrialState
+
     stored = study.user_attrs
     if "task" not in stored:
-        if study.get_trials(deepcopy=False):
+        states = tuple(s for s in TrialState if s != TrialState.WAITING)  # enqueued are welcome
+        if study.get_trials(deepcopy=False, states=states):
             raise StudyMismatchError(
                 f"study '{config.study_name}' exists but was not created by `hpsearch tune`; "
                 "choose another --study name"
@@ -198,20 +201,6 @@ def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask
                 f"study '{config.study_name}' was made with {key}={stored.get(key)!r}, "
                 f"not {value!r}; use another --study name or the original settings"
             )
-
-
-@dataclass(frozen=True)
-class RunResult:
-    study: optuna.Study
-    storage: str  # for display: password masked
-    trials_before: int
-    trials_after: int
-    device: str
-    stopped: str | None = None  # why the run stopped short of n_trials, if it did
-
-    @property
-    def already_done(self) -> bool:
-        return self.trials_before == self.trials_after and self.trials_before > 0
 
 
 def open_study(config: StudyConfig, sampler_seed: int | None = None,
@@ -227,99 +216,6 @@ def open_study(config: StudyConfig, sampler_seed: int | None = None,
         pruner=make_pruner(config.pruner, config.epochs),
         load_if_exists=True,
     )
-
-
-class FailureLimit:
-    """Stops the study after `limit` trials in a row fail: a broken model must not burn the budget."""
-
-    def __init__(self, limit: int = MAX_CONSECUTIVE_FAILURES) -> None:
-        self.limit = limit
-        self.failures: list[str] = []
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        from optuna.trial import TrialState
-
-        if trial.state != TrialState.FAIL:
-            self.failures = []
-            return
-        self.failures.append(str(trial.user_attrs.get("reason", "unknown error")))
-        if len(self.failures) >= self.limit:
-            study.stop()
-
-    @property
-    def message(self) -> str | None:
-        if len(self.failures) < self.limit:
-            return None
-        return (f"stopped after {len(self.failures)} trials in a row failed; "
-                f"the last: {self.failures[-1]}")
-
-
-def run(config: StudyConfig,
-        callbacks: Iterable[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
-        on_start: Callable[[optuna.Study, int, tuple[str, ...]], None] | None = None) -> RunResult:
-    """Create or resume the study and run trials until it holds `n_trials` finished trials.
-
-    The device, the data and the model are checked before the storage is touched, so bad input
-    changes nothing that is stored. Trials left RUNNING by a killed process of this host are failed
-    and retried once; failed trials do not count towards `n_trials`.
-    """
-    import torch
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
-
-    from hpsearch.device import describe, resolve_device
-    from hpsearch.objective import TrialFailed
-    from hpsearch.recovery import reclaim_dead_trials
-    from hpsearch.train import DeviceData
-
-    device = resolve_device(config.device)
-    prepared = prepare_task(config.task, data=config.data, target=config.target,
-                            model=config.model, split_seed=config.split_seed,
-                            val_fraction=config.val_fraction)
-    study = open_study(config, heartbeat=True)
-    check_study(study, config, prepared)
-    storage = storages.display(storages.storage_url(config.storage))
-    reclaimed = reclaim_dead_trials(study)
-    before = counted_trials(study)
-    if before >= config.n_trials:
-        return RunResult(study, storage, before, before, describe(device))
-    # A resumed run continues with a seed derived from the seed and the trials already stored.
-    seed = config.seed if config.seed is not None else derive_seed(os.getpid(), time.time_ns())
-    sampler_seed = seed if before == 0 else derive_seed(seed, before)
-    study.sampler = make_sampler(config.sampler, sampler_seed)
-    _record_run(study, config, prepared, sampler_seed, describe(device))
-    objective = Objective(prepared.task, DeviceData.from_task_data(prepared.data, device),
-                          config.space, config.epochs, config.batch_size, seed, device,
-                          config.trial_timeout)
-    if on_start:
-        notes = prepared.notes + ((f"reclaimed trials {reclaimed}, left running by a process "
-                                   "that ended; each is retried once",) if reclaimed else ())
-        on_start(study, before, notes)
-    torch.set_flush_denormal(True)
-    failures = FailureLimit()
-    study.optimize(objective, timeout=config.timeout, catch=(TrialFailed,), callbacks=[
-        MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)),
-        failures, *callbacks])
-    return RunResult(study, storage, before, counted_trials(study), describe(device),
-                     failures.message)
-
-
-def _record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
-                sampler_seed: int, device: str) -> None:
-    run_record = {
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": socket.gethostname(), "sampler": config.sampler, "pruner": config.pruner,
-        "seed": config.seed, "sampler_seed": sampler_seed, "device": device,
-        "n_trials": config.n_trials, "timeout": config.timeout, "versions": versions(),
-    }
-    attrs = study.user_attrs
-    if "task" not in attrs:
-        problem = prepared.task.problem
-        for key, value in {**identity(config, prepared), "metric": problem.metric,
-                           "direction": problem.direction, "space": config.space.to_dict(),
-                           **prepared.record, **run_record}.items():
-            study.set_user_attr(key, value)
-    study.set_user_attr("runs", [*attrs.get("runs", []), run_record])
 
 
 def best_config(study: optuna.Study) -> dict[str, Any]:

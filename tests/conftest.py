@@ -54,7 +54,8 @@ REPORT_SWEEP = {"n_trials": 5, "epochs": 3, "optimizers": ("adam", "momentum", "
 @pytest.fixture(scope="session")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three real tiny sweeps (one under a hostile name) in one SQLite file, for report tests."""
-    from hpsearch.study import load_config, run
+    from hpsearch.study import load_config
+    from hpsearch.sweep import run
 
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'sweeps.db'}"
     for task, name in (("classification", "digits"), ("regression", "diabetes"),

@@ -7,7 +7,8 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.errors import ConfigError, StudyMismatchError
-from hpsearch.study import best_config, counted_trials, load_config, run
+from hpsearch.study import best_config, counted_trials, load_config, run_records
+from hpsearch.sweep import run
 
 TINY = {"n_trials": 3, "epochs": 2, "optimizers": ("adam", "sgd", "lbfgs")}
 
@@ -25,7 +26,7 @@ def test_n_trials_is_a_total_across_runs(workdir: Path, storage_url: str) -> Non
     assert third.already_done and third.trials_after == 5
     study = optuna.load_study(study_name="classification", storage=storage_url)
     assert len(study.trials) == 5
-    assert len(study.user_attrs["runs"]) == 2  # the run with nothing to do records nothing
+    assert len(run_records(study.user_attrs)) == 2  # the run with nothing to do records nothing
 
 
 def test_same_seed_same_trials(workdir: Path, tmp_path: Path) -> None:

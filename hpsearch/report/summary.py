@@ -239,8 +239,10 @@ def wall_seconds(trials: Sequence[optuna.trial.FrozenTrial]) -> float:
 
 
 def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> Provenance:
+    from hpsearch.study import run_records
+
     attrs = study.user_attrs
-    runs = attrs.get("runs", [])
+    runs = run_records(attrs)
     last = runs[-1] if runs else attrs
     workers = {json.dumps(t.user_attrs["worker"], sort_keys=True) for t in trials
                if t.user_attrs.get("worker")}
@@ -250,7 +252,9 @@ def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) 
         epochs=attrs.get("epochs"), batch_size=attrs.get("batch_size"),
         sampler=str(last.get("sampler", "unknown")), pruner=str(last.get("pruner", "unknown")),
         seed=last.get("seed"), device=str(last.get("device", "unknown")),
-        workers=max(1, len(workers)), wall_seconds=wall_seconds(trials),
+        # Processes that ran at once: the largest run; sequential resumes are not parallelism.
+        workers=max(int(r.get("workers", 1)) for r in runs) if runs else max(1, len(workers)),
+        wall_seconds=wall_seconds(trials),
         versions=last.get("versions", {}), split_seed=attrs.get("split_seed"), runs=len(runs),
     )
 

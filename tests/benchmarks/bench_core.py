@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from hpsearch.optimizers import implementation_for
-from hpsearch.study import load_config, run
+from hpsearch.study import load_config
+from hpsearch.sweep import run
 from hpsearch.tasks import get_task
 from hpsearch.train import DeviceData, fit
 

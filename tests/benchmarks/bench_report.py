@@ -30,7 +30,8 @@ from hpsearch.report.page import render_page
 from hpsearch.report.summary import summarise
 from hpsearch.space import SearchSpace, suggest
 from hpsearch.storage import resolve
-from hpsearch.study import StudyConfig, _record_run
+from hpsearch.study import StudyConfig
+from hpsearch.sweep import _record_run
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import prepare_task
 

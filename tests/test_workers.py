@@ -1,0 +1,46 @@
+"""Parallel workers on one machine share one study; the total holds across them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.report.summary import summarise
+
+COMMAND = [sys.executable, "-m", "hpsearch", "tune", "--task", "classification", "--epochs", "2",
+           "--optimizers", "adam,sgd,lbfgs", "--workers", "2"]
+
+
+@pytest.mark.parametrize("storage", ["sqlite:///studies/hpsearch.db", "journal:studies/sweep.log"])
+def test_two_workers_share_one_study_and_respect_its_total(workdir: Path, storage: str) -> None:
+    result = subprocess.run([*COMMAND, "--n-trials", "7", "--storage", storage],
+                            capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "database is locked" not in output and "Traceback" not in output
+    assert "[7/7]" in output  # progress covers both workers
+    trials = optuna.load_study(study_name="classification", storage=_optuna_url(storage)).trials
+    assert len(trials) == 7
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    processes = {(t.user_attrs["worker"]["host"], t.user_attrs["worker"]["pid"]) for t in trials}
+    assert len(processes) == 2  # both workers trained
+    # Resuming in parallel continues to the new total, never past it.
+    result = subprocess.run([*COMMAND, "--n-trials", "10", "--storage", storage],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    trials = optuna.load_study(study_name="classification", storage=_optuna_url(storage)).trials
+    assert len(trials) == 10
+    if storage.startswith("sqlite"):
+        report = summarise(storage, importance=False)
+        assert report.studies[0].provenance.workers == 2
+
+
+def _optuna_url(storage: str) -> str | optuna.storages.BaseStorage:
+    from hpsearch.storage import resolve
+
+    return resolve(storage, create=False)
