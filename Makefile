@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: install tune report test test-slow bench lint clean browser
+.PHONY: install tune report test test-slow bench lint clean browser postgres
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,7 @@ tune: install
 report: install
 	$(VENV)/bin/hpsearch report
 
-test: install lint browser
+test: install lint browser postgres
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
 
 test-slow: install
@@ -40,6 +40,13 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
 		else echo "chromium is missing and installing it needs root: apt-get install chromium" >&2; exit 1; fi; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+# The PostgreSQL storage tests start a real server of their own (tests/postgres.py); Debian's package.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+		else echo "postgresql is missing and installing it needs root: apt-get install postgresql" >&2; exit 1; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

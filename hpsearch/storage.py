@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -47,7 +48,8 @@ def resolve(url: str | None, *, create: bool = True,
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         _check_local_file(path, url, create, may_create_folder=not given)
-        return _rdb(url, {"creator": _sqlite_connector(path)}, heartbeat)
+        with _sqlite_creation_lock(path):
+            return _rdb(url, {"creator": _sqlite_connector(path)}, heartbeat)
     if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         try:
             import psycopg  # noqa: F401
@@ -57,8 +59,56 @@ def resolve(url: str | None, *, create: bool = True,
                 f"'{display(url)}' needs a PostgreSQL driver: pip install 'hpsearch[postgres]'"
             ) from None
         url = url.replace("postgres://", "postgresql://", 1)
-        return _rdb(url, {}, heartbeat)
+        with _postgres_creation_lock(url):
+            return _rdb(url, {}, heartbeat)
     raise ConfigError(f"unknown storage '{display(url)}'; valid choices: {choices(SCHEMES)}")
+
+
+# Processes that open one fresh database at the same moment would race to create Optuna's
+# tables (a duplicate-key error in PostgreSQL, "UNIQUE constraint failed: alembic_version" in
+# SQLite): whoever comes first creates them while the others wait on a lock.
+SCHEMA_LOCK_KEY = 0x6870736561726368  # "hpsearch", for PostgreSQL's advisory lock
+
+
+@contextlib.contextmanager
+def _postgres_creation_lock(url: str) -> Iterator[None]:
+    import psycopg
+
+    try:
+        connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1),
+                                     autocommit=True, connect_timeout=30)
+    except psycopg.Error as error:
+        raise ConfigError(f"cannot open storage '{display(url)}': "
+                          f"{_masked(str(error), url)}") from None
+    with connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
+@contextlib.contextmanager
+def _sqlite_creation_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on the database's folder, while a database that does not exist yet is
+    created (an existing one needs none, and gains no lock file beside it)."""
+    if path.exists():
+        yield
+        return
+    import fcntl
+
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)
+
+
+def _masked(message: str, url: str) -> str:
+    detail = display(message.strip().splitlines()[0] if message.strip() else "")
+    password = urlsplit(url).password
+    return detail.replace(password, "***") if password else detail
 
 
 def _rdb(url: str, engine_kwargs: dict[str, object],
@@ -77,12 +127,8 @@ def _rdb(url: str, engine_kwargs: dict[str, object],
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(url, engine_kwargs=engine_kwargs, **beat)  # type: ignore[arg-type]
     except Exception as error:  # unreachable server, bad credentials, not a database file
-        detail = display(str(error).strip().splitlines()[0] if str(error).strip() else "")
-        password = urlsplit(url).password
-        if password:
-            detail = detail.replace(password, "***")
         raise ConfigError(f"cannot open storage '{display(url)}': {type(error).__name__}: "
-                          f"{detail}") from None
+                          f"{_masked(str(error), url)}") from None
 
 
 def _sqlite_connector(path: Path) -> Callable[[], sqlite3.Connection]:

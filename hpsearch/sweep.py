@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import socket
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -52,7 +51,7 @@ class RunResult:
 
 
 class FailureLimit:
-    """Stops after `limit` trials in a row fail: a broken model must not burn the budget."""
+    """Says stop after `limit` trials in a row fail: a broken model must not burn the budget."""
 
     def __init__(self, limit: int = MAX_CONSECUTIVE_FAILURES) -> None:
         self.limit = limit
@@ -65,8 +64,6 @@ class FailureLimit:
             self.failures = []
             return
         self.failures.append(str(trial.user_attrs.get("reason", "unknown error")))
-        if len(self.failures) >= self.limit:
-            study.stop()
 
     @property
     def message(self) -> str | None:
@@ -76,31 +73,49 @@ class FailureLimit:
                 f"the last: {self.failures[-1]}")
 
 
-def budget_left(study: optuna.Study, total: int) -> bool:
-    """True while finished and running trials are fewer than `total`. Trials of workers whose
-    heartbeat stopped are failed first (RDB storages), so a dead worker holds no budget."""
-    import optuna
-    from optuna.trial import TrialState
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    return len(study.get_trials(deepcopy=False, states=states)) < total
-
-
 def run_trials(study: optuna.Study, objective: Objective, config: StudyConfig,
                callbacks: Iterable[Callback] = ()) -> str | None:
     """Run trials until the study holds `n_trials`, the timeout passes or too many fail in a
     row; returns why it stopped short, if it did."""
+    from hpsearch.budget import BudgetLock, take_trial
+
     failures = FailureLimit()
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
-    while budget_left(study, config.n_trials) and failures.message is None:
-        if deadline is not None and time.monotonic() >= deadline:
-            break
-        study.optimize(objective, n_trials=1, catch=(TrialFailed,),
-                       callbacks=[failures, *callbacks])
+    lock = BudgetLock(config.storage, config.study_name)
+    try:
+        while failures.message is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            trial = take_trial(study, config.n_trials, lock)
+            if trial is None:
+                break
+            finished = run_one(study, trial, objective)
+            every: list[Callback] = [failures, *callbacks]
+            for callback in every:
+                callback(study, finished)
+    finally:
+        lock.close()
     return failures.message
+
+
+def run_one(study: optuna.Study, trial: optuna.trial.Trial,
+            objective: Objective) -> optuna.trial.FrozenTrial:
+    """Train one trial and record how it ended; Ctrl-C records it as failed, then stops."""
+    import optuna
+    from optuna.storages._heartbeat import get_heartbeat_thread  # Optuna's own heartbeat
+    from optuna.trial import TrialState
+
+    try:
+        with get_heartbeat_thread(trial._trial_id, study._storage):
+            value = objective(trial)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except TrialFailed:
+        return study.tell(trial, state=TrialState.FAIL)
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    return study.tell(trial, value)
 
 
 def start(config: StudyConfig, workers: int = 1) -> tuple[optuna.Study, PreparedTask, int, int]:

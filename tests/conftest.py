@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -18,8 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Test processes run side by side (pytest -n 2 on 2 cores): more torch threads than free cores
-# makes OpenMP's spinning workers slow every epoch down by orders of magnitude.
+# makes OpenMP's spinning workers slow every epoch down by orders of magnitude. The variable
+# reaches the `hpsearch` processes that tests start, too.
 torch.set_num_threads(1)
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,48 @@
+"""Many machines on one PostgreSQL study: here, processes started at once against a real server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.postgres import PostgresServer, postgres_server, require_postgres
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    require_postgres()
+    with postgres_server() as running:
+        yield running
+
+
+def test_processes_started_at_once_share_one_study_on_an_empty_database(
+    server: PostgresServer, workdir: Path
+) -> None:
+    command = [sys.executable, "-m", "hpsearch", "tune", "--task", "classification",
+               "--epochs", "2", "--optimizers", "adam,sgd", "--n-trials", "12", "--storage",
+               server.url]
+    # Two machines and one with two workers, all at the same moment, on an empty database.
+    processes = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+                 for args in (command, command, [*command, "--workers", "2"])]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+        assert "Traceback" not in output
+        assert server.password not in output  # printed masked: postgresql://hpsearch:***@...
+    assert any(f"postgresql://hpsearch:***@127.0.0.1:{server.port}/hpsearch" in o
+               for o in outputs)
+    study = optuna.load_study(study_name="classification", storage=server.url)
+    trials = study.trials
+    assert [t.state for t in trials].count(TrialState.FAIL) == 0
+    assert len(trials) == 12 and all(t.state.is_finished() for t in trials)
+    assert len({t.number for t in trials}) == 12  # every trial recorded once
+    processes_seen = {t.user_attrs["worker"]["pid"] for t in trials}
+    assert len(processes_seen) >= 2
+    assert len([k for k in study.user_attrs if k.startswith("run:")]) == 3  # no run record lost
