@@ -181,40 +181,49 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         study.sampler = make_sampler(config.sampler, seed)
         stopped = run_trials(study, objective_for(config, prepared, seed), config, callbacks)
     else:
-        stopped = run_workers(config, workers, seed, study, on_progress)
+        stopped = run_workers(config, workers, seed, study, prepared, callbacks, on_progress)
     return RunResult(study, storage, before, counted_trials(study), device, stopped)
 
 
 def run_workers(config: StudyConfig, workers: int, seed: int, study: optuna.Study,
+                prepared: PreparedTask, callbacks: Iterable[Callback],
                 on_progress: Callable[[optuna.Study], None] | None) -> str | None:
     """N processes (not threads: the GIL and torch's thread pool fight), each with its share of
-    the cores and, on a machine with several GPUs, its own GPU."""
+    the cores and, on a machine with several GPUs, its own GPU. This process is worker 0: its data
+    and model are loaded already, so only N - 1 processes pay the start-up."""
+    import torch
+
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     gpus = _visible_gpus()
     processes = []
-    for index in range(workers):
+    for index in range(1, workers):
         env = {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if len(gpus) > 1 else {}
         process = context.Process(target=_worker, args=(config, index, workers, seed, env,
                                                         results), name=f"hpsearch-worker-{index}")
         process.start()
         processes.append(process)
-    seen = -1
+    problems = []
     try:
-        while any(p.is_alive() for p in processes):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))
+        stopped = run_trials(study, objective_for(config, prepared, derive_seed(seed, 0)),
+                             config, callbacks)
+        if stopped:
+            problems.append(f"worker 0: {stopped}")
+        seen = counted_trials(study)
+        while any(p.is_alive() for p in processes):  # the others finish their trials in flight
             for process in processes:
                 process.join(timeout=1.0)
-            done = counted_trials(study)
-            if on_progress and done != seen:
-                seen = done
+            if on_progress and counted_trials(study) != seen:
+                seen = counted_trials(study)
                 on_progress(study)
     except KeyboardInterrupt:
         for process in processes:  # each worker records its trial in flight as it stops
             process.join()
         raise
-    messages = [results.get() for _ in processes if not results.empty()]
-    problems = [m for m in messages if m]
-    if any(p.exitcode != 0 for p in processes) and not problems:
+    problems += [m for m in (results.get() for _ in processes if not results.empty()) if m]
+    if any(p.exitcode != 0 for p in processes) and len(problems) == bool(stopped):
         problems.append(f"a worker exited with code {[p.exitcode for p in processes]}")
     return "; ".join(problems) or None
 
