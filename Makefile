@@ -29,6 +29,7 @@ test-slow: install
 bench: install
 	$(PY) tests/benchmarks/bench_core.py
 	$(PY) tests/benchmarks/bench_report.py
+	$(PY) tests/benchmarks/bench_workers.py
 
 lint: install
 	$(VENV)/bin/ruff check hpsearch tests
