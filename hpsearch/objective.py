@@ -41,11 +41,15 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {first_line}"
 
 
-def release_memory(device: torch.device) -> None:
-    """Free what a finished trial held, so that the next one starts from the same memory."""
+def release_memory(device: torch.device, failed: bool = False) -> None:
+    """Free what a finished trial held, so that the next one starts from the same memory.
+
+    Tensors are freed as their last reference goes; collection is for cycles. A full collection
+    costs about 250 ms with torch, scikit-learn and pandas loaded, so it runs after a failure (an
+    out-of-memory error keeps its frames and tensors alive) and young generations otherwise."""
     import torch
 
-    gc.collect()
+    gc.collect(2 if failed else 1)
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps":
@@ -83,18 +87,20 @@ class Objective:
         record: dict[str, Any] = {"device": describe(self.device),
                                   "seed": derive_seed(self.seed, trial.number)}
         started = time.perf_counter()
+        failed = False
         try:
             return self._train(trial, config, record, started)
         except optuna.TrialPruned:
             raise
         except Exception as error:
+            failed = True
             record["reason"] = failure_reason(error)
             raise TrialFailed(record["reason"]) from error
         finally:
             record["seconds"] = round(time.perf_counter() - started, 4)
             for key, value in record.items():
                 trial.set_user_attr(key, value)
-            release_memory(self.device)
+            release_memory(self.device, failed)
 
     def _train(self, trial: optuna.trial.Trial, config: dict[str, Any], record: dict[str, Any],
                started: float) -> float:
