@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -264,8 +265,8 @@ def _visible_gpus() -> list[str]:
 
 def _record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
                 sampler_seed: int, device: str, workers: int = 1) -> None:
-    """Each run is its own attribute (`run:<start>:<host>:<pid>`), so runs started at once on
-    many machines never overwrite each other's record."""
+    """Each run is its own attribute (`run:<start>:<host>:<pid>:<random>`), so runs started at
+    once on many machines never overwrite each other's record."""
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     run_record = {
         "started": started, "host": socket.gethostname(), "sampler": config.sampler,
@@ -279,4 +280,7 @@ def _record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask
                            "direction": problem.direction, "space": config.space.to_dict(),
                            **prepared.record, **run_record}.items():
             study.set_user_attr(key, value)
-    study.set_user_attr(f"run:{started}:{socket.gethostname()}:{os.getpid()}", run_record)
+    # Microseconds and a random suffix: two runs of one process within a second stay apart.
+    moment = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    study.set_user_attr(f"run:{moment}:{socket.gethostname()}:{os.getpid()}:"
+                        f"{uuid.uuid4().hex[:8]}", run_record)
