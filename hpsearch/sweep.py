@@ -212,13 +212,15 @@ def run_workers(config: StudyConfig, workers: int, seed: int, study: optuna.Stud
                              config, callbacks)
         if stopped:
             problems.append(f"worker 0: {stopped}")
-        seen = counted_trials(study)
+        seen = -1
         while any(p.is_alive() for p in processes):  # the others finish their trials in flight
             for process in processes:
                 process.join(timeout=1.0)
             if on_progress and counted_trials(study) != seen:
                 seen = counted_trials(study)
                 on_progress(study)
+        if on_progress and counted_trials(study) != seen:  # the last line covers every worker
+            on_progress(study)
     except KeyboardInterrupt:
         for process in processes:  # each worker records its trial in flight as it stops
             process.join()
