@@ -33,6 +33,7 @@ from hpsearch.tasks.prepare import PreparedTask, prepare_task
 
 if TYPE_CHECKING:
     import optuna
+    import torch
 
 Callback = Callable[["optuna.Study", "optuna.trial.FrozenTrial"], None]
 
@@ -119,12 +120,13 @@ def run_one(study: optuna.Study, trial: optuna.trial.Trial,
     return study.tell(trial, value)
 
 
-def start(config: StudyConfig, workers: int = 1) -> tuple[optuna.Study, PreparedTask, int, int]:
+def start(config: StudyConfig, workers: int = 1
+          ) -> tuple[optuna.Study, PreparedTask, int, int, torch.device]:
     """Check everything, then create or load the study and reclaim trials of dead processes.
 
     The device, the data and the model are checked before the storage is touched, so bad input
     changes nothing that is stored. Returns the study, the prepared task, the trials already
-    finished and the seed this run's samplers derive from.
+    finished, the seed this run's samplers derive from and the training device.
     """
     from hpsearch.device import describe, resolve_device
     from hpsearch.recovery import reclaim_dead_trials
@@ -146,14 +148,13 @@ def start(config: StudyConfig, workers: int = 1) -> tuple[optuna.Study, Prepared
     seed = seed if before == 0 else derive_seed(seed, before)
     if before < config.n_trials:
         _record_run(study, config, prepared, seed, describe(device), workers)
-    return study, prepared, before, seed
+    return study, prepared, before, seed, device
 
 
-def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int) -> Objective:
-    from hpsearch.device import resolve_device
+def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
+                  device: torch.device) -> Objective:
     from hpsearch.train import DeviceData
 
-    device = resolve_device(config.device)
     return Objective(prepared.task, DeviceData.from_task_data(prepared.data, device),
                      config.space, config.epochs, config.batch_size, seed, device,
                      config.trial_timeout)
@@ -166,28 +167,29 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     """Create or resume the study and run trials until it holds `n_trials` finished trials."""
     import torch
 
-    from hpsearch.device import describe, resolve_device
+    from hpsearch.device import describe
 
     if workers < 1:
         raise HpsearchError(f"workers must be at least 1; got {workers}")
-    study, prepared, before, seed = start(config, workers)
+    study, prepared, before, seed, device = start(config, workers)
     storage = storages.display(storages.storage_url(config.storage))
-    device = describe(resolve_device(config.device))
     if before >= config.n_trials:
-        return RunResult(study, storage, before, before, device)
+        return RunResult(study, storage, before, before, describe(device))
     if on_start:
         on_start(study, before, prepared.notes)
     torch.set_flush_denormal(True)
     if workers == 1:
         study.sampler = make_sampler(config.sampler, seed)
-        stopped = run_trials(study, objective_for(config, prepared, seed), config, callbacks)
+        stopped = run_trials(study, objective_for(config, prepared, seed, device), config,
+                             callbacks)
     else:
-        stopped = run_workers(config, workers, seed, study, prepared, callbacks, on_progress)
-    return RunResult(study, storage, before, counted_trials(study), device, stopped)
+        stopped = run_workers(config, workers, seed, study, prepared, device, callbacks,
+                              on_progress)
+    return RunResult(study, storage, before, counted_trials(study), describe(device), stopped)
 
 
 def run_workers(config: StudyConfig, workers: int, seed: int, study: optuna.Study,
-                prepared: PreparedTask, callbacks: Iterable[Callback],
+                prepared: PreparedTask, device: torch.device, callbacks: Iterable[Callback],
                 on_progress: Callable[[optuna.Study], None] | None) -> str | None:
     """N processes (not threads: the GIL and torch's thread pool fight), each with its share of
     the cores and, on a machine with several GPUs, its own GPU. This process is worker 0: its data
@@ -208,8 +210,8 @@ def run_workers(config: StudyConfig, workers: int, seed: int, study: optuna.Stud
     try:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))
-        stopped = run_trials(study, objective_for(config, prepared, derive_seed(seed, 0)),
-                             config, callbacks)
+        objective = objective_for(config, prepared, derive_seed(seed, 0), device)
+        stopped = run_trials(study, objective, config, callbacks)
         if stopped:
             problems.append(f"worker 0: {stopped}")
         seen = -1
@@ -225,16 +227,18 @@ def run_workers(config: StudyConfig, workers: int, seed: int, study: optuna.Stud
         for process in processes:  # each worker records its trial in flight as it stops
             process.join()
         raise
-    problems += [m for m in (results.get() for _ in processes if not results.empty()) if m]
-    if any(p.exitcode != 0 for p in processes) and len(problems) == bool(stopped):
-        problems.append(f"a worker exited with code {[p.exitcode for p in processes]}")
-    return "; ".join(problems) or None
+    reported = [m for m in (results.get() for _ in processes if not results.empty()) if m]
+    if any(p.exitcode != 0 for p in processes) and not reported:  # died without a word
+        reported.append(f"a worker exited with code {[p.exitcode for p in processes]}")
+    return "; ".join(problems + reported) or None
 
 
 def _worker(config: StudyConfig, index: int, workers: int, seed: int, env: dict[str, str],
             results: Any) -> None:
     import optuna
     import torch
+
+    from hpsearch.device import resolve_device
 
     os.environ.update(env)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
@@ -245,7 +249,8 @@ def _worker(config: StudyConfig, index: int, workers: int, seed: int, env: dict[
                                 val_fraction=config.val_fraction)
         worker_seed = derive_seed(seed, index)  # distinct streams, reproducible from --seed
         study = open_study(config, sampler_seed=worker_seed, heartbeat=True)
-        stopped = run_trials(study, objective_for(config, prepared, worker_seed), config)
+        device = resolve_device(config.device)  # cuda:0 is this worker's own GPU, if any
+        stopped = run_trials(study, objective_for(config, prepared, worker_seed, device), config)
         results.put(f"worker {index}: {stopped}" if stopped else None)
     except KeyboardInterrupt:
         results.put(None)

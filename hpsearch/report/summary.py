@@ -7,7 +7,7 @@ import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.optimizers import OPTIMIZERS
@@ -174,14 +174,8 @@ def summarise_optimizers(
     rows.sort(key=lambda r: (r.best_value is None,
                              sign * r.best_value if r.best_value is not None else 0.0,
                              r.best_trial if r.best_trial is not None else 0, r.optimizer))
-    return [_with_rank(row, i + 1) if row.best_value is not None else row
+    return [replace(row, rank=i + 1) if row.best_value is not None else row
             for i, row in enumerate(rows)]
-
-
-def _with_rank(row: OptimizerSummary, rank: int) -> OptimizerSummary:
-    from dataclasses import replace
-
-    return replace(row, rank=rank)
 
 
 def importance_within(
@@ -295,8 +289,6 @@ def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummar
     metric = str(attrs.get("metric", "value"))
     rows = summarise_optimizers(trials, direction)
     if importance:
-        from dataclasses import replace
-
         estimated = [(r, importance_within(trials, r.optimizer, direction)) for r in rows]
         rows = [replace(r, importance=values, importance_note=note)
                 for r, (values, note) in estimated]

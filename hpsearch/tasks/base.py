@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,9 +93,6 @@ class Task:
             return self.model(n_features, n_outputs)
         return mlp(n_features, n_outputs, self.hidden)
 
-    def summary(self) -> Mapping[str, Any]:
-        return {"task": self.name, "kind": self.problem.kind, "metric": self.problem.metric,
-                "direction": self.problem.direction}
 
 
 def mlp(n_features: int, n_outputs: int, hidden: tuple[int, ...]) -> torch.nn.Module:
