@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 from typing import TYPE_CHECKING
 
 from hpsearch.errors import DeviceUnavailableError, choices
@@ -49,3 +51,27 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
+
+
+def visible_gpus() -> list[str]:
+    """The NVIDIA GPUs this process may use, found without importing torch or starting CUDA, so
+    that worker processes can be given theirs before either is loaded: CUDA_VISIBLE_DEVICES when
+    it is set, else the driver's count, read through NVML as torch itself does."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu.strip() for gpu in listed.split(",") if gpu.strip()]
+    try:
+        nvml = ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:  # no NVIDIA driver
+        return []
+    count = ctypes.c_uint(0)
+    if nvml.nvmlInit_v2() != 0 or nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+        return []
+    nvml.nvmlShutdown()
+    return [str(index) for index in range(count.value)]
+
+
+def worker_environment(index: int, gpus: list[str]) -> dict[str, str]:
+    """Worker `index` of a parallel run sees one GPU of its own (round robin) when there are
+    several; with one or none it inherits this process's view."""
+    return {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if len(gpus) > 1 else {}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import storage as storages
+from hpsearch.device import visible_gpus, worker_environment
 from hpsearch.errors import HpsearchError
 from hpsearch.objective import Objective, TrialFailed, derive_seed
 from hpsearch.study import (
@@ -165,109 +166,155 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         workers: int = 1, on_progress: Callable[[optuna.Study], None] | None = None,
         ) -> RunResult:
     """Create or resume the study and run trials until it holds `n_trials` finished trials."""
-    import torch
-
-    from hpsearch.device import describe
-
     if workers < 1:
         raise HpsearchError(f"workers must be at least 1; got {workers}")
-    study, prepared, before, seed, device = start(config, workers)
-    storage = storages.display(storages.storage_url(config.storage))
-    if before >= config.n_trials:
-        return RunResult(study, storage, before, before, describe(device))
-    if on_start:
-        on_start(study, before, prepared.notes)
-    torch.set_flush_denormal(True)
-    if workers == 1:
-        study.sampler = make_sampler(config.sampler, seed)
-        stopped = run_trials(study, objective_for(config, prepared, seed, device), config,
-                             callbacks)
-    else:
-        stopped = run_workers(config, workers, seed, study, prepared, device, callbacks,
-                              on_progress)
+    # The other workers start now: their imports and data loading overlap with our checks. They
+    # wait for `go` before they touch the storage, and are stopped if the checks fail.
+    pool = WorkerPool(config, workers) if workers > 1 else None
+    try:
+        import torch
+
+        from hpsearch.device import describe
+
+        study, prepared, before, seed, device = start(config, workers)
+        storage = storages.display(storages.storage_url(config.storage))
+        if before >= config.n_trials:
+            if pool:
+                pool.stop()
+            return RunResult(study, storage, before, before, describe(device))
+        if on_start:
+            on_start(study, before, prepared.notes)
+        torch.set_flush_denormal(True)
+        if pool is None:
+            study.sampler = make_sampler(config.sampler, seed)
+            stopped = run_trials(study, objective_for(config, prepared, seed, device), config,
+                                 callbacks)
+        else:
+            stopped = run_workers(config, pool, seed, study, prepared, device, callbacks,
+                                  on_progress)
+    except BaseException:
+        if pool:
+            pool.stop()
+        raise
     return RunResult(study, storage, before, counted_trials(study), describe(device), stopped)
 
 
-def run_workers(config: StudyConfig, workers: int, seed: int, study: optuna.Study,
+class WorkerPool:
+    """Workers 1 .. N-1 of a parallel run: spawned processes (not threads: the GIL and torch's
+    thread pool fight), each with its share of the cores and, on a machine with several GPUs, its
+    own GPU. Each sends one message when it stops: its problem, or None."""
+
+    def __init__(self, config: StudyConfig, workers: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.workers = workers
+        self.inbox = context.Queue()  # the sampler seed to derive from; None: stop at once
+        self.results = context.Queue()  # (worker index, problem or None)
+        gpus = visible_gpus()
+        self.told_to_go = False
+        self.processes = {}
+        for index in range(1, workers):
+            env = worker_environment(index, gpus)
+            process = context.Process(target=_worker, args=(
+                config, index, workers, env, self.inbox, self.results),
+                name=f"hpsearch-worker-{index}")
+            process.start()
+            self.processes[index] = process
+
+    def go(self, seed: int) -> None:
+        self.told_to_go = True
+        for _ in self.processes:
+            self.inbox.put(seed)
+
+    def stop(self) -> None:
+        """Workers not yet told to go have stored nothing: they are stopped at once. The others
+        record their trial in flight as they stop (Ctrl-C reaches them too) or finish the total."""
+        for process in self.processes.values():
+            if not self.told_to_go:
+                process.terminate()
+            process.join()
+
+    def wait(self, on_progress: Callable[[], None]) -> list[str]:
+        """Wait until every worker has stopped (calling `on_progress` about once a second);
+        returns their problems, one line each."""
+        import queue
+
+        problems: list[str] = []
+        pending = set(self.processes)
+        while pending:
+            ended = {i for i in pending if self.processes[i].exitcode is not None}
+            try:  # a worker's message is in the queue before its process ends
+                while pending:
+                    index, problem = self.results.get(timeout=0.0 if ended else 1.0)
+                    pending.discard(index)
+                    ended.discard(index)
+                    if problem:
+                        problems.append(problem)
+            except queue.Empty:
+                pass
+            for index in ended:  # ended without a word: killed, or crashed in C
+                pending.discard(index)
+                problems.append(f"worker {index} exited with code {self.processes[index].exitcode}")
+            on_progress()
+        return problems
+
+
+def run_workers(config: StudyConfig, pool: WorkerPool, seed: int, study: optuna.Study,
                 prepared: PreparedTask, device: torch.device, callbacks: Iterable[Callback],
                 on_progress: Callable[[optuna.Study], None] | None) -> str | None:
-    """N processes (not threads: the GIL and torch's thread pool fight), each with its share of
-    the cores and, on a machine with several GPUs, its own GPU. This process is worker 0: its data
-    and model are loaded already, so only N - 1 processes pay the start-up."""
+    """Worker 0 is this process: its data and model are loaded already."""
     import torch
 
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    gpus = _visible_gpus()
-    processes = []
-    for index in range(1, workers):
-        env = {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if len(gpus) > 1 else {}
-        process = context.Process(target=_worker, args=(config, index, workers, seed, env,
-                                                        results), name=f"hpsearch-worker-{index}")
-        process.start()
-        processes.append(process)
-    problems = []
-    try:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-        study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))
-        objective = objective_for(config, prepared, derive_seed(seed, 0), device)
-        stopped = run_trials(study, objective, config, callbacks)
-        if stopped:
-            problems.append(f"worker 0: {stopped}")
-        seen = -1
-        while any(p.is_alive() for p in processes):  # the others finish their trials in flight
-            for process in processes:
-                process.join(timeout=1.0)
-            if on_progress and counted_trials(study) != seen:
-                seen = counted_trials(study)
-                on_progress(study)
-        if on_progress and counted_trials(study) != seen:  # the last line covers every worker
+    pool.go(seed)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // pool.workers))
+    study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))
+    objective = objective_for(config, prepared, derive_seed(seed, 0), device)
+    stopped = run_trials(study, objective, config, callbacks)
+    problems = [f"worker 0: {stopped}"] if stopped else []
+    seen = -1
+
+    def show() -> None:  # the others finish their trials in flight; the last line covers all
+        nonlocal seen
+        if on_progress and counted_trials(study) != seen:
+            seen = counted_trials(study)
             on_progress(study)
-    except KeyboardInterrupt:
-        for process in processes:  # each worker records its trial in flight as it stops
-            process.join()
-        raise
-    reported = [m for m in (results.get() for _ in processes if not results.empty()) if m]
-    if any(p.exitcode != 0 for p in processes) and not reported:  # died without a word
-        reported.append(f"a worker exited with code {[p.exitcode for p in processes]}")
-    return "; ".join(problems + reported) or None
+
+    problems += pool.wait(show)
+    return "; ".join(problems) or None
 
 
-def _worker(config: StudyConfig, index: int, workers: int, seed: int, env: dict[str, str],
-            results: Any) -> None:
-    import optuna
-    import torch
-
-    from hpsearch.device import resolve_device
-
-    os.environ.update(env)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+def _worker(config: StudyConfig, index: int, workers: int, env: dict[str, str],
+            inbox: Any, results: Any) -> None:
+    problem = None
     try:
+        os.environ.update(env)
+        import optuna
+        import torch
+
+        from hpsearch.device import resolve_device
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
         prepared = prepare_task(config.task, data=config.data, target=config.target,
                                 model=config.model, split_seed=config.split_seed,
                                 val_fraction=config.val_fraction)
+        import torch._dynamo  # noqa: F401  (the first torch.optim step imports it: 1 s)
+
+        seed = inbox.get()  # worker 0 has checked the input and created the study
+        if seed is None:
+            return
         worker_seed = derive_seed(seed, index)  # distinct streams, reproducible from --seed
         study = open_study(config, sampler_seed=worker_seed, heartbeat=True)
         device = resolve_device(config.device)  # cuda:0 is this worker's own GPU, if any
         stopped = run_trials(study, objective_for(config, prepared, worker_seed, device), config)
-        results.put(f"worker {index}: {stopped}" if stopped else None)
+        problem = f"worker {index}: {stopped}" if stopped else None
     except KeyboardInterrupt:
-        results.put(None)
-    except Exception as error:  # reported by the parent in one line
-        results.put(f"worker {index}: {type(error).__name__}: {error}")
-        raise SystemExit(1) from None
-
-
-def _visible_gpus() -> list[str]:
-    import torch
-
-    if not torch.cuda.is_available():
-        return []
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed:
-        return [g.strip() for g in listed.split(",") if g.strip()]
-    return [str(i) for i in range(torch.cuda.device_count())]
+        pass
+    except Exception as error:  # reported by worker 0 in one line
+        problem = f"worker {index}: {type(error).__name__}: {error}"
+    results.put((index, problem))
+    results.close()
+    results.join_thread()  # the message is sent; what is left is the interpreter's teardown,
+    os._exit(1 if problem else 0)  # 0.6 s with torch loaded, which worker 0 would wait for
 
 
 def _record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,

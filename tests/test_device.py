@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hpsearch.device import available_devices, resolve_device
+from hpsearch.device import available_devices, resolve_device, visible_gpus, worker_environment
 from hpsearch.errors import DeviceUnavailableError
 
 
@@ -24,3 +24,16 @@ def test_an_absent_device_is_a_clear_error() -> None:
     )
     with pytest.raises(DeviceUnavailableError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+
+
+def test_workers_each_get_their_own_gpu_from_the_visible_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5")
+    gpus = visible_gpus()
+    assert gpus == ["3", "5"]
+    assert [worker_environment(i, gpus) for i in range(1, 4)] == [
+        {"CUDA_VISIBLE_DEVICES": "5"}, {"CUDA_VISIBLE_DEVICES": "3"},
+        {"CUDA_VISIBLE_DEVICES": "5"}]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # none visible: nothing to hand out
+    assert visible_gpus() == [] and worker_environment(1, []) == {}
+    assert worker_environment(1, ["7"]) == {}  # one GPU: shared, as this process sees it

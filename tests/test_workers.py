@@ -45,3 +45,22 @@ def _optuna_url(storage: str) -> str | optuna.storages.BaseStorage:
     from hpsearch.storage import resolve
 
     return resolve(storage, create=False)
+
+
+def test_bad_input_found_after_the_workers_start_stops_them_and_stores_nothing(
+        workdir: Path) -> None:
+    """The other workers start before the input is checked; a bad input must still be one line,
+    exit 2, with no worker's traceback and nothing stored."""
+    first = subprocess.run([*COMMAND[:-2], "--n-trials", "2", "--epochs", "2"],
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    database = workdir / "studies" / "hpsearch.db"
+    before = database.read_bytes()
+    (workdir / "empty.csv").write_text("")
+    for args, message in [(["--epochs", "3"], "was made with epochs=2"),
+                          (["--data", "empty.csv", "--target", "y", "--study", "mine"],
+                           "data file 'empty.csv' is empty")]:
+        result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=300)
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], lines
+        assert database.read_bytes() == before

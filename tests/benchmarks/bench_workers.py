@@ -3,7 +3,8 @@
 Both arms run the same fixed set of configurations, drawn once and enqueued as WAITING trials in a
 fresh SQLite study, so the optimizer mix is identical; the built-in `classification` task (digits
 MLP, CPU), `--pruner none`, a fixed epoch budget (a diverged trial stops early: its `epochs_run`
-counts). Each arm times the real command as a subprocess, worker start-up included.
+counts). Each arm times the real command as a subprocess, from launch to exit: worker start-up and
+shut-down included.
 
 A control arm runs 1 worker with OMP_NUM_THREADS=1: `--workers 1` trains in one process with
 torch's default of one thread per core, and on a busy machine those threads wait on each other, so
