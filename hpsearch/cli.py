@@ -134,6 +134,98 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
         raise HpsearchError(result.stopped)
 
 
+@cli.command()
+@click.option("--task", "tasks", multiple=True, required=True, type=click.Choice(list(TASKS)),
+              help="Task to compare on (repeatable).")
+@click.option("--budget", type=int, default=None,
+              help="Search trials per optimizer, drawn at random in its own space "
+                   "[default: 20].")
+@click.option("--seeds", type=int, default=None,
+              help="Fresh seeds each optimizer's best configuration is re-trained with, scored "
+                   "on the test split [default: 5].")
+@click.option("--optimizers", help=f"Comma-separated subset of: {', '.join(OPTIMIZERS)}.")
+@click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
+@storage_option
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--prefix", default="compare", show_default=True,
+              help="Studies are named PREFIX-TASK.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine sharing the comparison.")
+def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
+            optimizers: str | None, epochs: int | None, seed: int, storage: str | None,
+            device: str, prefix: str, workers: int) -> None:
+    """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split."""
+    import optuna
+
+    from hpsearch.compare import DEFAULT_BUDGET, DEFAULT_SEEDS, CompareConfig
+    from hpsearch.compare import compare as run_comparison
+    from hpsearch.optimizers import OPTIMIZERS as ALL
+
+    debug = click.get_current_context().meta.get("debug")
+    optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
+    config = CompareConfig(
+        tasks=tasks, budget=DEFAULT_BUDGET if budget is None else budget,
+        seeds=DEFAULT_SEEDS if seeds is None else seeds,
+        optimizers=parse_optimizers(optimizers) if optimizers else tuple(ALL), epochs=epochs,
+        seed=seed, storage=storage, device=device, prefix=prefix)
+    progress = _CompareProgress(config)
+
+    def on_start(prepared: list[Any]) -> None:
+        for study in config.studies:
+            click.echo(f"study '{study.study_name}' ({study.task}): {len(study.space.optimizers)} "
+                       f"optimizers x ({config.budget} search trials + 1 at torch's defaults + "
+                       f"{config.seeds} re-runs on the test split), {study.epochs} epochs, "
+                       f"seed {config.seed}", err=True)
+
+    result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
+    progress.finish()
+    from hpsearch.report.summary import summarise
+    from hpsearch.report.text import terminal
+
+    click.echo(terminal(summarise(storage, list(result.studies))))
+    click.echo(f"\n{len(result.studies)} studies in {result.seconds:.0f} s; the page: "
+               f"hpsearch report --study {' --study '.join(result.studies)}")
+    if result.stopped:
+        raise HpsearchError(result.stopped)
+
+
+class _CompareProgress:
+    """Per task: trials finished by phase, on one live line (a terminal) or a line per phase."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.live = sys.stderr.isatty()
+        self.width = 0
+        self.last: tuple[str, str] | None = None
+
+    def __call__(self, task: str, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from optuna.trial import TrialState
+
+        done = {"default": 0, "search": 0, "rerun": 0}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                          TrialState.PRUNED)):
+            phase = t.user_attrs.get("phase")
+            if phase in done:
+                done[phase] += 1
+        n = len(study.user_attrs.get("protocol", {}).get("optimizers", [])) or 1
+        phase = str(trial.user_attrs.get("phase"))
+        line = (f"[{task}] defaults {done['default']}/{n}  search {done['search']}/"
+                f"{n * self.config.budget}  re-runs {done['rerun']}/{n * self.config.seeds}  | "
+                f"#{trial.number} {trial.params.get('optimizer')} {phase} "
+                f"{trial.state.name.lower()}")
+        if self.live:
+            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
+            self.width = len(line)
+        elif self.last is not None and self.last != (task, phase):
+            click.echo(line, err=True)
+        self.last = (task, phase)
+
+    def finish(self) -> None:
+        if self.live and self.width:
+            click.echo(err=True)
+
+
 class _Progress:
     """One status line, rewritten in place on a terminal, one line per trial otherwise."""
 

@@ -13,7 +13,7 @@ from hpsearch import space as search_space
 from hpsearch.device import describe
 from hpsearch.optimizers import implementation_for
 from hpsearch.recovery import this_worker
-from hpsearch.train import DeviceData, fit
+from hpsearch.train import DeviceData, evaluate, fit
 
 if TYPE_CHECKING:
     import optuna
@@ -74,6 +74,7 @@ class Objective:
     seed: int
     device: torch.device
     trial_timeout: float | None = None
+    score_test: bool = False  # a comparison's trials: the test metric once training ends
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         import optuna
@@ -84,8 +85,9 @@ class Objective:
         config = search_space.suggest(trial, self.space, self.epochs).to_dict()
         config["implementation"] = implementation_for(config["optimizer"], self.device.type)
         trial.set_user_attr("config", config)
-        record: dict[str, Any] = {"device": describe(self.device),
-                                  "seed": derive_seed(self.seed, trial.number)}
+        # A comparison's re-runs carry their own seed, set when they were enqueued.
+        seed = trial.user_attrs.get("seed", derive_seed(self.seed, trial.number))
+        record: dict[str, Any] = {"device": describe(self.device), "seed": int(seed)}
         started = time.perf_counter()
         failed = False
         try:
@@ -133,4 +135,6 @@ class Objective:
                 record["reason"] = (f"trial timeout: {elapsed:.1f} s > {self.trial_timeout:g} s, "
                                     f"stopped after epoch {epoch}")
                 raise optuna.TrialPruned(record["reason"])
+        if self.score_test:
+            record["test_value"] = float(evaluate(model, self.data, self.task.problem, "test")[0])
         return result.val_metric

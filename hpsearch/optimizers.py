@@ -158,6 +158,22 @@ _SPECS = (
 
 OPTIMIZERS: Mapping[str, OptimizerSpec] = {spec.key: spec for spec in _SPECS}
 
+_ADAM_DEFAULTS = {"one_minus_beta1": 0.1, "beta2": 0.999, "eps": 1e-8, "weight_decay": None}
+# torch's own defaults, in each entry's sampled terms (None: an optional value left off). SGD has
+# no default momentum but 0, so the momentum entries take the customary 0.9.
+TORCH_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "sgd": {"lr": 1e-3, "weight_decay": None},
+    "momentum": {"lr": 1e-3, "one_minus_momentum": 0.1, "weight_decay": None},
+    "nesterov": {"lr": 1e-3, "one_minus_momentum": 0.1, "weight_decay": None},
+    "adagrad": {"lr": 1e-2, "weight_decay": None},
+    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "momentum": 0.0, "weight_decay": None},
+    "adadelta": {"lr": 1.0, "rho": 0.9, "weight_decay": None},
+    "adam": {"lr": 1e-3, **_ADAM_DEFAULTS},
+    "adamw": {"lr": 1e-3, **_ADAM_DEFAULTS, "weight_decay": 1e-2},
+    "nadam": {"lr": 2e-3, **_ADAM_DEFAULTS},
+    "lbfgs": {"lr": 1.0, "history_size": 100, "line_search_fn": "none"},
+}
+
 
 def get_spec(key: str) -> OptimizerSpec:
     try:

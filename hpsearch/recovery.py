@@ -53,10 +53,15 @@ def is_gone(worker: dict[str, Any]) -> bool:
     return False
 
 
+# Set when a trial is enqueued (a comparison's phase, re-run seed...): a retry keeps them.
+CARRIED_ATTRS = ("phase", "seed_index", "rerun_of", "seed")
+
+
 def retry_once(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Enqueue a failed trial's configuration again, unless it already was a retry."""
     if "retry_of" not in trial.user_attrs and trial.params:
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        carried = {k: trial.user_attrs[k] for k in CARRIED_ATTRS if k in trial.user_attrs}
+        study.enqueue_trial(trial.params, user_attrs={**carried, "retry_of": trial.number})
 
 
 def reclaim_dead_trials(study: optuna.Study) -> list[int]:

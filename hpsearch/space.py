@@ -117,6 +117,25 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
     return TrialConfig(key, hyperparameters, schedule, clip)
 
 
+def default_params(key: str, space: SearchSpace) -> dict[str, Any]:
+    """The Optuna parameters of `key` at torch's defaults: constant rate, no clipping."""
+    from hpsearch.optimizers import TORCH_DEFAULTS
+
+    if "none" not in space.schedules:
+        raise ConfigError("torch's defaults need the schedule 'none' (a constant learning rate)")
+    spec = get_spec(key)
+    params: dict[str, Any] = {"optimizer": key, "schedule": "none"}
+    for hp in spec.hyperparameters:
+        name, value = spec.param_name(hp), TORCH_DEFAULTS[key][hp.name]
+        if hp.optional:
+            params[f"{name}_on"] = value is not None
+        if value is not None:
+            params[name] = value
+    if space.clip:
+        params["clip_grad"] = False
+    return params
+
+
 def suggest_optimizer(trial: optuna.trial.BaseTrial, epochs: int,
                       space: SearchSpace | None = None) -> dict[str, Any]:
     """The conditional space for your own Optuna objective.

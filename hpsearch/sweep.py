@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hpsearch import storage as storages
 from hpsearch.device import visible_gpus, worker_environment
@@ -170,7 +170,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         raise HpsearchError(f"workers must be at least 1; got {workers}")
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
-    pool = WorkerPool(config, workers) if workers > 1 else None
+    pool = WorkerPool(TuneJob(config), workers) if workers > 1 else None
     try:
         import torch
 
@@ -199,23 +199,52 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     return RunResult(study, storage, before, counted_trials(study), describe(device), stopped)
 
 
+class WorkerJob(Protocol):
+    """What worker processes run: picklable, since they are spawned."""
+
+    def prepare(self) -> Any:
+        """Imports and data, before worker 0 says go: nothing here may touch the storage."""
+
+    def run(self, prepared: Any, seed: int, index: int) -> str | None:
+        """Run trials as worker `index`; returns why it stopped short, if it did."""
+
+
+@dataclass(frozen=True)
+class TuneJob:
+    config: StudyConfig
+
+    def prepare(self) -> PreparedTask:
+        config = self.config
+        return prepare_task(config.task, data=config.data, target=config.target,
+                            model=config.model, split_seed=config.split_seed,
+                            val_fraction=config.val_fraction)
+
+    def run(self, prepared: PreparedTask, seed: int, index: int) -> str | None:
+        from hpsearch.device import resolve_device
+
+        worker_seed = derive_seed(seed, index)  # distinct streams, reproducible from --seed
+        study = open_study(self.config, sampler_seed=worker_seed, heartbeat=True)
+        device = resolve_device(self.config.device)  # cuda:0 is this worker's own GPU, if any
+        return run_trials(study, objective_for(self.config, prepared, worker_seed, device),
+                          self.config)
+
+
 class WorkerPool:
     """Workers 1 .. N-1 of a parallel run: spawned processes (not threads: the GIL and torch's
     thread pool fight), each with its share of the cores and, on a machine with several GPUs, its
     own GPU. Each sends one message when it stops: its problem, or None."""
 
-    def __init__(self, config: StudyConfig, workers: int) -> None:
+    def __init__(self, job: WorkerJob, workers: int) -> None:
         context = multiprocessing.get_context("spawn")
         self.workers = workers
-        self.inbox = context.Queue()  # the sampler seed to derive from; None: stop at once
+        self.inbox = context.Queue()  # the seed to derive from; None: stop at once
         self.results = context.Queue()  # (worker index, problem or None)
         gpus = visible_gpus()
         self.told_to_go = False
         self.processes = {}
         for index in range(1, workers):
-            env = worker_environment(index, gpus)
             process = context.Process(target=_worker, args=(
-                config, index, workers, env, self.inbox, self.results),
+                job, index, workers, worker_environment(index, gpus), self.inbox, self.results),
                 name=f"hpsearch-worker-{index}")
             process.start()
             self.processes[index] = process
@@ -282,30 +311,23 @@ def run_workers(config: StudyConfig, pool: WorkerPool, seed: int, study: optuna.
     return "; ".join(problems) or None
 
 
-def _worker(config: StudyConfig, index: int, workers: int, env: dict[str, str],
-            inbox: Any, results: Any) -> None:
+def _worker(job: WorkerJob, index: int, workers: int, env: dict[str, str], inbox: Any,
+            results: Any) -> None:
     problem = None
     try:
         os.environ.update(env)
         import optuna
         import torch
 
-        from hpsearch.device import resolve_device
-
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        prepared = prepare_task(config.task, data=config.data, target=config.target,
-                                model=config.model, split_seed=config.split_seed,
-                                val_fraction=config.val_fraction)
+        prepared = job.prepare()
         import torch._dynamo  # noqa: F401  (the first torch.optim step imports it: 1 s)
 
         seed = inbox.get()  # worker 0 has checked the input and created the study
         if seed is None:
             return
-        worker_seed = derive_seed(seed, index)  # distinct streams, reproducible from --seed
-        study = open_study(config, sampler_seed=worker_seed, heartbeat=True)
-        device = resolve_device(config.device)  # cuda:0 is this worker's own GPU, if any
-        stopped = run_trials(study, objective_for(config, prepared, worker_seed, device), config)
+        stopped = job.run(prepared, seed, index)
         problem = f"worker {index}: {stopped}" if stopped else None
     except KeyboardInterrupt:
         pass

@@ -25,7 +25,8 @@ EVAL_CHUNK = 8192
 
 @dataclass(frozen=True)
 class DeviceData:
-    """A task's train and validation splits as tensors on the training device."""
+    """A task's splits as tensors on the training device; the test split only where it is scored
+    (a comparison's trials), so that no tuning decision can see it otherwise."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -33,16 +34,20 @@ class DeviceData:
     y_val: torch.Tensor
     n_outputs: int
     target_scale: float
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
 
     @classmethod
-    def from_task_data(cls, data: TaskData, device: torch.device) -> DeviceData:
+    def from_task_data(cls, data: TaskData, device: torch.device,
+                       with_test: bool = False) -> DeviceData:
         import torch
 
         def put(array: Any) -> torch.Tensor:
             return torch.from_numpy(array).to(device)
 
+        test = (put(data.test.x), put(data.test.y)) if with_test else (None, None)
         return cls(put(data.train.x), put(data.train.y), put(data.val.x), put(data.val.y),
-                   data.n_outputs, data.target_scale)
+                   data.n_outputs, data.target_scale, *test)
 
 
 @dataclass(frozen=True)
@@ -120,15 +125,18 @@ def fit(
             return
 
 
-def evaluate(model: torch.nn.Module, data: DeviceData, problem: Problem) -> torch.Tensor:
-    """Validation metrics as a tensor on the device (no host sync here)."""
+def evaluate(model: torch.nn.Module, data: DeviceData, problem: Problem,
+             split: str = "val") -> torch.Tensor:
+    """Validation (or test) metrics as a tensor on the device (no host sync here)."""
     import torch
 
+    x, y = (data.x_val, data.y_val) if split == "val" else (data.x_test, data.y_test)
+    if x is None or y is None:
+        raise ValueError(f"no '{split}' split on the device")
     model.eval()
     with torch.no_grad():
-        output = torch.cat([model(data.x_val[i:i + EVAL_CHUNK])
-                            for i in range(0, len(data.x_val), EVAL_CHUNK)])
-        return problem.evaluate(output, data.y_val, data.target_scale)
+        output = torch.cat([model(x[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+        return problem.evaluate(output, y, data.target_scale)
 
 
 def _divergence(train_loss: float, param_check: float, metrics: list[float]) -> str | None:
