@@ -320,7 +320,7 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
     from hpsearch.report.text import markdown, terminal, to_json
 
     summary = summarise(storage, studies or None)
-    if not summary.studies:
+    if not summary.studies and not summary.comparisons:
         raise ConfigError("no studies in this storage; run `hpsearch tune` first")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(summary), encoding="utf-8")

@@ -112,10 +112,14 @@ def _names(names: Sequence[str]) -> str:
 
 def verdict(runs: Mapping[str, Sequence[float]], direction: str, draws: int = 10_000,
             seed: int = 0) -> Verdict:
-    """Name a winner only when its P(best) reaches WIN_PROBABILITY; otherwise report who is tied.
+    """Name a winner only when its lead is outside the noise; otherwise report who is tied.
 
-    Optimizers with no runs are left out (of the probabilities too). A lone optimizer wins by
-    default, and the text says it had no competitor.
+    The lead is outside the noise when the leader's P(best) reaches WIN_PROBABILITY and the
+    runner-up's mean lies outside the leader's 95% t interval: with a handful of seeds the
+    bootstrap alone is overconfident (two seeds that never overlap give P(best) 1.00 however wide
+    their spread). Tied are those with P(best) >= TIE_PROBABILITY or a mean inside the leader's
+    interval. Optimizers with no runs are left out (of the probabilities too). A lone optimizer
+    wins by default, and the text says it had no competitor.
     """
     check_direction(direction)
     present = {name: values for name, values in runs.items() if len(values) > 0}
@@ -129,10 +133,17 @@ def verdict(runs: Mapping[str, Sequence[float]], direction: str, draws: int = 10
     p = probability_best(present, direction, draws=draws, seed=seed)
     ranked = sorted(p, key=lambda name: -p[name])  # stable: equal P keep the order of `runs`
     leader = ranked[0]
-    if p[leader] >= WIN_PROBABILITY:
+    means = {name: float(np.mean(np.asarray(values, dtype=float))) for name, values in present.items()}
+    interval = mean_interval([v for v in present[leader] if np.isfinite(v)] or [np.nan])
+
+    def inside(name: str) -> bool:  # a mean the leader's own spread cannot tell apart
+        return bool(interval.low <= means[name] <= interval.high)
+
+    within = [name for name in ranked[1:] if inside(name)]
+    if p[leader] >= WIN_PROBABILITY and not within:
         return Verdict(winner=leader, tied=(), probabilities=p,
                        text=f"{leader} is best (P(best) {p[leader]:.2f} over {seeds})")
-    tied = tuple(name for name in ranked if p[name] >= TIE_PROBABILITY)
+    tied = tuple(name for name in ranked if p[name] >= TIE_PROBABILITY or name in within)
     if len(tied) >= 2:
         shown = ", ".join(f"{p[name]:.2f}" for name in tied)
         text = f"tie between {_names(tied)} (P(best) {shown} over {seeds})"

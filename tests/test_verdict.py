@@ -270,3 +270,15 @@ def test_lr_window_is_zero_without_a_window() -> None:
     assert lr_window(LRS[:3], [0.1, 0.2, 0.9], "maximize") == 0.0  # one trial qualifies
     assert lr_window(LRS[:2], [0.1, math.nan], "maximize") == 0.0  # one finite trial
     assert lr_window([], [], "maximize") == 0.0
+
+
+def test_two_seeds_that_never_overlap_are_still_a_tie_when_their_spread_is_wide() -> None:
+    # The bootstrap gives A P(best) 1.00 (its two runs both beat both of B's), but B's mean lies
+    # well inside A's 95% t interval: the lead is within the noise.
+    runs = {"A": [0.90, 0.70], "B": [0.68, 0.66]}
+    result = verdict(runs, "maximize")
+    assert result.probabilities["A"] == 1.0
+    assert result.winner is None and result.tied == ("A", "B")
+    # The same lead with tight seeds is a win.
+    tight = verdict({"A": [0.900, 0.901, 0.899], "B": [0.68, 0.66, 0.67]}, "maximize")
+    assert tight.winner == "A"

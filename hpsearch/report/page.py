@@ -8,11 +8,13 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.report import figures
+from hpsearch.report import comparison_figures, figures
 from hpsearch.report.summary import OptimizerSummary, Report, StudySummary, format_hyperparameters
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+
+    from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1280px; padding: 0 24px;
@@ -86,11 +88,11 @@ def _optimizer_rows(study: StudySummary, palette: dict[str, str]) -> list[list[s
     return [row(r) for r in study.optimizers]
 
 
-def _best_configs(study: StudySummary) -> str:
+def _best_configs(optimizers: Sequence[OptimizerSummary | ComparedOptimizer]) -> str:
     from hpsearch.export import to_python
 
     rows = []
-    for r in study.optimizers:
+    for r in optimizers:
         if not r.best_config:
             continue
         code = to_python(r.best_config).split("\n", 2)[2].strip()  # without the import line
@@ -127,21 +129,124 @@ def study_section(study: StudySummary, order: Sequence[str]) -> str:
             f"({esc(study.direction)})</span></h2>"
             f'<p class="verdict">{esc(study.verdict)}</p>{_provenance(study)}{table}'
             f'<div class="grid">{plots}</div><h3>Best configuration of each optimizer</h3>'
-            f"{_best_configs(study)}</section>")
+            f"{_best_configs(study.optimizers)}</section>")
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4g}"
+
+
+def _compared_row(r: ComparedOptimizer, c: ComparisonSummary, palette: dict[str, str]) -> list[str]:
+    test, k = r.test, c.protocol.budget
+    interval = (f"{test.low:.4g} .. {test.high:.4g}" if test and test.n > 1 else
+                "one seed: no spread" if test else "-")
+    seeds = f"{test.n if test else 0}" + (f" + {r.rerun_diverged} diverged" if r.rerun_diverged else "")
+    default = (_number(r.default_value) if r.default_state == "complete" else
+               f"default {esc(r.default_state)}")
+    gain = _signed(r.gain) if r.gain is not None else (
+        "default diverged" if r.default_state == "diverged" else "-")
+    best = f"{_number(r.best_value)} (#{r.best_trial})" if r.best_trial is not None else "-"
+    return [str(r.rank or "-"), _swatch(r.optimizer, palette), _number(test.mean if test else None),
+            interval, seeds, _number(r.p_best), best,
+            f"{r.search_trials} of {k}" + (f", {r.search_diverged} diverged" if r.search_diverged else "")
+            + (f"; {r.failed} failed, retried" if r.failed else ""), default, gain,
+            _number(r.lr_window), f"{r.seconds:.1f}"]
+
+
+def _protocol(c: ComparisonSummary) -> str:
+    p, prov = c.protocol, c.provenance
+    versions = ", ".join(f"{esc(k)} {esc(v)}" for k, v in prov.versions.items())
+    items = [
+        ("budget", f"{p.budget} search trials per optimizer ({esc(p.sampler)} sampling inside its own "
+                   f"space, no pruning) plus one at torch's defaults; the best search configuration "
+                   f"re-trained with {p.seeds} seeds for {esc(p.epochs)} epochs, scored on the test split"),
+        ("seeds", f"search seed {esc(p.seed)}, data split seed {esc(prov.split_seed)}"),
+        ("hardware", f"device {esc(prov.device)}, {prov.workers} worker(s), {prov.runs} run(s), "
+                     f"{prov.wall_seconds:.1f} s of wall-clock time"),
+        ("versions", versions or "not recorded"),
+    ]
+    return "<ul>" + "".join(f"<li><b>{k}</b>: {v}</li>" for k, v in items) + "</ul>"
+
+
+def comparison_section(c: ComparisonSummary, order: Sequence[str]) -> str:
+    palette = figures.colours(order)
+    plots = "".join(f"<div>{_figure(fig)}</div>" for fig in comparison_figures.comparison_figures(c, order))
+    table = _table(["rank", "optimizer", f"test {c.metric}", "95% CI", "seeds", "P(best)",
+                    "best search value", "search trials", "default (test)", "gain over default",
+                    "lr window (decades)", "train s"],
+                   [_compared_row(r, c, palette) for r in c.optimizers],
+                   numeric={0, 2, 5, 9, 10, 11})
+    return (f'<section id="compare-{esc(c.study)}"><h2>{esc(c.study)} '
+            f'<span class="meta">comparison on task {esc(c.task)}, {esc(c.metric)} '
+            f"({esc(c.direction)})</span></h2>"
+            f'<p class="verdict">{esc(c.verdict)}</p>{_protocol(c)}{table}'
+            f'<div class="grid">{plots}</div><h3>Best search configuration of each optimizer</h3>'
+            f"{_best_configs(c.optimizers)}</section>")
+
+
+def measured_table(report: Report) -> str:
+    """One row per optimizer over every comparison: the measured "which optimizer" table."""
+    if report.across_tasks is None:
+        return ""
+    palette = figures.colours(report.optimizer_order)
+
+    def studies(names: Sequence[str]) -> str:
+        return f"{len(names)}" + (f' <span class="meta">({esc(", ".join(names))})</span>' if names else "")
+
+    rows = [[_swatch(m.optimizer, palette), str(m.tasks), studies(m.won), studies(m.tied),
+             _number(m.mean_rank), _number(m.lr_window),
+             (f"{_signed(m.mean_gain)} mean; " if m.mean_gain is not None else "")
+             + f"helped on {m.helped} of {m.gain_tasks}", str(m.default_diverged), f"{m.seconds:.1f}"]
+            for m in report.across_tasks.table]
+    return _table(["optimizer", "tasks", "won", "tied for best", "mean rank", "lr window (decades)",
+                   "gain over defaults", "defaults diverged", "train s"], rows, numeric={1, 4, 5, 7, 8})
+
+
+def comparisons_part(report: Report) -> str:
+    if report.across_tasks is None:
+        return ""
+    profile = _figure(comparison_figures.profile_figure(report.across_tasks, report.optimizer_order))
+    sections = "".join(comparison_section(c, report.optimizer_order) for c in report.comparisons)
+    return ("<h2>Measured optimizer table</h2><p class=\"meta\">Over every comparison: each optimizer got "
+            "the same number of search trials per task, and is judged on its best configuration re-run "
+            "over seeds on the test split. Won: its lead was outside the noise (P(best) at least 0.95); "
+            "tied: the verdict could not tell it from the best. The lr window is how many decades of "
+            "learning rate came near its best search value (wide: forgiving).</p>"
+            f"{measured_table(report)}{profile}{sections}")
+
+
+UNEQUAL_BUDGETS = (
+    "In these <code>hpsearch tune</code> studies the sampler chose which optimizer to try, so the "
+    "optimizers got unequal budgets: a rank here says where the search spent its trials as much as "
+    "which optimizer is better. <code>hpsearch compare</code> gives each the same budget and re-runs it "
+    "over seeds.")
+
+
+def _tune_part(report: Report) -> str:
+    sections = "".join(study_section(s, report.optimizer_order) for s in report.studies)
+    heatmap = _figure(figures.leaderboard_heatmap(report)) if report.studies else ""
+    title = "Tune studies: leaderboard" if report.comparisons else "Leaderboard"
+    return (f'<h2>{title}</h2><p class="meta">{UNEQUAL_BUDGETS}</p>{leaderboard(report)}{heatmap}'
+            f"{sections}")
 
 
 def render_page(report: Report) -> str:
     from plotly.offline import get_plotlyjs
 
-    sections = "".join(study_section(s, report.optimizer_order) for s in report.studies)
-    heatmap = _figure(figures.leaderboard_heatmap(report)) if report.studies else ""
+    if report.comparisons:
+        intro = (f"hpsearch report of {len(report.comparisons)} comparisons and {len(report.studies)} "
+                 f"tune studies in <code>{esc(report.storage)}</code>, generated {esc(report.generated)}. "
+                 "A comparison gives every optimizer the same budget and judges it on re-runs over seeds; "
+                 "a tune study's values are its best trials' validation metrics, beside their budgets.")
+    else:
+        intro = (f"hpsearch report of {len(report.studies)} studies in "
+                 f"<code>{esc(report.storage)}</code>, generated {esc(report.generated)}. Each value is "
+                 "the best complete trial's final validation metric; its budget stands beside it.")
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<title>hpsearch report</title>"
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
         "<h1>Which optimizer, for which task?</h1>"
-        f'<p class="meta">hpsearch report of {len(report.studies)} studies in '
-        f"<code>{esc(report.storage)}</code>, generated {esc(report.generated)}. Each value is the "
-        "best complete trial's final validation metric; its budget stands beside it.</p>"
-        f"<h2>Leaderboard</h2>{leaderboard(report)}{heatmap}{sections}</body></html>"
+        f'<p class="meta">{intro}</p>{comparisons_part(report)}'
+        f"{_tune_part(report) if report.studies or not report.comparisons else ''}</body></html>"
     )

@@ -15,6 +15,8 @@ from hpsearch.optimizers import OPTIMIZERS
 if TYPE_CHECKING:
     import optuna
 
+    from hpsearch.report.comparison import AcrossTasks, ComparisonSummary
+
 MIN_IMPORTANCE_TRIALS = 5  # finished trials an optimizer needs before its importances mean much
 TOP_K = 3
 
@@ -88,8 +90,10 @@ class StudySummary:
 class Report:
     storage: str
     generated: str
-    studies: list[StudySummary]
+    studies: list[StudySummary]  # `hpsearch tune` studies: the sampler chose each optimizer's budget
     optimizer_order: list[str]  # one order (and so one colour each) for every figure and task
+    comparisons: list[ComparisonSummary] = field(default_factory=list)  # `hpsearch compare` studies
+    across_tasks: AcrossTasks | None = None  # over every comparison; None without one
 
 
 def optimizer_order(names: Sequence[str]) -> list[str]:
@@ -307,6 +311,7 @@ def summarise(storage: str | None = None, study_names: Sequence[str] | None = No
     import optuna
 
     from hpsearch.errors import ConfigError, choices
+    from hpsearch.report.comparison import across_tasks, is_comparison, summarise_comparison
     from hpsearch.storage import display, resolve, storage_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -316,13 +321,17 @@ def summarise(storage: str | None = None, study_names: Sequence[str] | None = No
         if name not in names:
             raise ConfigError(f"unknown study '{name}'; valid choices: "
                               f"{choices(names) or '(no studies yet)'}")
-    studies = [summarise_study(optuna.load_study(study_name=name, storage=backend), importance)
-               for name in (study_names or names)]
-    seen = {row.optimizer for s in studies for row in s.optimizers}
+    loaded = [optuna.load_study(study_name=name, storage=backend) for name in (study_names or names)]
+    studies = [summarise_study(s, importance) for s in loaded if not is_comparison(s.user_attrs)]
+    comparisons = [summarise_comparison(s) for s in loaded if is_comparison(s.user_attrs)]
+    seen = {row.optimizer for s in studies for row in s.optimizers} | {
+        row.optimizer for c in comparisons for row in c.optimizers}
+    order = optimizer_order(sorted(seen))
     return Report(
         storage=display(storage_url(storage)),
         generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        studies=studies, optimizer_order=optimizer_order(sorted(seen)),
+        studies=studies, optimizer_order=order, comparisons=comparisons,
+        across_tasks=across_tasks(comparisons, order),
     )
 
 

@@ -6,9 +6,12 @@ import dataclasses
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.report.summary import OptimizerSummary, Report, format_hyperparameters
+
+if TYPE_CHECKING:
+    from hpsearch.report.comparison import AcrossTasks, ComparisonSummary
 
 TEXT_FORMATS = ("md", "json")
 
@@ -33,8 +36,64 @@ def optimizer_table(rows: Sequence[OptimizerSummary], metric: str) -> str:
     return "\n".join(lines)
 
 
+def _short(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
+
+
+def _compared(c: ComparisonSummary) -> list[list[str]]:
+    """Per optimizer of a comparison: the cells the terminal and Markdown tables share."""
+    rows = []
+    for r in c.optimizers:
+        test = r.test
+        interval = (f"{test.low:.4f} .. {test.high:.4f}" if test and test.n > 1 else
+                    "one seed" if test else "-")
+        seeds = f"{test.n if test else 0}" + (f"+{r.rerun_diverged} div." if r.rerun_diverged else "")
+        gain = _signed(r.gain) if r.gain is not None else (
+            "default diverged" if r.default_state == "diverged" else "-")
+        rows.append([str(r.rank or "-"), r.optimizer, _number(test.mean if test else None), interval, seeds,
+                     _number(r.p_best), f"{r.search_trials}/{c.protocol.budget}"
+                     + (f" ({r.search_diverged} div.)" if r.search_diverged else ""), gain,
+                     _short(r.lr_window)])
+    return rows
+
+
+COMPARED = ("rank", "optimizer", "test mean", "95% CI", "seeds", "P(best)", "search", "gain vs default",
+            "lr window")
+MEASURED = ("optimizer", "tasks", "won", "tied for best", "mean rank", "lr window (decades)",
+            "gain over defaults", "defaults diverged", "train s")
+
+
+def _measured(across: AcrossTasks) -> list[list[str]]:
+    return [[m.optimizer, str(m.tasks), str(len(m.won)), str(len(m.tied)), _short(m.mean_rank),
+             _short(m.lr_window),
+             (f"{_signed(m.mean_gain)}; " if m.mean_gain is not None else "")
+             + f"helped {m.helped}/{m.gain_tasks}", str(m.default_diverged), f"{m.seconds:.1f}"]
+            for m in across.table]
+
+
+def _columns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table, every column as wide as its widest cell."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+                     for line in [headers, *rows])
+
+
+def _comparisons_terminal(report: Report) -> list[str]:
+    parts = [f"== {c.study} (comparison on task {c.task}, {c.metric} {c.direction}: "
+             f"{c.protocol.budget} trials per optimizer, {c.protocol.seeds} seeds)\n"
+             f"{_columns(COMPARED, _compared(c))}\n{c.verdict}" for c in report.comparisons]
+    if report.across_tasks is not None:
+        parts.append(f"== measured optimizer table ({len(report.comparisons)} comparisons)\n"
+                     + _columns(MEASURED, _measured(report.across_tasks)))
+    return parts
+
+
 def terminal(report: Report) -> str:
-    parts = []
+    parts = _comparisons_terminal(report)
     for study in report.studies:
         parts.append(f"== {study.study} (task {study.task}, {study.metric} {study.direction}, "
                      f"{study.provenance.finished} trials)\n{optimizer_table(study.optimizers, study.metric)}"
@@ -42,8 +101,31 @@ def terminal(report: Report) -> str:
     return "\n\n".join(parts) if parts else "no studies in this storage"
 
 
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+            *("| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows)]
+
+
+def _comparisons_markdown(report: Report) -> list[str]:
+    if report.across_tasks is None:
+        return []
+    lines = ["## Measured optimizer table", "",
+             f"Over {len(report.comparisons)} comparisons, each optimizer with the same search budget per "
+             "task and judged on re-runs over seeds on the test split. Won: P(best) at least 0.95; tied: not "
+             "told apart from the best.", "", *_md_table(MEASURED, _measured(report.across_tasks))]
+    for c in report.comparisons:
+        lines += ["", f"## {_md(c.study)} (comparison: task {_md(c.task)}, {c.metric} {c.direction})", "",
+                  _md(c.verdict), "", *_md_table(COMPARED, _compared(c))]
+    return lines + [""]
+
+
 def markdown(report: Report) -> str:
     lines = ["# hpsearch report", "", f"Storage `{report.storage}`, generated {report.generated}.", ""]
+    lines += _comparisons_markdown(report)
+    if report.comparisons and not report.studies:
+        return "\n".join(lines)
+    if report.comparisons:
+        lines += ["## Tune studies", ""]
     lines += ["| study | task | metric | winner | best | winner's trials (pruned, diverged) |",
               "|---|---|---|---|---|---|"]
     for s in report.studies:
@@ -51,6 +133,8 @@ def markdown(report: Report) -> str:
         lines.append(f"| {_md(s.study)} | {_md(s.task)} | {s.metric} ({s.direction}) | "
                      f"{_md(s.winner or 'none yet')} | {_number(win.best_value if win else None)} | "
                      + (f"{win.trials} ({win.pruned}, {win.diverged}) |" if win else "- |"))
+    lines += ["", "In these `hpsearch tune` studies the sampler chose which optimizer to try, so budgets "
+              "were unequal: a winner here is where the search went, not a fair comparison."]
     for s in report.studies:
         lines += ["", f"## {_md(s.study)}", "", s.verdict, "",
                   "| rank | optimizer | best | top-3 mean | median | trials | pruned | diverged |"

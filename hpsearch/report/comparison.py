@@ -1,0 +1,302 @@
+"""`hpsearch compare` studies as plain data: every optimizer got the same budget, so here (and only
+here) a report may say which optimizer is better, with the spread and the budget beside it.
+
+A comparison study carries the user attribute `protocol` = {"kind": "compare", "budget": K,
+"seeds": S, ...}; its trials carry `phase` ("default", "search" or "rerun") and `test_value`. The
+statistics come from `hpsearch.verdict`; this module only reads the storage into its inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import verdict as stats
+from hpsearch.report.summary import Provenance, _finite, _state, optimizer_order, provenance
+
+if TYPE_CHECKING:
+    import optuna
+
+# Search trials that count as draws. A failed trial (an exception, not a divergence) is retried by
+# `hpsearch compare` and replaced by a fresh draw, so it is counted but is no draw itself.
+DRAWN = ("complete", "pruned", "diverged")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    budget: int  # search trials per optimizer (K), the trial at torch's defaults not counted
+    seeds: int  # re-runs of each optimizer's best search configuration (S)
+    sampler: str
+    epochs: int | None
+    optimizers: tuple[str, ...]
+    seed: Any
+
+
+@dataclass(frozen=True)
+class ComparedOptimizer:
+    optimizer: str
+    search_trials: int  # finished search trials: complete, diverged or pruned (failed ones are retried)
+    search_complete: int
+    search_diverged: int  # diverged (or pruned) search trials: drawn at the task's worst search value
+    failed: int  # failed trials of any phase: retried by the protocol, in no statistic
+    best_value: float | None  # best validation value of its search trials
+    best_trial: int | None
+    best_config: Mapping[str, Any] | None
+    rerun_of: int | None  # the search trial its re-runs re-train: its best (older re-runs ignored)
+    reruns: tuple[float, ...]  # test value of each re-run by seed index; nan where it diverged
+    rerun_diverged: int
+    test: stats.Interval | None  # mean and 95% CI of the finite re-run test values
+    p_best: float | None  # P(best) over the re-runs, by bootstrap
+    rank: int | None  # by re-run test mean, 1 = best
+    default_state: str  # complete | diverged | failed | running | missing
+    default_value: float | None  # the default trial's test value
+    gain: float | None  # test mean minus default, signed so that positive means tuning helped
+    search_values: tuple[float, ...]  # the draws behind expected_best (worst value where none)
+    expected_best: tuple[float, ...]  # expected best validation value of k trials, k = 1..budget
+    expected_best_std: tuple[float, ...]
+    lr_window: float | None  # decades of lr whose value is near its best; None: under 2 trials
+    seconds: float  # training time of all its trials: default, search and re-runs
+
+
+@dataclass(frozen=True)
+class ComparisonSummary:
+    study: str
+    task: str
+    metric: str
+    direction: str
+    protocol: Protocol
+    provenance: Provenance
+    optimizers: list[ComparedOptimizer]  # best re-run mean first
+    winner: str | None  # only when its lead is outside the noise
+    tied: tuple[str, ...]
+    worst_search_value: float | None  # the value diverged and failed search draws count as
+    verdict: str  # the verdict, the budget and the spread in one text
+
+
+@dataclass(frozen=True)
+class MeasuredRow:
+    """One optimizer across every comparison study: the measured "which optimizer" table."""
+
+    optimizer: str
+    tasks: int  # comparison studies where it has a re-run result
+    won: tuple[str, ...]  # studies it won outright
+    tied: tuple[str, ...]  # studies where it was among those tied for best
+    mean_rank: float | None  # by re-run test mean; tied means share their ranks
+    lr_window: float | None  # mean over tasks, in decades
+    mean_gain: float | None  # mean gain over defaults; None where the studies' metrics differ
+    helped: int  # tasks where tuning beat torch's defaults
+    gain_tasks: int  # tasks with a gain: a re-run result and a finite default
+    default_diverged: int  # tasks where torch's defaults diverged
+    seconds: float
+
+
+@dataclass(frozen=True)
+class AcrossTasks:
+    studies: tuple[str, ...]
+    gaps: dict[str, dict[str, float]]  # study -> optimizer -> |best - mean| / spread of the means
+    taus: tuple[float, ...]  # 0 and every gap: where the step-shaped profile changes
+    profile: dict[str, tuple[float, ...]]  # optimizer -> fraction of tasks within tau, per tau
+    table: list[MeasuredRow]
+
+
+def is_comparison(attrs: Mapping[str, Any]) -> bool:
+    protocol = attrs.get("protocol")
+    return isinstance(protocol, Mapping) and protocol.get("kind") == "compare"
+
+
+def read_protocol(attrs: Mapping[str, Any]) -> Protocol:
+    p = attrs["protocol"]
+    return Protocol(budget=int(p.get("budget", 0)), seeds=int(p.get("seeds", 0)),
+                    sampler=str(p.get("sampler", "random")), epochs=p.get("epochs", attrs.get("epochs")),
+                    optimizers=tuple(p.get("optimizers", ())), seed=p.get("seed"))
+
+
+def _phase(trial: optuna.trial.FrozenTrial) -> str:
+    return str(trial.user_attrs.get("phase", "search"))
+
+
+def _test_value(trial: optuna.trial.FrozenTrial) -> float | None:
+    """nan for a diverged trial, None where a finished one recorded no test value."""
+    if _state(trial) == "diverged":
+        return math.nan
+    value = trial.user_attrs.get("test_value")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _lr(trial: optuna.trial.FrozenTrial) -> float | None:
+    lr = ((trial.user_attrs.get("config") or {}).get("hyperparameters") or {}).get("lr")
+    if lr is None:
+        lr = trial.params.get(f"{trial.params['optimizer']}_lr")
+    return float(lr) if isinstance(lr, int | float) and math.isfinite(lr) and lr > 0 else None
+
+
+def _better(direction: str) -> float:
+    return 1.0 if direction == "maximize" else -1.0
+
+
+def worst_search_value(trials: Sequence[optuna.trial.FrozenTrial], direction: str) -> float | None:
+    values = [v for t in trials if _phase(t) == "search" and _state(t) == "complete"
+              and (v := _finite(t.value)) is not None]
+    if not values:
+        return None
+    return min(values) if direction == "maximize" else max(values)
+
+
+def _search(trials: Sequence[optuna.trial.FrozenTrial], budget: int, direction: str,
+            worst: float | None) -> dict[str, Any]:
+    """Its search trials as draws: a trial without a final value is a real, bad draw (the worst)."""
+    finished = [t for t in trials if _phase(t) == "search" and _state(t) in DRAWN]
+    values = {t.number: v for t in finished
+              if _state(t) == "complete" and (v := _finite(t.value)) is not None}
+    complete = [t for t in finished if t.number in values]
+    sign = _better(direction)
+    best = max(complete, key=lambda t: (sign * values[t.number], -t.number), default=None)
+    draws = tuple(d for t in finished if (d := values.get(t.number, worst)) is not None)
+    means, stds = stats.expected_best(draws, budget or len(draws), direction) if draws else ((), ())
+    rated = [(lr, values[t.number]) for t in complete if (lr := _lr(t)) is not None]
+    window = (stats.lr_window([lr for lr, _ in rated], [v for _, v in rated], direction)
+              if len(rated) >= 2 else None)
+    return dict(
+        search_trials=len(finished), search_complete=len(complete),
+        search_diverged=len(finished) - len(complete),
+        best_value=values[best.number] if best else None, best_trial=best.number if best else None,
+        best_config=best.user_attrs.get("config") if best else None,
+        search_values=draws, expected_best=tuple(float(m) for m in means),
+        expected_best_std=tuple(float(s) for s in stds), lr_window=window,
+    )
+
+
+def _reruns(trials: Sequence[optuna.trial.FrozenTrial], best: int | None) -> dict[str, Any]:
+    """The test values of the re-runs of its best search trial, by seed index; a diverged seed is
+    a real outcome, kept as nan. Re-runs of an earlier best (the search went on) are left out."""
+    runs = sorted((t for t in trials if _phase(t) == "rerun" and _state(t) in ("complete", "diverged")
+                   and t.user_attrs.get("rerun_of") == best),
+                  key=lambda t: (int(t.user_attrs.get("seed_index", 0)), t.number))
+    values = tuple(v for t in runs if (v := _test_value(t)) is not None)
+    finite = [v for v in values if math.isfinite(v)]
+    return dict(
+        rerun_of=best if runs else None, reruns=values, rerun_diverged=len(values) - len(finite),
+        test=stats.mean_interval(finite) if finite else None,
+    )
+
+
+def _default(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[str, float | None]:
+    defaults = [t for t in trials if _phase(t) == "default"]
+    for t in defaults:  # the first that finished training
+        if _state(t) == "complete":
+            return "complete", _finite(_test_value(t))
+    for state in ("diverged", "failed", "running"):
+        if any(_state(t) == state for t in defaults):
+            return state, None
+    return "missing", None
+
+
+def compare_optimizer(key: str, trials: Sequence[optuna.trial.FrozenTrial], protocol: Protocol,
+                      direction: str, worst: float | None) -> ComparedOptimizer:
+    """One optimizer of a comparison, from its own trials; P(best) and rank are set by the study."""
+    search = _search(trials, protocol.budget, direction, worst)
+    reruns = _reruns(trials, search["best_trial"])
+    state, default = _default(trials)
+    test = reruns["test"]
+    gain = _better(direction) * (test.mean - default) if test and default is not None else None
+    return ComparedOptimizer(
+        optimizer=key, failed=sum(_state(t) == "failed" for t in trials), p_best=None, rank=None,
+        default_state=state, default_value=default, gain=gain,
+        seconds=sum(float(t.user_attrs.get("seconds", 0.0)) for t in trials), **search, **reruns,
+    )
+
+
+def _spread(row: ComparedOptimizer) -> str:
+    if row.test is None:
+        return f"{row.optimizer} no finished re-run"
+    text = f"{row.optimizer} {row.test.mean:.4g}"
+    text += f" ± {row.test.high - row.test.mean:.2g}" if row.test.n > 1 else " (one seed: no spread)"
+    return text + (f" ({row.rerun_diverged} diverged)" if row.rerun_diverged else "")
+
+
+def describe(rows: Sequence[ComparedOptimizer], protocol: Protocol, metric: str, said: str) -> str:
+    """The verdict with its budget and its spread: never a best-optimizer claim without them."""
+    budget = (f"Budget: {protocol.budget} {protocol.sampler}-search trials per optimizer (no pruning) "
+              f"plus one at torch's defaults; each best configuration re-trained with "
+              f"{protocol.seeds} seeds" + (f" for {protocol.epochs} epochs" if protocol.epochs else ""))
+    spread = ", ".join(_spread(r) for r in rows)
+    return f"{said}. {budget}. Test {metric}, mean ± 95% CI half-width: {spread}."
+
+
+def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
+    trials = study.get_trials(deepcopy=False)
+    attrs, direction = study.user_attrs, study.direction.name.lower()
+    protocol, metric = read_protocol(attrs), str(attrs.get("metric", "value"))
+    groups: dict[str, list[optuna.trial.FrozenTrial]] = {key: [] for key in protocol.optimizers}
+    for t in trials:
+        if "optimizer" in t.params:
+            groups.setdefault(str(t.params["optimizer"]), []).append(t)
+    worst = worst_search_value(trials, direction)
+    rows = [compare_optimizer(key, groups[key], protocol, direction, worst)
+            for key in optimizer_order(list(groups))]
+    runs = {r.optimizer: r.reruns for r in rows if r.reruns}
+    judged = stats.verdict(runs, direction) if runs else None
+    sign = _better(direction)
+    means = {r.optimizer: r.test.mean for r in rows if r.test}
+    rows = [replace(r, p_best=judged.probabilities.get(r.optimizer) if judged else None,
+                    rank=1 + sum(sign * m > sign * means[r.optimizer] for m in means.values())
+                    if r.optimizer in means else None) for r in rows]
+    rows.sort(key=lambda r: (r.rank is None, r.rank or 0))
+    said = judged.text if judged else "No re-run has finished yet: no verdict"
+    return ComparisonSummary(
+        study=study.study_name, task=str(attrs.get("task", "custom")), metric=metric,
+        direction=direction, protocol=protocol, provenance=provenance(study, trials),
+        optimizers=rows, winner=judged.winner if judged else None,
+        tied=judged.tied if judged else (), worst_search_value=worst,
+        verdict=describe(rows, protocol, metric, said),
+    )
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _average_ranks(comparison: ComparisonSummary) -> dict[str, float]:
+    """1 = best re-run mean; optimizers with equal means share the average of their ranks."""
+    sign = _better(comparison.direction)
+    means = {r.optimizer: sign * r.test.mean for r in comparison.optimizers if r.test}
+    return {name: 1 + sum(m > mine for m in means.values()) + (sum(m == mine for m in means.values()) - 1) / 2
+            for name, mine in means.items()}
+
+
+def measured_row(name: str, comparisons: Sequence[ComparisonSummary]) -> MeasuredRow:
+    rows = [(c, r) for c in comparisons for r in c.optimizers if r.optimizer == name]
+    ranks = [_average_ranks(c)[name] for c, r in rows if r.test]
+    gains = [r.gain for _, r in rows if r.gain is not None]
+    one_metric = len({(c.metric, c.direction) for c in comparisons}) == 1  # else a mean mixes units
+    return MeasuredRow(
+        optimizer=name, tasks=len(ranks),
+        won=tuple(c.study for c, _ in rows if c.winner == name),
+        tied=tuple(c.study for c, _ in rows if c.winner is None and name in c.tied),
+        mean_rank=_mean(ranks),
+        lr_window=_mean([r.lr_window for _, r in rows if r.lr_window is not None]),
+        mean_gain=_mean(gains) if one_metric else None, helped=sum(g > 0 for g in gains),
+        gain_tasks=len(gains),
+        default_diverged=sum(r.default_state == "diverged" for _, r in rows),
+        seconds=sum(r.seconds for _, r in rows),
+    )
+
+
+def across_tasks(comparisons: Sequence[ComparisonSummary], order: Sequence[str]) -> AcrossTasks | None:
+    """Performance profile and measured table over every comparison study (None when there is none)."""
+    if not comparisons:
+        return None
+    scores = {c.study: {r.optimizer: r.test.mean for r in c.optimizers if r.test} for c in comparisons}
+    directions = {c.study: c.direction for c in comparisons}
+    gaps = stats.profile_gaps(scores, directions)
+    taus = tuple(sorted({0.0} | {g for task in gaps.values() for g in task.values()}))
+    profile = stats.performance_profile(scores, directions, taus)
+    names = [n for n in order if any(r.optimizer == n for c in comparisons for r in c.optimizers)]
+    return AcrossTasks(
+        studies=tuple(c.study for c in comparisons), gaps=gaps, taus=taus,
+        profile={n: tuple(profile[n]) for n in names if n in profile},
+        table=[measured_row(n, comparisons) for n in names],
+    )
