@@ -98,10 +98,13 @@ def plan(config: CompareConfig, space: SearchSpace) -> list[Job]:
 
 
 def job_of(trial: optuna.trial.FrozenTrial) -> Job | None:
+    """The job a trial does. A trial just started has no parameters yet (they are set as its
+    objective suggests them): its optimizer is the attribute it was enqueued with."""
     phase = trial.user_attrs.get("phase")
-    if phase not in PHASES or "optimizer" not in trial.params:
+    optimizer = trial.params.get("optimizer", trial.user_attrs.get("optimizer"))
+    if phase not in PHASES or optimizer is None:
         return None
-    return Job(phase, str(trial.params["optimizer"]), trial.user_attrs.get("seed_index"))
+    return Job(phase, str(optimizer), trial.user_attrs.get("seed_index"))
 
 
 def best_search_trial(trials: list[optuna.trial.FrozenTrial], optimizer: str,
@@ -145,9 +148,11 @@ def next_job(study: optuna.Study, config: CompareConfig, space: SearchSpace
             taken[job] -= 1
             continue
         if job.phase == "default":
-            return job, default_params(job.optimizer, space), {"phase": "default"}
+            return job, default_params(job.optimizer, space), {"phase": "default",
+                                                                "optimizer": job.optimizer}
         if job.phase == "search":
-            return job, {"optimizer": job.optimizer}, {"phase": "search"}
+            return job, {"optimizer": job.optimizer}, {"phase": "search",
+                                                       "optimizer": job.optimizer}
         searching = [t for t in trials if job_of(t) == Job("search", job.optimizer)
                      and t.state in (TrialState.RUNNING, TrialState.WAITING)]
         if searching:  # its best configuration is not known yet
@@ -158,8 +163,9 @@ def next_job(study: optuna.Study, config: CompareConfig, space: SearchSpace
             continue  # every search trial diverged or failed: nothing to re-run
         index = list(space.optimizers).index(job.optimizer)
         seed = derive_seed(config.seed, RERUN_SEED_STREAM, index, int(job.seed_index or 0))
-        return job, dict(best.params), {"phase": "rerun", "seed_index": job.seed_index,
-                                        "rerun_of": best.number, "seed": seed}
+        return job, dict(best.params), {"phase": "rerun", "optimizer": job.optimizer,
+                                        "seed_index": job.seed_index, "rerun_of": best.number,
+                                        "seed": seed}
     return "blocked" if blocked else None
 
 

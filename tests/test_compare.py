@@ -143,3 +143,25 @@ def test_bad_input_is_one_line_exit_2(workdir: Path, args: list[str], message: s
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert Path("studies/hpsearch.db").read_bytes() == snapshot
+
+
+def test_a_job_just_taken_is_not_taken_again(workdir: Path) -> None:
+    """Two processes take jobs in turn under the study's lock; a trial that has started but not
+    yet drawn its parameters must already count as taken."""
+    from hpsearch.budget import BudgetLock
+    from hpsearch.compare import CompareConfig, job_of, take_job
+    from hpsearch.storage import resolve
+
+    config = CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=OPTIMIZERS, epochs=1)
+    study_config = config.studies[0]
+    study = optuna.create_study(storage=resolve(DB), study_name=study_config.study_name,
+                                direction="maximize")
+    lock = BudgetLock(DB, study_config.study_name)
+    taken = []
+    for _ in range(len(OPTIMIZERS) + 1):
+        trial = take_job(study, config, study_config.space, lock)
+        assert isinstance(trial, optuna.trial.Trial)
+        taken.append(job_of(study.trials[trial.number]))
+    lock.close()
+    assert [(j.phase, j.optimizer) for j in taken if j] == [
+        ("default", "sgd"), ("default", "adam"), ("default", "lbfgs"), ("search", "sgd")]
