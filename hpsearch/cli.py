@@ -89,8 +89,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--val-fraction", type=float, help="Share of rows for validation (default 0.2).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the study (cores split among them).")
+@click.option("--warm-start", help="Studies (comma-separated) whose best configuration of each "
+                                   "optimizer runs first in a new study.")
 def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
-         **flags: Any) -> None:
+         warm_start: str | None, **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
     import optuna
 
@@ -100,8 +102,11 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
     # Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
     debug = click.get_current_context().meta.get("debug")
     optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
+    from hpsearch.warmstart import parse_studies
+
     config = load_config(task, config_file, {
-        **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None})
+        **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None,
+        "warm_start": parse_studies(warm_start) if warm_start is not None else None})
     progress = _Progress(config.n_trials)
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,9 @@ class Objective:
 
         trial.set_user_attr("worker", this_worker())  # first: a killed run is found by it
         torch.set_flush_denormal(True)
-        config = search_space.suggest(trial, self.space, self.epochs).to_dict()
+        with warnings.catch_warnings():  # a warm start's value may sit outside a narrowed range
+            warnings.filterwarnings("ignore", message="Fixed parameter")
+            config = search_space.suggest(trial, self.space, self.epochs).to_dict()
         config["implementation"] = implementation_for(config["optimizer"], self.device.type)
         trial.set_user_attr("config", config)
         # A comparison's re-runs carry their own seed, set when they were enqueued.

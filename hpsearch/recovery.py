@@ -54,7 +54,7 @@ def is_gone(worker: dict[str, Any]) -> bool:
 
 
 # Set when a trial is enqueued (a comparison's phase, re-run seed...): a retry keeps them.
-CARRIED_ATTRS = ("phase", "optimizer", "seed_index", "rerun_of", "seed")
+CARRIED_ATTRS = ("phase", "optimizer", "seed_index", "rerun_of", "seed", "warm_start")
 
 
 def retry_once(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

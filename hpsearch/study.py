@@ -50,6 +50,7 @@ class StudyConfig:
     data: str | None = None  # the user's table replaces the task's data
     target: str | None = None
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
+    warm_start: tuple[str, ...] = ()  # studies whose best configurations run first
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:

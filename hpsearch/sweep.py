@@ -136,13 +136,20 @@ def start(config: StudyConfig, workers: int = 1
     prepared = prepare_task(config.task, data=config.data, target=config.target,
                             model=config.model, split_seed=config.split_seed,
                             val_fraction=config.val_fraction)
+    starts, notes = _warm_starts(config)
     study = open_study(config, heartbeat=True)
     check_study(study, config, prepared)
     reclaimed = reclaim_dead_trials(study)
     if reclaimed:
-        prepared = replace(prepared, notes=prepared.notes + (
-            f"reclaimed trials {reclaimed}, left running by a process that ended; each is "
-            "retried once",))
+        notes.append(f"reclaimed trials {reclaimed}, left running by a process that ended; each "
+                     "is retried once")
+    if starts and study.get_trials(deepcopy=False):
+        notes = [f"warm start skipped: study '{config.study_name}' has trials already"]
+    elif starts:
+        from hpsearch.warmstart import enqueue
+
+        enqueue(study, starts)
+    prepared = replace(prepared, notes=prepared.notes + tuple(notes))
     before = counted_trials(study)
     # A resumed run continues with a seed derived from the seed and the trials already stored.
     seed = config.seed if config.seed is not None else derive_seed(os.getpid(), time.time_ns())
@@ -150,6 +157,16 @@ def start(config: StudyConfig, workers: int = 1
     if before < config.n_trials:
         _record_run(study, config, prepared, seed, describe(device), workers)
     return study, prepared, before, seed, device
+
+
+def _warm_starts(config: StudyConfig) -> tuple[list[Any], list[str]]:
+    """The configurations `--warm-start` names, read (and checked) before anything is stored."""
+    if not config.warm_start:
+        return [], []
+    from hpsearch.warmstart import collect
+
+    return collect(storages.resolve(config.storage), config.warm_start, config.space,
+                   config.study_name)
 
 
 def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
