@@ -70,7 +70,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Study definition (TOML); default studies/<task>.toml when present.")
 @click.option("--study", help="Study name (default: the task's name).")
 @storage_option
-@click.option("--optimizers", help=f"Comma-separated subset of: {', '.join(OPTIMIZERS)}.")
+@click.option("--optimizers", help="Comma-separated names, or the groups all, classic (the "
+              f"default) and modern: {', '.join(OPTIMIZERS)}.")
 @click.option("--n-trials", type=int, help="Total finished trials the study should hold.")
 @click.option("--epochs", type=int, help="The most epochs a trial trains.")
 @click.option("--batch-size", type=int, help="Mini-batch size (default: the task's).")
@@ -148,7 +149,8 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
 @click.option("--seeds", type=int, default=None,
               help="Fresh seeds each optimizer's best configuration is re-trained with, scored "
                    "on the test split [default: 5].")
-@click.option("--optimizers", help=f"Comma-separated subset of: {', '.join(OPTIMIZERS)}.")
+@click.option("--optimizers", help="Comma-separated names, or the groups all, classic (the "
+              f"default) and modern: {', '.join(OPTIMIZERS)}.")
 @click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
 @storage_option
@@ -165,14 +167,14 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
 
     from hpsearch.compare import DEFAULT_BUDGET, DEFAULT_SEEDS, CompareConfig
     from hpsearch.compare import compare as run_comparison
-    from hpsearch.optimizers import OPTIMIZERS as ALL
+    from hpsearch.optimizers import CLASSIC
 
     debug = click.get_current_context().meta.get("debug")
     optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
     config = CompareConfig(
         tasks=tasks, budget=DEFAULT_BUDGET if budget is None else budget,
         seeds=DEFAULT_SEEDS if seeds is None else seeds,
-        optimizers=parse_optimizers(optimizers) if optimizers else tuple(ALL), epochs=epochs,
+        optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs,
         seed=seed, storage=storage, device=device, prefix=prefix)
     progress = _CompareProgress(config)
 
@@ -371,15 +373,17 @@ def list_studies(storage: str | None) -> None:
 @cli.command("optimizers")
 def list_optimizers() -> None:
     """List the optimizers, their torch classes and searched hyperparameters."""
+    from hpsearch.optimizers import notes
     from hpsearch.schedules import SCHEDULES
     from hpsearch.space import CLIP_RANGE
 
     for spec in OPTIMIZERS.values():
         fixed = "".join(f", {k}={v}" for k, v in spec.fixed.items())
-        notes = " [closure, full batch]" if spec.needs_closure else ""
-        click.echo(f"{spec.key:<9} {spec.torch_class}{fixed}{notes}: {spec.description}")
+        click.echo(f"{spec.key:<18} {spec.torch_class}{fixed}{notes(spec)}: {spec.description}")
         for hp in spec.hyperparameters:
-            click.echo(f"    {spec.param_name(hp):<30} {hp.describe()}")
+            click.echo(f"    {spec.param_name(hp):<34} {hp.describe()}")
+    click.echo("--optimizers takes names or the groups: all (every available one), classic (the "
+               "default), modern")
     click.echo("schedules (per epoch): " + ", ".join(
         f"{s.key} ({s.description})" for s in SCHEDULES.values()))
     click.echo(f"gradient clipping: off, or max norm {CLIP_RANGE[0]:g}..{CLIP_RANGE[1]:g} (log)")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch.errors import ConfigError, StudyMismatchError, choices
 from hpsearch.objective import Objective, derive_seed
-from hpsearch.optimizers import OPTIMIZERS
+from hpsearch.optimizers import CLASSIC
 from hpsearch.space import SearchSpace, default_params
 from hpsearch.study import StudyConfig, load_config
 from hpsearch.sweep import FailureLimit, WorkerPool, run_one
@@ -55,7 +55,7 @@ class CompareConfig:
     tasks: tuple[str, ...]
     budget: int = DEFAULT_BUDGET
     seeds: int = DEFAULT_SEEDS
-    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
+    optimizers: tuple[str, ...] = CLASSIC
     epochs: int | None = None  # None: each task's own, from studies/<task>.toml
     seed: int = 0
     storage: str | None = None

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpsearch.errors import ConfigError, choices
-from hpsearch.optimizers import get_spec
+from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.schedules import python_code as schedule_code
 
 FORMATS = ("json", "toml", "python")
@@ -57,18 +57,24 @@ def _python_value(value: Any) -> str:
 
 def to_python(config: Mapping[str, Any]) -> str:
     """The lines of plain PyTorch that build the same optimizer and schedule (`model` in scope)."""
-    spec = get_spec(config["optimizer"])
+    spec = OPTIMIZERS[config["optimizer"]]  # printing code needs no optional package
     args = {**config["hyperparameters"], **(config.get("implementation") or {})}
     call = ", ".join(["model.parameters()", *(f"{k}={_python_value(v)}" for k, v in args.items())])
     metric = config.get("metric") or {}
-    lines = ["import torch", ""]
+    lines = ["import torch", ""] if spec.build is None else ["import hpsearch", ""]
+    if spec.package:
+        lines.insert(0, f"import {spec.torch_class.split('.')[0]}  # pip install {spec.package}")
     if metric:
         lines.append(
             f"# hpsearch study {config.get('study')!r}, trial {config.get('trial')}: "
             f"{metric.get('name')} {metric.get('value')} ({metric.get('direction')}), "
             f"{config.get('epochs')} epochs, batch size {config.get('batch_size')}"
         )
-    lines.append(f"optimizer = {spec.torch_class}({call})")
+    if spec.build is None:
+        lines.append(f"optimizer = {spec.torch_class}({call})")
+    else:  # two optimizers in one (Muon and AdamW): built from the model by hpsearch
+        lines.append(f"config = {dict(config)!r}")
+        lines.append("optimizer = hpsearch.build_optimizer(config, model)")
     schedule = config.get("schedule") or {"name": "none"}
     lines += schedule_code(schedule)
     if schedule["name"] != "none":
@@ -77,6 +83,9 @@ def to_python(config: Mapping[str, Any]) -> str:
         lines.append(f"max_grad_norm = {config['clip_grad_norm']!r}")
         lines.append("# after loss.backward(), before optimizer.step(): "
                      "torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)")
+    if spec.train_eval_modes:
+        lines.append("# call optimizer.train() before training steps and optimizer.eval() before "
+                     "evaluating or saving the model")
     if spec.needs_closure:
         lines.append("# full batch: optimizer.step(closure), where closure() zeroes the "
                      "gradients, computes the loss, calls backward() and returns the loss")

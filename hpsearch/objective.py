@@ -121,7 +121,8 @@ class Objective:
         for result in fit(self.data, model, config, self.task.problem, self.epochs,
                           self.batch_size, record["seed"]):
             epoch = result.epoch + 1
-            record.update(epochs_run=epoch, closure_evaluations=result.closure_evaluations)
+            record.update(epochs_run=epoch, closure_evaluations=result.closure_evaluations,
+                          updates=result.updates)
             if result.diverged:
                 trial.report(float("nan"), result.epoch)
                 record.update(diverged=True, diverged_epoch=epoch, reason=result.diverged)

@@ -2,17 +2,22 @@
 
 Each `OptimizerSpec` names its torch class, the hyperparameters a search samples (with ranges) and how
 sampled values become torch's own arguments (`one_minus_momentum=0.1` -> `momentum=0.9`). Adding an
-optimizer is adding one entry. This module imports torch only inside `build_optimizer`.
+optimizer is adding one entry, its quirks included: a package to install (`available`), a closure
+(L-BFGS), train/eval modes and no schedule (schedule-free AdamW), two optimizers in one (Muon).
+The classic ten are the default choice; the modern entries are picked by name or with "modern"/"all".
+This module imports torch (and the optional packages) only when an optimizer is built.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.errors import ConfigError, choices
+from hpsearch.muon import build_muon
 
 if TYPE_CHECKING:
     import torch
@@ -53,6 +58,8 @@ class Hyperparameter:
 
 
 Converter = Callable[[Mapping[str, Any]], dict[str, Any]]
+Builder = Callable[["torch.nn.Module", dict[str, Any]], "torch.optim.Optimizer"]  # (model, kwargs)
+GROUPS = ("classic", "modern")
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,15 @@ class OptimizerSpec:
     fixed: Mapping[str, Any] = None  # type: ignore[assignment]  # torch arguments never sampled
     needs_closure: bool = False  # steps through a closure re-evaluating the loss (full batch)
     fused: bool = False  # torch has a fused kernel for this optimizer (CPU and CUDA)
+    foreach: bool = True  # the class takes `foreach=` (used on CUDA where there is no fused kernel)
+    group: str = "classic"  # "classic": the default choice; "modern": picked by name, "modern" or "all"
+    package: str = ""  # the pip distribution that provides `torch_class`; "" for torch itself
+    extra: str = ""  # the hpsearch extra that installs `package`
+    schedule_free: bool = False  # replaces learning-rate schedules: the space draws none
+    train_eval_modes: bool = False  # needs optimizer.train() before training, .eval() before evaluating
+    build: Builder | None = None  # builds from the model, when not `torch_class(params, **kwargs)`
+    # Parameter updates so far, from the optimizer's own state, when one step makes many (L-BFGS).
+    inner_iterations: Callable[[torch.optim.Optimizer], int] | None = None
 
     def __post_init__(self) -> None:
         if self.fixed is None:
@@ -123,6 +139,18 @@ def _lbfgs(sampled: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
+def _schedule_free(sampled: Mapping[str, Any]) -> dict[str, Any]:
+    args = _adam({k: v for k, v in sampled.items() if k != "warmup_steps"})
+    args["warmup_steps"] = int(sampled["warmup_steps"] or 0)  # off: the package's 0
+    return args
+
+
+def _lbfgs_iterations(optimizer: torch.optim.Optimizer) -> int:
+    """L-BFGS keeps its cumulative inner iterations (each one moves the parameters) in `n_iter`."""
+    state = optimizer.state.get(optimizer.param_groups[0]["params"][0], {})
+    return int(state.get("n_iter", 0))
+
+
 _SPECS = (
     OptimizerSpec("sgd", "torch.optim.SGD", "plain stochastic gradient descent",
                   (_lr_range(1e-4, 1.0), _weight_decay()), _plain, fused=True),
@@ -153,7 +181,32 @@ _SPECS = (
                    Hyperparameter("history_size", 5, 100, integer=True, help="memory"),
                    Hyperparameter("line_search_fn", choices=("strong_wolfe", "none"),
                                   help="line search")),
-                  _lbfgs, needs_closure=True),
+                  _lbfgs, needs_closure=True, foreach=False, inner_iterations=_lbfgs_iterations),
+    OptimizerSpec("radam", "torch.optim.RAdam", "Adam with a rectified (variance-corrected) warm-up",
+                  (_lr_range(1e-5, 1e-1), *_ADAM_FAMILY, _weight_decay()), _adam, group="modern"),
+    OptimizerSpec("adafactor", "torch.optim.Adafactor", "factored second moments, relative step sizes",
+                  (_lr_range(1e-4, 0.3),
+                   Hyperparameter("beta2_decay", -1.0, -0.5, help="beta2_t = 1 - t^beta2_decay"),
+                   _weight_decay(1e-5, 1.0)), _plain, group="modern"),
+    OptimizerSpec("muon", "torch.optim.Muon",
+                  "orthogonalised momentum for hidden matrices; AdamW for the other parameters",
+                  (Hyperparameter("lr", 1e-3, 0.2, log=True, help="Muon's learning rate"),
+                   Hyperparameter("adamw_lr", 1e-5, 1e-1, log=True, help="the AdamW part's rate"),
+                   _ONE_MINUS_MOMENTUM, _weight_decay(1e-5, 1.0)), _momentum,
+                  fixed={"nesterov": True, "adjust_lr_fn": "original"}, foreach=False,
+                  build=build_muon, group="modern"),
+    OptimizerSpec("schedulefree_adamw", "schedulefree.AdamWScheduleFree",
+                  "schedule-free AdamW: iterate averaging instead of a learning-rate schedule",
+                  (_lr_range(1e-4, 1e-1), _ADAM_FAMILY[0], _ADAM_FAMILY[1], _weight_decay(1e-5, 1.0),
+                   Hyperparameter("warmup_steps", 10, 1000, log=True, integer=True, optional=True,
+                                  help="linear warm-up, in optimizer steps")),
+                  _schedule_free, package="schedulefree", schedule_free=True, train_eval_modes=True,
+                  group="modern", extra="modern"),
+    OptimizerSpec("lion", "pytorch_optimizer.Lion", "sign of interpolated momentum; small lr, large decay",
+                  (_lr_range(1e-6, 1e-2), _ADAM_FAMILY[0],
+                   Hyperparameter("beta2", 0.9, 0.999, help="momentum decay"),
+                   _weight_decay(1e-4, 10.0)), _adam,
+                  package="pytorch-optimizer", group="modern", extra="modern"),
 )
 
 OPTIMIZERS: Mapping[str, OptimizerSpec] = {spec.key: spec for spec in _SPECS}
@@ -172,26 +225,77 @@ TORCH_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "adamw": {"lr": 1e-3, **_ADAM_DEFAULTS, "weight_decay": 1e-2},
     "nadam": {"lr": 2e-3, **_ADAM_DEFAULTS},
     "lbfgs": {"lr": 1.0, "history_size": 100, "line_search_fn": "none"},
+    "radam": {"lr": 1e-3, **_ADAM_DEFAULTS},
+    "adafactor": {"lr": 1e-2, "beta2_decay": -0.8, "weight_decay": None},
+    # torch's Muon and AdamW defaults; one weight decay for both parts, Muon's 0.1.
+    "muon": {"lr": 1e-3, "adamw_lr": 1e-3, "one_minus_momentum": 0.05, "weight_decay": 0.1},
+    "schedulefree_adamw": {"lr": 2.5e-3, "one_minus_beta1": 0.1, "beta2": 0.999, "weight_decay": None,
+                           "warmup_steps": None},
+    "lion": {"lr": 1e-4, "one_minus_beta1": 0.1, "beta2": 0.99, "weight_decay": None},
 }
+CLASSIC: tuple[str, ...] = tuple(key for key, spec in OPTIMIZERS.items() if spec.group == "classic")
+MODERN: tuple[str, ...] = tuple(key for key, spec in OPTIMIZERS.items() if spec.group == "modern")
+
+
+def available(spec: OptimizerSpec) -> bool:
+    """Whether the package `spec` needs is installed (found without importing it)."""
+    if not spec.package:
+        return True
+    return importlib.util.find_spec(spec.torch_class.partition(".")[0]) is not None
+
+
+def unavailable_reason(key: str) -> str | None:
+    """One line saying what to install for `key`; None when it can be used."""
+    spec = OPTIMIZERS.get(key)
+    if spec is None or available(spec):
+        return None
+    return f"optimizer '{key}' needs `pip install 'hpsearch[{spec.extra}]'` ({spec.package})"
+
+
+def notes(spec: OptimizerSpec) -> str:
+    """What `hpsearch optimizers` shows beside an entry's class: its quirks and whether it can be used."""
+    words = [spec.group]
+    if spec.needs_closure:
+        words.append("closure, full batch")
+    if spec.schedule_free:
+        words.append("no schedule: its own warm-up")
+    reason = unavailable_reason(spec.key)
+    if reason:
+        words.append("unavailable: " + reason.partition(" needs ")[2].replace("`", ""))
+    return " [" + "; ".join(words) + "]"
 
 
 def get_spec(key: str) -> OptimizerSpec:
+    """The entry for `key`; a ConfigError for an unknown name or one whose package is missing."""
     try:
-        return OPTIMIZERS[key]
+        spec = OPTIMIZERS[key]
     except KeyError:
         raise ConfigError(
             f"unknown optimizer '{key}'; valid choices: {choices(OPTIMIZERS)}"
         ) from None
+    reason = unavailable_reason(key)
+    if reason:
+        raise ConfigError(reason)
+    return spec
 
 
 def parse_optimizers(text: str) -> tuple[str, ...]:
-    """`"adam, sgd"` -> `("adam", "sgd")` in registry order; every name checked."""
+    """`"adam, sgd"` -> `("adam", "sgd")` in registry order; every name checked.
+
+    "classic", "modern" and "all" stand for their groups' available entries.
+    """
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise ConfigError(f"no optimizer given; valid choices: {choices(OPTIMIZERS)}")
+        raise ConfigError(f"no optimizer given; valid choices: all, {', '.join(GROUPS)}, "
+                          f"{choices(OPTIMIZERS)}")
+    chosen: set[str] = set()
     for name in names:
-        get_spec(name)
-    return tuple(key for key in OPTIMIZERS if key in names)
+        if name in ("all", *GROUPS):
+            chosen.update(key for key, spec in OPTIMIZERS.items()
+                          if name in ("all", spec.group) and available(spec))
+        else:
+            chosen.add(get_spec(name).key)
+    return tuple(key for key in OPTIMIZERS if key in chosen)
 
 
 def implementation_for(key: str, device_type: str) -> dict[str, bool]:
@@ -199,7 +303,7 @@ def implementation_for(key: str, device_type: str) -> dict[str, bool]:
     spec = get_spec(key)
     if spec.fused and device_type in ("cpu", "cuda"):
         return {"fused": True}
-    if key != "lbfgs" and device_type == "cuda":
+    if spec.foreach and device_type == "cuda":
         return {"foreach": True}
     return {}
 
@@ -214,12 +318,16 @@ def build_optimizer(config: Mapping[str, Any], model: torch.nn.Module) -> torch.
     """The torch optimizer an exported configuration describes, over `model`'s parameters.
 
     `config` is the dict `hpsearch best --format json` prints: its `optimizer` key names the
-    registry entry and `hyperparameters` holds torch's own arguments.
+    registry entry and `hyperparameters` holds torch's own arguments. `muon` builds one optimizer of
+    torch's Muon and AdamW (`split_for_muon` says which parameters go where); `schedulefree_adamw`
+    needs `optimizer.train()` before training steps and `optimizer.eval()` before evaluating or saving.
     """
     spec = get_spec(str(config["optimizer"]))
     kwargs = dict(config["hyperparameters"])
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     kwargs.update(config.get("implementation") or {})
+    if spec.build is not None:
+        return spec.build(model, kwargs)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch_class(spec)(params, **kwargs)

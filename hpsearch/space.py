@@ -1,5 +1,6 @@
 """The conditional search space: the optimizer first, then only its own hyperparameters, a schedule
-and gradient clipping. Pure sampling: nothing here trains or touches storage."""
+(none for a schedule-free optimizer) and gradient clipping. Pure sampling: nothing here trains or
+touches storage."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import schedules
 from hpsearch.errors import ConfigError, choices
-from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, get_spec
+from hpsearch.optimizers import CLASSIC, OPTIMIZERS, Hyperparameter, OptimizerSpec, get_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -21,7 +22,7 @@ CLIP_RANGE = (0.1, 10.0)
 
 @dataclass(frozen=True)
 class SearchSpace:
-    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
+    optimizers: tuple[str, ...] = CLASSIC  # the modern entries are picked by name
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     schedules: tuple[str, ...] = tuple(schedules.SCHEDULES)
     clip: bool = True  # search "off or a max norm"; False keeps clipping off
@@ -108,8 +109,10 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
     sampled = {hp.name: _suggest_value(trial, spec, hp) for hp in spec.hyperparameters}
     hyperparameters = {**spec.to_torch(sampled), **spec.fixed}
 
-    name = trial.suggest_categorical("schedule", space.schedules)
-    schedule = {"name": name, **schedules.SCHEDULES[name].suggest(trial, epochs)}
+    schedule: dict[str, Any] = {"name": "none"}  # a schedule-free optimizer draws no schedule
+    if not spec.schedule_free:
+        name = trial.suggest_categorical("schedule", space.schedules)
+        schedule = {"name": name, **schedules.SCHEDULES[name].suggest(trial, epochs)}
 
     clip = None
     if space.clip and trial.suggest_categorical("clip_grad", (False, True)):
@@ -118,13 +121,16 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
 
 
 def default_params(key: str, space: SearchSpace) -> dict[str, Any]:
-    """The Optuna parameters of `key` at torch's defaults: constant rate, no clipping."""
+    """The Optuna parameters of `key` at torch's defaults (its package's, outside torch): constant rate
+    (a schedule-free optimizer draws no schedule at all), no clipping."""
     from hpsearch.optimizers import TORCH_DEFAULTS
 
-    if "none" not in space.schedules:
-        raise ConfigError("torch's defaults need the schedule 'none' (a constant learning rate)")
     spec = get_spec(key)
-    params: dict[str, Any] = {"optimizer": key, "schedule": "none"}
+    params: dict[str, Any] = {"optimizer": key}
+    if not spec.schedule_free:
+        if "none" not in space.schedules:
+            raise ConfigError("torch's defaults need the schedule 'none' (a constant learning rate)")
+        params["schedule"] = "none"
     for hp in spec.hyperparameters:
         name, value = spec.param_name(hp), TORCH_DEFAULTS[key][hp.name]
         if hp.optional:
@@ -144,7 +150,9 @@ def suggest_optimizer(trial: optuna.trial.BaseTrial, epochs: int,
     trial, so that `hpsearch best` and `hpsearch report` read your study like one made by
     `hpsearch tune`. Build with `hpsearch.build_optimizer(config, model)` and
     `hpsearch.build_scheduler(config, optimizer)` (step it once per epoch); clip gradients to
-    `config["clip_grad_norm"]` when it is not None. `epochs` sizes the schedules.
+    `config["clip_grad_norm"]` when it is not None. `epochs` sizes the schedules. A schedule-free
+    optimizer (`OPTIMIZERS[key].train_eval_modes`) needs `optimizer.train()` before training and
+    `optimizer.eval()` before evaluating.
     """
     config = suggest(trial, space or SearchSpace(), epochs).to_dict()
     trial.set_user_attr("config", config)

@@ -2,7 +2,8 @@
 
 Data are tensors resident on the device, batched by index permutation; every optimizer steps through
 a closure (so L-BFGS and SGD share one path); losses are summed on the device and read back once per
-epoch, together with a finiteness check of the loss and parameters.
+epoch, together with a finiteness check of the loss and parameters. An optimizer with train/eval modes
+(schedule-free) is put in train mode for each epoch's steps and in eval mode before evaluating.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class EpochResult:
     epoch: int  # 0-based, the step reported to the pruner
     train_loss: float  # mean over the epoch's batches, weighted by batch size
     metrics: tuple[float, ...]  # validation metric first, then the problem's extra metrics
-    closure_evaluations: int  # cumulative over the run
+    closure_evaluations: int  # cumulative over the run: forward and backward passes
+    updates: int  # cumulative parameter updates: one per step; L-BFGS: its inner iterations
     diverged: str | None = None  # the reason, when the run cannot go on
 
     @property
@@ -85,13 +87,16 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     clip = config.get("clip_grad_norm")
     n = len(data.x_train)
-    if get_spec(config["optimizer"]).needs_closure:
+    spec = get_spec(config["optimizer"])
+    if spec.needs_closure:
         batch_size = n
     generator = torch.Generator(device=device).manual_seed(seed)
-    evaluations = 0
+    evaluations = steps = 0
 
     for epoch in range(epochs):
         model.train()
+        if spec.train_eval_modes:
+            optimizer.train()  # type: ignore[attr-defined]
         total = torch.zeros((), device=device)
         order = torch.randperm(n, device=device, generator=generator)
         for start in range(0, n, batch_size):
@@ -111,8 +116,12 @@ def fit(
 
             loss = optimizer.step(closure)  # type: ignore[arg-type]  # torch returns the tensor
             total += loss.detach() * len(index)  # type: ignore[attr-defined]
+            steps += 1
         if scheduler is not None:
             scheduler.step()
+        if spec.train_eval_modes:
+            optimizer.eval()  # type: ignore[attr-defined]  # the averaged weights, to evaluate and keep
+        updates = spec.inner_iterations(optimizer) if spec.inner_iterations else steps
 
         metrics = evaluate(model, data, problem)
         param_sum = torch.stack([p.detach().sum() for p in params]).sum()
@@ -120,7 +129,7 @@ def fit(
             [torch.stack([total / n, param_sum]), metrics]
         ).tolist()
         reason = _divergence(train_loss, param_check, values)
-        yield EpochResult(epoch, train_loss, tuple(values), evaluations, reason)
+        yield EpochResult(epoch, train_loss, tuple(values), evaluations, updates, reason)
         if reason:
             return
 

@@ -4,10 +4,17 @@ import optuna
 import pytest
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import OPTIMIZERS
-from hpsearch.space import SearchSpace, suggest
+from hpsearch.optimizers import CLASSIC, OPTIMIZERS, parse_optimizers, unavailable_reason
+from hpsearch.space import SearchSpace, default_params, suggest
 
 GENERIC = {"optimizer", "schedule", "clip_grad", "clip_grad_max_norm"}
+
+
+def needs(key: str) -> None:
+    """Skip a test of an entry whose package is not installed, naming the extra to install."""
+    reason = unavailable_reason(key)
+    if reason:
+        pytest.skip(reason)
 
 
 def fixed(params: dict, space: SearchSpace | None = None, epochs: int = 20) -> dict:
@@ -60,19 +67,45 @@ def test_schedules_and_clipping_become_torch_arguments() -> None:
     assert cosine["schedule"] == {"name": "cosine", "warmup_epochs": 2, "T_max": 18}
 
 
-def test_random_trials_only_ever_draw_the_chosen_optimizers_parameters() -> None:
+@pytest.mark.parametrize("group", ["classic", "all"])
+def test_random_trials_only_ever_draw_the_chosen_optimizers_parameters(group: str) -> None:
+    space = SearchSpace() if group == "classic" else SearchSpace(optimizers=parse_optimizers("all"))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen = set()
-    for _ in range(300):
+    for _ in range(300 if group == "classic" else 450):
         trial = study.ask()
-        config = suggest(trial, SearchSpace(), 10)
+        config = suggest(trial, space, 10)
         key = config.optimizer
         seen.add(key)
         own = {name for name in trial.params if name not in GENERIC
                and not name.startswith("schedule_")}
         assert own and all(name.startswith(key + "_") for name in own), trial.params
+        if OPTIMIZERS[key].schedule_free:  # schedule-free: no schedule drawn, a constant base rate
+            assert not any(name == "schedule" or name.startswith("schedule_") for name in trial.params)
+            assert config.schedule == {"name": "none"}
+        else:
+            assert "schedule" in trial.params
         study.tell(trial, 0.0)
-    assert seen == set(OPTIMIZERS)
+    assert seen == set(space.optimizers)
+    assert seen == set(CLASSIC if group == "classic" else parse_optimizers("all"))
+
+
+@pytest.mark.parametrize("key", list(OPTIMIZERS))
+def test_default_params_are_a_valid_trial_of_every_entry(key: str) -> None:
+    needs(key)
+    space = SearchSpace(optimizers=(key,))
+    params = default_params(key, space)
+    config = suggest(optuna.trial.FixedTrial(params), space, 10)
+    assert config.optimizer == key and config.schedule == {"name": "none"}
+    assert ("schedule" in params) is not OPTIMIZERS[key].schedule_free
+
+
+def test_a_schedule_free_optimizer_needs_no_constant_schedule_in_the_space() -> None:
+    needs("schedulefree_adamw")
+    space = SearchSpace(optimizers=("schedulefree_adamw", "adam"), schedules=("cosine",))
+    assert "schedule" not in default_params("schedulefree_adamw", space)
+    with pytest.raises(ConfigError, match="torch's defaults need the schedule 'none'"):
+        default_params("adam", space)
 
 
 def test_ranges_and_restrictions_are_respected() -> None:

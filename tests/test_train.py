@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, mlp
@@ -53,3 +54,32 @@ def test_gradient_clipping_bounds_every_update() -> None:
     list(fit(data, model, sgd(1.0, clip=1e-3), CLASSIFICATION, 1, 16, 0))
     moved = (torch.nn.utils.parameters_to_vector(model.parameters()) - before).norm()
     assert 0 < moved <= 1.0 * 1e-3 * steps + 1e-6
+
+
+def test_updates_count_one_per_step_for_a_first_order_optimizer() -> None:
+    data = on_cpu(tiny_classification())
+    steps_per_epoch = len(range(0, len(data.x_train), 32))
+    results = list(fit(data, mlp(8, 3, (16,)), sgd(0.1), CLASSIFICATION, 3, 32, 0))
+    assert [r.updates for r in results] == [steps_per_epoch * (e + 1) for e in range(3)]
+    assert [r.closure_evaluations for r in results] == [r.updates for r in results]
+
+
+def test_lbfgs_updates_are_its_inner_iterations(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a line search, each inner iteration moves the parameters exactly once (_add_grad).
+    moves = []
+    add_grad = torch.optim.LBFGS._add_grad
+
+    def counted(self: torch.optim.LBFGS, step_size: float, update: torch.Tensor) -> None:
+        moves.append(step_size)
+        add_grad(self, step_size, update)
+
+    monkeypatch.setattr(torch.optim.LBFGS, "_add_grad", counted)
+    config = {"optimizer": "lbfgs", "schedule": {"name": "none"}, "clip_grad_norm": None,
+              "hyperparameters": {"lr": 0.5, "history_size": 10, "line_search_fn": None}}
+    data = on_cpu(tiny_classification())
+    updates = []
+    for result in fit(data, mlp(8, 3, (16,)), config, CLASSIFICATION, 3, 32, 0):
+        updates.append(result.updates)
+        assert result.updates == len(moves)
+        assert result.closure_evaluations >= result.updates
+    assert updates[0] > 1 and updates == sorted(updates)  # many per full-batch step, cumulative
