@@ -22,7 +22,7 @@ def test_every_plot_renders_without_a_javascript_error(storage: str, tmp_path: P
     screenshot = ARTEFACTS / "report.png"  # kept, to look at what a reader sees
     rendered = render(page, screenshot=screenshot, width=1400, height=2400, chromium=chromium)
     assert rendered.console_errors == []
-    assert rendered.plot_divs == 1 + 3 * 6  # the leaderboard heatmap, then six per study
+    assert rendered.plot_divs == 1 + 3 * (6 + 2)  # the leaderboard heatmap, then 6 + 2 on cost per study
     assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs
     assert "alert(1)" in rendered.dom and "<script>alert(1)</script>" not in rendered.dom
     assert screenshot.stat().st_size > 50_000

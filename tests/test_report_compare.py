@@ -258,8 +258,8 @@ def test_comparison_figures_use_svg_traces_and_one_colour_per_optimizer(report: 
 def test_the_page_shows_comparisons_apart_from_tune_studies(report: Report) -> None:
     page = render_page(report)
     assert page.count('<section id="compare-') == 2 and page.count('<section id="study-') == 1
-    assert page.count('class="plotly-graph-div"') == 1 + 2 * 3 + 1 + 6  # profile, 3 per comparison,
-    # the tune leaderboard heatmap and the tune study's six
+    assert page.count('class="plotly-graph-div"') == 1 + 2 * (3 + 2) + 1 + (6 + 2)  # profile, 3 and 2
+    # cost figures per comparison, the tune leaderboard heatmap and the tune study's six and two
     assert "<h2>Measured optimizer table</h2>" in page and "the sampler chose which optimizer" in page
     assert "my diabetes run" in page and "tie between momentum and adam" in page
     assert "default diverged" in page
@@ -271,5 +271,5 @@ def test_a_comparison_page_renders_in_a_browser(report: Report, tmp_path: Path) 
     path.write_text(render_page(report), encoding="utf-8")
     rendered = render(path, width=1400, height=2400, chromium=chromium)
     assert rendered.console_errors == []
-    assert rendered.plot_divs == 1 + 2 * 3 + 1 + 6
+    assert rendered.plot_divs == 1 + 2 * (3 + 2) + 1 + (6 + 2)
     assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs  # each has js-plotly-plot

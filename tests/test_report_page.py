@@ -6,15 +6,24 @@ import json
 import re
 from pathlib import Path
 
+import plotly.graph_objects as go
 import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
 from hpsearch.optimizers import OPTIMIZERS
+from hpsearch.report.cost_figures import cost_figures
 from hpsearch.report.figures import study_figures
 from hpsearch.report.page import render_page
-from hpsearch.report.summary import Report, summarise
+from hpsearch.report.summary import Report, StudySummary, summarise
 from tests.conftest import XSS
+
+
+def all_figures(study: StudySummary, order: list[str]) -> list[go.Figure]:
+    """The six study figures, then the two cost figures."""
+    assert study.cost is not None
+    return study_figures(study, order) + cost_figures(study.cost, study.trials, study.metric,
+                                                      study.direction, order)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +56,9 @@ def test_every_task_optimizer_and_figure_is_on_the_page(report: Report, page: st
         assert len(study.optimizers) >= 2
         for row in study.optimizers:
             assert f"{row.optimizer}</td>" in section
-    figures = 1 + sum(len(study_figures(s, report.optimizer_order)) for s in report.studies)
-    assert page.count('class="plotly-graph-div"') == figures == 1 + 3 * 6
+    figures = 1 + sum(len(all_figures(s, report.optimizer_order)) for s in report.studies)
+    assert page.count('class="plotly-graph-div"') == figures == 1 + 3 * (6 + 2)
+    assert page.count("per unit of compute</h3>") == 3 and page.count('class="verdict">Pareto front: ') == 3
     assert "accuracy (maximize)" in page and "rmse (minimize)" in page
     assert "sampler random, pruner none, seed 0" in page
     assert "versions</b>: hpsearch" in page and "torch" in page
@@ -61,14 +71,14 @@ def test_user_text_is_escaped(page: str) -> None:
 
 def test_figures_use_svg_trace_types_only(report: Report) -> None:
     types = {trace.type for study in report.studies
-             for fig in study_figures(study, report.optimizer_order) for trace in fig.data}
+             for fig in all_figures(study, report.optimizer_order) for trace in fig.data}
     assert types == {"scatter", "box", "heatmap"}
 
 
 def test_optimizers_keep_one_colour_in_every_figure(report: Report) -> None:
     colours: dict[str, set[str]] = {}
     for study in report.studies:
-        for fig in study_figures(study, report.optimizer_order):
+        for fig in all_figures(study, report.optimizer_order):
             for trace in fig.data:
                 group = trace.legendgroup
                 colour = getattr(getattr(trace, "line", None), "color", None) or getattr(

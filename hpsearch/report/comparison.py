@@ -11,11 +11,20 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import verdict as stats
-from hpsearch.report.summary import Provenance, _finite, _state, optimizer_order, provenance
+from hpsearch.report.cost import CostSummary, summarise_cost
+from hpsearch.report.summary import (
+    Provenance,
+    TrialPoint,
+    _finite,
+    _state,
+    optimizer_order,
+    provenance,
+    trial_points,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -74,6 +83,8 @@ class ComparisonSummary:
     tied: tuple[str, ...]
     worst_search_value: float | None  # the value diverged and failed search draws count as
     verdict: str  # the verdict, the budget and the spread in one text
+    trials: list[TrialPoint] = field(default_factory=list)  # its search trials
+    cost: CostSummary | None = None  # of its search trials: validation metric against compute
 
 
 @dataclass(frozen=True)
@@ -246,12 +257,14 @@ def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
                     if r.optimizer in means else None) for r in rows]
     rows.sort(key=lambda r: (r.rank is None, r.rank or 0))
     said = judged.text if judged else "No re-run has finished yet: no verdict"
+    search = trial_points([t for t in trials if _phase(t) == "search"])
     return ComparisonSummary(
         study=study.study_name, task=str(attrs.get("task", "custom")), metric=metric,
         direction=direction, protocol=protocol, provenance=provenance(study, trials),
         optimizers=rows, winner=judged.winner if judged else None,
         tied=judged.tied if judged else (), worst_search_value=worst,
-        verdict=describe(rows, protocol, metric, said),
+        verdict=describe(rows, protocol, metric, said), trials=search,
+        cost=summarise_cost(search, direction),
     )
 
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 HEIGHT = 420
 FADED = 0.25
+WARM_SYMBOL = "diamond-open"  # drawn around a warm-started trial's own marker
+WARM_SYMBOL_TEXT = "\u25c7"  # the same shape in a caption
 
 
 def colours(order: Sequence[str]) -> dict[str, str]:
@@ -47,11 +49,17 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _worst(study: StudySummary) -> float | None:
-    values = [t.value for t in study.trials if t.value is not None]
+def _worst(trials: Sequence[TrialPoint], direction: str) -> float | None:
+    values = [t.value for t in trials if t.value is not None]
     if not values:
         return None
-    return min(values) if study.direction == "maximize" else max(values)
+    return min(values) if direction == "maximize" else max(values)
+
+
+def warm_caption(trials: Sequence[TrialPoint]) -> str:
+    """What the diamond outline means, for a figure's caption; "" where no trial was warm-started."""
+    return f"; {WARM_SYMBOL_TEXT}: warm-started" if any(
+        t.warm_start for t in trials) else ""
 
 
 def leaderboard_heatmap(report: Report) -> go.Figure:
@@ -122,29 +130,48 @@ def best_so_far(study: StudySummary, order: Sequence[str], by: str = "trial") ->
                    subtitle="best complete trial of each optimizer up to that point")
 
 
-def _marker_traces(study: StudySummary, order: Sequence[str], x_of: str) -> list[go.Scatter]:
+def _x(t: TrialPoint, x_of: str) -> float | str | None:
+    if x_of == "lr":
+        return t.lr
+    if x_of == "seconds":
+        return t.seconds if t.seconds > 0 else None  # no cost recorded: not on a cost axis
+    return t.optimizer
+
+
+def marker_traces(trials: Sequence[TrialPoint], direction: str, order: Sequence[str],
+                  x_of: str) -> list[go.Scatter]:
     """Complete trials as filled markers, pruned as faded open markers at their last reported
-    value, diverged as crosses drawn at the worst value seen."""
+    value, diverged as crosses drawn at the worst value seen; a warm-started trial is outlined by a
+    diamond. x_of: "optimizer", "lr" or "seconds"."""
     import plotly.graph_objects as go
 
     palette = colours(order)
-    worst = _worst(study)
+    worst = _worst(trials, direction)
     traces = []
     for name in order:
+        drawn = []
         for state, symbol, opacity in (("complete", "circle", 0.9), ("pruned", "circle-open", FADED),
                                        ("diverged", "x", 0.9)):
-            points = [t for t in study.trials if t.optimizer == name and t.state == state]
-            if x_of == "lr":
-                points = [t for t in points if t.lr is not None]
+            points = [t for t in trials if t.optimizer == name and t.state == state
+                      and _x(t, x_of) is not None]
             if not points:
                 continue
+            drawn += points
             ys = [t.value if state != "diverged" else worst for t in points]
-            xs = [t.lr if x_of == "lr" else name for t in points]
             traces.append(go.Scatter(
-                x=xs, y=ys, mode="markers", name=f"{_esc(name)} {state}", legendgroup=name,
-                showlegend=state == "complete" or x_of == "lr", opacity=opacity,
+                x=[_x(t, x_of) for t in points], y=ys, mode="markers", name=f"{_esc(name)} {state}",
+                legendgroup=name, showlegend=state == "complete" or x_of != "optimizer", opacity=opacity,
                 marker={"color": palette[name], "symbol": symbol, "size": 8},
                 text=[_hover(t) for t in points], hovertemplate="%{text}<extra></extra>",
+            ))
+        warm = [t for t in drawn if t.warm_start]
+        if warm:
+            traces.append(go.Scatter(
+                x=[_x(t, x_of) for t in warm], y=[t.value if t.state != "diverged" else worst for t in warm],
+                mode="markers", name=f"{_esc(name)} warm-started", legendgroup=name,
+                showlegend=x_of != "optimizer",
+                marker={"color": palette[name], "symbol": WARM_SYMBOL, "size": 16, "line": {"width": 1.5}},
+                text=[_hover(t) for t in warm], hovertemplate="%{text}<extra></extra>",
             ))
     return traces
 
@@ -153,7 +180,9 @@ def _hover(t: TrialPoint) -> str:
     value = f"{t.value:.4g}" if t.value is not None else "-"
     lr = f", lr {t.lr:.3g}" if t.lr is not None else ""
     reason = f"<br>{_esc(t.reason)}" if t.reason else ""
-    return f"trial {t.number} {_esc(t.optimizer)}: {value} ({t.state}, {t.epochs_run} epochs{lr}){reason}"
+    warm = f"<br>warm-started from {_esc(t.warm_start)}" if t.warm_start else ""
+    return (f"trial {t.number} {_esc(t.optimizer)}: {value} ({t.state}, {t.epochs_run} epochs{lr})"
+            f"{reason}{warm}")
 
 
 def distribution(study: StudySummary, order: Sequence[str]) -> go.Figure:
@@ -167,13 +196,13 @@ def distribution(study: StudySummary, order: Sequence[str]) -> go.Figure:
             fig.add_trace(go.Box(y=values, x=[name] * len(values), name=f"{_esc(name)} complete",
                                  legendgroup=name, showlegend=False, boxpoints=False,
                                  marker={"color": palette[name]}, line={"width": 1}))
-    for trace in _marker_traces(study, order, x_of="optimizer"):
+    for trace in marker_traces(study.trials, study.direction, order, x_of="optimizer"):
         fig.add_trace(trace)
     fig.update_layout(showlegend=False)
     fig.update_xaxes(categoryorder="array", categoryarray=list(order))
     return _layout(fig, f"Final {_esc(study.metric)} per optimizer", "optimizer", study.metric,
                    subtitle="box and dots: complete trials; open: pruned, at their last value; "
-                            "x: diverged, drawn at the worst value")
+                            "x: diverged, drawn at the worst value" + warm_caption(study.trials))
 
 
 def learning_curves(study: StudySummary, order: Sequence[str]) -> go.Figure:
@@ -205,10 +234,10 @@ def learning_curves(study: StudySummary, order: Sequence[str]) -> go.Figure:
 def lr_sensitivity(study: StudySummary, order: Sequence[str]) -> go.Figure:
     import plotly.graph_objects as go
 
-    fig = go.Figure(_marker_traces(study, order, x_of="lr"))
+    fig = go.Figure(marker_traces(study.trials, study.direction, order, x_of="lr"))
     return _layout(fig, "Learning-rate sensitivity", "learning rate (log)", study.metric,
                    log_x=True, subtitle="a wide band of good values means a robust optimizer; "
-                                        "open: pruned; x: diverged")
+                                        "open: pruned; x: diverged" + warm_caption(study.trials))
 
 
 def importance(study: StudySummary, order: Sequence[str]) -> go.Figure:

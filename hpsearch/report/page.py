@@ -8,13 +8,21 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.report import comparison_figures, figures
-from hpsearch.report.summary import OptimizerSummary, Report, StudySummary, format_hyperparameters
+from hpsearch.report import comparison_figures, cost_figures, figures
+from hpsearch.report.cost import warm_note
+from hpsearch.report.summary import (
+    OptimizerSummary,
+    Report,
+    StudySummary,
+    TrialPoint,
+    format_hyperparameters,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
+    from hpsearch.report.cost import CostRow, CostSummary
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1280px; padding: 0 24px;
@@ -88,15 +96,20 @@ def _optimizer_rows(study: StudySummary, palette: dict[str, str]) -> list[list[s
     return [row(r) for r in study.optimizers]
 
 
-def _best_configs(optimizers: Sequence[OptimizerSummary | ComparedOptimizer]) -> str:
+def _best_configs(optimizers: Sequence[OptimizerSummary | ComparedOptimizer],
+                  trials: Sequence[TrialPoint]) -> str:
     from hpsearch.export import to_python
 
+    warm = {t.number: t.warm_start for t in trials if t.warm_start}
     rows = []
     for r in optimizers:
         if not r.best_config:
             continue
         code = to_python(r.best_config).split("\n", 2)[2].strip()  # without the import line
-        rows.append([esc(r.optimizer), str(r.best_trial), _number(r.best_value),
+        source = warm.get(r.best_trial) if r.best_trial is not None else None
+        trial = str(r.best_trial) + (f' <span class="meta">(warm-started from {esc(source)})</span>'
+                                     if source else "")
+        rows.append([esc(r.optimizer), trial, _number(r.best_value),
                      f"<code>{esc(code)}</code>",
                      f"<code>{esc(json.dumps(dict(r.best_config), default=str))}</code>"])
     return _table(["optimizer", "trial", "value", "PyTorch", "JSON (hpsearch.build_optimizer)"],
@@ -115,7 +128,60 @@ def _provenance(study: StudySummary) -> str:
                      f"{p.wall_seconds:.1f} s of wall-clock time"),
         ("versions", versions or "not recorded"),
     ]
+    return _items(items, p.warm_started)
+
+
+def _items(items: list[tuple[str, str]], warm_started: int) -> str:
+    if warm_started:
+        items.append(("warm starts", f"{warm_started} trial(s) enqueued from earlier studies' trials"))
     return "<ul>" + "".join(f"<li><b>{k}</b>: {v}</li>" for k, v in items) + "</ul>"
+
+
+def _warm(trials: Sequence[TrialPoint]) -> str:
+    note = warm_note(trials)
+    return f'<p class="meta">{figures.WARM_SYMBOL_TEXT} {esc(note)}</p>' if note else ""
+
+
+COST_CAPTION = (
+    "Cost is a trial's training seconds. Trials run: every trial that spent compute, pruned, diverged and "
+    "failed ones too; no-result s: what the diverged and failed ones spent. Left: each optimizer's best "
+    "complete trial so far against the seconds its trials had cost, in trial order. Right: one point per "
+    "trial at its own cost; filled: complete, at its final value; open: pruned, at its last reported value; "
+    "x: diverged, compute spent with no result, drawn at the worst value. Only complete trials can be on "
+    "the Pareto front: the dotted line joins the trials that no cheaper trial beats, each labelled with its "
+    "optimizer.")
+
+
+def _mean_of(value: float | None, recorded: int, trials: int) -> str:
+    if value is None:
+        return "-"
+    partial = f' <span class="meta">({recorded} of {trials})</span>' if recorded < trials else ""
+    return _number(value) + partial
+
+
+def _cost_row(r: CostRow, palette: dict[str, str]) -> list[str]:
+    return [_swatch(r.optimizer, palette), str(r.trials), f"{r.seconds:.3g}",
+            "-" if r.relative is None else f"{r.relative:.2g}x", f"{r.epochs:.3g}",
+            _number(r.closure_evaluations), _mean_of(r.updates, r.updates_recorded, r.trials),
+            f"{r.no_result_seconds:.1f}", f"{r.total_seconds:.1f}"]
+
+
+def cost_section(cost: CostSummary | None, trials: Sequence[TrialPoint], metric: str, direction: str,
+                 order: Sequence[str]) -> str:
+    """The Pareto sentence, the cost per trial of each optimizer and the two cost figures."""
+    if cost is None:
+        return ""
+    palette = figures.colours(order)
+    table = _table(["optimizer", "trials run", "mean train s", "vs cheapest", "mean epochs",
+                    "mean closure evaluations", "mean updates", "no-result s", "total train s"],
+                   [_cost_row(r, palette) for r in cost.table], numeric={1, 2, 3, 4, 5, 6, 7, 8})
+    plots = "".join(f"<div>{_figure(fig)}</div>"
+                    for fig in cost_figures.cost_figures(cost, trials, metric, direction, order))
+    unknown = (f" {cost.unknown_cost} complete trial(s) recorded no cost and are on no front."
+               if cost.unknown_cost else "")
+    return (f"<h3>Cost: {esc(metric)} per unit of compute</h3>"
+            f'<p class="verdict">{esc(cost.front_text)}</p>{table}'
+            f'<p class="meta">{esc(COST_CAPTION + unknown)}</p><div class="grid">{plots}</div>')
 
 
 def study_section(study: StudySummary, order: Sequence[str]) -> str:
@@ -127,9 +193,11 @@ def study_section(study: StudySummary, order: Sequence[str]) -> str:
     return (f'<section id="study-{esc(study.study)}"><h2>{esc(study.study)} '
             f'<span class="meta">task {esc(study.task)}, {esc(study.metric)} '
             f"({esc(study.direction)})</span></h2>"
-            f'<p class="verdict">{esc(study.verdict)}</p>{_provenance(study)}{table}'
-            f'<div class="grid">{plots}</div><h3>Best configuration of each optimizer</h3>'
-            f"{_best_configs(study.optimizers)}</section>")
+            f'<p class="verdict">{esc(study.verdict)}</p>{_provenance(study)}{table}{_warm(study.trials)}'
+            f'<div class="grid">{plots}</div>'
+            f"{cost_section(study.cost, study.trials, study.metric, study.direction, order)}"
+            "<h3>Best configuration of each optimizer</h3>"
+            f"{_best_configs(study.optimizers, study.trials)}</section>")
 
 
 def _signed(value: float | None) -> str:
@@ -165,7 +233,7 @@ def _protocol(c: ComparisonSummary) -> str:
                      f"{prov.wall_seconds:.1f} s of wall-clock time"),
         ("versions", versions or "not recorded"),
     ]
-    return "<ul>" + "".join(f"<li><b>{k}</b>: {v}</li>" for k, v in items) + "</ul>"
+    return _items(items, prov.warm_started)
 
 
 def comparison_section(c: ComparisonSummary, order: Sequence[str]) -> str:
@@ -179,9 +247,11 @@ def comparison_section(c: ComparisonSummary, order: Sequence[str]) -> str:
     return (f'<section id="compare-{esc(c.study)}"><h2>{esc(c.study)} '
             f'<span class="meta">comparison on task {esc(c.task)}, {esc(c.metric)} '
             f"({esc(c.direction)})</span></h2>"
-            f'<p class="verdict">{esc(c.verdict)}</p>{_protocol(c)}{table}'
-            f'<div class="grid">{plots}</div><h3>Best search configuration of each optimizer</h3>'
-            f"{_best_configs(c.optimizers)}</section>")
+            f'<p class="verdict">{esc(c.verdict)}</p>{_protocol(c)}{table}{_warm(c.trials)}'
+            f'<div class="grid">{plots}</div>'
+            f"{cost_section(c.cost, c.trials, f'validation {c.metric}', c.direction, order)}"
+            "<h3>Best search configuration of each optimizer</h3>"
+            f"{_best_configs(c.optimizers, c.trials)}</section>")
 
 
 def measured_table(report: Report) -> str:

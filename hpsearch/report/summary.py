@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import optuna
 
     from hpsearch.report.comparison import AcrossTasks, ComparisonSummary
+    from hpsearch.report.cost import CostSummary
 
 MIN_IMPORTANCE_TRIALS = 5  # finished trials an optimizer needs before its importances mean much
 TOP_K = 3
@@ -33,6 +34,9 @@ class TrialPoint:
     finished_s: float | None  # seconds from the study's first trial start to this trial's end
     seconds: float  # training time
     reason: str = ""
+    closure_evaluations: int | None = None  # None: not recorded
+    updates: int | None = None  # parameter updates (steps, or L-BFGS's inner iterations); None: older study
+    warm_start: str | None = None  # "study#trial" it was enqueued from; None: the sampler drew it
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class Provenance:
     versions: Mapping[str, str]
     split_seed: Any
     runs: int
+    warm_started: int = 0  # trials enqueued from an earlier study's trial
+    warm_from: tuple[str, ...] = ()  # those earlier trials, "study#trial", in trial order
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class StudySummary:
     trials: list[TrialPoint]
     winner: str | None
     verdict: str
+    cost: CostSummary | None = None  # metric against compute; None only where built without it
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,23 @@ def optimizer_order(names: Sequence[str]) -> list[str]:
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def _count(value: Any) -> int | None:
+    """A recorded count, or None where it is missing or not a number (older studies)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value)
+
+
+def warm_source(attrs: Mapping[str, Any]) -> str | None:
+    """`classification#12` for a trial enqueued from trial 12 of study `classification`."""
+    warm = attrs.get("warm_start")
+    if not warm:
+        return None
+    if isinstance(warm, Mapping):
+        return f"{warm.get('study', '?')}#{warm.get('trial', '?')}"
+    return str(warm)
 
 
 def _state(trial: optuna.trial.FrozenTrial) -> str:
@@ -136,6 +160,8 @@ def trial_points(trials: Sequence[optuna.trial.FrozenTrial]) -> list[TrialPoint]
             value=value, lr=lr, epochs_run=int(trial.user_attrs.get("epochs_run", len(curve))),
             curve=curve, finished_s=finished, seconds=float(trial.user_attrs.get("seconds", 0.0)),
             reason=str(trial.user_attrs.get("reason", "")),
+            closure_evaluations=_count(trial.user_attrs.get("closure_evaluations")),
+            updates=_count(trial.user_attrs.get("updates")), warm_start=warm_source(trial.user_attrs),
         ))
     return points
 
@@ -244,6 +270,7 @@ def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) 
     last = runs[-1] if runs else attrs
     workers = {json.dumps(t.user_attrs["worker"], sort_keys=True) for t in trials
                if t.user_attrs.get("worker")}
+    warm = [source for t in trials if (source := warm_source(t.user_attrs)) is not None]
     return Provenance(
         n_trials=last.get("n_trials"),
         finished=sum(_state(t) in ("complete", "pruned", "diverged") for t in trials),
@@ -254,6 +281,7 @@ def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) 
         workers=max(int(r.get("workers", 1)) for r in runs) if runs else max(1, len(workers)),
         wall_seconds=wall_seconds(trials),
         versions=last.get("versions", {}), split_seed=attrs.get("split_seed"), runs=len(runs),
+        warm_started=len(warm), warm_from=tuple(warm),
     )
 
 
@@ -287,6 +315,8 @@ def verdict(rows: Sequence[OptimizerSummary], metric: str) -> str:
 
 
 def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummary:
+    from hpsearch.report.cost import summarise_cost
+
     trials = study.get_trials(deepcopy=False)
     attrs = study.user_attrs
     direction = study.direction.name.lower()
@@ -296,12 +326,13 @@ def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummar
         estimated = [(r, importance_within(trials, r.optimizer, direction)) for r in rows]
         rows = [replace(r, importance=values, importance_note=note)
                 for r, (values, note) in estimated]
+    points = trial_points(trials)
     return StudySummary(
         study=study.study_name, task=str(attrs.get("task", "custom")), metric=metric,
         direction=direction, provenance=provenance(study, trials), optimizers=rows,
-        trials=trial_points(trials),
+        trials=points,
         winner=rows[0].optimizer if rows and rows[0].best_value is not None else None,
-        verdict=verdict(rows, metric),
+        verdict=verdict(rows, metric), cost=summarise_cost(points, direction),
     )
 
 

@@ -8,7 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.report.summary import OptimizerSummary, Report, format_hyperparameters
+from hpsearch.report.cost import CostRow, CostSummary, warm_note
+from hpsearch.report.summary import OptimizerSummary, Report, TrialPoint, format_hyperparameters
 
 if TYPE_CHECKING:
     from hpsearch.report.comparison import AcrossTasks, ComparisonSummary
@@ -75,6 +76,40 @@ def _measured(across: AcrossTasks) -> list[list[str]]:
             for m in across.table]
 
 
+COST = ("optimizer", "trials run", "mean train s", "vs cheapest", "mean epochs", "mean closure evals",
+        "mean updates", "no-result s", "total train s")
+
+
+def _cost(cost: CostSummary) -> list[list[str]]:
+    """Per optimizer, its mean cost per trial; updates unknown to older studies read "-"."""
+    def g(value: float | None, digits: int = 4) -> str:
+        return "-" if value is None else f"{value:.{digits}g}"
+
+    def partial(r: CostRow) -> str:  # only some trials recorded updates: resumed by a newer hpsearch
+        return f" ({r.updates_recorded}/{r.trials})" if 0 < r.updates_recorded < r.trials else ""
+
+    return [[r.optimizer, str(r.trials), g(r.seconds, 3), g(r.relative, 2) + ("x" if r.relative else ""),
+             g(r.epochs, 3), g(r.closure_evaluations), g(r.updates) + partial(r),
+             f"{r.no_result_seconds:.1f}", f"{r.total_seconds:.1f}"] for r in cost.table]
+
+
+def _cost_terminal(cost: CostSummary | None, trials: Sequence[TrialPoint]) -> str:
+    if cost is None:
+        return ""
+    warm = warm_note(trials)
+    text = f"\n{cost.front_text}" + (f"\n{_columns(COST, _cost(cost))}" if cost.table else "")
+    return text + (f"\n{warm}" if warm else "")
+
+
+def _cost_markdown(cost: CostSummary | None, trials: Sequence[TrialPoint]) -> list[str]:
+    if cost is None:
+        return []
+    warm = warm_note(trials)
+    front = _md(cost.front_text).replace(" -&gt; ", " -> ")  # a lone ">" opens no tag
+    return (["", front] + (["", *_md_table(COST, _cost(cost))] if cost.table else [])
+            + (["", _md(warm)] if warm else []))
+
+
 def _columns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A plain-text table, every column as wide as its widest cell."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -85,7 +120,8 @@ def _columns(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _comparisons_terminal(report: Report) -> list[str]:
     parts = [f"== {c.study} (comparison on task {c.task}, {c.metric} {c.direction}: "
              f"{c.protocol.budget} trials per optimizer, {c.protocol.seeds} seeds)\n"
-             f"{_columns(COMPARED, _compared(c))}\n{c.verdict}" for c in report.comparisons]
+             f"{_columns(COMPARED, _compared(c))}\n{c.verdict}{_cost_terminal(c.cost, c.trials)}"
+             for c in report.comparisons]
     if report.across_tasks is not None:
         parts.append(f"== measured optimizer table ({len(report.comparisons)} comparisons)\n"
                      + _columns(MEASURED, _measured(report.across_tasks)))
@@ -97,7 +133,7 @@ def terminal(report: Report) -> str:
     for study in report.studies:
         parts.append(f"== {study.study} (task {study.task}, {study.metric} {study.direction}, "
                      f"{study.provenance.finished} trials)\n{optimizer_table(study.optimizers, study.metric)}"
-                     f"\n{study.verdict}")
+                     f"\n{study.verdict}{_cost_terminal(study.cost, study.trials)}")
     return "\n\n".join(parts) if parts else "no studies in this storage"
 
 
@@ -115,7 +151,7 @@ def _comparisons_markdown(report: Report) -> list[str]:
              "told apart from the best.", "", *_md_table(MEASURED, _measured(report.across_tasks))]
     for c in report.comparisons:
         lines += ["", f"## {_md(c.study)} (comparison: task {_md(c.task)}, {c.metric} {c.direction})", "",
-                  _md(c.verdict), "", *_md_table(COMPARED, _compared(c))]
+                  _md(c.verdict), "", *_md_table(COMPARED, _compared(c)), *_cost_markdown(c.cost, c.trials)]
     return lines + [""]
 
 
@@ -144,6 +180,7 @@ def markdown(report: Report) -> str:
                          f"{_number(r.top_k_mean)} | {_number(r.median)} | {r.trials} | "
                          f"{r.pruned - r.diverged} | {r.diverged} | "
                          f"`{format_hyperparameters(r.best_config)}` |")
+        lines += _cost_markdown(s.cost, s.trials)
     return "\n".join(lines) + "\n"
 
 
