@@ -78,3 +78,25 @@ def test_same_trial_number_same_seed_same_value(task: str) -> None:
         study.optimize(objective(task, space, epochs=2), n_trials=2)
         values.append([t.value for t in study.trials])
     assert values[0] == values[1]
+
+
+def test_every_trial_records_its_cost_and_lbfgs_counts_its_closure_evaluations() -> None:
+    """Cost per trial: seconds, epochs, closure evaluations and parameter updates. First-order
+    optimizers evaluate the closure once per update, one update per batch; L-BFGS evaluates it
+    several times per update (its line search), with one step per full-batch epoch."""
+    epochs = 3
+    records = []
+    for key in ("sgd", "lbfgs"):
+        study = optuna.create_study(direction="minimize")
+        space = SearchSpace(optimizers=(key,), schedules=("none",), clip=False)
+        if key == "lbfgs":
+            study.enqueue_trial({"optimizer": "lbfgs", "lbfgs_line_search_fn": "strong_wolfe"})
+        study.optimize(objective("regression", space, epochs=epochs), n_trials=1)
+        records.append(study.trials[0].user_attrs)
+    sgd, lbfgs = records
+    batches = math.ceil(len(get_task("regression").load().train.y) / 64)
+    assert sgd["epochs_run"] == lbfgs["epochs_run"] == epochs
+    assert sgd["closure_evaluations"] == sgd["updates"] == batches * epochs
+    assert lbfgs["updates"] >= epochs  # every inner iteration moves the parameters
+    assert lbfgs["closure_evaluations"] > lbfgs["updates"]
+    assert sgd["seconds"] > 0 and lbfgs["seconds"] > 0
