@@ -3,7 +3,9 @@
 A process takes a trial only under a lock that every process of the study shares, and only while
 the finished and running trials are fewer than the total: no two processes can take the last slot.
 The lock lives where the study lives: a PostgreSQL advisory lock, or an exclusive `flock` on the
-SQLite database or journal file (independent of the locks SQLite and the journal take themselves).
+folder of the SQLite database or journal file. Never on the database file itself: closing any
+descriptor of that file drops every POSIX lock SQLite holds on it in this process, and another
+process may then delete the WAL index under it ("disk I/O error").
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class BudgetLock:
                     yield
             elif self.url.startswith(("sqlite:///", "journal:")):
                 path = self.url.removeprefix("sqlite:///").removeprefix("journal:")
-                with _flock(Path(path)):
+                with _flock(Path(path).absolute().parent):
                     yield
             else:
                 yield
