@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: install tune report test test-slow bench lint clean browser postgres
+.PHONY: install tune compare report test test-slow bench lint clean browser postgres
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml
 
 tune: install
 	$(VENV)/bin/hpsearch tune --task classification
+
+# The fair comparison on the built-in scenario tasks (README: what it found).
+compare: install
+	$(VENV)/bin/hpsearch compare --task sparse --task small --task image --task sequence --workers 2
 
 report: install
 	$(VENV)/bin/hpsearch report
@@ -30,6 +34,7 @@ bench: install
 	$(PY) tests/benchmarks/bench_core.py
 	$(PY) tests/benchmarks/bench_report.py
 	$(PY) tests/benchmarks/bench_workers.py
+	$(PY) tests/benchmarks/bench_lr_find.py
 
 lint: install
 	$(VENV)/bin/ruff check hpsearch tests

@@ -92,6 +92,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Worker processes on this machine sharing the study (cores split among them).")
 @click.option("--warm-start", help="Studies (comma-separated) whose best configuration of each "
                                    "optimizer runs first in a new study.")
+@click.option("--lr-from-range-test", is_flag=True, default=None,
+              help="Narrow each optimizer's learning-rate range by a range test first.")
 def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
          warm_start: str | None, **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
@@ -195,6 +197,49 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
                f"hpsearch report --study {' --study '.join(result.studies)}")
     if result.stopped:
         raise HpsearchError(result.stopped)
+
+
+@cli.command("lr-find")
+@click.option("--task", type=click.Choice(list(TASKS)), required=True, help="Task to test on.")
+@click.option("--optimizer", "optimizers", default="adam", show_default=True,
+              help="Optimizer(s), comma-separated, or a group: all, classic, modern.")
+@click.option("--steps", type=click.IntRange(min=20), default=300, show_default=True,
+              help="Mini-batches over which the learning rate grows exponentially.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--data", help="Your own table (CSV or Parquet) instead of the task's data.")
+@click.option("--target", help="The column of --data to predict.")
+@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("studies/lr-find.html"), show_default=True, help="HTML page to write.")
+def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data: str | None,
+            target: str | None, model: str | None, out: Path) -> None:
+    """Learning-rate range test: loss against an exponentially growing lr, and the range to
+    search."""
+    from hpsearch.device import resolve_device
+    from hpsearch.lr_find import range_test
+    from hpsearch.report.range_test import write_page
+    from hpsearch.space import SearchSpace
+    from hpsearch.tasks.prepare import prepare_task
+
+    keys = parse_optimizers(optimizers)
+    space = SearchSpace(optimizers=keys)
+    torch_device = resolve_device(device)
+    prepared = prepare_task(task, data=data, target=target, model=model)
+    results = {}
+    for spec in space.specs():
+        lr = next((hp for hp in spec.hyperparameters if hp.name == "lr"), None)
+        if lr is None:
+            click.echo(f"{spec.key}: no learning rate to test", err=True)
+            continue
+        result = range_test(prepared, spec.key, torch_device, steps=steps, seed=seed,
+                            lr_min=min(1e-7, lr.low / 1e3), lr_max=max(10.0, lr.high * 10))
+        results[spec.key] = result
+        click.echo(result.describe())
+    if results:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_page(results, out)
+        click.echo(f"\npage: {out}")
 
 
 class _CompareProgress:

@@ -51,6 +51,7 @@ class StudyConfig:
     target: str | None = None
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
     warm_start: tuple[str, ...] = ()  # studies whose best configurations run first
+    lr_from_range_test: bool = False  # narrow each optimizer's lr range by a range test first
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:

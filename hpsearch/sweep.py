@@ -159,6 +159,34 @@ def start(config: StudyConfig, workers: int = 1
     return study, prepared, before, seed, device
 
 
+def narrow_by_range_test(config: StudyConfig) -> tuple[StudyConfig, list[str]]:
+    """The config with each optimizer's lr range narrowed by a learning-rate range test; a study
+    that was narrowed before keeps its stored ranges, so a resumed sweep searches the same space."""
+    import optuna
+
+    from hpsearch.device import resolve_device
+    from hpsearch.lr_find import narrowed_ranges, narrowing_notes, run_range_tests
+
+    try:
+        stored = optuna.load_study(study_name=config.study_name,
+                                   storage=storages.resolve(config.storage, create=False))
+        previous = stored.user_attrs.get("range_test")
+    except (KeyError, HpsearchError):  # no such study or storage yet
+        previous = None
+    if previous:
+        ranges = {k: (float(v[0]), float(v[1])) for k, v in previous["ranges"].items()}
+        return (replace(config, space=replace(config.space, ranges=ranges)),
+                ["lr ranges: as narrowed by the range test when this study began"])
+    prepared = prepare_task(config.task, data=config.data, target=config.target,
+                            model=config.model, split_seed=config.split_seed,
+                            val_fraction=config.val_fraction)
+    results = run_range_tests(config.space, prepared, resolve_device(config.device),
+                              seed=config.seed or 0)
+    ranges = {**config.space.ranges, **narrowed_ranges(config.space, results)}
+    notes = [f"range test {line}" for line in narrowing_notes(config.space, results)]
+    return replace(config, space=replace(config.space, ranges=ranges)), notes
+
+
 def _warm_starts(config: StudyConfig) -> tuple[list[Any], list[str]]:
     """The configurations `--warm-start` names, read (and checked) before anything is stored."""
     if not config.warm_start:
@@ -185,6 +213,9 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     """Create or resume the study and run trials until it holds `n_trials` finished trials."""
     if workers < 1:
         raise HpsearchError(f"workers must be at least 1; got {workers}")
+    range_notes: list[str] = []
+    if config.lr_from_range_test:  # the workers must start with the narrowed space
+        config, range_notes = narrow_by_range_test(config)
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
     pool = WorkerPool(TuneJob(config), workers) if workers > 1 else None
@@ -199,8 +230,12 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
             if pool:
                 pool.stop()
             return RunResult(study, storage, before, before, describe(device))
+        if range_notes and "range_test" not in study.user_attrs:
+            study.set_user_attr("range_test", {"ranges": {k: list(v) for k, v in
+                                                          config.space.ranges.items()},
+                                               "notes": range_notes})
         if on_start:
-            on_start(study, before, prepared.notes)
+            on_start(study, before, prepared.notes + tuple(range_notes))
         torch.set_flush_denormal(True)
         if pool is None:
             study.sampler = make_sampler(config.sampler, seed)

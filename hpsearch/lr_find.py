@@ -1,0 +1,311 @@
+"""A learning-rate range test (Smith 2015, "Cyclical learning rates"; the LR finder of fastai and
+Lightning), and the search space it narrows.
+
+A fresh model trains for a few hundred mini-batches while the learning rate grows exponentially;
+the loss first barely moves, then falls, then blows up. Where it falls fastest and where it is
+lowest bound the learning rates worth searching. The test knows nothing of Optuna; the curve's
+analysis (`suggest_range`) is pure, and the figure and page are built from `RangeTest` data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from hpsearch.errors import ConfigError
+from hpsearch.optimizers import TORCH_DEFAULTS, get_spec, implementation_for
+
+if TYPE_CHECKING:
+    import torch
+
+    from hpsearch.space import SearchSpace
+    from hpsearch.tasks import Task, TaskData
+    from hpsearch.train import DeviceData
+
+SKIP_START = 10  # the first points of the curve, where the average has seen few losses
+SLOPE_DECADES = 0.5  # the steepest descent is measured across this much lr (a central difference)
+HIGH_MARGIN = 5.0  # the suggested high end: the lr at the minimum smoothed loss, divided by this
+LOW_MARGIN = 3.0  # the suggested low end: the lr of steepest descent, divided by this
+MIN_DECADES = 0.5  # a narrowed range is never narrower than this (in decades of lr)
+
+
+class TaskAndData(Protocol):
+    """What the test trains: `hpsearch.tasks.prepare.PreparedTask` is one."""
+
+    @property
+    def task(self) -> Task: ...
+
+    @property
+    def data(self) -> TaskData: ...
+
+
+@dataclass(frozen=True)
+class RangeTest:
+    """One optimizer's range test: the lr and loss of every step it ran, and what they suggest.
+
+    `suggested` is `(lr_steepest / 3, lr_at_min / 5)`, the low end lowered further where needed so
+    that the range spans at least one decade. The reasons:
+
+    - high: the minimum of the smoothed loss is not a safe rate but the edge of stability, and a
+      late estimate of it: past the edge an unstable direction must first grow from a small
+      component before the loss rises, and the moving average lags the raw loss. For gradient
+      descent on a quadratic, stable iff lr < 2/L, the minimum came at 3.2-3.4 x 2/L (300 steps over
+      8 decades, tests/test_lr_find.py); a fifth of it is about 0.65 x 2/L, below the edge with a
+      margin. (fastai's "minimum / 10" picks one rate for a whole run; a search range's upper end
+      may come closer.) Measured on the digits and breast-cancer tasks, the best constant rate of
+      a 10-15 epoch run lay between 1/2.6 and 1/48 of the minimum.
+    - low: at the steepest point the loss falls fastest per decade of lr, the smallest rate that
+      makes quick progress within the test's few hundred steps; a search of many epochs can afford
+      a somewhat slower one. Further below, the loss hardly moved.
+
+    The margins assume about 300 steps over 8 decades (6.4 % more lr per step): a faster ramp
+    finds the edge later still.
+    """
+
+    optimizer: str
+    lrs: tuple[float, ...]
+    losses: tuple[float, ...]  # the raw mini-batch loss before each step
+    smoothed: tuple[float, ...]  # exponential moving average, bias-corrected
+    lr_at_min: float  # the lr at the minimum smoothed loss
+    lr_steepest: float  # the lr where the smoothed loss falls fastest per unit of log-lr
+    suggested: tuple[float, float]
+    steps: int  # the steps planned; len(lrs) were run
+    diverged: bool  # the smoothed loss passed diverge_factor x its minimum, or was not finite
+    seconds: float
+
+    @property
+    def stopped(self) -> str:
+        """Why the test ended."""
+        if self.diverged:
+            return f"loss diverged at lr {self.lrs[-1]:.2g}"
+        return f"reached lr_max {self.lrs[-1]:.3g}"
+
+    def describe(self) -> str:
+        low, high = self.suggested
+        return (f"{self.optimizer}: lr {low:.2g}..{high:.2g} suggested (steepest {self.lr_steepest:.2g}, "
+                f"minimum {self.lr_at_min:.2g}); {len(self.lrs)} of {self.steps} steps, {self.stopped}, "
+                f"{self.seconds:.1f} s")
+
+
+def lr_schedule(lr_min: float, lr_max: float, steps: int) -> np.ndarray:
+    """`steps` rates from `lr_min` to `lr_max`, a constant factor apart."""
+    return np.asarray(lr_min * (lr_max / lr_min) ** (np.arange(steps) / max(steps - 1, 1)))
+
+
+def smooth(losses: Sequence[float], smoothing: float) -> np.ndarray:
+    """The exponential moving average of `losses`, divided by `1 - smoothing**n` so that it is not
+    biased towards its starting value of 0: the first smoothed value is the first loss."""
+    average, out = 0.0, []
+    for n, loss in enumerate(losses, start=1):
+        average = smoothing * average + (1.0 - smoothing) * loss
+        out.append(average / (1.0 - smoothing**n))
+    return np.asarray(out)
+
+
+def suggest_range(lrs: Sequence[float] | np.ndarray, smoothed: Sequence[float] | np.ndarray
+                  ) -> tuple[float, float, tuple[float, float]]:
+    """(lr at the minimum, lr of steepest descent, suggested range) of a smoothed curve; see
+    `RangeTest`. Non-finite values (a last, diverged step) are ignored, and so are the first
+    `SKIP_START` points (at most a fifth of the curve): an average of a few batches can sit below
+    everything after it by chance."""
+    lr, loss = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
+    finite = np.isfinite(loss)
+    if not finite.any():
+        raise ValueError("no finite loss in the range test: lower lr_min")
+    lr, loss = lr[finite], loss[finite]
+    skip = min(SKIP_START, len(loss) // 5)
+    i_min = skip + int(np.argmin(loss[skip:]))
+    i_steep = skip + int(np.argmin(_slopes(np.log10(lr[skip:i_min + 1]), loss[skip:i_min + 1])))
+    high = lr[i_min] / HIGH_MARGIN
+    low = min(lr[i_steep] / LOW_MARGIN, high / 10.0)
+    return float(lr[i_min]), float(lr[i_steep]), (float(low), float(high))
+
+
+def _slopes(log_lr: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """The loss's slope per decade at each point, across `SLOPE_DECADES` of lr centred on it
+    (clipped at the ends): point-to-point differences of a noisy curve are mostly noise."""
+    if len(loss) < 2:
+        return np.zeros(len(loss))
+    half = SLOPE_DECADES / 2
+    before = np.searchsorted(log_lr, log_lr - half)
+    after = np.searchsorted(log_lr, log_lr + half, side="right") - 1
+    after = np.maximum(after, np.minimum(before + 1, len(loss) - 1))
+    before = np.minimum(before, after - 1)
+    return np.asarray((loss[after] - loss[before]) / (log_lr[after] - log_lr[before]))
+
+
+def _config(optimizer: str, device_type: str) -> dict[str, Any]:
+    """An exported-style configuration at torch's defaults. A closure optimizer (L-BFGS) runs one
+    iteration per step (`max_iter=1`): its iterations within a trial's step share one lr."""
+    spec = get_spec(optimizer)
+    hyperparameters = {**spec.to_torch(TORCH_DEFAULTS[optimizer]), **spec.fixed}
+    if spec.needs_closure:
+        hyperparameters["max_iter"] = 1
+    return {"optimizer": optimizer, "hyperparameters": hyperparameters,
+            "implementation": implementation_for(optimizer, device_type)}
+
+
+def _batches(n: int, batch_size: int, seed: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """Index batches of shuffled epochs, for as long as asked."""
+    import torch
+
+    generator = torch.Generator(device=device).manual_seed(seed)
+    while True:
+        order = torch.randperm(n, device=device, generator=generator)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
+
+
+def _check(steps: int, lr_min: float, lr_max: float, smoothing: float, diverge_factor: float) -> None:
+    if steps < 2:
+        raise ConfigError(f"a range test needs at least 2 steps; got {steps}")
+    if not 0 < lr_min < lr_max:
+        raise ConfigError(f"need 0 < lr_min < lr_max; got lr_min={lr_min:g}, lr_max={lr_max:g}")
+    if not 0 <= smoothing < 1:
+        raise ConfigError(f"smoothing must be in [0, 1); got {smoothing}")
+    if not diverge_factor > 1:
+        raise ConfigError(f"diverge_factor must be above 1; got {diverge_factor}")
+
+
+def range_test(task: TaskAndData, optimizer: str, device: torch.device | str, *, steps: int = 300,
+               lr_min: float = 1e-7, lr_max: float = 10.0, seed: int = 0, smoothing: float = 0.98,
+               diverge_factor: float = 4.0, batch_size: int | None = None) -> RangeTest:
+    """Train a fresh model of `task` (seeded) with `optimizer` at torch's defaults, the lr of
+    every parameter group growing exponentially from `lr_min` to `lr_max` over `steps`
+    mini-batches of `batch_size` (the task's own by default; L-BFGS: the full batch, one
+    iteration per step). Stops once the smoothed loss exceeds `diverge_factor` times its minimum
+    or is not finite. Reads the loss back once per step."""
+    import torch
+
+    from hpsearch.optimizers import build_optimizer
+    from hpsearch.train import DeviceData
+
+    _check(steps, lr_min, lr_max, smoothing, diverge_factor)
+    started = time.perf_counter()
+    device = torch.device(device)
+    data = DeviceData.from_task_data(task.data, device)
+    torch.manual_seed(seed)
+    model = task.task.build_model(int(data.x_train.shape[1]), data.n_outputs).to(device)
+    opt = build_optimizer(_config(optimizer, device.type), model)
+    if get_spec(optimizer).train_eval_modes:  # schedule-free: steps in train mode
+        opt.train()  # type: ignore[attr-defined]
+    n = len(data.x_train)
+    size = n if get_spec(optimizer).needs_closure else (batch_size or task.task.batch_size)
+    lrs = lr_schedule(lr_min, lr_max, steps)
+    steps_run = _train(model, opt, task.task.problem.loss, data, _batches(n, size, seed, device),
+                       lrs, smoothing, diverge_factor)
+    losses = list(steps_run)
+    smoothed = smooth(losses, smoothing)
+    last = smoothed[-1]  # the test stops at the first step past the threshold: only the last can be
+    diverged = bool(not math.isfinite(last) or last > diverge_factor * smoothed.min())
+    at_min, steepest, suggested = suggest_range(lrs[:len(losses)], smoothed)
+    return RangeTest(optimizer, tuple(float(v) for v in lrs[:len(losses)]), tuple(losses),
+                     tuple(float(v) for v in smoothed), at_min, steepest, suggested, steps, diverged,
+                     time.perf_counter() - started)
+
+
+def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable[..., torch.Tensor],
+           data: DeviceData, batches: Iterator[torch.Tensor], lrs: np.ndarray, smoothing: float,
+           diverge_factor: float) -> Iterator[float]:
+    """The loss before each step, until the smoothed loss passes `diverge_factor` x its minimum
+    or is not finite (that step's loss is the last)."""
+    model.train()
+    average, best = 0.0, math.inf
+    for step, (lr, index) in enumerate(zip(lrs, batches, strict=False), 1):
+        for group in opt.param_groups:
+            group["lr"] = float(lr)
+        xb, yb = data.x_train[index], data.y_train[index]
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)  # noqa: B023  (called within this iteration only)
+            loss.backward()
+            return loss
+
+        loss = float(opt.step(closure).detach())  # type: ignore[arg-type, attr-defined]  # one sync
+        yield loss
+        average = smoothing * average + (1.0 - smoothing) * loss
+        current = average / (1.0 - smoothing**step)
+        best = min(best, current)
+        if not math.isfinite(current) or current > diverge_factor * best:
+            return
+
+
+def _lr_name(space: SearchSpace, key: str) -> tuple[str, float, float] | None:
+    """The `<key>_lr` parameter of the space and its current range, if the optimizer has one."""
+    spec = next(s for s in space.specs() if s.key == key)
+    hp = next((h for h in spec.hyperparameters if h.name == "lr" and not h.choices), None)
+    return None if hp is None else (spec.param_name(hp), hp.low, hp.high)
+
+
+def narrow(suggested: tuple[float, float], low: float, high: float) -> tuple[float, float]:
+    """The suggestion intersected with `[low, high]`; where that is empty or narrower than
+    `MIN_DECADES`, a range of that width around the suggestion's centre, moved inside."""
+    if high / low <= 10**MIN_DECADES:
+        return low, high
+    a, b = suggested
+    if not (math.isfinite(a) and math.isfinite(b) and 0 < a < b):
+        return low, high
+    a, b = max(a, low), min(b, high)
+    if b / a >= 10**MIN_DECADES:
+        return a, b
+    half = 10 ** (MIN_DECADES / 2)
+    centre = min(max(math.sqrt(suggested[0] * suggested[1]), low * half), high / half)
+    return centre / half, centre * half
+
+
+def narrowed_ranges(space: SearchSpace, results: Mapping[str, RangeTest]) -> dict[str, tuple[float, float]]:
+    """The `<optimizer>_lr` range of each tested optimizer, narrowed to its suggestion within the
+    space's range (the registry's unless the study overrides it), for `SearchSpace(ranges=...)`.
+    Other parameters, and optimizers without an `lr`, are left alone."""
+    ranges = {}
+    for key in space.optimizers:
+        found = _lr_name(space, key)
+        if key in results and found is not None:
+            name, low, high = found
+            ranges[name] = narrow(results[key].suggested, low, high)
+    return ranges
+
+
+def run_range_tests(space: SearchSpace, task: TaskAndData, device: torch.device | str, seed: int = 0,
+                    steps: int = 300) -> dict[str, RangeTest]:
+    """A range test for every optimizer of the space that has an `lr` parameter, from 1e-7 (or three
+    decades below its range) up to 10 (or a decade above it), so the test sees the blow-up."""
+    results = {}
+    for key in space.optimizers:
+        found = _lr_name(space, key)
+        if found is not None:
+            _, low, high = found
+            results[key] = range_test(task, key, device, steps=steps, seed=seed,
+                                      lr_min=min(1e-7, low / 1e3), lr_max=max(10.0, high * 10))
+    return results
+
+
+def narrowing_notes(space: SearchSpace, results: Mapping[str, RangeTest]) -> list[str]:
+    narrowed = narrowed_ranges(space, results)
+    notes = []
+    for key in space.optimizers:
+        found = _lr_name(space, key)
+        if found is None or key not in results:
+            notes.append(f"{key}: no lr parameter; its space is kept")
+            continue
+        name, low, high = found
+        r = results[key]
+        new_low, new_high = narrowed[name]
+        notes.append(f"{key}: lr {low:.2g}..{high:.2g} -> {new_low:.2g}..{new_high:.2g} (range test, "
+                     f"{len(r.lrs)} of {r.steps} steps, {r.stopped}, {r.seconds:.1f} s)")
+    return notes
+
+
+def narrow_space(space: SearchSpace, task: TaskAndData, device: torch.device | str,
+                 seed: int = 0, steps: int = 300) -> tuple[SearchSpace, list[str]]:
+    """The space with each optimizer's lr range narrowed by a range test, and one note per
+    optimizer saying what changed."""
+    results = run_range_tests(space, task, device, seed, steps)
+    ranges = {**space.ranges, **narrowed_ranges(space, results)}
+    return replace(space, ranges=ranges), narrowing_notes(space, results)
