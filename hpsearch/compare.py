@@ -231,14 +231,14 @@ def check_task(study: optuna.Study, study_config: StudyConfig, prepared: Prepare
 
 
 def record_task(config: CompareConfig, run: TaskRun, study_config: StudyConfig,
-                prepared: PreparedTask, seed: int, device: torch.device) -> None:
+                prepared: PreparedTask, seed: int, device: torch.device, workers: int) -> None:
     """Reclaim trials of dead processes; record this run and the protocol with the study."""
     from hpsearch.device import describe
     from hpsearch.recovery import reclaim_dead_trials
     from hpsearch.sweep import _record_run
 
     reclaim_dead_trials(run.study)
-    _record_run(run.study, study_config, prepared, seed, describe(device))
+    _record_run(run.study, study_config, prepared, seed, describe(device), workers)
     run.study.set_user_attr("protocol", config.protocol(study_config))
 
 
@@ -248,7 +248,7 @@ def prepare_all(config: CompareConfig) -> list[PreparedTask]:
 
 
 def open_tasks(config: CompareConfig, prepared: list[PreparedTask], seed: int, index: int,
-               device: torch.device, first: bool) -> list[TaskRun]:
+               device: torch.device, first: bool, workers: int = 1) -> list[TaskRun]:
     """Every task's study; the first process checks them all before it records anything."""
     pairs = list(zip(config.studies, prepared, strict=True))
     runs = [open_task(config, study_config, task, derive_seed(seed, number, index), device)
@@ -257,7 +257,7 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], seed: int, i
         for run, (study_config, task) in zip(runs, pairs, strict=True):
             check_task(run.study, study_config, task)
         for run, (study_config, task) in zip(runs, pairs, strict=True):
-            record_task(config, run, study_config, task, seed, device)
+            record_task(config, run, study_config, task, seed, device, workers)
     return runs
 
 
@@ -335,7 +335,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         torch.set_flush_denormal(True)
         # This process (worker 0) creates and checks every study before the others open one.
-        runs = open_tasks(config, prepared, config.seed, 0, device, first=True)
+        runs = open_tasks(config, prepared, config.seed, 0, device, first=True, workers=workers)
         if on_start:
             on_start(prepared)
         if pool is None:

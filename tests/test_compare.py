@@ -125,6 +125,9 @@ def test_two_workers_share_a_comparison_exactly(workdir: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "database is locked" not in result.stderr
     check_protocol(load())
+    from hpsearch.report.summary import summarise
+
+    assert summarise(DB, importance=False).comparisons[0].provenance.workers == 2
 
 
 @pytest.mark.parametrize("args, message", [

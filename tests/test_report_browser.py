@@ -26,3 +26,21 @@ def test_every_plot_renders_without_a_javascript_error(storage: str, tmp_path: P
     assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs
     assert "alert(1)" in rendered.dom and "<script>alert(1)</script>" not in rendered.dom
     assert screenshot.stat().st_size > 50_000
+
+
+WIDTHS = """<script>window.addEventListener("load", () => setTimeout(() =>
+  document.querySelectorAll(".js-plotly-plot").forEach(plot => console.log("PLOT WIDTH",
+    plot._fullLayout.width, plot.parentElement.clientWidth)), 0));</script></body>"""
+
+
+def test_no_plot_is_drawn_wider_than_its_place_on_the_page(storage: str, tmp_path: Path) -> None:
+    chromium = require_chromium()
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", "--storage", storage, "--out", str(page)])
+    assert result.exit_code == 0, result.output
+    page.write_text(page.read_text().replace("</body>", WIDTHS))
+    rendered = render(page, width=1400, height=1200, chromium=chromium)
+    widths = [str(m).split("PLOT WIDTH ")[1].split()[:2] for m in rendered.console
+              if "PLOT WIDTH" in str(m)]
+    assert len(widths) == rendered.plot_divs
+    assert all(float(drawn) <= float(place) + 1 for drawn, place in widths), widths

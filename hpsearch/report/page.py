@@ -35,7 +35,10 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-al
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-size: 12px; white-space: pre-wrap; } .swatch { display: inline-block; width: 10px;
        height: 10px; border-radius: 2px; margin-right: 6px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 8px; }
+/* Two fixed columns, not auto-fit: each plot is drawn as its script is parsed, and with auto-fit
+   the first plot of a grid, still alone in it, was drawn at the full width and then clipped. */
+.grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 8px; }
+@media (max-width: 1100px) { .grid { grid-template-columns: minmax(0, 1fr); } }
 """
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
