@@ -293,6 +293,9 @@ def parse_optimizers(text: str) -> tuple[str, ...]:
         if name in ("all", *GROUPS):
             chosen.update(key for key, spec in OPTIMIZERS.items()
                           if name in ("all", spec.group) and available(spec))
+        elif name not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer '{name}'; valid choices: all, "
+                              f"{', '.join(GROUPS)}, {choices(OPTIMIZERS)}")
         else:
             chosen.add(get_spec(name).key)
     return tuple(key for key in OPTIMIZERS if key in chosen)

@@ -69,7 +69,7 @@ def test_regression_task_end_to_end(workdir: Path) -> None:
 
 
 @pytest.mark.parametrize("args, code, fragments", [
-    (["--optimizers", "adam,adamx"], 2, ["'adamx'", "valid choices: sgd, momentum"]),
+    (["--optimizers", "adam,adamx"], 2, ["'adamx'", "valid choices: all, classic, modern, sgd, momentum"]),
     (["--pruner", "patient"], 2, ["'patient'", "'median'", "'none'"]),
     (["--task", "vision"], 2, ["'vision'", "'classification'"]),
     (["--n-trials", "0"], 2, ["n_trials must be a positive integer; got 0"]),

@@ -169,7 +169,7 @@ def digest(path: Path) -> str:
 
 BAD_INPUTS = [
     (["--task", "vision"], "'vision' is not one of 'classification'"),
-    (["--optimizers", "adam,adamx"], "unknown optimizer 'adamx'; valid choices: sgd"),
+    (["--optimizers", "adam,adamx"], "unknown optimizer 'adamx'; valid choices: all, classic, modern, sgd"),
     (["--pruner", "never"], "'never' is not one of 'median'"),
     (["--sampler", "grid"], "'grid' is not one of 'tpe', 'random', 'qmc'"),
     (["--n-trials", "0"], "n_trials must be a positive integer; got 0"),
