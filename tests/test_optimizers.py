@@ -169,7 +169,8 @@ def test_build_optimizer_passes_torch_arguments() -> None:
 
 
 def test_unknown_optimizer_names_the_value_and_the_choices() -> None:
-    with pytest.raises(ConfigError, match=r"unknown optimizer 'adamx'; valid choices: all, classic, modern, sgd, .*lion"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown optimizer 'adamx'; valid choices: all, classic, modern, sgd, .*lion"):
         parse_optimizers("adam,adamx")
     assert parse_optimizers(" lbfgs, adam ") == ("adam", "lbfgs")  # registry order
     assert parse_optimizers("muon, radam") == ("radam", "muon")
