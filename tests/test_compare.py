@@ -77,27 +77,35 @@ def test_compare_gives_every_optimizer_its_budget_and_fresh_seeds(workdir: Path)
     assert all(count[key, "search"] == BUDGET + 1 for key in OPTIMIZERS)
 
 
-def wait_for_finished_trials(count: int, deadline_s: float = 120) -> None:
-    """Poll the storage until `count` trials have finished and another is training."""
+def wait_for_finished_trials(process: subprocess.Popen[bytes], count: int,
+                             deadline_s: float = 300) -> None:
+    """Poll the storage until `count` trials have finished and another is training. One storage
+    object is kept: opening one per poll costs more than a trial here on a busy machine."""
+    from hpsearch.storage import resolve
+
+    storage = None
     end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+    while time.monotonic() < end and process.poll() is None:
         trials = []
-        if Path("studies/hpsearch.db").exists():
+        if storage is None and Path("studies/hpsearch.db").exists():
+            storage = resolve(DB, create=False)
+        if storage is not None:
             with contextlib.suppress(KeyError):  # the study is still being created
-                trials = load().trials
+                trials = optuna.load_study(study_name="compare-small", storage=storage).trials
         finished = [t for t in trials if t.state.is_finished()]
         running = [t for t in trials if t.state == TrialState.RUNNING and "config" in t.user_attrs]
         if len(finished) >= count and running:
             return
-        time.sleep(0.05)
-    pytest.fail("the comparison did not get going in time")
+        time.sleep(0.02)
+    pytest.fail("the comparison was not caught running a trial after "
+                f"{count} finished (exit code {process.poll()})")
 
 
 def test_a_killed_comparison_continues_where_it_stopped(workdir: Path) -> None:
     command = [*COMMAND, "--epochs", "40"]  # long enough trials to be caught running
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_finished_trials(5)
+        wait_for_finished_trials(process, 5)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
