@@ -217,25 +217,16 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
     """Learning-rate range test: loss against an exponentially growing lr, and the range to
     search."""
     from hpsearch.device import resolve_device
-    from hpsearch.lr_find import range_test
+    from hpsearch.lr_find import run_range_tests
     from hpsearch.report.range_test import write_page
     from hpsearch.space import SearchSpace
     from hpsearch.tasks.prepare import prepare_task
 
-    keys = parse_optimizers(optimizers)
-    space = SearchSpace(optimizers=keys)
-    torch_device = resolve_device(device)
+    space = SearchSpace(optimizers=parse_optimizers(optimizers))
     prepared = prepare_task(task, data=data, target=target, model=model)
-    results = {}
-    for spec in space.specs():
-        lr = next((hp for hp in spec.hyperparameters if hp.name == "lr"), None)
-        if lr is None:
-            click.echo(f"{spec.key}: no learning rate to test", err=True)
-            continue
-        result = range_test(prepared, spec.key, torch_device, steps=steps, seed=seed,
-                            lr_min=min(1e-7, lr.low / 1e3), lr_max=max(10.0, lr.high * 10))
-        results[spec.key] = result
-        click.echo(result.describe())
+    results = run_range_tests(space, prepared, resolve_device(device), seed=seed, steps=steps)
+    for key in space.optimizers:
+        click.echo(results[key].describe() if key in results else f"{key}: no learning rate to test")
     if results:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_page(results, out)

@@ -90,11 +90,9 @@ def _postgres_creation_lock(url: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sqlite_creation_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on the database's folder, while a database that does not exist yet is
-    created (an existing one needs none, and gains no lock file beside it)."""
-    if path.exists():
-        yield
-        return
+    """An exclusive lock on the database's folder while Optuna opens the database and creates its
+    tables if they are missing. Taken even when the file exists: it exists as soon as the first
+    process connects, before its tables do, and a second process must not create them too."""
     import fcntl
 
     folder = os.open(path.parent, os.O_RDONLY)

@@ -34,19 +34,13 @@ def parse_studies(text: str) -> tuple[str, ...]:
 
 
 def best_per_optimizer(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Each optimizer's best complete trial, in the order of their values (best first)."""
-    from optuna.trial import TrialState
+    """Each optimizer's best complete trial, best first (the report's own per-optimizer rows)."""
+    from hpsearch.report.summary import summarise_optimizers
 
-    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
-    best: dict[str, optuna.trial.FrozenTrial] = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        key = trial.params.get("optimizer")
-        if key is None or trial.value is None:
-            continue
-        held = best.get(str(key))
-        if held is None or sign * trial.value < sign * float(held.value):  # type: ignore[arg-type]
-            best[str(key)] = trial
-    return sorted(best.values(), key=lambda t: sign * float(t.value))  # type: ignore[arg-type]
+    trials = study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    rows = summarise_optimizers(trials, study.direction.name.lower())
+    return [by_number[r.best_trial] for r in rows if r.best_trial is not None]
 
 
 def collect(storage: optuna.storages.BaseStorage, names: Sequence[str], space: SearchSpace,

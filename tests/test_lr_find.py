@@ -268,3 +268,19 @@ def test_tune_narrows_lr_ranges_by_a_range_test_and_keeps_them_on_resume(workdir
     result = CliRunner().invoke(cli, [*command, "--n-trials", "5"])
     assert result.exit_code == 0, result.output
     assert "as narrowed by the range test when this study began" in result.output
+
+
+def test_lr_find_prints_each_suggested_range_and_writes_the_page(workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from hpsearch.cli import cli
+
+    result = CliRunner().invoke(cli, ["lr-find", "--task", "small", "--optimizer", "adam,lbfgs",
+                                      "--steps", "60", "--out", "lr.html"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("adam: lr ") and "suggested" in lines[0]
+    assert lines[1].startswith("lbfgs: lr ")
+    page = (workdir / "lr.html").read_text()
+    assert "<title>Learning-rate range test</title>" in page
+    assert "<td>adam</td>" in page and "<td>lbfgs</td>" in page  # the table of suggestions

@@ -156,15 +156,16 @@ def worst_search_value(trials: Sequence[optuna.trial.FrozenTrial], direction: st
     return min(values) if direction == "maximize" else max(values)
 
 
-def _search(trials: Sequence[optuna.trial.FrozenTrial], budget: int, direction: str,
+def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, direction: str,
             worst: float | None) -> dict[str, Any]:
     """Its search trials as draws: a trial without a final value is a real, bad draw (the worst)."""
+    from hpsearch.compare import best_search_trial  # the trial the protocol re-ran, by its rule
+
     finished = [t for t in trials if _phase(t) == "search" and _state(t) in DRAWN]
     values = {t.number: v for t in finished
               if _state(t) == "complete" and (v := _finite(t.value)) is not None}
     complete = [t for t in finished if t.number in values]
-    sign = _better(direction)
-    best = max(complete, key=lambda t: (sign * values[t.number], -t.number), default=None)
+    best = best_search_trial(list(trials), key, direction)
     draws = tuple(d for t in finished if (d := values.get(t.number, worst)) is not None)
     means, stds = stats.expected_best(draws, budget or len(draws), direction) if draws else ((), ())
     rated = [(lr, values[t.number]) for t in complete if (lr := _lr(t)) is not None]
@@ -208,7 +209,7 @@ def _default(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[str, float | N
 def compare_optimizer(key: str, trials: Sequence[optuna.trial.FrozenTrial], protocol: Protocol,
                       direction: str, worst: float | None) -> ComparedOptimizer:
     """One optimizer of a comparison, from its own trials; P(best) and rank are set by the study."""
-    search = _search(trials, protocol.budget, direction, worst)
+    search = _search(key, trials, protocol.budget, direction, worst)
     reruns = _reruns(trials, search["best_trial"])
     state, default = _default(trials)
     test = reruns["test"]
