@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hpsearch.config import PRUNERS, SAMPLERS
 from hpsearch.device import DEVICE_CHOICES
+from hpsearch.engine.storage import ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.export import FORMATS
 from hpsearch.optimizers import OPTIMIZERS, parse_optimizers
 from hpsearch.report.text import TEXT_FORMATS
-from hpsearch.storage import ENV_VAR
-from hpsearch.study import PRUNERS, SAMPLERS
 from hpsearch.tasks import TASKS
 
 if TYPE_CHECKING:
@@ -99,18 +99,20 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
     import optuna
 
-    from hpsearch.study import load_config, open_study
-    from hpsearch.sweep import run
+    from hpsearch.cli_output import Progress, print_table
+    from hpsearch.config import load_config
+    from hpsearch.engine.studies import open_study
+    from hpsearch.protocols.tune import run
 
     # Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
     debug = click.get_current_context().meta.get("debug")
     optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
-    from hpsearch.warmstart import parse_studies
+    from hpsearch.protocols.warmstart import parse_studies
 
     config = load_config(task, config_file, {
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None,
         "warm_start": parse_studies(warm_start) if warm_start is not None else None})
-    progress = _Progress(config.n_trials)
+    progress = Progress(config.n_trials)
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
         what = f"resuming at {before}/{config.n_trials}" if before else f"{config.n_trials} trials"
@@ -128,13 +130,13 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
         study = open_study(config)
         click.echo("interrupted: the trial in flight is recorded as failed; run the same command "
                    "to continue", err=True)
-        _print_table(study)
+        print_table(study)
         sys.exit(130)
     progress.finish()
     if result.already_done:
         click.echo(f"study '{config.study_name}' already holds {result.trials_before} of "
                    f"{config.n_trials} trials; nothing to run.")
-    _print_table(result.study)
+    print_table(result.study)
     click.echo(f"\nresults: {result.storage}, study '{config.study_name}' "
                f"({result.trials_after} trials, device {result.device})")
     click.echo(f"winning configuration: hpsearch best --study {config.study_name}")
@@ -167,9 +169,10 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split."""
     import optuna
 
-    from hpsearch.compare import DEFAULT_BUDGET, DEFAULT_SEEDS, CompareConfig
-    from hpsearch.compare import compare as run_comparison
+    from hpsearch.cli_output import CompareProgress
     from hpsearch.optimizers import CLASSIC
+    from hpsearch.protocols.compare import DEFAULT_BUDGET, DEFAULT_SEEDS, CompareConfig
+    from hpsearch.protocols.compare import compare as run_comparison
 
     debug = click.get_current_context().meta.get("debug")
     optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
@@ -178,7 +181,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
         seeds=DEFAULT_SEEDS if seeds is None else seeds,
         optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs,
         seed=seed, storage=storage, device=device, prefix=prefix)
-    progress = _CompareProgress(config)
+    progress = CompareProgress(config)
 
     def on_start(prepared: list[Any]) -> None:
         for study in config.studies:
@@ -189,10 +192,9 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
 
     result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
     progress.finish()
-    from hpsearch.report.summary import summarise
     from hpsearch.report.text import terminal
 
-    click.echo(terminal(summarise(storage, list(result.studies))))
+    click.echo(terminal(_summarise(storage, list(result.studies))))
     click.echo(f"\n{len(result.studies)} studies in {result.seconds:.0f} s; the page: "
                f"hpsearch report --study {' --study '.join(result.studies)}")
     if result.stopped:
@@ -217,8 +219,8 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
     """Learning-rate range test: loss against an exponentially growing lr, and the range to
     search."""
     from hpsearch.device import resolve_device
-    from hpsearch.lr_find import run_range_tests
-    from hpsearch.report.range_test import write_page
+    from hpsearch.protocols.lr_find import run_range_tests
+    from hpsearch.report.lr_find_page import write_page
     from hpsearch.space import SearchSpace
     from hpsearch.tasks.prepare import prepare_task
 
@@ -233,120 +235,24 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
         click.echo(f"\npage: {out}")
 
 
-class _CompareProgress:
-    """Per task: trials finished by phase, on one live line (a terminal) or a line per phase."""
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self.live = sys.stderr.isatty()
-        self.width = 0
-        self.last: tuple[str, str] | None = None
-
-    def __call__(self, task: str, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        from optuna.trial import TrialState
-
-        done = {"default": 0, "search": 0, "rerun": 0}
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
-                                                          TrialState.PRUNED)):
-            phase = t.user_attrs.get("phase")
-            if phase in done:
-                done[phase] += 1
-        n = len(study.user_attrs.get("protocol", {}).get("optimizers", [])) or 1
-        phase = str(trial.user_attrs.get("phase"))
-        line = (f"[{task}] defaults {done['default']}/{n}  search {done['search']}/"
-                f"{n * self.config.budget}  re-runs {done['rerun']}/{n * self.config.seeds}  | "
-                f"#{trial.number} {trial.params.get('optimizer')} {phase} "
-                f"{trial.state.name.lower()}")
-        if self.live:
-            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
-            self.width = len(line)
-        elif self.last is not None and self.last != (task, phase):
-            click.echo(line, err=True)
-        self.last = (task, phase)
-
-    def finish(self) -> None:
-        if self.live and self.width:
-            click.echo(err=True)
-
-
-class _Progress:
-    """One status line, rewritten in place on a terminal, one line per trial otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.live = sys.stderr.isatty()
-        self.width = 0
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.show(study, trial)
-
-    def show(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
-        """The line for the study as stored (all workers), and the trial that just ended."""
-        from optuna.trial import TrialState
-
-        trials = study.get_trials(deepcopy=False)
-        pruned = [t for t in trials if t.state == TrialState.PRUNED]
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        failed = sum(t.state == TrialState.FAIL for t in trials)
-        diverged = sum(1 for t in pruned if t.user_attrs.get("diverged"))
-        line = (f"[{len(complete) + len(pruned)}/{self.total}] complete {len(complete)} "
-                f"pruned {len(pruned) - diverged} diverged {diverged}"
-                + (f" failed {failed}" if failed else ""))
-        if complete:  # from the trials at hand: `study.best_trial` would query the storage again
-            pick = max if study.direction.name == "MAXIMIZE" else min
-            best = pick(complete, key=lambda t: float(t.value))  # type: ignore[arg-type]
-            line += f" | best {best.value:.4g} ({best.params.get('optimizer')} #{best.number})"
-        if trial is not None:
-            line += (f" | #{trial.number} {trial.params.get('optimizer')} "
-                     f"{trial.state.name.lower()}")
-            if trial.state == TrialState.FAIL:
-                line += f": {trial.user_attrs.get('reason', 'see --debug')}"
-        if self.live:
-            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
-            self.width = len(line)
-        else:
-            click.echo(line, err=True)
-
-    def finish(self) -> None:
-        if self.live and self.width:
-            click.echo(err=True)
-
-
-def _print_table(study: optuna.Study) -> None:
-    from hpsearch.report.summary import summarise_optimizers
-    from hpsearch.report.text import optimizer_table
-
-    rows = summarise_optimizers(study.get_trials(deepcopy=False), study.direction.name.lower())
-    click.echo("\n" + optimizer_table(rows, study.user_attrs.get("metric", "value")))
-
-
 @cli.command()
 @click.option("--study", "study_name", help="Study name (may be left out when there is one).")
 @storage_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
 def best(study_name: str | None, storage: str | None, fmt: str) -> None:
     """Print the winning configuration of a study."""
-    from hpsearch.export import render
-    from hpsearch.study import best_config
+    from hpsearch.engine.storage import load_study
+    from hpsearch.export import best_config, render
 
-    click.echo(render(best_config(_load_study(study_name, storage)), fmt), nl=False)
+    click.echo(render(best_config(load_study(storage, study_name)), fmt), nl=False)
 
 
-def _load_study(name: str | None, storage: str | None) -> optuna.Study:
-    import optuna
+def _summarise(storage: str | None, names: list[str] | None) -> Any:
+    """The report's plain data of the named studies (all when None)."""
+    from hpsearch.engine.storage import display, load_studies, storage_url
+    from hpsearch.report.collect import summarise
 
-    from hpsearch.errors import choices
-    from hpsearch.storage import resolve
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    backend = resolve(storage, create=False)
-    names = optuna.get_all_study_names(backend)
-    if name is None and len(names) == 1:
-        name = names[0]
-    if name not in names:
-        given = "no --study given" if name is None else f"unknown study '{name}'"
-        raise ConfigError(f"{given}; valid choices: {choices(names) or '(no studies yet)'}")
-    return optuna.load_study(study_name=name, storage=backend)
+    return summarise(load_studies(storage, names), display(storage_url(storage)))
 
 
 @cli.command()
@@ -359,10 +265,9 @@ def _load_study(name: str | None, storage: str | None) -> optuna.Study:
 def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | None) -> None:
     """Write one self-contained HTML report of the studies, and print a summary."""
     from hpsearch.report.page import render_page
-    from hpsearch.report.summary import summarise
     from hpsearch.report.text import markdown, terminal, to_json
 
-    summary = summarise(storage, studies or None)
+    summary = _summarise(storage, list(studies) or None)
     if not summary.studies and not summary.comparisons:
         raise ConfigError("no studies in this storage; run `hpsearch tune` first")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -379,31 +284,10 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
 @storage_option
 def list_studies(storage: str | None) -> None:
     """List the studies in a storage: task, trials by state, best value."""
-    import optuna
+    from hpsearch.engine.storage import load_studies
+    from hpsearch.report.text import study_lines
 
-    from hpsearch.report.summary import summarise_optimizers
-    from hpsearch.storage import resolve
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    backend = resolve(storage, create=False)
-    names = optuna.get_all_study_names(backend)
-    if not names:
-        click.echo("no studies yet")
-        return
-    click.echo(f"{'study':<24} {'task':<15} {'trials':>6} {'complete':>8} {'pruned':>6} "
-               f"{'diverged':>8} {'failed':>6} {'running':>7}  best")
-    for name in names:
-        study = optuna.load_study(study_name=name, storage=backend)
-        trials = study.get_trials(deepcopy=False)
-        rows = summarise_optimizers(trials, study.direction.name.lower())
-        count = {state: sum(t.state.name == state for t in trials)
-                 for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
-        diverged = sum(r.diverged for r in rows)
-        best = next((f"{r.best_value:.4f} ({r.optimizer})" for r in rows
-                     if r.best_value is not None), "-")
-        click.echo(f"{name:<24} {study.user_attrs.get('task', 'custom'):<15} {len(trials):>6} "
-                   f"{count['COMPLETE']:>8} {count['PRUNED'] - diverged:>6} {diverged:>8} "
-                   f"{count['FAIL']:>6} {count['RUNNING']:>7}  {best}")
+    click.echo("\n".join(study_lines(load_studies(storage))))
 
 
 @cli.command("optimizers")

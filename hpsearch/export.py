@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hpsearch.errors import ConfigError, choices
+from hpsearch import record
+from hpsearch.errors import ConfigError, HpsearchError, choices
 from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.schedules import python_code as schedule_code
 
+if TYPE_CHECKING:
+    import optuna
+
 FORMATS = ("json", "toml", "python")
+
+
+def best_config(study: optuna.Study) -> dict[str, Any]:
+    """The exported configuration of the study's best complete trial."""
+    trial = record.best_trial(study.get_trials(deepcopy=False), record.direction_of(study))
+    if trial is None:
+        raise HpsearchError(f"study '{study.study_name}' has no complete trial yet")
+    attrs = study.user_attrs
+    return {
+        **record.trial_attrs(trial)[record.CONFIG],
+        "metric": {"name": attrs.get(record.METRIC, "value"), "value": trial.value,
+                   "direction": record.direction_of(study)},
+        "epochs": attrs.get(record.EPOCHS),
+        "batch_size": attrs.get(record.BATCH_SIZE),
+        **({"classes": attrs[record.CLASSES]} if attrs.get(record.CLASSES) else {}),
+        "study": study.study_name,
+        "trial": trial.number,
+    }
 
 
 def render(config: Mapping[str, Any], fmt: str) -> str:

@@ -12,6 +12,10 @@ import pytest
 import torch
 from sklearn.datasets import make_classification, make_regression
 
+from hpsearch.engine.storage import display, load_studies
+from hpsearch.engine.storage import storage_url as storage_url_of
+from hpsearch.report.collect import Report
+from hpsearch.report.collect import summarise as summarise_studies
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, TaskData, split_and_scale
 from hpsearch.train import DeviceData
 
@@ -57,8 +61,8 @@ REPORT_SWEEP = {"n_trials": 5, "epochs": 3, "optimizers": ("adam", "momentum", "
 @pytest.fixture(scope="session")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three real tiny sweeps (one under a hostile name) in one SQLite file, for report tests."""
-    from hpsearch.study import load_config
-    from hpsearch.sweep import run
+    from hpsearch.config import load_config
+    from hpsearch.protocols.tune import run
 
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'sweeps.db'}"
     for task, name in (("classification", "digits"), ("regression", "diabetes"),
@@ -80,3 +84,8 @@ def tiny_regression() -> TaskData:
 
 def on_cpu(data: TaskData) -> DeviceData:
     return DeviceData.from_task_data(data, torch.device("cpu"))
+
+
+def summarise(url: str | None, names: list[str] | None = None, importance: bool = True) -> Report:
+    """The report's plain data of a storage's studies, loaded as `hpsearch report` loads them."""
+    return summarise_studies(load_studies(url, names), display(storage_url_of(url)), importance)

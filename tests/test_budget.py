@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hpsearch.budget import BudgetLock
+from hpsearch.engine.budget import StudyLock
 
 WRITER = """
 import sqlite3, sys
@@ -35,7 +35,7 @@ def test_taking_the_budget_lock_keeps_sqlites_locks_in_this_process(tmp_path: Pa
     reader.execute("BEGIN")
     reader.execute("SELECT * FROM t").fetchall()  # a read transaction: a shared lock on the file
     assert not another_process_gets_exclusive_access(database)
-    lock = BudgetLock(f"sqlite:///{database}", "study")
+    lock = StudyLock(f"sqlite:///{database}", "study")
     with lock.held():
         pass
     lock.close()

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.cli import cli
-from hpsearch.compare import best_search_trial
 from hpsearch.optimizers import TORCH_DEFAULTS
+from hpsearch.protocols.compare_plan import rerun_source
+from hpsearch.record import trial_attrs
 
 DB = "sqlite:///studies/hpsearch.db"
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
@@ -41,10 +42,10 @@ def check_protocol(study: optuna.Study) -> None:
         assert count[key, "default"] == 1 and count[key, "search"] == BUDGET
         assert count[key, "rerun"] == SEEDS
     assert len(trials) == len(OPTIMIZERS) * (1 + BUDGET + SEEDS)
-    seeds = [t.user_attrs["seed"] for t in trials]
+    seeds = [trial_attrs(t)["seed"] for t in trials]
     assert len(set(seeds)) == len(seeds)  # fresh initialisation and batch order every time
     for key in OPTIMIZERS:
-        best = best_search_trial(study.trials, key, "maximize")
+        best = rerun_source(study.trials, key, "maximize")
         assert best is not None
         reruns = [t for t in trials if t.params["optimizer"] == key
                   and t.user_attrs["phase"] == "rerun"]
@@ -55,8 +56,8 @@ def check_protocol(study: optuna.Study) -> None:
                        and t.user_attrs["phase"] == "default")
         assert default.user_attrs["config"]["hyperparameters"]["lr"] == TORCH_DEFAULTS[key]["lr"]
         assert default.user_attrs["config"]["schedule"] == {"name": "none"}
-    assert all(0.0 <= t.user_attrs["test_value"] <= 1.0 for t in trials
-               if not t.user_attrs.get("diverged"))
+    assert all(0.0 <= trial_attrs(t)["test_value"] <= 1.0 for t in trials
+               if not trial_attrs(t).get("diverged"))
     assert study.user_attrs["protocol"]["budget"] == BUDGET
 
 
@@ -81,7 +82,7 @@ def wait_for_finished_trials(process: subprocess.Popen[bytes], count: int,
                              deadline_s: float = 300) -> None:
     """Poll the storage until `count` trials have finished and another is training. One storage
     object is kept: opening one per poll costs more than a trial here on a busy machine."""
-    from hpsearch.storage import resolve
+    from hpsearch.engine.storage import resolve
 
     storage = None
     end = time.monotonic() + deadline_s
@@ -133,7 +134,7 @@ def test_two_workers_share_a_comparison_exactly(workdir: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "database is locked" not in result.stderr
     check_protocol(load())
-    from hpsearch.report.summary import summarise
+    from tests.conftest import summarise
 
     assert summarise(DB, importance=False).comparisons[0].provenance.workers == 2
 
@@ -156,23 +157,24 @@ def test_bad_input_is_one_line_exit_2(workdir: Path, args: list[str], message: s
     assert Path("studies/hpsearch.db").read_bytes() == snapshot
 
 
-def test_a_job_just_taken_is_not_taken_again(workdir: Path) -> None:
-    """Two processes take jobs in turn under the study's lock; a trial that has started but not
-    yet drawn its parameters must already count as taken."""
-    from hpsearch.budget import BudgetLock
-    from hpsearch.compare import CompareConfig, job_of, take_job
-    from hpsearch.storage import resolve
+def test_a_slot_just_taken_is_not_taken_again(workdir: Path) -> None:
+    """Two processes take trials in turn under the study's lock; a trial that has started but not
+    yet drawn its parameters must already fill its slot."""
+    from hpsearch.engine.budget import StudyLock, take_trial
+    from hpsearch.engine.storage import resolve
+    from hpsearch.protocols.compare import CompareConfig, next_from_plan
+    from hpsearch.protocols.compare_plan import slot_of
 
     config = CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=OPTIMIZERS, epochs=1)
     study_config = config.studies[0]
     study = optuna.create_study(storage=resolve(DB), study_name=study_config.study_name,
                                 direction="maximize")
-    lock = BudgetLock(DB, study_config.study_name)
+    lock = StudyLock(DB, study_config.study_name)
     taken = []
     for _ in range(len(OPTIMIZERS) + 1):
-        trial = take_job(study, config, study_config.space, lock)
+        trial = take_trial(study, lock, next_from_plan(config, study_config.space))
         assert isinstance(trial, optuna.trial.Trial)
-        taken.append(job_of(study.trials[trial.number]))
+        taken.append(slot_of(study.trials[trial.number]))
     lock.close()
     assert [(j.phase, j.optimizer) for j in taken if j] == [
         ("default", "sgd"), ("default", "adam"), ("default", "lbfgs"), ("search", "sgd")]

@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.study import best_config, load_config, open_study
+from hpsearch.config import load_config
+from hpsearch.engine.studies import open_study
+from hpsearch.export import best_config
 
 
 @pytest.mark.slow

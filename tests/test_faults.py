@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.cli import cli
+from hpsearch.record import trial_attrs
 
 DB = "sqlite:///studies/hpsearch.db"
 TINY = ["--task", "classification", "--epochs", "2", "--optimizers", "adam,sgd"]
@@ -71,7 +72,7 @@ def test_a_sigkilled_sweep_resumes_keeps_what_finished_and_retries_the_lost_tria
     assert not [t for t in after if t.state == TrialState.RUNNING]
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in after) == 6
     killed = after[lost[0].number]
-    assert killed.state == TrialState.FAIL and "ended while it ran" in killed.user_attrs["reason"]
+    assert killed.state == TrialState.FAIL and "ended while it ran" in trial_attrs(killed)["reason"]
     retries = [t for t in after if t.user_attrs.get("retry_of") == killed.number]
     # The retry keeps every value the lost trial had drawn (all of them, once its training began).
     assert len(retries) == 1
@@ -88,7 +89,7 @@ def test_every_trial_diverging_is_recorded_and_the_study_ends(workdir: Path) -> 
     assert result.exit_code == 0, result.output
     trials = load("regression").trials
     assert [t.state for t in trials] == [TrialState.PRUNED] * 3
-    assert all(t.user_attrs["diverged"] and t.user_attrs["reason"] for t in trials)
+    assert all(trial_attrs(t)["diverged"] and trial_attrs(t)["reason"] for t in trials)
     assert "all pruned" in result.output
 
 
@@ -136,7 +137,7 @@ def test_a_model_that_raises_fails_its_trials_and_stops_the_study_after_three(
     assert "Traceback" not in result.output
     trials = load().trials
     assert [t.state for t in trials] == [TrialState.FAIL] * 3
-    assert trials[0].user_attrs["reason"] == "ValueError: shapes do not match: boom"
+    assert trial_attrs(trials[0])["reason"] == "ValueError: shapes do not match: boom"
 
 
 def test_out_of_memory_fails_one_trial_and_the_study_goes_on(workdir: Path) -> None:
@@ -146,7 +147,7 @@ def test_out_of_memory_fails_one_trial_and_the_study_goes_on(workdir: Path) -> N
     assert result.exit_code == 0, result.output
     trials = load().trials
     assert trials[0].state == TrialState.FAIL
-    assert trials[0].user_attrs["reason"] == (
+    assert trial_attrs(trials[0])["reason"] == (
         "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB")
     assert "#0 sgd fail: out of memory" in result.output or "#0 adam fail: out of memory" in \
         result.output
@@ -159,8 +160,8 @@ def test_trial_timeout_stops_a_trial_at_the_epochs_end(workdir: Path) -> None:
     assert result.exit_code == 0, result.output
     for trial in load().trials:
         assert trial.state == TrialState.PRUNED
-        assert trial.user_attrs["epochs_run"] == 1
-        assert trial.user_attrs["reason"].startswith("trial timeout:")
+        assert trial_attrs(trial)["epochs_run"] == 1
+        assert trial_attrs(trial)["reason"].startswith("trial timeout:")
 
 
 def digest(path: Path) -> str:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from hpsearch import lr_find
 from hpsearch.errors import ConfigError
-from hpsearch.lr_find import RangeTest, narrow_space, narrowed_ranges, range_test
 from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, _plain
-from hpsearch.report import range_test as range_test_page
+from hpsearch.protocols import lr_find
+from hpsearch.protocols.lr_find import RangeTest, narrow_space, narrowed_ranges, range_test
+from hpsearch.report import lr_find_page as range_test_page
 from hpsearch.space import SearchSpace
 from hpsearch.tasks.base import REGRESSION, Task, split_and_scale
 from hpsearch.tasks.prepare import PreparedTask, prepare_task

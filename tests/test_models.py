@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
+from hpsearch.record import trial_attrs
 
 TINY = ["--task", "classification", "--n-trials", "2", "--epochs", "2", "--optimizers",
         "adam,sgd"]
@@ -48,8 +49,8 @@ def test_trials_train_the_users_model(workdir: Path) -> None:
     study = optuna.load_study(study_name="classification", storage="sqlite:///studies/hpsearch.db")
     assert len(study.trials) == 2
     for trial in study.trials:
-        assert trial.user_attrs["model"] == "TinyNet"
-        assert trial.user_attrs["parameters"] == 64 * 7 + 7 + 7 * 10 + 10
+        assert trial_attrs(trial)["model"] == "TinyNet"
+        assert trial_attrs(trial)["parameters"] == 64 * 7 + 7 + 7 * 10 + 10
     assert study.user_attrs["model"] == "my_models.py:build"
     # The same study with the built-in model is another experiment: refused.
     result = CliRunner().invoke(cli, ["tune", *TINY, "--n-trials", "3"])

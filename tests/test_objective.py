@@ -7,7 +7,8 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from hpsearch.objective import Objective
+from hpsearch.engine.objective import Objective
+from hpsearch.record import trial_attrs
 from hpsearch.space import SearchSpace
 from hpsearch.tasks import get_task
 from hpsearch.train import DeviceData
@@ -28,11 +29,11 @@ def test_a_forced_divergence_becomes_a_pruned_trial_with_its_reason() -> None:
     study.optimize(objective("regression", space), n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.PRUNED
-    assert trial.user_attrs["diverged"] is True
-    assert trial.user_attrs["diverged_epoch"] == trial.user_attrs["epochs_run"]
-    assert "not finite" in trial.user_attrs["reason"] or "loss is" in trial.user_attrs["reason"]
+    assert trial_attrs(trial)["diverged"] is True
+    assert trial_attrs(trial)["diverged_epoch"] == trial_attrs(trial)["epochs_run"]
+    assert "not finite" in trial_attrs(trial)["reason"] or "loss is" in trial_attrs(trial)["reason"]
     # The sampler learns from it: the diverged epoch is reported as NaN, the worst value.
-    assert math.isnan(trial.intermediate_values[trial.user_attrs["diverged_epoch"] - 1])
+    assert math.isnan(trial.intermediate_values[trial_attrs(trial)["diverged_epoch"] - 1])
 
 
 def test_a_pruned_trial_really_stops_training() -> None:
@@ -43,10 +44,10 @@ def test_a_pruned_trial_really_stops_training() -> None:
     study.optimize(objective("classification", space, epochs=8), n_trials=2)
     for trial in study.trials:
         assert trial.state == TrialState.PRUNED
-        assert trial.user_attrs["epochs_run"] == 1
+        assert trial_attrs(trial)["epochs_run"] == 1
         assert list(trial.intermediate_values) == [0]
-        assert "pruned by the pruner" in trial.user_attrs["reason"]
-        assert not trial.user_attrs.get("diverged")
+        assert "pruned by the pruner" in trial_attrs(trial)["reason"]
+        assert not trial_attrs(trial).get("diverged")
 
 
 def test_a_complete_trial_records_what_reports_need() -> None:
@@ -54,7 +55,7 @@ def test_a_complete_trial_records_what_reports_need() -> None:
     study = optuna.create_study(direction="minimize")
     study.optimize(objective("regression", space, epochs=4), n_trials=1)
     trial = study.trials[0]
-    attrs = trial.user_attrs
+    attrs = trial_attrs(trial)
     assert trial.state == TrialState.COMPLETE
     assert trial.value == trial.intermediate_values[3]  # the last epoch's metric
     assert attrs["epochs_run"] == 4
@@ -92,7 +93,7 @@ def test_every_trial_records_its_cost_and_lbfgs_counts_its_closure_evaluations()
         if key == "lbfgs":
             study.enqueue_trial({"optimizer": "lbfgs", "lbfgs_line_search_fn": "strong_wolfe"})
         study.optimize(objective("regression", space, epochs=epochs), n_trials=1)
-        records.append(study.trials[0].user_attrs)
+        records.append(trial_attrs(study.trials[0]))
     sgd, lbfgs = records
     batches = math.ceil(len(get_task("regression").load().train.y) / 64)
     assert sgd["epochs_run"] == lbfgs["epochs_run"] == epochs

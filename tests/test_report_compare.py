@@ -13,13 +13,14 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from hpsearch.report.collect import Report
 from hpsearch.report.comparison import ComparisonSummary
 from hpsearch.report.comparison_figures import comparison_figures, profile_figure
 from hpsearch.report.page import render_page
-from hpsearch.report.summary import Report, summarise
 from hpsearch.report.text import markdown, terminal, to_json
-from hpsearch.verdict import expected_best, lr_window, mean_interval
+from hpsearch.stats import expected_best, lr_window, mean_interval
 from tests.browser import render, require_chromium
+from tests.conftest import summarise
 from tests.test_report_summary import known_trials
 
 KEYS = ("sgd", "momentum", "adam")

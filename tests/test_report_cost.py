@@ -14,6 +14,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from hpsearch.report.collect import Report
 from hpsearch.report.cost import (
     CostRow,
     CumulativeBest,
@@ -25,9 +26,11 @@ from hpsearch.report.cost import (
 from hpsearch.report.cost_figures import cost_figures
 from hpsearch.report.figures import WARM_SYMBOL, study_figures
 from hpsearch.report.page import render_page
-from hpsearch.report.summary import Report, StudySummary, TrialPoint, summarise, summarise_study
+from hpsearch.report.points import TrialPoint
+from hpsearch.report.summary import StudySummary, summarise_study
 from hpsearch.report.text import markdown, terminal, to_json
 from tests.browser import render, require_chromium
+from tests.conftest import summarise
 from tests.test_report_compare import CLEAR_WINNER, DIGITS, add_comparison
 
 OPTIMIZERS = CategoricalDistribution(["sgd", "adam", "lbfgs"])

@@ -11,15 +11,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from hpsearch.errors import ConfigError
-from hpsearch.report.summary import (
-    importance_within,
-    summarise,
-    summarise_optimizers,
-    trial_points,
-    verdict,
-    wall_seconds,
-)
+from hpsearch.report.points import trial_points, wall_seconds
+from hpsearch.report.summary import importance_within, summarise_optimizers, verdict
 from hpsearch.space import SearchSpace, suggest
+from tests.conftest import summarise
 
 OPTIMIZERS = CategoricalDistribution(["sgd", "adam", "lbfgs"])
 
@@ -126,7 +121,7 @@ def test_importance_finds_the_parameter_that_matters() -> None:
 
 
 def test_summarise_reads_every_study_or_the_named_ones(storage_url: str) -> None:
-    from hpsearch.storage import resolve
+    from hpsearch.engine.storage import resolve
 
     backend = resolve(storage_url)
     for name, direction in (("a", "maximize"), ("b", "minimize")):

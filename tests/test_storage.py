@@ -6,8 +6,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from hpsearch.engine.storage import DEFAULT_STORAGE, display, resolve, storage_url
 from hpsearch.errors import ConfigError
-from hpsearch.storage import DEFAULT_STORAGE, display, resolve, storage_url
 
 
 def test_the_default_is_one_sqlite_file_and_the_environment_overrides_it(

@@ -6,9 +6,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hpsearch.config import load_config
 from hpsearch.errors import ConfigError, StudyMismatchError
-from hpsearch.study import best_config, counted_trials, load_config, run_records
-from hpsearch.sweep import run
+from hpsearch.export import best_config
+from hpsearch.protocols.tune import run
+from hpsearch.record import counted, run_records
 
 TINY = {"n_trials": 3, "epochs": 2, "optimizers": ("adam", "sgd", "lbfgs")}
 
@@ -83,7 +85,7 @@ def test_best_config_is_the_best_complete_trial(workdir: Path, storage_url: str)
     assert best["trial"] == study.best_trial.number
     assert best["optimizer"] == study.best_trial.params["optimizer"]
     assert (best["epochs"], best["batch_size"], best["study"]) == (2, 64, "classification")
-    assert counted_trials(study) == 4
+    assert counted(study.get_trials()) == 4
 
 
 def test_config_file_flags_and_defaults(workdir: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from hpsearch.verdict import (
+from hpsearch.stats import (
     TIE_PROBABILITY,
     WIN_PROBABILITY,
     expected_best,

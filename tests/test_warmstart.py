@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.cli import cli
-from hpsearch.warmstart import best_per_optimizer
+from hpsearch.record import best_per_optimizer
 
 DB = "sqlite:///studies/hpsearch.db"
 
@@ -20,8 +20,9 @@ def test_best_configurations_of_earlier_studies_run_first_and_are_marked(workdir
         result = runner.invoke(cli, ["tune", "--task", task, "--n-trials", "5", "--epochs", "2",
                                      "--optimizers", "adam,sgd,rmsprop"])
         assert result.exit_code == 0, result.output
-    sources = {name: best_per_optimizer(optuna.load_study(study_name=name, storage=DB))
+    studies = {name: optuna.load_study(study_name=name, storage=DB)
                for name in ("classification", "small")}
+    sources = {name: best_per_optimizer(study.trials, "maximize") for name, study in studies.items()}
     expected = [(name, t.number, t.params) for name in sources for t in sources[name]]
     # The new sweep leaves rmsprop out: its warm starts are skipped, with a note.
     expected = [e for e in expected if e[2]["optimizer"] != "rmsprop"]

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.report.summary import summarise
+from tests.conftest import summarise
 
 COMMAND = [sys.executable, "-m", "hpsearch", "tune", "--task", "classification", "--epochs", "8",
            "--optimizers", "adam,sgd,lbfgs", "--workers", "2"]
@@ -42,7 +42,7 @@ def test_two_workers_share_one_study_and_respect_its_total(workdir: Path, storag
 
 
 def _optuna_url(storage: str) -> str | optuna.storages.BaseStorage:
-    from hpsearch.storage import resolve
+    from hpsearch.engine.storage import resolve
 
     return resolve(storage, create=False)
 

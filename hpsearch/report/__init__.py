@@ -1,5 +1,4 @@
-"""Reports read only the storage: pure summaries first, figures and pages from them."""
-
-from hpsearch.report.summary import OptimizerSummary, summarise_optimizers
-
-__all__ = ["OptimizerSummary", "summarise_optimizers"]
+"""The readers: reports built from stored studies. Pure summaries first (`points`, `summary`,
+`cost`, `comparison`, `collect`), figures from them (`plotting`, `*_figures`), then pages and text
+(`html`, `page`, `comparison_page`, `lr_find_page`, `text`). Nothing here runs a trial or opens a
+storage: the caller hands in the loaded studies."""

@@ -14,17 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from hpsearch import verdict as stats
+from hpsearch import record, stats
+from hpsearch.protocols.compare_plan import rerun_source
 from hpsearch.report.cost import CostSummary, summarise_cost
-from hpsearch.report.summary import (
-    Provenance,
-    TrialPoint,
-    _finite,
-    _state,
-    optimizer_order,
-    provenance,
-    trial_points,
-)
+from hpsearch.report.points import Provenance, TrialPoint, optimizer_order, provenance, trial_points
 
 if TYPE_CHECKING:
     import optuna
@@ -113,44 +106,35 @@ class AcrossTasks:
     table: list[MeasuredRow]
 
 
-def is_comparison(attrs: Mapping[str, Any]) -> bool:
-    protocol = attrs.get("protocol")
-    return isinstance(protocol, Mapping) and protocol.get("kind") == "compare"
-
-
 def read_protocol(attrs: Mapping[str, Any]) -> Protocol:
-    p = attrs["protocol"]
+    p = attrs[record.PROTOCOL]
     return Protocol(budget=int(p.get("budget", 0)), seeds=int(p.get("seeds", 0)),
                     sampler=str(p.get("sampler", "random")), epochs=p.get("epochs", attrs.get("epochs")),
                     optimizers=tuple(p.get("optimizers", ())), seed=p.get("seed"))
 
 
 def _phase(trial: optuna.trial.FrozenTrial) -> str:
-    return str(trial.user_attrs.get("phase", "search"))
+    return str(record.trial_attrs(trial).get("phase", "search"))
 
 
 def _test_value(trial: optuna.trial.FrozenTrial) -> float | None:
     """nan for a diverged trial, None where a finished one recorded no test value."""
-    if _state(trial) == "diverged":
+    if record.outcome(trial) == "diverged":
         return math.nan
-    value = trial.user_attrs.get("test_value")
+    value = record.trial_attrs(trial).get("test_value")
     return float(value) if isinstance(value, int | float) else None
 
 
 def _lr(trial: optuna.trial.FrozenTrial) -> float | None:
-    lr = ((trial.user_attrs.get("config") or {}).get("hyperparameters") or {}).get("lr")
+    lr = ((record.trial_attrs(trial).get("config") or {}).get("hyperparameters") or {}).get("lr")
     if lr is None:
         lr = trial.params.get(f"{trial.params['optimizer']}_lr")
     return float(lr) if isinstance(lr, int | float) and math.isfinite(lr) and lr > 0 else None
 
 
-def _better(direction: str) -> float:
-    return 1.0 if direction == "maximize" else -1.0
-
-
 def worst_search_value(trials: Sequence[optuna.trial.FrozenTrial], direction: str) -> float | None:
-    values = [v for t in trials if _phase(t) == "search" and _state(t) == "complete"
-              and (v := _finite(t.value)) is not None]
+    values = [v for t in trials if _phase(t) == "search" and record.outcome(t) == "complete"
+              and (v := record.finite(t.value)) is not None]
     if not values:
         return None
     return min(values) if direction == "maximize" else max(values)
@@ -159,13 +143,11 @@ def worst_search_value(trials: Sequence[optuna.trial.FrozenTrial], direction: st
 def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, direction: str,
             worst: float | None) -> dict[str, Any]:
     """Its search trials as draws: a trial without a final value is a real, bad draw (the worst)."""
-    from hpsearch.compare import best_search_trial  # the trial the protocol re-ran, by its rule
-
-    finished = [t for t in trials if _phase(t) == "search" and _state(t) in DRAWN]
+    finished = [t for t in trials if _phase(t) == "search" and record.outcome(t) in DRAWN]
     values = {t.number: v for t in finished
-              if _state(t) == "complete" and (v := _finite(t.value)) is not None}
+              if record.outcome(t) == "complete" and (v := record.finite(t.value)) is not None}
     complete = [t for t in finished if t.number in values]
-    best = best_search_trial(list(trials), key, direction)
+    best = rerun_source(trials, key, direction)  # the trial the protocol re-ran
     draws = tuple(d for t in finished if (d := values.get(t.number, worst)) is not None)
     means, stds = stats.expected_best(draws, budget or len(draws), direction) if draws else ((), ())
     rated = [(lr, values[t.number]) for t in complete if (lr := _lr(t)) is not None]
@@ -175,7 +157,7 @@ def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, d
         search_trials=len(finished), search_complete=len(complete),
         search_diverged=len(finished) - len(complete),
         best_value=values[best.number] if best else None, best_trial=best.number if best else None,
-        best_config=best.user_attrs.get("config") if best else None,
+        best_config=record.trial_attrs(best).get("config") if best else None,
         search_values=draws, expected_best=tuple(float(m) for m in means),
         expected_best_std=tuple(float(s) for s in stds), lr_window=window,
     )
@@ -184,9 +166,9 @@ def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, d
 def _reruns(trials: Sequence[optuna.trial.FrozenTrial], best: int | None) -> dict[str, Any]:
     """The test values of the re-runs of its best search trial, by seed index; a diverged seed is
     a real outcome, kept as nan. Re-runs of an earlier best (the search went on) are left out."""
-    runs = sorted((t for t in trials if _phase(t) == "rerun" and _state(t) in ("complete", "diverged")
-                   and t.user_attrs.get("rerun_of") == best),
-                  key=lambda t: (int(t.user_attrs.get("seed_index", 0)), t.number))
+    runs = sorted((t for t in trials if _phase(t) == "rerun" and record.outcome(t) in ("complete", "diverged")
+                   and record.trial_attrs(t).get("rerun_of") == best),
+                  key=lambda t: (int(record.trial_attrs(t).get("seed_index", 0)), t.number))
     values = tuple(v for t in runs if (v := _test_value(t)) is not None)
     finite = [v for v in values if math.isfinite(v)]
     return dict(
@@ -198,10 +180,10 @@ def _reruns(trials: Sequence[optuna.trial.FrozenTrial], best: int | None) -> dic
 def _default(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[str, float | None]:
     defaults = [t for t in trials if _phase(t) == "default"]
     for t in defaults:  # the first that finished training
-        if _state(t) == "complete":
-            return "complete", _finite(_test_value(t))
+        if record.outcome(t) == "complete":
+            return "complete", record.finite(_test_value(t))
     for state in ("diverged", "failed", "running"):
-        if any(_state(t) == state for t in defaults):
+        if any(record.outcome(t) == state for t in defaults):
             return state, None
     return "missing", None
 
@@ -213,11 +195,11 @@ def compare_optimizer(key: str, trials: Sequence[optuna.trial.FrozenTrial], prot
     reruns = _reruns(trials, search["best_trial"])
     state, default = _default(trials)
     test = reruns["test"]
-    gain = _better(direction) * (test.mean - default) if test and default is not None else None
+    gain = record.sign(direction) * (test.mean - default) if test and default is not None else None
     return ComparedOptimizer(
-        optimizer=key, failed=sum(_state(t) == "failed" for t in trials), p_best=None, rank=None,
+        optimizer=key, failed=sum(record.outcome(t) == "failed" for t in trials), p_best=None, rank=None,
         default_state=state, default_value=default, gain=gain,
-        seconds=sum(float(t.user_attrs.get("seconds", 0.0)) for t in trials), **search, **reruns,
+        seconds=sum(float(record.trial_attrs(t).get("seconds", 0.0)) for t in trials), **search, **reruns,
     )
 
 
@@ -240,7 +222,7 @@ def describe(rows: Sequence[ComparedOptimizer], protocol: Protocol, metric: str,
 
 def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
     trials = study.get_trials(deepcopy=False)
-    attrs, direction = study.user_attrs, study.direction.name.lower()
+    attrs, direction = study.user_attrs, record.direction_of(study)
     protocol, metric = read_protocol(attrs), str(attrs.get("metric", "value"))
     groups: dict[str, list[optuna.trial.FrozenTrial]] = {key: [] for key in protocol.optimizers}
     for t in trials:
@@ -251,7 +233,7 @@ def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
             for key in optimizer_order(list(groups))]
     runs = {r.optimizer: r.reruns for r in rows if r.reruns}
     judged = stats.verdict(runs, direction) if runs else None
-    sign = _better(direction)
+    sign = record.sign(direction)
     means = {r.optimizer: r.test.mean for r in rows if r.test}
     rows = [replace(r, p_best=judged.probabilities.get(r.optimizer) if judged else None,
                     rank=1 + sum(sign * m > sign * means[r.optimizer] for m in means.values())
@@ -275,7 +257,7 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _average_ranks(comparison: ComparisonSummary) -> dict[str, float]:
     """1 = best re-run mean; optimizers with equal means share the average of their ranks."""
-    sign = _better(comparison.direction)
+    sign = record.sign(comparison.direction)
     means = {r.optimizer: sign * r.test.mean for r in comparison.optimizers if r.test}
     return {name: 1 + sum(m > mine for m in means.values()) + (sum(m == mine for m in means.values()) - 1) / 2
             for name, mine in means.items()}

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report.figures import FADED, _esc, _layout, colours
+from hpsearch.report.plotting import FADED, colours, escape, layout
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -43,7 +43,7 @@ def rerun_intervals(comparison: ComparisonSummary, order: Sequence[str]) -> go.F
         if seeds:
             fig.add_trace(go.Scatter(
                 x=[row.optimizer] * len(seeds), y=seeds, mode="markers", legendgroup=row.optimizer,
-                name=f"{_esc(row.optimizer)} seeds", showlegend=False, opacity=FADED + 0.15,
+                name=f"{escape(row.optimizer)} seeds", showlegend=False, opacity=FADED + 0.15,
                 marker={"color": palette[row.optimizer], "size": 7},
                 hovertemplate="seed: %{y:.4g}<extra></extra>"))
         if row.test is None:
@@ -51,22 +51,22 @@ def rerun_intervals(comparison: ComparisonSummary, order: Sequence[str]) -> go.F
         spread = row.test.n > 1 and math.isfinite(row.test.low)
         p_best = f"P(best) {row.p_best:.2f}" if row.p_best is not None else ""
         fig.add_trace(go.Scatter(
-            x=[row.optimizer], y=[row.test.mean], mode="markers", name=_esc(row.optimizer),
+            x=[row.optimizer], y=[row.test.mean], mode="markers", name=escape(row.optimizer),
             legendgroup=row.optimizer,
             marker={"color": palette[row.optimizer], "size": 12, "symbol": "diamond"},
             error_y={"type": "data", "symmetric": False, "visible": spread, "color": palette[row.optimizer],
                      "array": [row.test.high - row.test.mean if spread else 0],
                      "arrayminus": [row.test.mean - row.test.low if spread else 0]},
-            hovertemplate=(f"{_esc(row.optimizer)}: mean %{{y:.4g}}"
+            hovertemplate=(f"{escape(row.optimizer)}: mean %{{y:.4g}}"
                            + (f" [{row.test.low:.4g}, {row.test.high:.4g}]" if spread else " (one seed)")
                            + f" over {row.test.n} seeds, {p_best}<extra></extra>")))
     rows = _rows(comparison, order)
     fig.update_layout(showlegend=False)
     fig.update_xaxes(categoryorder="array", categoryarray=[r.optimizer for r in rows],
                      tickvals=[r.optimizer for r in rows], range=[-0.5, len(rows) - 0.5],
-                     ticktext=[_esc(r.optimizer) + ("" if r.p_best is None else f"<br>P(best) {r.p_best:.2f}")
-                               for r in rows])
-    return _layout(fig, f"Test {_esc(comparison.metric)} of the re-runs: mean and 95% CI",
+                     ticktext=[escape(r.optimizer) + (
+                         "" if r.p_best is None else f"<br>P(best) {r.p_best:.2f}") for r in rows])
+    return layout(fig, f"Test {escape(comparison.metric)} of the re-runs: mean and 95% CI",
                    "optimizer", f"test {comparison.metric}",
                    subtitle=f"{_budget(comparison)}; dots: seeds")
 
@@ -86,19 +86,19 @@ def expected_best_curves(comparison: ComparisonSummary, order: Sequence[str]) ->
         fig.add_trace(go.Scatter(
             x=ks + ks[::-1], y=high + low[::-1], fill="toself", fillcolor=_rgba(palette[row.optimizer], BAND),
             line={"color": palette[row.optimizer], "width": 0}, mode="lines", hoverinfo="skip",
-            name=f"{_esc(row.optimizer)} +-1 std", legendgroup=row.optimizer, showlegend=False))
+            name=f"{escape(row.optimizer)} +-1 std", legendgroup=row.optimizer, showlegend=False))
         fig.add_trace(go.Scatter(
-            x=ks, y=list(row.expected_best), mode="lines+markers", name=_esc(row.optimizer),
+            x=ks, y=list(row.expected_best), mode="lines+markers", name=escape(row.optimizer),
             legendgroup=row.optimizer, line={"color": palette[row.optimizer]}, marker={"size": 5},
             customdata=list(row.expected_best_std),
-            hovertemplate=(f"{_esc(row.optimizer)}, %{{x}} trials: %{{y:.4g}} +- %{{customdata:.2g}}"
+            hovertemplate=(f"{escape(row.optimizer)}, %{{x}} trials: %{{y:.4g}} +- %{{customdata:.2g}}"
                            "<extra></extra>")))
     worst = comparison.worst_search_value
     caption = ("a diverged trial is a real, bad draw: it counts as the task's worst search value"
                + (f", {worst:.4g}" if worst is not None else "") + "; failed ones were retried")
-    return _layout(fig, f"Expected best validation {_esc(comparison.metric)} after k trials",
+    return layout(fig, f"Expected best validation {escape(comparison.metric)} after k trials",
                    "search trials per optimizer (k)", f"validation {comparison.metric}",
-                   subtitle=_esc(caption))
+                   subtitle=escape(caption))
 
 
 def tuning_gain(comparison: ComparisonSummary, order: Sequence[str]) -> go.Figure:
@@ -111,23 +111,23 @@ def tuning_gain(comparison: ComparisonSummary, order: Sequence[str]) -> go.Figur
         name = row.optimizer
         if row.gain is not None and row.test is not None:
             fig.add_trace(go.Bar(
-                x=[name], y=[row.gain], name=_esc(name), legendgroup=name, text=[f"{row.gain:+.3g}"],
+                x=[name], y=[row.gain], name=escape(name), legendgroup=name, text=[f"{row.gain:+.3g}"],
                 textposition="outside", marker={"color": palette[name]},
-                hovertemplate=(f"{_esc(name)}: tuned {row.test.mean:.4g} vs default "
+                hovertemplate=(f"{escape(name)}: tuned {row.test.mean:.4g} vs default "
                                f"{row.default_value:.4g}<extra></extra>")))
             continue
         label = ("default diverged" if row.default_state == "diverged" else
                  "no re-run finished" if row.test is None else f"default {row.default_state}")
         fig.add_trace(go.Scatter(
-            x=[name], y=[0.0], mode="markers+text", name=f"{_esc(name)} {label}", legendgroup=name,
+            x=[name], y=[0.0], mode="markers+text", name=f"{escape(name)} {label}", legendgroup=name,
             text=[label], textposition="top center",
             marker={"color": palette[name], "symbol": "x", "size": 12},
-            hovertemplate=f"{_esc(name)}: {label}<extra></extra>"))
+            hovertemplate=f"{escape(name)}: {label}<extra></extra>"))
     fig.update_layout(showlegend=False)
     fig.update_xaxes(categoryorder="array", categoryarray=[r.optimizer for r in _rows(comparison, order)])
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
     sense = "higher" if comparison.direction == "maximize" else "lower"
-    return _layout(fig, "Gain of tuning over torch's defaults", "optimizer",
+    return layout(fig, "Gain of tuning over torch's defaults", "optimizer",
                    f"test {comparison.metric} gain", subtitle=(
                        f"re-run mean vs the default trial; positive: tuning helped ({sense} is better)"))
 
@@ -143,10 +143,10 @@ def profile_figure(across: AcrossTasks, order: Sequence[str]) -> go.Figure:
             continue
         fig.add_trace(go.Scatter(
             x=list(across.taus), y=list(across.profile[name]), mode="lines+markers", line_shape="hv",
-            name=_esc(name), legendgroup=name, line={"color": palette[name]}, marker={"size": 5},
-            hovertemplate=f"{_esc(name)}: within %{{x:.3g}} spreads on %{{y:.0%}} of tasks<extra></extra>"))
+            name=escape(name), legendgroup=name, line={"color": palette[name]}, marker={"size": 5},
+            hovertemplate=f"{escape(name)}: within %{{x:.3g}} spreads on %{{y:.0%}} of tasks<extra></extra>"))
     fig.update_yaxes(range=[-0.03, 1.03], tickformat=".0%")
-    return _layout(fig, f"Performance profile over {len(across.studies)} compared tasks",
+    return layout(fig, f"Performance profile over {len(across.studies)} compared tasks",
                    "tau: distance to the task's best re-run mean, in spreads of the optimizers' means",
                    "fraction of tasks within tau", subtitle="at tau 0: the tasks it was best on; "
                    "higher and further left is better; a task it was not run on never counts")

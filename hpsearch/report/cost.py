@@ -13,7 +13,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hpsearch.report.summary import TrialPoint, optimizer_order
+from hpsearch import record
+from hpsearch.report.points import TrialPoint, optimizer_order
 
 SPENT = ("complete", "pruned", "diverged", "failed")  # trials that spent compute: all but running ones
 NO_RESULT = ("diverged", "failed")
@@ -96,7 +97,7 @@ def cost_rows(points: Sequence[TrialPoint]) -> list[CostRow]:
 
 def cumulative_best(points: Sequence[TrialPoint], direction: str) -> list[CumulativeBest]:
     """Per optimizer, in trial order: every trial adds its seconds, a complete one may raise the best."""
-    sign = 1.0 if direction == "maximize" else -1.0
+    sign = record.sign(direction)
     spent = sorted((p for p in points if p.state in SPENT), key=lambda p: p.number)
     curves = []
     for name in optimizer_order(sorted({p.optimizer for p in spent})):
@@ -117,7 +118,7 @@ def cumulative_best(points: Sequence[TrialPoint], direction: str) -> list[Cumula
 
 def pareto_front(points: Sequence[TrialPoint], direction: str) -> list[FrontPoint]:
     """Complete trials that no other beats at no more cost, cheapest first; of equal trials, the first."""
-    sign = 1.0 if direction == "maximize" else -1.0
+    sign = record.sign(direction)
     candidates = sorted((p.seconds, -sign * value, p.number, p.optimizer, value) for p in points
                         if (value := _result(p)) is not None and p.seconds > 0)
     front: list[FrontPoint] = []

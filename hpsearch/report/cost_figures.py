@@ -7,27 +7,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report.figures import (
-    WARM_SYMBOL,
-    _esc,
-    _layout,
-    colours,
-    marker_traces,
-    warm_caption,
-)
+from hpsearch.report.figures import marker_traces, warm_caption
+from hpsearch.report.plotting import WARM_SYMBOL, colours, escape, layout
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from hpsearch.report.cost import CostSummary
-    from hpsearch.report.summary import TrialPoint
+    from hpsearch.report.points import TrialPoint
 
 FRONT_COLOUR = "#444"
 SYMBOLS = {"complete": "circle", "pruned": "circle-open", "diverged": "x", "failed": "x-open"}
 
 
 def _empty(fig: go.Figure, text: str) -> None:
-    fig.add_annotation(text=_esc(text), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.add_annotation(text=escape(text), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
 
 
 def cumulative_best(cost: CostSummary, trials: Sequence[TrialPoint], metric: str,
@@ -47,22 +41,22 @@ def cumulative_best(cost: CostSummary, trials: Sequence[TrialPoint], metric: str
             continue
         points = [by_number[number] for number, _, _ in shown]
         hover = [f"after trial {t.number} ({t.state}, {t.seconds:.3g} s): {x:.4g} s spent, best {y:.4g}"
-                 + (f"<br>warm-started from {_esc(t.warm_start)}" if t.warm_start else "")
+                 + (f"<br>warm-started from {escape(t.warm_start)}" if t.warm_start else "")
                  for t, (_, x, y) in zip(points, shown, strict=True)]
         fig.add_trace(go.Scatter(
             x=[x for _, x, _ in shown], y=[y for _, _, y in shown], mode="lines+markers", line_shape="hv",
-            name=_esc(name), legendgroup=name, line={"color": palette[name]},
+            name=escape(name), legendgroup=name, line={"color": palette[name]},
             marker={"size": 6, "symbol": [SYMBOLS.get(t.state, "circle") for t in points]},
-            text=[f"{_esc(name)} {h}" for h in hover], hovertemplate="%{text}<extra></extra>"))
+            text=[f"{escape(name)} {h}" for h in hover], hovertemplate="%{text}<extra></extra>"))
         warm = [(t, x, y) for t, (_, x, y) in zip(points, shown, strict=True) if t.warm_start]
         if warm:
             fig.add_trace(go.Scatter(
                 x=[x for _, x, _ in warm], y=[y for _, _, y in warm], mode="markers",
-                name=f"{_esc(name)} warm-started", legendgroup=name, showlegend=False, hoverinfo="skip",
+                name=f"{escape(name)} warm-started", legendgroup=name, showlegend=False, hoverinfo="skip",
                 marker={"color": palette[name], "symbol": WARM_SYMBOL, "size": 14, "line": {"width": 1.5}}))
     if not fig.data:
         _empty(fig, "no complete trial with a recorded cost")
-    return _layout(fig, f"Best {_esc(metric)} against compute spent", "training seconds spent by the "
+    return layout(fig, f"Best {escape(metric)} against compute spent", "training seconds spent by the "
                    "optimizer (cumulative)", metric, subtitle=(
                        "each trial it ran adds its seconds; the line: its best complete trial so far"
                        + warm_caption(trials)))
@@ -78,11 +72,11 @@ def pareto(cost: CostSummary, trials: Sequence[TrialPoint], metric: str, directi
         fig.add_trace(go.Scatter(
             x=[p.seconds for p in cost.front], y=[p.value for p in cost.front], mode="lines+text",
             line_shape="hv", name="Pareto front", line={"color": FRONT_COLOUR, "width": 1.5, "dash": "dot"},
-            text=[_esc(p.optimizer) for p in cost.front], textposition="top left",
+            text=[escape(p.optimizer) for p in cost.front], textposition="top left",
             textfont={"size": 11, "color": FRONT_COLOUR}, hoverinfo="skip"))
     else:
         _empty(fig, "no complete trial with a recorded cost")
-    return _layout(fig, f"Pareto front: {_esc(metric)} against cost per trial", "training seconds "
+    return layout(fig, f"Pareto front: {escape(metric)} against cost per trial", "training seconds "
                    "of the trial (log)", metric, log_x=True, subtitle=(
                        "filled: complete; open: pruned (last value); x: diverged, no result; "
                        "line: best per budget" + warm_caption(trials)))

@@ -3,51 +3,24 @@ so pages render on machines without a GPU; every optimizer keeps one colour and 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report.summary import Report, StudySummary, TrialPoint
+from hpsearch.report.collect import Report
+from hpsearch.report.plotting import (
+    FADED,
+    HEIGHT,
+    WARM_SYMBOL,
+    WARM_SYMBOL_TEXT,
+    colours,
+    escape,
+    layout,
+)
+from hpsearch.report.points import TrialPoint
+from hpsearch.report.summary import StudySummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
-
-HEIGHT = 420
-FADED = 0.25
-WARM_SYMBOL = "diamond-open"  # drawn around a warm-started trial's own marker
-WARM_SYMBOL_TEXT = "\u25c7"  # the same shape in a caption
-
-
-def colours(order: Sequence[str]) -> dict[str, str]:
-    from plotly.colors import qualitative
-
-    palette = qualitative.Plotly + qualitative.D3 + qualitative.Dark24
-    return {name: palette[i % len(palette)] for i, name in enumerate(order)}
-
-
-def _template() -> go.layout.Template:
-    """plotly_white's layout without its per-trace-type defaults, which every figure would
-    otherwise carry into the page (and with them a default for every WebGL trace type)."""
-    import plotly.graph_objects as go
-    import plotly.io as pio
-
-    return go.layout.Template(layout=pio.templates["plotly_white"].layout)
-
-
-def _layout(fig: go.Figure, title: str, x: str, y: str, log_x: bool = False,
-            subtitle: str = "") -> go.Figure:
-    fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}},
-                      template=_template(), height=HEIGHT,
-                      margin={"l": 60, "r": 20, "t": 70, "b": 50}, legend={"groupclick": "toggleitem"},
-                      xaxis_title=x, yaxis_title=y)
-    if log_x:
-        fig.update_xaxes(type="log")
-    return fig
-
-
-def _esc(text: str) -> str:
-    return html.escape(text, quote=False)
-
 
 def _worst(trials: Sequence[TrialPoint], direction: str) -> float | None:
     values = [t.value for t in trials if t.value is not None]
@@ -84,15 +57,15 @@ def leaderboard_heatmap(report: Report) -> go.Figure:
                             f"{row.pruned - row.diverged} pruned, {row.diverged} div.")
         z.append(z_row)
         text.append(text_row)
-    columns = [f"{_esc(s.study)} ({_esc(s.metric)})" for s in report.studies]
+    columns = [f"{escape(s.study)} ({escape(s.metric)})" for s in report.studies]
     fig = go.Figure(go.Heatmap(
-        z=z, x=columns, y=[_esc(n) for n in order], text=text, texttemplate="%{text}",
+        z=z, x=columns, y=[escape(n) for n in order], text=text, texttemplate="%{text}",
         colorscale="RdYlGn", reversescale=True, zmin=1, zmax=max(len(order), 2),
         colorbar={"title": "rank"}, hovertemplate="%{y} on %{x}<br>%{text}<extra></extra>",
         xgap=2, ygap=2,
     ))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Rank of each optimizer per task", "task (study)", "optimizer",
+    return layout(fig, "Rank of each optimizer per task", "task (study)", "optimizer",
                    subtitle="1 = best; the trials each optimizer got stand beside every value",
                    ).update_layout(height=max(HEIGHT, 48 * len(order)))
 
@@ -122,11 +95,11 @@ def best_so_far(study: StudySummary, order: Sequence[str], by: str = "trial") ->
             xs.append(end)
             ys.append(best)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv",
-                                 name=_esc(name), legendgroup=name,
+                                 name=escape(name), legendgroup=name,
                                  line={"color": palette[name]}, marker={"size": 5}))
     x_title = "trial number" if by == "trial" else "seconds since the sweep started"
     against = "trials" if by == "trial" else "wall clock"
-    return _layout(fig, f"Best {_esc(study.metric)} so far ({against})", x_title, study.metric,
+    return layout(fig, f"Best {escape(study.metric)} so far ({against})", x_title, study.metric,
                    subtitle="best complete trial of each optimizer up to that point")
 
 
@@ -159,7 +132,7 @@ def marker_traces(trials: Sequence[TrialPoint], direction: str, order: Sequence[
             drawn += points
             ys = [t.value if state != "diverged" else worst for t in points]
             traces.append(go.Scatter(
-                x=[_x(t, x_of) for t in points], y=ys, mode="markers", name=f"{_esc(name)} {state}",
+                x=[_x(t, x_of) for t in points], y=ys, mode="markers", name=f"{escape(name)} {state}",
                 legendgroup=name, showlegend=state == "complete" or x_of != "optimizer", opacity=opacity,
                 marker={"color": palette[name], "symbol": symbol, "size": 8},
                 text=[_hover(t) for t in points], hovertemplate="%{text}<extra></extra>",
@@ -168,7 +141,7 @@ def marker_traces(trials: Sequence[TrialPoint], direction: str, order: Sequence[
         if warm:
             traces.append(go.Scatter(
                 x=[_x(t, x_of) for t in warm], y=[t.value if t.state != "diverged" else worst for t in warm],
-                mode="markers", name=f"{_esc(name)} warm-started", legendgroup=name,
+                mode="markers", name=f"{escape(name)} warm-started", legendgroup=name,
                 showlegend=x_of != "optimizer",
                 marker={"color": palette[name], "symbol": WARM_SYMBOL, "size": 16, "line": {"width": 1.5}},
                 text=[_hover(t) for t in warm], hovertemplate="%{text}<extra></extra>",
@@ -179,9 +152,9 @@ def marker_traces(trials: Sequence[TrialPoint], direction: str, order: Sequence[
 def _hover(t: TrialPoint) -> str:
     value = f"{t.value:.4g}" if t.value is not None else "-"
     lr = f", lr {t.lr:.3g}" if t.lr is not None else ""
-    reason = f"<br>{_esc(t.reason)}" if t.reason else ""
-    warm = f"<br>warm-started from {_esc(t.warm_start)}" if t.warm_start else ""
-    return (f"trial {t.number} {_esc(t.optimizer)}: {value} ({t.state}, {t.epochs_run} epochs{lr})"
+    reason = f"<br>{escape(t.reason)}" if t.reason else ""
+    warm = f"<br>warm-started from {escape(t.warm_start)}" if t.warm_start else ""
+    return (f"trial {t.number} {escape(t.optimizer)}: {value} ({t.state}, {t.epochs_run} epochs{lr})"
             f"{reason}{warm}")
 
 
@@ -193,14 +166,14 @@ def distribution(study: StudySummary, order: Sequence[str]) -> go.Figure:
     for name in order:
         values = [t.value for t in study.trials if t.optimizer == name and t.state == "complete"]
         if values:
-            fig.add_trace(go.Box(y=values, x=[name] * len(values), name=f"{_esc(name)} complete",
+            fig.add_trace(go.Box(y=values, x=[name] * len(values), name=f"{escape(name)} complete",
                                  legendgroup=name, showlegend=False, boxpoints=False,
                                  marker={"color": palette[name]}, line={"width": 1}))
     for trace in marker_traces(study.trials, study.direction, order, x_of="optimizer"):
         fig.add_trace(trace)
     fig.update_layout(showlegend=False)
     fig.update_xaxes(categoryorder="array", categoryarray=list(order))
-    return _layout(fig, f"Final {_esc(study.metric)} per optimizer", "optimizer", study.metric,
+    return layout(fig, f"Final {escape(study.metric)} per optimizer", "optimizer", study.metric,
                    subtitle="box and dots: complete trials; open: pruned, at their last value; "
                             "x: diverged, drawn at the worst value" + warm_caption(study.trials))
 
@@ -223,11 +196,11 @@ def learning_curves(study: StudySummary, order: Sequence[str]) -> go.Figure:
                 ys += [*t.curve, None]
             if xs:
                 fig.add_trace(go.Scatter(
-                    x=xs, y=ys, mode="lines", name=f"{_esc(name)}" + ("" if finished else " (pruned)"),
+                    x=xs, y=ys, mode="lines", name=f"{escape(name)}" + ("" if finished else " (pruned)"),
                     legendgroup=name, opacity=opacity, line={"color": palette[name], "width": 1},
                     connectgaps=False, hoverinfo="skip" if not finished else None,
                 ))
-    return _layout(fig, "Learning curves", "epoch", f"validation {study.metric}",
+    return layout(fig, "Learning curves", "epoch", f"validation {study.metric}",
                    subtitle="every trial's reported value per epoch; pruned trials faded")
 
 
@@ -235,7 +208,7 @@ def lr_sensitivity(study: StudySummary, order: Sequence[str]) -> go.Figure:
     import plotly.graph_objects as go
 
     fig = go.Figure(marker_traces(study.trials, study.direction, order, x_of="lr"))
-    return _layout(fig, "Learning-rate sensitivity", "learning rate (log)", study.metric,
+    return layout(fig, "Learning-rate sensitivity", "learning rate (log)", study.metric,
                    log_x=True, subtitle="a wide band of good values means a robust optimizer; "
                                         "open: pruned; x: diverged" + warm_caption(study.trials))
 
@@ -254,7 +227,7 @@ def importance(study: StudySummary, order: Sequence[str]) -> go.Figure:
     z = [[next((v for k, v in r.importance.items() if k.removeprefix(f"{r.optimizer}_") == p), None)
           for r in rows] for p in params]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[_esc(r.optimizer) for r in rows], y=[_esc(p) for p in params], colorscale="Blues",
+        z=z, x=[escape(r.optimizer) for r in rows], y=[escape(p) for p in params], colorscale="Blues",
         zmin=0, zmax=1, texttemplate="%{z:.2f}", colorbar={"title": "share"},
         hovertemplate="%{x}: %{y} explains %{z:.2f}<extra></extra>", xgap=2, ygap=2,
     ))
@@ -263,13 +236,13 @@ def importance(study: StudySummary, order: Sequence[str]) -> go.Figure:
                       if not r.importance)
     title = "Hyperparameter importance within each optimizer"
     if notes:
-        fig.add_annotation(text=_esc("not estimated: " + notes), showarrow=False, xref="paper",
+        fig.add_annotation(text=escape("not estimated: " + notes), showarrow=False, xref="paper",
                            yref="paper", x=0.5 if not rows else 0, y=0.5 if not rows else -0.18,
                            xanchor="center" if not rows else "left", font={"size": 11})
     if not rows:
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
-    return _layout(fig, title, "optimizer", "parameter",
+    return layout(fig, title, "optimizer", "parameter",
                    subtitle="fANOVA share of the variance of the metric, per optimizer")
 
 

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
-import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.optimizers import OPTIMIZERS
+from hpsearch import record
+from hpsearch.report.cost import CostSummary, summarise_cost
+from hpsearch.report.points import Provenance, TrialPoint, provenance, trial_points
 
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.report.comparison import AcrossTasks, ComparisonSummary
-    from hpsearch.report.cost import CostSummary
-
 MIN_IMPORTANCE_TRIALS = 5  # finished trials an optimizer needs before its importances mean much
 TOP_K = 3
-
-
-@dataclass(frozen=True)
-class TrialPoint:
-    number: int
-    optimizer: str
-    state: str  # complete | pruned | diverged | failed | running
-    value: float | None  # final metric (complete), last reported value (pruned), else None
-    lr: float | None
-    epochs_run: int
-    curve: tuple[float | None, ...]  # the value reported after each epoch; None where not finite
-    finished_s: float | None  # seconds from the study's first trial start to this trial's end
-    seconds: float  # training time
-    reason: str = ""
-    closure_evaluations: int | None = None  # None: not recorded
-    updates: int | None = None  # parameter updates (steps, or L-BFGS's inner iterations); None: older study
-    warm_start: str | None = None  # "study#trial" it was enqueued from; None: the sampler drew it
 
 
 @dataclass(frozen=True)
@@ -61,25 +41,6 @@ class OptimizerSummary:
 
 
 @dataclass(frozen=True)
-class Provenance:
-    n_trials: int | None  # the budget asked for
-    finished: int  # complete + pruned trials stored
-    epochs: int | None
-    batch_size: int | None
-    sampler: str
-    pruner: str
-    seed: Any
-    device: str
-    workers: int
-    wall_seconds: float  # union of the trials' run intervals: idle gaps between runs not counted
-    versions: Mapping[str, str]
-    split_seed: Any
-    runs: int
-    warm_started: int = 0  # trials enqueued from an earlier study's trial
-    warm_from: tuple[str, ...] = ()  # those earlier trials, "study#trial", in trial order
-
-
-@dataclass(frozen=True)
 class StudySummary:
     study: str
     task: str
@@ -93,79 +54,6 @@ class StudySummary:
     cost: CostSummary | None = None  # metric against compute; None only where built without it
 
 
-@dataclass(frozen=True)
-class Report:
-    storage: str
-    generated: str
-    studies: list[StudySummary]  # `hpsearch tune` studies: the sampler chose each optimizer's budget
-    optimizer_order: list[str]  # one order (and so one colour each) for every figure and task
-    comparisons: list[ComparisonSummary] = field(default_factory=list)  # `hpsearch compare` studies
-    across_tasks: AcrossTasks | None = None  # over every comparison; None without one
-
-
-def optimizer_order(names: Sequence[str]) -> list[str]:
-    """Registry order, then any other names sorted: the same in every figure."""
-    known = [key for key in OPTIMIZERS if key in names]
-    return known + sorted(set(names) - set(known))
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _count(value: Any) -> int | None:
-    """A recorded count, or None where it is missing or not a number (older studies)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return int(value)
-
-
-def warm_source(attrs: Mapping[str, Any]) -> str | None:
-    """`classification#12` for a trial enqueued from trial 12 of study `classification`."""
-    warm = attrs.get("warm_start")
-    if not warm:
-        return None
-    if isinstance(warm, Mapping):
-        return f"{warm.get('study', '?')}#{warm.get('trial', '?')}"
-    return str(warm)
-
-
-def _state(trial: optuna.trial.FrozenTrial) -> str:
-    name = trial.state.name.lower()
-    if name == "pruned" and trial.user_attrs.get("diverged"):
-        return "diverged"
-    return "failed" if name == "fail" else name
-
-
-def trial_points(trials: Sequence[optuna.trial.FrozenTrial]) -> list[TrialPoint]:
-    starts = [t.datetime_start for t in trials if t.datetime_start]
-    origin = min(starts) if starts else None
-    points = []
-    for trial in trials:
-        if "optimizer" not in trial.params:
-            continue
-        curve = tuple(_finite(trial.intermediate_values.get(step))
-                      for step in range(max(trial.intermediate_values, default=-1) + 1))
-        state = _state(trial)
-        value = _finite(trial.value) if state == "complete" else (
-            next((v for v in reversed(curve) if v is not None), None) if state == "pruned" else None)
-        config = trial.user_attrs.get("config") or {}
-        lr = (config.get("hyperparameters") or {}).get("lr")
-        if lr is None:
-            lr = trial.params.get(f"{trial.params['optimizer']}_lr")
-        finished = (trial.datetime_complete - origin).total_seconds() if (
-            origin and trial.datetime_complete) else None
-        points.append(TrialPoint(
-            number=trial.number, optimizer=str(trial.params["optimizer"]), state=state,
-            value=value, lr=lr, epochs_run=int(trial.user_attrs.get("epochs_run", len(curve))),
-            curve=curve, finished_s=finished, seconds=float(trial.user_attrs.get("seconds", 0.0)),
-            reason=str(trial.user_attrs.get("reason", "")),
-            closure_evaluations=_count(trial.user_attrs.get("closure_evaluations")),
-            updates=_count(trial.user_attrs.get("updates")), warm_start=warm_source(trial.user_attrs),
-        ))
-    return points
-
-
 def summarise_optimizers(
     trials: Sequence[optuna.trial.FrozenTrial], direction: str
 ) -> list[OptimizerSummary]:
@@ -177,9 +65,9 @@ def summarise_optimizers(
     maximize = direction == "maximize"
     rows = []
     for key, group in groups.items():
-        states = [_state(t) for t in group]
+        states = [record.outcome(t) for t in group]
         complete = [t for t, s in zip(group, states, strict=True)
-                    if s == "complete" and _finite(t.value) is not None]
+                    if s == "complete" and record.finite(t.value) is not None]
         values = sorted((float(t.value) for t in complete), reverse=maximize)  # type: ignore[arg-type]
         best = next(t for t in complete if t.value == values[0]) if values else None
         quartiles = statistics.quantiles(values, n=4, method="inclusive") if len(values) >= 2 else values * 3
@@ -192,14 +80,14 @@ def summarise_optimizers(
             failed=states.count("failed"),
             best_value=values[0] if values else None,
             best_trial=best.number if best else None,
-            best_config=best.user_attrs.get("config") if best else None,
-            seconds=sum(float(t.user_attrs.get("seconds", 0.0)) for t in group),
+            best_config=record.trial_attrs(best).get("config") if best else None,
+            seconds=sum(float(record.trial_attrs(t).get("seconds", 0.0)) for t in group),
             median=statistics.median(values) if values else None,
             q1=quartiles[0] if values else None,
             q3=quartiles[2] if values else None,
             top_k_mean=statistics.fmean(values[:TOP_K]) if values else None,
         ))
-    sign = -1.0 if maximize else 1.0
+    sign = -record.sign(direction)
     # Ties go to the optimizer that got there first, as Optuna's best trial (and `best`) does.
     rows.sort(key=lambda r: (r.best_value is None,
                              sign * r.best_value if r.best_value is not None else 0.0,
@@ -221,12 +109,12 @@ def importance_within(
     import optuna
 
     trials = [t for t in study_trials if t.params.get("optimizer") == optimizer
-              and _state(t) in ("complete", "pruned") and t.intermediate_values]
+              and record.outcome(t) in ("complete", "pruned") and t.intermediate_values]
     if len(trials) < MIN_IMPORTANCE_TRIALS:
         return {}, f"{len(trials)} finished trials; {MIN_IMPORTANCE_TRIALS} needed"
     reached = sorted((max(t.intermediate_values) for t in trials), reverse=True)
     step = reached[math.ceil(2 * len(trials) / 3) - 1]
-    at_step = [t for t in trials if _finite(t.intermediate_values.get(step)) is not None]
+    at_step = [t for t in trials if record.finite(t.intermediate_values.get(step)) is not None]
     common = set.intersection(*(set(t.params) for t in at_step)) - {"optimizer"}
     params = sorted(p for p in common
                     if len({repr(t.params[p]) for t in at_step}) > 1)  # a constant explains nothing
@@ -245,44 +133,6 @@ def importance_within(
                                                           normalize=True)
     return ({k: float(v) for k, v in importances.items()},
             f"fANOVA on the {step + 1}-epoch metric of {len(at_step)} trials")
-
-
-def wall_seconds(trials: Sequence[optuna.trial.FrozenTrial]) -> float:
-    """Length of the union of the trials' run intervals."""
-    intervals = sorted((t.datetime_start, t.datetime_complete) for t in trials
-                       if t.datetime_start and t.datetime_complete)
-    total, end = 0.0, None
-    for start, stop in intervals:
-        if end is None or start > end:
-            total += (stop - start).total_seconds()
-            end = stop
-        elif stop > end:
-            total += (stop - end).total_seconds()
-            end = stop
-    return total
-
-
-def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> Provenance:
-    from hpsearch.study import run_records
-
-    attrs = study.user_attrs
-    runs = run_records(attrs)
-    last = runs[-1] if runs else attrs
-    workers = {json.dumps(t.user_attrs["worker"], sort_keys=True) for t in trials
-               if t.user_attrs.get("worker")}
-    warm = [source for t in trials if (source := warm_source(t.user_attrs)) is not None]
-    return Provenance(
-        n_trials=last.get("n_trials"),
-        finished=sum(_state(t) in ("complete", "pruned", "diverged") for t in trials),
-        epochs=attrs.get("epochs"), batch_size=attrs.get("batch_size"),
-        sampler=str(last.get("sampler", "unknown")), pruner=str(last.get("pruner", "unknown")),
-        seed=last.get("seed"), device=str(last.get("device", "unknown")),
-        # Processes that ran at once: the largest run; sequential resumes are not parallelism.
-        workers=max(int(r.get("workers", 1)) for r in runs) if runs else max(1, len(workers)),
-        wall_seconds=wall_seconds(trials),
-        versions=last.get("versions", {}), split_seed=attrs.get("split_seed"), runs=len(runs),
-        warm_started=len(warm), warm_from=tuple(warm),
-    )
 
 
 def verdict(rows: Sequence[OptimizerSummary], metric: str) -> str:
@@ -315,8 +165,6 @@ def verdict(rows: Sequence[OptimizerSummary], metric: str) -> str:
 
 
 def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummary:
-    from hpsearch.report.cost import summarise_cost
-
     trials = study.get_trials(deepcopy=False)
     attrs = study.user_attrs
     direction = study.direction.name.lower()
@@ -333,36 +181,6 @@ def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummar
         trials=points,
         winner=rows[0].optimizer if rows and rows[0].best_value is not None else None,
         verdict=verdict(rows, metric), cost=summarise_cost(points, direction),
-    )
-
-
-def summarise(storage: str | None = None, study_names: Sequence[str] | None = None,
-              importance: bool = True) -> Report:
-    """Every study in the storage (or the named ones), as plain data."""
-    import optuna
-
-    from hpsearch.errors import ConfigError, choices
-    from hpsearch.report.comparison import across_tasks, is_comparison, summarise_comparison
-    from hpsearch.storage import display, resolve, storage_url
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    backend = resolve(storage, create=False)
-    names = optuna.get_all_study_names(backend)
-    for name in study_names or ():
-        if name not in names:
-            raise ConfigError(f"unknown study '{name}'; valid choices: "
-                              f"{choices(names) or '(no studies yet)'}")
-    loaded = [optuna.load_study(study_name=name, storage=backend) for name in (study_names or names)]
-    studies = [summarise_study(s, importance) for s in loaded if not is_comparison(s.user_attrs)]
-    comparisons = [summarise_comparison(s) for s in loaded if is_comparison(s.user_attrs)]
-    seen = {row.optimizer for s in studies for row in s.optimizers} | {
-        row.optimizer for c in comparisons for row in c.optimizers}
-    order = optimizer_order(sorted(seen))
-    return Report(
-        storage=display(storage_url(storage)),
-        generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        studies=studies, optimizer_order=order, comparisons=comparisons,
-        across_tasks=across_tasks(comparisons, order),
     )
 
 

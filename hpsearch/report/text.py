@@ -8,10 +8,15 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hpsearch import record
 from hpsearch.report.cost import CostRow, CostSummary, warm_note
-from hpsearch.report.summary import OptimizerSummary, Report, TrialPoint, format_hyperparameters
+from hpsearch.report.points import TrialPoint
+from hpsearch.report.summary import OptimizerSummary, format_hyperparameters, summarise_optimizers
 
 if TYPE_CHECKING:
+    import optuna
+
+    from hpsearch.report.collect import Report
     from hpsearch.report.comparison import AcrossTasks, ComparisonSummary
 
 TEXT_FORMATS = ("md", "json")
@@ -201,3 +206,21 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def study_lines(studies: Sequence[optuna.Study]) -> list[str]:
+    """`hpsearch studies`: each study's task, trials by outcome and best value."""
+    if not studies:
+        return ["no studies yet"]
+    lines = [f"{'study':<24} {'task':<15} {'trials':>6} {'complete':>8} {'pruned':>6} "
+             f"{'diverged':>8} {'failed':>6} {'running':>7}  best"]
+    for study in studies:
+        trials = study.get_trials(deepcopy=False)
+        count = record.tally(trials)
+        rows = summarise_optimizers(trials, record.direction_of(study))
+        best = next((f"{r.best_value:.4f} ({r.optimizer})" for r in rows
+                     if r.best_value is not None), "-")
+        lines.append(f"{study.study_name:<24} {study.user_attrs.get(record.TASK, 'custom'):<15} "
+                     f"{len(trials):>6} {count['complete']:>8} {count['pruned']:>6} "
+                     f"{count['diverged']:>8} {count['failed']:>6} {count['running']:>7}  {best}")
+    return lines

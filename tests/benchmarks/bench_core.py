@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from hpsearch.config import load_config
 from hpsearch.optimizers import implementation_for
-from hpsearch.study import load_config
-from hpsearch.sweep import run
+from hpsearch.protocols.tune import run
+from hpsearch.record import trial_attrs
 from hpsearch.tasks import get_task
 from hpsearch.train import DeviceData, fit
 
@@ -170,11 +171,11 @@ def compare_pruners(trials: int, epochs: int) -> None:
             study = run(config).study
             wall = time.perf_counter() - start
             finished = study.get_trials(deepcopy=False)
-            epochs_run = sum(int(t.user_attrs.get("epochs_run", 0)) for t in finished)
+            epochs_run = sum(int(trial_attrs(t).get("epochs_run", 0)) for t in finished)
             fraction = epochs_run / (config.n_trials * config.epochs)
             # Training seconds (the trials' own timers) beside wall time: the rest is sampler and
             # storage, and a busy machine shows up as training seconds out of line with epochs.
-            training = sum(float(t.user_attrs.get("seconds", 0.0)) for t in finished)
+            training = sum(float(trial_attrs(t).get("seconds", 0.0)) for t in finished)
             print(f"  pruner {pruner:<9}  epochs trained {fraction:6.1%}  "
                   f"best value {study.best_value:.4f}  wall {wall:6.1f} s "
                   f"(training {training:.1f} s)")

@@ -3,7 +3,7 @@
 On three built-in tasks (digits `classification`, breast-cancer `small`, diabetes `regression`), three
 seeds per arm:
   A  a normal sweep: `hpsearch.sweep.run` with the study file's space (TPE, median pruner);
-  B  the same sweep after `hpsearch.lr_find.narrow_space` narrowed every optimizer's lr range
+  B  the same sweep after `hpsearch.protocols.lr_find.narrow_space` narrowed every optimizer's lr range
      (one 300-step range test per optimizer, with the sweep's seed; its time is counted and shown).
 For each run: the trials until the best value so far reaches a target, and the seconds until then
 (B's including its range tests). The target of a task is the best value any run of either arm
@@ -28,10 +28,10 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from hpsearch.config import StudyConfig, load_config
 from hpsearch.device import resolve_device
-from hpsearch.lr_find import narrow_space
-from hpsearch.study import StudyConfig, load_config
-from hpsearch.sweep import run
+from hpsearch.protocols.lr_find import narrow_space
+from hpsearch.protocols.tune import run
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import prepare_task
 

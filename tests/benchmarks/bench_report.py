@@ -25,13 +25,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.config import StudyConfig
+from hpsearch.engine.storage import load_studies, resolve
+from hpsearch.engine.studies import record_run
 from hpsearch.optimizers import get_spec, implementation_for
+from hpsearch.report.collect import summarise as summarise_studies
 from hpsearch.report.page import render_page
-from hpsearch.report.summary import summarise
 from hpsearch.space import SearchSpace, suggest
-from hpsearch.storage import resolve
-from hpsearch.study import StudyConfig
-from hpsearch.sweep import _record_run
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import prepare_task
 
@@ -114,7 +114,7 @@ def build(url: str, total: int) -> None:
         direction = "maximize" if task == "classification" else "minimize"
         study = optuna.create_study(storage=storage, study_name=name, direction=direction)
         # The study attributes exactly as `hpsearch tune` writes them.
-        _record_run(study, config, prepare_task(task), sampler_seed=0, device="cpu")
+        record_run(study, config, prepare_task(task), sampler_seed=0, device="cpu")
         study.add_trials(make_trials(config, config.n_trials, seed=i))
 
 
@@ -134,7 +134,7 @@ def main() -> None:
         totals = []
         for run in range(1, repeats + 1):
             start = time.perf_counter()
-            report = summarise(url)
+            report = summarise_studies(load_studies(url), url)
             summarised = time.perf_counter()
             page = render_page(report)
             end = time.perf_counter()

@@ -31,7 +31,8 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from hpsearch import storage as storages
+from hpsearch.engine import storage as storages
+from hpsearch.record import trial_attrs
 from hpsearch.space import SearchSpace, suggest
 
 TARGET_RATIO = 1.5
@@ -100,8 +101,8 @@ def run_arm(label: str, configurations: list[dict[str, Any]], epochs: int) -> Ar
     if ran != sorted(configurations, key=repr):
         raise SystemExit(f"{label}: the trials' params differ from the enqueued ones")
     first = min(t.datetime_start for t in finished if t.datetime_start is not None)
-    return Arm(label, wall, sum(int(t.user_attrs.get("epochs_run", 0)) for t in finished),
-               sum(float(t.user_attrs.get("seconds", 0.0)) for t in finished),
+    return Arm(label, wall, sum(int(trial_attrs(t).get("epochs_run", 0)) for t in finished),
+               sum(float(trial_attrs(t).get("seconds", 0.0)) for t in finished),
                (first - launched).total_seconds())
 
 

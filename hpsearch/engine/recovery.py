@@ -14,6 +14,9 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpsearch import record
+from hpsearch.engine.optuna_adapter import fail_trial
+
 if TYPE_CHECKING:
     import optuna
 
@@ -53,35 +56,25 @@ def is_gone(worker: dict[str, Any]) -> bool:
     return False
 
 
-# Set when a trial is enqueued (a comparison's phase, re-run seed...): a retry keeps them.
-CARRIED_ATTRS = ("phase", "optimizer", "seed_index", "rerun_of", "seed", "warm_start")
-
-
 def retry_once(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Enqueue a failed trial's configuration again, unless it already was a retry."""
-    if "retry_of" not in trial.user_attrs and trial.params:
-        carried = {k: trial.user_attrs[k] for k in CARRIED_ATTRS if k in trial.user_attrs}
-        study.enqueue_trial(trial.params, user_attrs={**carried, "retry_of": trial.number})
+    if record.RETRY_OF not in trial.user_attrs and trial.params:
+        carried = {k: trial.user_attrs[k] for k in record.CARRIED if k in trial.user_attrs}
+        study.enqueue_trial(trial.params, user_attrs={**carried, record.RETRY_OF: trial.number})
 
 
 def reclaim_dead_trials(study: optuna.Study) -> list[int]:
     """Fail the RUNNING trials of processes of this host that are gone; retry each once."""
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     reclaimed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get("worker")
+        worker = trial.user_attrs.get(record.WORKER)
         if not worker or not is_gone(worker):
             continue
-        try:
-            study._storage.set_trial_user_attr(
-                trial._trial_id, "reason",
-                f"its process {worker['pid']} on {worker['host']} ended while it ran")
-            if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                continue
-        except UpdateFinishedTrialError:  # another process reclaimed it first
-            continue
+        reason = f"its process {worker['pid']} on {worker['host']} ended while it ran"
+        if not fail_trial(study, trial, {record.REASON: reason}):
+            continue  # another process reclaimed it first
         retry_once(study, trial)
         reclaimed.append(trial.number)
     return reclaimed

@@ -1,33 +1,26 @@
-"""A study's configuration (from studies/*.toml and flags), its sampler, pruner and storage, and the run."""
+"""A study's definition, read once at the edge: studies/<task>.toml, overlaid by flags, checked, and
+frozen into a `StudyConfig` that every layer below receives."""
 
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hpsearch import storage as storages
-from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError, choices
+from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
 from hpsearch.tasks import get_task
-from hpsearch.tasks.prepare import PreparedTask
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-if TYPE_CHECKING:
-    import optuna
-
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "hyperband", "sha", "none")
 STUDIES_DIR = Path("studies")
-# What makes two runs' trials comparable: resuming a study with other values is refused.
-MAX_CONSECUTIVE_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -130,111 +123,3 @@ def load_config(task: str | None, config_file: Path | None = None,
         source=str(config_file) if config_file else "built-in defaults",
         **values,
     )
-
-
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    import optuna
-
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True,
-                                          warn_independent_sampling=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # group=True models each optimizer's own subspace jointly instead of falling back to
-        # independent sampling for parameters that are not in every trial.
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-
-
-def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
-    import optuna
-
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
-                                              reduction_factor=3)
-    if name == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    return optuna.pruners.NopPruner()
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {pkg: version(pkg) for pkg in ("hpsearch", "optuna", "torch")}
-
-
-def identity(config: StudyConfig, prepared: PreparedTask) -> dict[str, Any]:
-    return {"task": config.task, "space_fingerprint": config.space.fingerprint(),
-            "epochs": config.epochs, "batch_size": config.batch_size,
-            "split_seed": config.split_seed, **prepared.identity}
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that count towards `--n-trials`: finished ones, complete or pruned."""
-    from optuna.trial import TrialState
-
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-
-
-def run_records(attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    """How each run of a study went (sampler, seed, device, workers, versions), oldest first."""
-    return [attrs[k] for k in sorted(attrs) if k.startswith("run:")]
-
-
-def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:
-    """Refuse a stored study made for another task, space or budget; stores nothing."""
-    from optuna.trial import TrialState
-
-    stored = study.user_attrs
-    if "task" not in stored:
-        states = tuple(s for s in TrialState if s != TrialState.WAITING)  # enqueued are welcome
-        if study.get_trials(deepcopy=False, states=states):
-            raise StudyMismatchError(
-                f"study '{config.study_name}' exists but was not created by `hpsearch tune`; "
-                "choose another --study name"
-            )
-        return
-    for key, value in identity(config, prepared).items():
-        if stored.get(key) != value:
-            raise StudyMismatchError(
-                f"study '{config.study_name}' was made with {key}={stored.get(key)!r}, "
-                f"not {value!r}; use another --study name or the original settings"
-            )
-
-
-def open_study(config: StudyConfig, sampler_seed: int | None = None,
-               heartbeat: bool = False) -> optuna.Study:
-    import optuna
-
-    task = get_task(config.task)
-    return optuna.create_study(
-        storage=storages.resolve(config.storage, heartbeat=heartbeat),
-        study_name=config.study_name,
-        direction=task.problem.direction,  # type: ignore[arg-type]
-        sampler=make_sampler(config.sampler, sampler_seed),
-        pruner=make_pruner(config.pruner, config.epochs),
-        load_if_exists=True,
-    )
-
-
-def best_config(study: optuna.Study) -> dict[str, Any]:
-    """The exported configuration of the study's best complete trial."""
-    from optuna.trial import TrialState
-
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        raise HpsearchError(f"study '{study.study_name}' has no complete trial yet")
-    trial = study.best_trial
-    attrs = study.user_attrs
-    return {
-        **trial.user_attrs["config"],
-        "metric": {"name": attrs.get("metric", "value"), "value": trial.value,
-                   "direction": study.direction.name.lower()},
-        "epochs": attrs.get("epochs"),
-        "batch_size": attrs.get("batch_size"),
-        **({"classes": attrs["classes"]} if attrs.get("classes") else {}),
-        "study": study.study_name,
-        "trial": trial.number,
-    }

@@ -1,4 +1,5 @@
-"""The learning-rate range test as a figure and a page, in the report's style."""
+"""The page of `hpsearch lr-find`: the range test's curves as a figure and a table, in the
+report's style."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpsearch.lr_find import HIGH_MARGIN, LOW_MARGIN, RangeTest
+from hpsearch.protocols.lr_range import HIGH_MARGIN, LOW_MARGIN, RangeTest
+from hpsearch.report.html import PLOT_CONFIG, STYLE, esc
+from hpsearch.report.plotting import HEIGHT, colours
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -18,8 +21,6 @@ def figure(results: Mapping[str, RangeTest]) -> go.Figure:
     suggested range shaded."""
     import plotly.graph_objects as go
     import plotly.io as pio
-
-    from hpsearch.report.figures import HEIGHT, colours
 
     palette = colours(list(results))
     fig = go.Figure()
@@ -59,8 +60,6 @@ SUGGESTION = (
 def render_page(results: Mapping[str, RangeTest], title: str = "Learning-rate range test") -> str:
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
-
-    from hpsearch.report.page import PLOT_CONFIG, STYLE, esc
 
     def row(key: str, r: RangeTest) -> str:
         cells = [f"{v:.3g}" for v in (*r.suggested, r.lr_steepest, r.lr_at_min)]

@@ -1,4 +1,7 @@
-"""The one module that meets both Optuna and torch: suggest -> build -> train -> report / prune."""
+"""One trial, where Optuna meets torch: suggest -> build -> train -> report / prune -> record.
+
+What a trial measured is written once, at its end, as one attribute (`record.RECORD`): one storage
+transaction instead of one per measurement."""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from hpsearch import record as rec
 from hpsearch import space as search_space
 from hpsearch.device import describe
+from hpsearch.engine.recovery import this_worker
 from hpsearch.optimizers import implementation_for
-from hpsearch.recovery import this_worker
+from hpsearch.stats import derive_seed
 from hpsearch.train import DeviceData, evaluate, fit
 
 if TYPE_CHECKING:
@@ -21,11 +24,6 @@ if TYPE_CHECKING:
     import torch
 
     from hpsearch.tasks import Task
-
-
-def derive_seed(*parts: int) -> int:
-    """A 32-bit seed from a tuple of integers: distinct inputs give independent streams."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
 
 class TrialFailed(Exception):
@@ -81,16 +79,16 @@ class Objective:
         import optuna
         import torch
 
-        trial.set_user_attr("worker", this_worker())  # first: a killed run is found by it
+        trial.set_user_attr(rec.WORKER, this_worker())  # first: a killed run is found by it
         torch.set_flush_denormal(True)
         with warnings.catch_warnings():  # a warm start's value may sit outside a narrowed range
             warnings.filterwarnings("ignore", message="Fixed parameter")
             config = search_space.suggest(trial, self.space, self.epochs).to_dict()
         config["implementation"] = implementation_for(config["optimizer"], self.device.type)
-        trial.set_user_attr("config", config)
+        trial.set_user_attr(rec.CONFIG, config)  # from here on the trial is training
         # A comparison's re-runs carry their own seed, set when they were enqueued.
-        seed = trial.user_attrs.get("seed", derive_seed(self.seed, trial.number))
-        record: dict[str, Any] = {"device": describe(self.device), "seed": int(seed)}
+        seed = trial.user_attrs.get(rec.SEED, derive_seed(self.seed, trial.number))
+        record: dict[str, Any] = {rec.DEVICE: describe(self.device), rec.SEED: int(seed)}
         started = time.perf_counter()
         failed = False
         try:
@@ -99,12 +97,11 @@ class Objective:
             raise
         except Exception as error:
             failed = True
-            record["reason"] = failure_reason(error)
-            raise TrialFailed(record["reason"]) from error
+            record[rec.REASON] = failure_reason(error)
+            raise TrialFailed(record[rec.REASON]) from error
         finally:
-            record["seconds"] = round(time.perf_counter() - started, 4)
-            for key, value in record.items():
-                trial.set_user_attr(key, value)
+            record[rec.SECONDS] = round(time.perf_counter() - started, 4)
+            trial.set_user_attr(rec.RECORD, record)
             release_memory(self.device, failed)
 
     def _train(self, trial: optuna.trial.Trial, config: dict[str, Any], record: dict[str, Any],
@@ -115,30 +112,32 @@ class Objective:
         torch.manual_seed(record["seed"])
         model = self.task.build_model(int(self.data.x_train.shape[1]), self.data.n_outputs)
         model.to(self.device)
-        record.update(model=type(model).__name__,
-                      parameters=sum(p.numel() for p in model.parameters()))
-        sign = 1.0 if self.task.problem.direction == "maximize" else -1.0
+        record.update({rec.MODEL: type(model).__name__,
+                       rec.PARAMETERS: sum(p.numel() for p in model.parameters())})
+        sign = rec.sign(self.task.problem.direction)
         for result in fit(self.data, model, config, self.task.problem, self.epochs,
                           self.batch_size, record["seed"]):
             epoch = result.epoch + 1
-            record.update(epochs_run=epoch, closure_evaluations=result.closure_evaluations,
-                          updates=result.updates)
+            record.update({rec.EPOCHS_RUN: epoch,
+                           rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
+                           rec.UPDATES: result.updates})
             if result.diverged:
                 trial.report(float("nan"), result.epoch)
-                record.update(diverged=True, diverged_epoch=epoch, reason=result.diverged)
+                record.update({rec.DIVERGED: True, rec.DIVERGED_EPOCH: epoch,
+                               rec.REASON: result.diverged})
                 raise optuna.TrialPruned(f"diverged: {result.diverged}")
             trial.report(result.val_metric, result.epoch)
-            if "best_value" not in record or sign * result.val_metric > sign * record["best_value"]:
-                record.update(best_value=result.val_metric, best_epoch=epoch)
+            if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
+                record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
             record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
             if trial.should_prune():
-                record["reason"] = f"pruned by the pruner after epoch {epoch}"
-                raise optuna.TrialPruned(record["reason"])
+                record[rec.REASON] = f"pruned by the pruner after epoch {epoch}"
+                raise optuna.TrialPruned(record[rec.REASON])
             elapsed = time.perf_counter() - started
             if self.trial_timeout is not None and elapsed > self.trial_timeout and epoch < self.epochs:
-                record["reason"] = (f"trial timeout: {elapsed:.1f} s > {self.trial_timeout:g} s, "
-                                    f"stopped after epoch {epoch}")
-                raise optuna.TrialPruned(record["reason"])
+                record[rec.REASON] = (f"trial timeout: {elapsed:.1f} s > {self.trial_timeout:g} s, "
+                                      f"stopped after epoch {epoch}")
+                raise optuna.TrialPruned(record[rec.REASON])
         if self.score_test:
-            record["test_value"] = float(evaluate(model, self.data, self.task.problem, "test")[0])
+            record[rec.TEST_VALUE] = float(evaluate(model, self.data, self.task.problem, "test")[0])
         return result.val_metric

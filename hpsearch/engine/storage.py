@@ -6,11 +6,12 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from hpsearch.engine.locks import advisory_lock, connect_postgres, folder_lock
 from hpsearch.errors import ConfigError, choices
 
 if TYPE_CHECKING:
@@ -48,7 +49,9 @@ def resolve(url: str | None, *, create: bool = True,
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         _check_local_file(path, url, create, may_create_folder=not given)
-        with _sqlite_creation_lock(path):
+        # Taken even when the file exists: it exists as soon as the first process connects,
+        # before its tables do, and a second process must not create them too.
+        with folder_lock(path.absolute().parent):
             return _rdb(url, {"creator": _sqlite_connector(path)}, heartbeat)
     if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         try:
@@ -75,32 +78,12 @@ def _postgres_creation_lock(url: str) -> Iterator[None]:
     import psycopg
 
     try:
-        connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1),
-                                     autocommit=True, connect_timeout=30)
+        connection = connect_postgres(url)
     except psycopg.Error as error:
         raise ConfigError(f"cannot open storage '{display(url)}': "
                           f"{_masked(str(error), url)}") from None
-    with connection:
-        connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
-        try:
-            yield
-        finally:
-            connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
-
-
-@contextlib.contextmanager
-def _sqlite_creation_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on the database's folder while Optuna opens the database and creates its
-    tables if they are missing. Taken even when the file exists: it exists as soon as the first
-    process connects, before its tables do, and a second process must not create them too."""
-    import fcntl
-
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
+    with connection, advisory_lock(connection, SCHEMA_LOCK_KEY):
         yield
-    finally:
-        os.close(folder)
 
 
 def _masked(message: str, url: str) -> str:
@@ -116,7 +99,7 @@ def _rdb(url: str, engine_kwargs: dict[str, object],
     import optuna
     from optuna.storages import RDBStorage
 
-    from hpsearch.recovery import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, retry_once
+    from hpsearch.engine.recovery import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, retry_once
 
     beat = ({"heartbeat_interval": HEARTBEAT_INTERVAL_S, "grace_period": HEARTBEAT_GRACE_S,
              "heartbeat_stale_trial_callback": retry_once} if heartbeat else {})
@@ -155,3 +138,31 @@ def _check_local_file(path: Path, url: str, create: bool, may_create_folder: boo
         if not may_create_folder:
             raise ConfigError(f"storage '{url}': directory '{path.parent}' does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def load_studies(url: str | None, names: Sequence[str] | None = None) -> list[optuna.Study]:
+    """The named studies of a storage that must exist (all of them when `names` is None); an
+    unknown name is refused with the valid choices, and nothing is written."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backend = resolve(url, create=False)
+    known = optuna.get_all_study_names(backend)
+    for name in names or ():
+        if name not in known:
+            raise ConfigError(f"unknown study '{name}'; valid choices: "
+                              f"{choices(known) or '(no studies yet)'}")
+    return [optuna.load_study(study_name=name, storage=backend) for name in (names or known)]
+
+
+def load_study(url: str | None, name: str | None) -> optuna.Study:
+    """One study; its name may be left out when the storage holds exactly one."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    known = optuna.get_all_study_names(resolve(url, create=False))
+    if name is None and len(known) == 1:
+        name = known[0]
+    if name is None:
+        raise ConfigError(f"no --study given; valid choices: {choices(known) or '(no studies yet)'}")
+    return load_studies(url, [name])[0]

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hpsearch import record
+from hpsearch.config import StudyConfig
+from hpsearch.engine import storage as storages
 from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
 
@@ -33,14 +36,12 @@ def parse_studies(text: str) -> tuple[str, ...]:
     return names
 
 
-def best_per_optimizer(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Each optimizer's best complete trial, best first (the report's own per-optimizer rows)."""
-    from hpsearch.report.summary import summarise_optimizers
-
-    trials = study.get_trials(deepcopy=False)
-    by_number = {t.number: t for t in trials}
-    rows = summarise_optimizers(trials, study.direction.name.lower())
-    return [by_number[r.best_trial] for r in rows if r.best_trial is not None]
+def read(config: StudyConfig) -> tuple[list[WarmStart], list[str]]:
+    """The configurations `--warm-start` names, read (and checked) before anything is stored."""
+    if not config.warm_start:
+        return [], []
+    return collect(storages.resolve(config.storage), config.warm_start, config.space,
+                   config.study_name)
 
 
 def collect(storage: optuna.storages.BaseStorage, names: Sequence[str], space: SearchSpace,
@@ -61,7 +62,9 @@ def collect(storage: optuna.storages.BaseStorage, names: Sequence[str], space: S
     seen: set[str] = set()
     for name in names:
         taken, skipped = [], []
-        for trial in best_per_optimizer(optuna.load_study(study_name=name, storage=storage)):
+        study = optuna.load_study(study_name=name, storage=storage)
+        for trial in record.best_per_optimizer(study.get_trials(deepcopy=False),
+                                               record.direction_of(study)):
             optimizer, schedule = trial.params["optimizer"], trial.params.get("schedule", "none")
             if optimizer not in space.optimizers or schedule not in space.schedules:
                 skipped.append(f"{optimizer}#{trial.number}")
@@ -86,4 +89,4 @@ def enqueue(study: optuna.Study, starts: Sequence[WarmStart]) -> None:
     for start in starts:
         with warnings.catch_warnings():  # a value outside a narrowed range is still tried
             warnings.simplefilter("ignore")
-            study.enqueue_trial(start.params, user_attrs={"warm_start": start.source})
+            study.enqueue_trial(start.params, user_attrs={record.WARM_START: start.source})

@@ -1,4 +1,5 @@
-"""The statistics behind an honest verdict: which optimizer is best on a task, and by how much.
+"""Statistics: which optimizer is best on a task and by how much, expected best of k trials,
+performance profiles, learning-rate windows, and the seeds every stream derives from.
 
 Everything here works on plain numbers (seed re-runs on the test split, search-trial values), so it
 can be checked by hand and reused by any report. No torch, no optuna, no storage.
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DIRECTIONS = ("maximize", "minimize")
+from hpsearch.record import sign as direction_sign
+
 WIN_PROBABILITY = 0.95
 TIE_PROBABILITY = 0.05
 # Resampled means of the same numbers summed in another order can differ in the last bits:
@@ -20,16 +22,9 @@ TIE_PROBABILITY = 0.05
 _TIE_RTOL = 1e-12
 
 
-def check_direction(direction: str) -> str:
-    """Return `direction` if it is "maximize" or "minimize"; otherwise raise a ValueError naming it."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"unknown direction {direction!r}: choose one of {', '.join(DIRECTIONS)}")
-    return direction
-
-
-def _sign(direction: str) -> float:
-    """+1 for maximize, -1 for minimize: multiplying by it turns every comparison into 'higher wins'."""
-    return 1.0 if check_direction(direction) == "maximize" else -1.0
+def derive_seed(*parts: int) -> int:
+    """A 32-bit seed from a tuple of integers: distinct inputs give independent streams."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -69,7 +64,7 @@ def probability_best(runs: Mapping[str, Sequence[float]], direction: str, draws:
     ties equally. An optimizer with no runs gets 0. A non-finite run counts as the worst possible
     value (a diverged seed is a real outcome, not a missing one). Deterministic for a given seed.
     """
-    sign = _sign(direction)
+    sign = direction_sign(direction)
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}")
     names = list(runs)
@@ -121,7 +116,7 @@ def verdict(runs: Mapping[str, Sequence[float]], direction: str, draws: int = 10
     interval. Optimizers with no runs are left out (of the probabilities too). A lone optimizer
     wins by default, and the text says it had no competitor.
     """
-    check_direction(direction)
+    direction_sign(direction)  # a bad direction is refused before any work
     present = {name: values for name, values in runs.items() if len(values) > 0}
     if not present:
         raise ValueError("verdict needs at least one optimizer with runs")
@@ -163,7 +158,7 @@ def expected_best(values: Sequence[float], k_max: int, direction: str) -> tuple[
     values sorted, v_(i) is the best with probability (i/n)^k - ((i-1)/n)^k. Non-finite values are
     dropped, so the curve describes the trials that produced a number. Returns (means, stds).
     """
-    sign = _sign(direction)
+    sign = direction_sign(direction)
     if k_max < 1:
         raise ValueError(f"k_max must be at least 1, got {k_max}")
     x = np.asarray(values, dtype=float)
@@ -192,7 +187,7 @@ def profile_gaps(scores: Mapping[str, Mapping[str, float]],
     for task, by_optimizer in scores.items():
         if task not in directions:
             raise ValueError(f"no direction given for task {task!r}")
-        sign = _sign(directions[task])
+        sign = direction_sign(directions[task])
         finite = {name: float(v) for name, v in by_optimizer.items() if math.isfinite(v)}
         if not finite:
             gaps[task] = {}
@@ -226,7 +221,7 @@ def lr_window(lrs: Sequence[float], values: Sequence[float], direction: str, wit
     `within` x (best - worst) of the best; non-finite values are ignored. 0.0 with fewer than two
     finite trials or when only one trial qualifies. Wide means the learning rate matters little.
     """
-    sign = _sign(direction)
+    sign = direction_sign(direction)
     if len(lrs) != len(values):
         raise ValueError(f"lrs and values differ in length: {len(lrs)} and {len(values)}")
     if within < 0:

@@ -18,16 +18,21 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hpsearch import record
+from hpsearch.config import StudyConfig, load_config
+from hpsearch.engine.budget import DONE, Chooser, StudyLock
+from hpsearch.engine.objective import Objective
+from hpsearch.engine.pool import WorkerPool, run_together
+from hpsearch.engine.runner import FailureLimit, run_trials
+from hpsearch.engine.studies import check_study, make_sampler, open_study, record_run
 from hpsearch.errors import ConfigError, StudyMismatchError, choices
-from hpsearch.objective import Objective, derive_seed
 from hpsearch.optimizers import CLASSIC
-from hpsearch.space import SearchSpace, default_params
-from hpsearch.study import StudyConfig, load_config
-from hpsearch.sweep import FailureLimit, WorkerPool, run_one
+from hpsearch.protocols.compare_plan import next_trial
+from hpsearch.stats import derive_seed
 from hpsearch.tasks import TASKS
 from hpsearch.tasks.prepare import PreparedTask, prepare_task
 
@@ -37,17 +42,6 @@ if TYPE_CHECKING:
 
 DEFAULT_BUDGET = 20
 DEFAULT_SEEDS = 5
-PHASES = ("default", "search", "rerun")
-RERUN_SEED_STREAM = 1  # re-run seeds come from their own stream of --seed: never a search seed
-
-
-@dataclass(frozen=True)
-class Job:
-    """One trial the protocol needs: its phase, its optimizer and, for a re-run, which seed."""
-
-    phase: str
-    optimizer: str
-    seed_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,112 +80,26 @@ class CompareConfig:
                 "optimizers": list(study.space.optimizers), "seed": self.seed}
 
 
-def plan(config: CompareConfig, space: SearchSpace) -> list[Job]:
-    """Every trial the protocol needs, in the order they are best run: defaults, then the search
-    round by round (a comparison stopped early still has equal budgets, give or take one), then
-    the re-runs."""
-    optimizers = space.optimizers
-    jobs = [Job("default", key) for key in optimizers]
-    jobs += [Job("search", key) for _ in range(config.budget) for key in optimizers]
-    jobs += [Job("rerun", key, i) for i in range(config.seeds) for key in optimizers]
-    return jobs
+def next_from_plan(config: CompareConfig, space: Any) -> Chooser:
+    """The protocol's rule under the study's lock: enqueue the plan's next trial and take it (or
+    one a killed run left enqueued); DONE when the plan is done, BLOCKED while what is left waits
+    on another process."""
 
+    def choose(study: optuna.Study) -> str | None:
+        from optuna.trial import TrialState
 
-def job_of(trial: optuna.trial.FrozenTrial) -> Job | None:
-    """The job a trial does. A trial just started has no parameters yet (they are set as its
-    objective suggests them): its optimizer is the attribute it was enqueued with."""
-    phase = trial.user_attrs.get("phase")
-    optimizer = trial.params.get("optimizer", trial.user_attrs.get("optimizer"))
-    if phase not in PHASES or optimizer is None:
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return None
+        found = next_trial(study.get_trials(deepcopy=False), space, config.budget, config.seeds,
+                           config.seed, record.direction_of(study))
+        if found is None or isinstance(found, str):
+            return found or DONE
+        with warnings.catch_warnings():  # torch's defaults may sit outside a narrowed range
+            warnings.simplefilter("ignore")
+            study.enqueue_trial(found.params, user_attrs=found.attrs, skip_if_exists=False)
         return None
-    return Job(phase, str(optimizer), trial.user_attrs.get("seed_index"))
 
-
-def best_search_trial(trials: list[optuna.trial.FrozenTrial], optimizer: str,
-                      direction: str) -> optuna.trial.FrozenTrial | None:
-    """The search trial whose configuration is re-run: the best validation value, the earliest
-    on a tie; diverged and failed trials are never picked."""
-    from optuna.trial import TrialState
-
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
-                and job_of(t) == Job("search", optimizer)]
-    if not complete:
-        return None
-    sign = -1.0 if direction == "maximize" else 1.0
-    return min(complete, key=lambda t: (sign * float(t.value), t.number))  # type: ignore[arg-type]
-
-
-def next_job(study: optuna.Study, config: CompareConfig, space: SearchSpace
-             ) -> tuple[Job, dict[str, Any], dict[str, Any]] | None | str:
-    """The next trial to enqueue, with its parameters and attributes; None when the protocol is
-    done for this study; "blocked" when what is left waits on another process's search trials.
-
-    Trials that are running, finished or already enqueued count as taken; failed ones do not,
-    so a failure is run again (once as a retry, and otherwise as a fresh draw).
-    """
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    taken: dict[Job, int] = {}
-    for trial in trials:
-        job = job_of(trial)
-        if job is None or trial.state == TrialState.FAIL:
-            continue
-        if job.phase == "rerun":
-            best = best_search_trial(trials, job.optimizer, study.direction.name.lower())
-            if best is None or trial.user_attrs.get("rerun_of") != best.number:
-                continue  # a re-run of an earlier best: the search has moved on since
-        taken[job] = taken.get(job, 0) + 1
-    blocked = False
-    for job in plan(config, space):
-        if taken.get(job, 0) > 0:
-            taken[job] -= 1
-            continue
-        if job.phase == "default":
-            return job, default_params(job.optimizer, space), {"phase": "default",
-                                                                "optimizer": job.optimizer}
-        if job.phase == "search":
-            return job, {"optimizer": job.optimizer}, {"phase": "search",
-                                                       "optimizer": job.optimizer}
-        searching = [t for t in trials if job_of(t) == Job("search", job.optimizer)
-                     and t.state in (TrialState.RUNNING, TrialState.WAITING)]
-        if searching:  # its best configuration is not known yet
-            blocked = True
-            continue
-        best = best_search_trial(trials, job.optimizer, study.direction.name.lower())
-        if best is None:
-            continue  # every search trial diverged or failed: nothing to re-run
-        index = list(space.optimizers).index(job.optimizer)
-        seed = derive_seed(config.seed, RERUN_SEED_STREAM, index, int(job.seed_index or 0))
-        return job, dict(best.params), {"phase": "rerun", "optimizer": job.optimizer,
-                                        "seed_index": job.seed_index, "rerun_of": best.number,
-                                        "seed": seed}
-    return "blocked" if blocked else None
-
-
-def take_job(study: optuna.Study, config: CompareConfig, space: SearchSpace,
-             lock: Any) -> optuna.trial.Trial | None | str:
-    """Under the study's lock: enqueue the next job and start it (or one a killed run left
-    enqueued); None when done, "blocked" when waiting on another process."""
-    import optuna
-    from optuna.trial import TrialState
-
-    with lock.held():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            found = next_job(study, config, space)
-            if found is None or isinstance(found, str):
-                return found
-            _, params, attrs = found
-            with warnings.catch_warnings():  # torch's defaults may sit outside a narrowed range
-                warnings.simplefilter("ignore")
-                study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            warnings.filterwarnings("ignore", message="Fixed parameter")
-            return study.ask()
+    return choose
 
 
 @dataclass(frozen=True)
@@ -205,7 +113,6 @@ class TaskRun:
 def open_task(config: CompareConfig, study_config: StudyConfig, prepared: PreparedTask,
               seed: int, device: torch.device) -> TaskRun:
     """Open one task's study, with this process's sampler, and build its objective."""
-    from hpsearch.study import make_sampler, open_study
     from hpsearch.train import DeviceData
 
     study = open_study(study_config, sampler_seed=seed, heartbeat=True)
@@ -218,10 +125,8 @@ def open_task(config: CompareConfig, study_config: StudyConfig, prepared: Prepar
 
 def check_task(study: optuna.Study, study_config: StudyConfig, prepared: PreparedTask) -> None:
     """Refuse a study made by `tune`, or for other settings; stores nothing."""
-    from hpsearch.study import check_study
-
-    stored = study.user_attrs.get("protocol")
-    if "task" in study.user_attrs and not stored:
+    stored = record.protocol_of(study.user_attrs)
+    if record.TASK in study.user_attrs and not stored:
         raise StudyMismatchError(f"study '{study_config.study_name}' was made by `hpsearch "
                                  "tune`, not `compare`; use another --prefix")
     check_study(study, study_config, prepared)
@@ -234,12 +139,11 @@ def record_task(config: CompareConfig, run: TaskRun, study_config: StudyConfig,
                 prepared: PreparedTask, seed: int, device: torch.device, workers: int) -> None:
     """Reclaim trials of dead processes; record this run and the protocol with the study."""
     from hpsearch.device import describe
-    from hpsearch.recovery import reclaim_dead_trials
-    from hpsearch.sweep import _record_run
+    from hpsearch.engine.recovery import reclaim_dead_trials
 
     reclaim_dead_trials(run.study)
-    _record_run(run.study, study_config, prepared, seed, describe(device), workers)
-    run.study.set_user_attr("protocol", config.protocol(study_config))
+    record_run(run.study, study_config, prepared, seed, describe(device), workers)
+    run.study.set_user_attr(record.PROTOCOL, config.protocol(study_config))
 
 
 def prepare_all(config: CompareConfig) -> list[PreparedTask]:
@@ -269,35 +173,24 @@ def run_tasks(config: CompareConfig, runs: list[TaskRun],
     """Run this process's share of every task's protocol; returns why it stopped short, if it
     did. A process with nothing left to take on a task moves on: the process that finishes the
     last search trial of an optimizer runs its re-runs."""
-    from hpsearch.budget import BudgetLock
-
     failures = FailureLimit()
     for study_config, run in zip(config.studies, runs, strict=True):
-        lock = BudgetLock(study_config.storage, study_config.study_name)
+        lock = StudyLock(study_config.storage, study_config.study_name)
+        tell = [] if on_trial is None else [
+            lambda study, trial, task=study_config.task: on_trial(task, study, trial)]
         try:
-            for trial in _trials(run.study, config, study_config.space, lock):
-                finished = run_one(run.study, trial, run.objective)
-                failures(run.study, finished)
-                if on_trial:
-                    on_trial(study_config.task, run.study, finished)
-                if failures.message:
-                    return f"{study_config.task}: {failures.message}"
+            stopped = run_trials(run.study, run.objective, lock,
+                                 next_from_plan(config, study_config.space), tell,
+                                 failures=failures)
         finally:
             lock.close()
+        if stopped:
+            return f"{study_config.task}: {stopped}"
     return None
 
 
-def _trials(study: optuna.Study, config: CompareConfig, space: SearchSpace,
-            lock: Any) -> Iterator[optuna.trial.Trial]:
-    while True:
-        trial = take_job(study, config, space, lock)
-        if trial is None or isinstance(trial, str):
-            return
-        yield trial
-
-
 @dataclass(frozen=True)
-class CompareJob:
+class CompareWork:
     """The comparison as the other worker processes run it."""
 
     config: CompareConfig
@@ -328,7 +221,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
     from hpsearch.device import resolve_device
 
     started = time.perf_counter()
-    pool = WorkerPool(CompareJob(config), workers) if workers > 1 else None
+    pool = WorkerPool(CompareWork(config), workers) if workers > 1 else None
     try:
         device = resolve_device(config.device)
         prepared = prepare_all(config)
@@ -341,11 +234,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         if pool is None:
             stopped = run_tasks(config, runs, on_trial)
         else:
-            pool.go(config.seed)
-            stopped = run_tasks(config, runs, on_trial)
-            problems = [f"worker 0: {stopped}"] if stopped else []
-            problems += pool.wait(lambda: None)
-            stopped = "; ".join(problems) or None
+            stopped = run_together(pool, config.seed, lambda: run_tasks(config, runs, on_trial))
     except BaseException:
         if pool:
             pool.stop()

@@ -1,0 +1,91 @@
+"""What the commands print while they run and when they end: a live progress line (all
+workers), a comparison's progress by phase, and each optimizer's best."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hpsearch import record
+
+if TYPE_CHECKING:
+    import optuna
+
+
+class CompareProgress:
+    """Per task: trials finished by phase, on one live line (a terminal) or a line per phase."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.live = sys.stderr.isatty()
+        self.width = 0
+        self.last: tuple[str, str] | None = None
+
+    def __call__(self, task: str, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from hpsearch.protocols.compare_plan import finished_by_phase
+
+        done = finished_by_phase(study.get_trials(deepcopy=False))
+        n = len((record.protocol_of(study.user_attrs) or {}).get("optimizers", [])) or 1
+        phase = str(trial.user_attrs.get(record.PHASE))
+        line = (f"[{task}] defaults {done['default']}/{n}  search {done['search']}/"
+                f"{n * self.config.budget}  re-runs {done['rerun']}/{n * self.config.seeds}  | "
+                f"#{trial.number} {trial.params.get('optimizer')} {phase} "
+                f"{trial.state.name.lower()}")
+        if self.live:
+            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
+            self.width = len(line)
+        elif self.last is not None and self.last != (task, phase):
+            click.echo(line, err=True)
+        self.last = (task, phase)
+
+    def finish(self) -> None:
+        if self.live and self.width:
+            click.echo(err=True)
+
+
+class Progress:
+    """One status line, rewritten in place on a terminal, one line per trial otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.live = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.show(study, trial)
+
+    def show(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        """The line for the study as stored (all workers), and the trial that just ended."""
+        trials = study.get_trials(deepcopy=False)
+        count = record.tally(trials)
+        line = (f"[{record.counted(trials)}/{self.total}] complete {count['complete']} "
+                f"pruned {count['pruned']} diverged {count['diverged']}"
+                + (f" failed {count['failed']}" if count["failed"] else ""))
+        # From the trials at hand: `study.best_trial` would query the storage again.
+        best = record.best_trial(trials, record.direction_of(study))
+        if best is not None:
+            line += f" | best {best.value:.4g} ({best.params.get('optimizer')} #{best.number})"
+        if trial is not None:
+            line += (f" | #{trial.number} {trial.params.get('optimizer')} "
+                     f"{trial.state.name.lower()}")
+            if record.outcome(trial) == "failed":
+                line += f": {record.trial_attrs(trial).get(record.REASON, 'see --debug')}"
+        if self.live:
+            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
+            self.width = len(line)
+        else:
+            click.echo(line, err=True)
+
+    def finish(self) -> None:
+        if self.live and self.width:
+            click.echo(err=True)
+
+
+def print_table(study: optuna.Study) -> None:
+    from hpsearch.report.summary import summarise_optimizers
+    from hpsearch.report.text import optimizer_table
+
+    rows = summarise_optimizers(study.get_trials(deepcopy=False), record.direction_of(study))
+    click.echo("\n" + optimizer_table(rows, study.user_attrs.get(record.METRIC, "value")))

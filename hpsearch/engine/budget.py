@@ -1,0 +1,89 @@
+"""Taking a trial under the lock every process of a study shares.
+
+A process takes a trial only while holding the study's lock, after the protocol said there is room
+for one: for `tune`, while the finished and running trials are fewer than the total; for `compare`,
+while its plan has a trial left. No two processes can take the last slot. The lock lives where the
+study lives: a PostgreSQL advisory lock, or an exclusive `flock` on the folder of the SQLite
+database or journal file (see `locks`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.engine.locks import advisory_lock, connect_postgres, folder_lock
+from hpsearch.engine.storage import storage_url
+
+if TYPE_CHECKING:
+    import optuna
+
+# Called under the lock: None to take a trial (enqueued or new), else why there is none to take.
+Chooser = Callable[["optuna.Study"], "str | None"]
+DONE = "done"
+BLOCKED = "blocked"  # what is left waits on trials other processes are running
+
+
+class StudyLock:
+    """The lock every process of one study shares, whatever its storage."""
+
+    def __init__(self, url: str | None, study_name: str) -> None:
+        self.url = storage_url(url)
+        self.key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big",
+                                  signed=True)
+        self._connection: Any = None
+        self._local = threading.Lock()  # processes are the unit here; this orders threads
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._local:
+            if self.url.startswith(("postgresql", "postgres://")):
+                if self._connection is None or self._connection.closed:
+                    self._connection = connect_postgres(self.url)
+                with advisory_lock(self._connection, self.key):
+                    yield
+            elif self.url.startswith(("sqlite:///", "journal:")):
+                path = self.url.removeprefix("sqlite:///").removeprefix("journal:")
+                with folder_lock(Path(path).absolute().parent):
+                    yield
+            else:
+                yield
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+
+def below_total(total: int) -> Chooser:
+    """`tune`'s rule: room while finished and running trials are fewer than `total`."""
+
+    def choose(study: optuna.Study) -> str | None:
+        from optuna.trial import TrialState
+
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        return DONE if len(study.get_trials(deepcopy=False, states=states)) >= total else None
+
+    return choose
+
+
+def take_trial(study: optuna.Study, lock: StudyLock, choose: Chooser) -> optuna.trial.Trial | str:
+    """Under the lock: fail the trials of dead workers (their slots come free), ask the protocol,
+    and start a trial (RUNNING from then on: counted by every other process); or why there is none."""
+    import optuna
+
+    with lock.held():
+        with warnings.catch_warnings():  # a dead worker's heartbeat-stale trials hold no budget
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        reason = choose(study)
+        if reason is not None:
+            return reason
+        with warnings.catch_warnings():  # the heartbeat runs around each trial, as in optimize
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            warnings.filterwarnings("ignore", message="Fixed parameter")
+            return study.ask()

@@ -1,0 +1,122 @@
+"""Workers 1 .. N-1 of a parallel run on this machine; this process is worker 0.
+
+The other workers are spawned first, so that their imports and data loading overlap with this
+process's checks; they touch the storage only once told to go (the study exists by then), and are
+stopped at once if the checks fail.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hpsearch.device import visible_gpus, worker_environment
+
+
+class Work(Protocol):
+    """What worker processes run: picklable, since they are spawned."""
+
+    def prepare(self) -> Any:
+        """Imports and data, before worker 0 says go: nothing here may touch the storage."""
+
+    def run(self, prepared: Any, seed: int, index: int) -> str | None:
+        """Run trials as worker `index`; returns why it stopped short, if it did."""
+
+
+class WorkerPool:
+    """Workers 1 .. N-1 of a parallel run: spawned processes (not threads: the GIL and torch's
+    thread pool fight), each with its share of the cores and, on a machine with several GPUs, its
+    own GPU. Each sends one message when it stops: its problem, or None."""
+
+    def __init__(self, work: Work, workers: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.workers = workers
+        self.inbox = context.Queue()  # the seed to derive from; None: stop at once
+        self.results = context.Queue()  # (worker index, problem or None)
+        gpus = visible_gpus()
+        self.told_to_go = False
+        self.processes = {}
+        for index in range(1, workers):
+            process = context.Process(target=_worker, args=(
+                work, index, workers, worker_environment(index, gpus), self.inbox, self.results),
+                name=f"hpsearch-worker-{index}")
+            process.start()
+            self.processes[index] = process
+
+    def go(self, seed: int) -> None:
+        self.told_to_go = True
+        for _ in self.processes:
+            self.inbox.put(seed)
+
+    def stop(self) -> None:
+        """Workers not yet told to go have stored nothing: they are stopped at once. The others
+        record their trial in flight as they stop (Ctrl-C reaches them too) or finish the total."""
+        for process in self.processes.values():
+            if not self.told_to_go:
+                process.terminate()
+            process.join()
+
+    def wait(self, on_progress: Callable[[], None]) -> list[str]:
+        """Wait until every worker has stopped (calling `on_progress` about once a second);
+        returns their problems, one line each."""
+        import queue
+
+        problems: list[str] = []
+        pending = set(self.processes)
+        while pending:
+            ended = {i for i in pending if self.processes[i].exitcode is not None}
+            try:  # a worker's message is in the queue before its process ends
+                while pending:
+                    index, problem = self.results.get(timeout=0.0 if ended else 1.0)
+                    pending.discard(index)
+                    ended.discard(index)
+                    if problem:
+                        problems.append(problem)
+            except queue.Empty:
+                pass
+            for index in ended:  # ended without a word: killed, or crashed in C
+                pending.discard(index)
+                problems.append(f"worker {index} exited with code {self.processes[index].exitcode}")
+            on_progress()
+        return problems
+
+
+def _worker(work: Work, index: int, workers: int, env: dict[str, str], inbox: Any,
+            results: Any) -> None:
+    problem = None
+    try:
+        os.environ.update(env)
+        import optuna
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        prepared = work.prepare()
+        import torch._dynamo  # noqa: F401  (the first torch.optim step imports it: 1 s)
+
+        seed = inbox.get()  # worker 0 has checked the input and created the study
+        if seed is None:
+            return
+        stopped = work.run(prepared, seed, index)
+        problem = f"worker {index}: {stopped}" if stopped else None
+    except KeyboardInterrupt:
+        pass
+    except Exception as error:  # reported by worker 0 in one line
+        problem = f"worker {index}: {type(error).__name__}: {error}"
+    results.put((index, problem))
+    results.close()
+    results.join_thread()  # the message is sent; what is left is the interpreter's teardown,
+    os._exit(1 if problem else 0)  # 0.6 s with torch loaded, which worker 0 would wait for
+
+
+def run_together(pool: WorkerPool, seed: int, here: Callable[[], str | None],
+                 on_wait: Callable[[], None] = lambda: None) -> str | None:
+    """Tell the others to go, run worker 0's share here, then wait for them (calling `on_wait`
+    about once a second); returns every worker's problem, one line each, or None."""
+    pool.go(seed)
+    stopped = here()
+    problems = [f"worker 0: {stopped}"] if stopped else []
+    problems += pool.wait(on_wait)
+    return "; ".join(problems) or None

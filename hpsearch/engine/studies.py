@@ -1,0 +1,123 @@
+"""A study in the storage: opened with its sampler and pruner, checked against the run that resumes
+it, and told what each run was (one record per run, so that runs on many machines at once never
+overwrite each other's)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import uuid
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import record
+from hpsearch.config import StudyConfig
+from hpsearch.engine import storage as storages
+from hpsearch.errors import StudyMismatchError
+from hpsearch.tasks import get_task
+from hpsearch.tasks.prepare import PreparedTask
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True,
+                                          warn_independent_sampling=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # group=True models each optimizer's own subspace jointly instead of falling back to
+        # independent sampling for parameters that are not in every trial.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+                                              reduction_factor=3)
+    if name == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {pkg: version(pkg) for pkg in ("hpsearch", "optuna", "torch")}
+
+
+def identity(config: StudyConfig, prepared: PreparedTask) -> dict[str, Any]:
+    """What makes two runs' trials comparable: resuming a study with other values is refused."""
+    return {record.TASK: config.task, record.SPACE_FINGERPRINT: config.space.fingerprint(),
+            record.EPOCHS: config.epochs, record.BATCH_SIZE: config.batch_size,
+            record.SPLIT_SEED: config.split_seed, **prepared.identity}
+
+
+def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:
+    """Refuse a stored study made for another task, space or budget; stores nothing."""
+    from optuna.trial import TrialState
+
+    stored = study.user_attrs
+    if record.TASK not in stored:
+        states = tuple(s for s in TrialState if s != TrialState.WAITING)  # enqueued are welcome
+        if study.get_trials(deepcopy=False, states=states):
+            raise StudyMismatchError(
+                f"study '{config.study_name}' exists but was not created by `hpsearch tune`; "
+                "choose another --study name"
+            )
+        return
+    for key, value in identity(config, prepared).items():
+        if stored.get(key) != value:
+            raise StudyMismatchError(
+                f"study '{config.study_name}' was made with {key}={stored.get(key)!r}, "
+                f"not {value!r}; use another --study name or the original settings"
+            )
+
+
+def open_study(config: StudyConfig, sampler_seed: int | None = None,
+               heartbeat: bool = False) -> optuna.Study:
+    import optuna
+
+    task = get_task(config.task)
+    return optuna.create_study(
+        storage=storages.resolve(config.storage, heartbeat=heartbeat),
+        study_name=config.study_name,
+        direction=task.problem.direction,  # type: ignore[arg-type]
+        sampler=make_sampler(config.sampler, sampler_seed),
+        pruner=make_pruner(config.pruner, config.epochs),
+        load_if_exists=True,
+    )
+
+
+def record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
+               sampler_seed: int, device: str, workers: int = 1) -> None:
+    """Each run is its own attribute (`run:<start>:<host>:<pid>:<random>`), so runs started at
+    once on many machines never overwrite each other's record."""
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    run_record = {
+        "started": started, "host": socket.gethostname(), "sampler": config.sampler,
+        "pruner": config.pruner, "seed": config.seed, "sampler_seed": sampler_seed,
+        "device": device, "workers": workers, "n_trials": config.n_trials,
+        "timeout": config.timeout, "versions": versions(),
+    }
+    if record.TASK not in study.user_attrs:
+        problem = prepared.task.problem
+        for key, value in {**identity(config, prepared), record.METRIC: problem.metric,
+                           record.DIRECTION: problem.direction,
+                           record.SPACE: config.space.to_dict(),
+                           **prepared.record, **run_record}.items():
+            study.set_user_attr(key, value)
+    # Microseconds and a random suffix: two runs of one process within a second stay apart.
+    moment = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    study.set_user_attr(record.run_key(moment, socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8]),
+                        run_record)

@@ -1,0 +1,223 @@
+"""`hpsearch tune`: the sampler chooses each trial's optimizer and hyperparameters, the pruner stops
+hopeless trials, and `--n-trials` is a total across every process and every run: a process takes a
+trial only while the finished and running trials are fewer than the total, so parallel workers do
+not overshoot it. Warm starts and the range-test narrowing happen before the first trial.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from hpsearch import record
+from hpsearch.config import StudyConfig
+from hpsearch.engine import storage as storages
+from hpsearch.engine.budget import StudyLock, below_total
+from hpsearch.engine.objective import Objective
+from hpsearch.engine.pool import WorkerPool, run_together
+from hpsearch.engine.runner import Callback, run_trials
+from hpsearch.engine.studies import check_study, make_sampler, open_study, record_run
+from hpsearch.errors import HpsearchError
+from hpsearch.stats import derive_seed
+from hpsearch.tasks.prepare import PreparedTask, prepare_task
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+
+@dataclass(frozen=True)
+class RunResult:
+    study: optuna.Study
+    storage: str  # for display: password masked
+    trials_before: int
+    trials_after: int
+    device: str
+    stopped: str | None = None  # why the run stopped short of n_trials, if it did
+
+    @property
+    def already_done(self) -> bool:
+        return self.trials_before == self.trials_after and self.trials_before > 0
+
+
+def prepare(config: StudyConfig) -> PreparedTask:
+    """The task of a study definition, ready to train: done once per process."""
+    return prepare_task(config.task, data=config.data, target=config.target, model=config.model,
+                        split_seed=config.split_seed, val_fraction=config.val_fraction)
+
+
+def run_until_total(study: optuna.Study, objective: Objective, config: StudyConfig,
+                    callbacks: Iterable[Callback] = ()) -> str | None:
+    """Run trials until the study holds `n_trials`, the timeout passes or too many fail in a
+    row; returns why it stopped short, if it did."""
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
+    lock = StudyLock(config.storage, config.study_name)
+    try:
+        return run_trials(study, objective, lock, below_total(config.n_trials), callbacks, deadline)
+    finally:
+        lock.close()
+
+
+def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
+          ) -> tuple[optuna.Study, PreparedTask, int, int, torch.device]:
+    """Check everything, then create or load the study and reclaim trials of dead processes.
+
+    The device, the data and the model are checked before the storage is touched, so bad input
+    changes nothing that is stored. Returns the study, the prepared task (with this run's notes),
+    the trials already finished, the seed this run's samplers derive from and the training device.
+    """
+    from hpsearch.device import describe, resolve_device
+    from hpsearch.engine.recovery import reclaim_dead_trials
+    from hpsearch.protocols import warmstart
+
+    device = resolve_device(config.device)
+    starts, notes = warmstart.read(config)
+    study = open_study(config, heartbeat=True)
+    check_study(study, config, prepared)
+    reclaimed = reclaim_dead_trials(study)
+    if reclaimed:
+        notes.append(f"reclaimed trials {reclaimed}, left running by a process that ended; each "
+                     "is retried once")
+    if starts and study.get_trials(deepcopy=False):
+        notes = [f"warm start skipped: study '{config.study_name}' has trials already"]
+    elif starts:
+        warmstart.enqueue(study, starts)
+    prepared = replace(prepared, notes=prepared.notes + tuple(notes))
+    before = record.counted(study.get_trials(deepcopy=False))
+    # A resumed run continues with a seed derived from the seed and the trials already stored.
+    seed = config.seed if config.seed is not None else derive_seed(os.getpid(), time.time_ns())
+    seed = seed if before == 0 else derive_seed(seed, before)
+    if before < config.n_trials:
+        record_run(study, config, prepared, seed, describe(device), workers)
+    return study, prepared, before, seed, device
+
+
+def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
+                         ) -> tuple[StudyConfig, list[str]]:
+    """The config with each optimizer's lr range narrowed by a learning-rate range test; a study
+    that was narrowed before keeps its stored ranges, so a resumed sweep searches the same space."""
+    import optuna
+
+    from hpsearch.device import resolve_device
+    from hpsearch.protocols.lr_find import narrow_space
+
+    try:
+        stored = optuna.load_study(study_name=config.study_name,
+                                   storage=storages.resolve(config.storage, create=False))
+        previous = stored.user_attrs.get(record.RANGE_TEST)
+    except (KeyError, HpsearchError):  # no such study or storage yet
+        previous = None
+    if previous:
+        ranges = {k: (float(v[0]), float(v[1])) for k, v in previous["ranges"].items()}
+        return (replace(config, space=replace(config.space, ranges=ranges)),
+                ["lr ranges: as narrowed by the range test when this study began"])
+    space, notes = narrow_space(config.space, prepared, resolve_device(config.device),
+                                seed=config.seed or 0)
+    return replace(config, space=space), [f"range test {line}" for line in notes]
+
+
+def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
+                  device: torch.device) -> Objective:
+    from hpsearch.train import DeviceData
+
+    return Objective(prepared.task, DeviceData.from_task_data(prepared.data, device),
+                     config.space, config.epochs, config.batch_size, seed, device,
+                     config.trial_timeout)
+
+
+def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
+        on_start: Callable[[optuna.Study, int, tuple[str, ...]], None] | None = None,
+        workers: int = 1, on_progress: Callable[[optuna.Study], None] | None = None,
+        ) -> RunResult:
+    """Create or resume the study and run trials until it holds `n_trials` finished trials."""
+    if workers < 1:
+        raise HpsearchError(f"workers must be at least 1; got {workers}")
+    prepared: PreparedTask | None = None
+    range_notes: list[str] = []
+    if config.lr_from_range_test:  # the workers must start with the narrowed space
+        prepared = prepare(config)
+        config, range_notes = narrow_by_range_test(config, prepared)
+    # The other workers start now: their imports and data loading overlap with our checks. They
+    # wait for `go` before they touch the storage, and are stopped if the checks fail.
+    pool = WorkerPool(TuneWork(config), workers) if workers > 1 else None
+    try:
+        import torch
+
+        from hpsearch.device import describe
+
+        study, prepared, before, seed, device = start(config, prepared or prepare(config), workers)
+        storage = storages.display(storages.storage_url(config.storage))
+        if before >= config.n_trials:
+            if pool:
+                pool.stop()
+            return RunResult(study, storage, before, before, describe(device))
+        if range_notes and record.RANGE_TEST not in study.user_attrs:
+            study.set_user_attr(record.RANGE_TEST, {
+                "ranges": {k: list(v) for k, v in config.space.ranges.items()},
+                "notes": range_notes})
+        if on_start:
+            on_start(study, before, prepared.notes + tuple(range_notes))
+        torch.set_flush_denormal(True)
+        if pool is None:
+            study.sampler = make_sampler(config.sampler, seed)
+            stopped = run_until_total(study, objective_for(config, prepared, seed, device), config,
+                                      callbacks)
+        else:
+            stopped = run_workers(config, pool, seed, study, prepared, device, callbacks,
+                                  on_progress)
+    except BaseException:
+        if pool:
+            pool.stop()
+        raise
+    after = record.counted(study.get_trials(deepcopy=False))
+    return RunResult(study, storage, before, after, describe(device), stopped)
+
+
+@dataclass(frozen=True)
+class TuneWork:
+    """The sweep as the other worker processes run it."""
+
+    config: StudyConfig
+
+    def prepare(self) -> PreparedTask:
+        return prepare(self.config)
+
+    def run(self, prepared: PreparedTask, seed: int, index: int) -> str | None:
+        from hpsearch.device import resolve_device
+
+        worker_seed = derive_seed(seed, index)  # distinct streams, reproducible from --seed
+        study = open_study(self.config, sampler_seed=worker_seed, heartbeat=True)
+        device = resolve_device(self.config.device)  # cuda:0 is this worker's own GPU, if any
+        return run_until_total(study, objective_for(self.config, prepared, worker_seed, device),
+                               self.config)
+
+
+def run_workers(config: StudyConfig, pool: WorkerPool, seed: int, study: optuna.Study,
+                prepared: PreparedTask, device: torch.device, callbacks: Iterable[Callback],
+                on_progress: Callable[[optuna.Study], None] | None) -> str | None:
+    """Worker 0 is this process: its data and model are loaded already."""
+
+    def here() -> str | None:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // pool.workers))
+        study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))
+        objective = objective_for(config, prepared, derive_seed(seed, 0), device)
+        return run_until_total(study, objective, config, callbacks)
+
+    seen = -1
+
+    def show() -> None:  # the others finish their trials in flight; the last line covers all
+        nonlocal seen
+        if on_progress is None:
+            return
+        counted = record.counted(study.get_trials(deepcopy=False))
+        if counted != seen:
+            seen = counted
+            on_progress(study)
+
+    return run_together(pool, seed, here, show)
+

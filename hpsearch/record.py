@@ -1,0 +1,167 @@
+"""The record of what hpsearch stores: every attribute name it writes to a study or a trial, and
+how a stored trial reads back (its outcome, its attributes, the best of each optimizer).
+
+Optuna's storages hold the data; this module holds the schema, so that no other module agrees on a
+key by convention. A trial's measurements are written at its end as one attribute (`record`), one
+storage transaction; studies written before that kept each measurement as its own attribute, and
+`trial_attrs` reads both layouts alike. Nothing here imports torch, and optuna only for typing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+# Study attributes: what the study is (its identity is compared on every resume) and its runs.
+TASK = "task"
+METRIC = "metric"
+DIRECTION = "direction"
+SPACE = "space"
+SPACE_FINGERPRINT = "space_fingerprint"
+EPOCHS = "epochs"
+BATCH_SIZE = "batch_size"
+SPLIT_SEED = "split_seed"
+CLASSES = "classes"
+DATA_SOURCE = "data_source"
+PROTOCOL = "protocol"  # {"kind": "compare", ...}: a comparison; absent for `tune`
+RANGE_TEST = "range_test"  # the lr ranges a range test narrowed, kept for resumed sweeps
+RUN_PREFIX = "run:"  # one attribute per run: `run:<moment>:<host>:<pid>:<random>`
+
+# Trial attributes set when a trial is enqueued: its role in a protocol. A retry carries them.
+PHASE = "phase"  # a comparison's trials: default, search or rerun
+OPTIMIZER = "optimizer"  # also the name of the first parameter every trial draws
+SEED = "seed"  # the seed a trial trains with: set when enqueued (re-runs) or in its record
+SEED_INDEX = "seed_index"
+RERUN_OF = "rerun_of"
+WARM_START = "warm_start"  # {"study": name, "trial": number} it was enqueued from
+RETRY_OF = "retry_of"
+CARRIED = (PHASE, OPTIMIZER, SEED_INDEX, RERUN_OF, SEED, WARM_START)
+
+# Trial attributes written while it runs.
+WORKER = "worker"  # {"host", "pid", "started"}: written first, so a killed run is found by it
+CONFIG = "config"  # the exported configuration (`hpsearch.suggest_optimizer` writes it alone)
+REASON = "reason"  # why it was pruned, diverged or failed (also written by a reclaim)
+RECORD = "record"  # everything measured, written once at the end: the keys below
+DIVERGED = "diverged"
+DIVERGED_EPOCH = "diverged_epoch"
+EPOCHS_RUN = "epochs_run"
+SECONDS = "seconds"
+CLOSURE_EVALUATIONS = "closure_evaluations"
+UPDATES = "updates"
+BEST_VALUE = "best_value"
+BEST_EPOCH = "best_epoch"
+TEST_VALUE = "test_value"
+DEVICE = "device"
+MODEL = "model"
+PARAMETERS = "parameters"
+
+OUTCOMES = ("complete", "pruned", "diverged", "failed", "running", "waiting")
+FINISHED = ("complete", "pruned", "diverged")  # what counts towards a study's total
+
+
+def sign(direction: str) -> float:
+    """+1 for maximize, -1 for minimize: multiplying by it makes every comparison 'higher wins'."""
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"unknown direction {direction!r}; valid choices: maximize, minimize")
+    return 1.0 if direction == "maximize" else -1.0
+
+
+def direction_of(study: optuna.Study) -> str:
+    return study.direction.name.lower()
+
+
+def finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def trial_attrs(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's attributes with its record unpacked: the same keys whichever layout stored them."""
+    attrs = dict(trial.user_attrs)
+    packed = attrs.pop(RECORD, None)
+    if isinstance(packed, Mapping):
+        attrs.update(packed)
+    return attrs
+
+
+def outcome(trial: optuna.trial.FrozenTrial) -> str:
+    """complete, pruned, diverged (pruned because training diverged), failed, running or waiting."""
+    name = trial.state.name.lower()
+    if name == "pruned" and trial_attrs(trial).get(DIVERGED):
+        return "diverged"
+    return "failed" if name == "fail" else name
+
+
+def tally(trials: Iterable[optuna.trial.FrozenTrial]) -> Counter[str]:
+    """How many trials ended each way, every outcome present (0 where none)."""
+    counts = Counter(dict.fromkeys(OUTCOMES, 0))
+    counts.update(outcome(t) for t in trials)
+    return counts
+
+
+def counted(trials: Iterable[optuna.trial.FrozenTrial]) -> int:
+    """Trials that count towards a study's total: finished ones, complete or pruned."""
+    return sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+
+
+def optimizer_of(trial: optuna.trial.FrozenTrial) -> str | None:
+    """Its optimizer; a trial just started has drawn no parameter yet, but was enqueued with one."""
+    value = trial.params.get(OPTIMIZER, trial.user_attrs.get(OPTIMIZER))
+    return None if value is None else str(value)
+
+
+def best_trial(trials: Sequence[optuna.trial.FrozenTrial], direction: str
+               ) -> optuna.trial.FrozenTrial | None:
+    """The complete trial with the best finite value, the earliest on a tie (as Optuna's own)."""
+    better = sign(direction)
+    complete = [t for t in trials if t.state.name == "COMPLETE" and finite(t.value) is not None]
+    if not complete:
+        return None
+    return min(complete, key=lambda t: (-better * float(t.value), t.number))  # type: ignore[arg-type]
+
+
+def best_per_optimizer(trials: Sequence[optuna.trial.FrozenTrial], direction: str
+                       ) -> list[optuna.trial.FrozenTrial]:
+    """Each optimizer's best complete trial, best first; a tie goes to the one that got there first."""
+    groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for trial in trials:
+        if OPTIMIZER in trial.params:
+            groups.setdefault(str(trial.params[OPTIMIZER]), []).append(trial)
+    bests = [b for group in groups.values() if (b := best_trial(group, direction)) is not None]
+    better = sign(direction)
+    return sorted(bests, key=lambda t: (-better * float(t.value), t.number,  # type: ignore[arg-type]
+                                        str(t.params[OPTIMIZER])))
+
+
+def run_key(moment: str, host: str, pid: int, suffix: str) -> str:
+    return f"{RUN_PREFIX}{moment}:{host}:{pid}:{suffix}"
+
+
+def run_records(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """How each run of a study went (sampler, seed, device, workers, versions), oldest first."""
+    return [attrs[k] for k in sorted(attrs) if k.startswith(RUN_PREFIX)]
+
+
+def protocol_of(attrs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The protocol a study was made by, when it is not `tune`'s."""
+    protocol = attrs.get(PROTOCOL)
+    return protocol if isinstance(protocol, Mapping) else None
+
+
+def is_comparison(attrs: Mapping[str, Any]) -> bool:
+    protocol = protocol_of(attrs)
+    return protocol is not None and protocol.get("kind") == "compare"
+
+
+def warm_source(attrs: Mapping[str, Any]) -> str | None:
+    """`classification#12` for a trial enqueued from trial 12 of study `classification`."""
+    warm = attrs.get(WARM_START)
+    if not warm:
+        return None
+    if isinstance(warm, Mapping):
+        return f"{warm.get('study', '?')}#{warm.get('trial', '?')}"
+    return str(warm)

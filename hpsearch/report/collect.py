@@ -1,0 +1,43 @@
+"""A whole report as plain data: every study of a storage, `tune` studies and comparisons apart,
+with one optimizer order (and so one colour each) for every figure."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from hpsearch import record
+from hpsearch.report.comparison import AcrossTasks, ComparisonSummary, across_tasks, summarise_comparison
+from hpsearch.report.points import optimizer_order
+from hpsearch.report.summary import StudySummary, summarise_study
+
+if TYPE_CHECKING:
+    import optuna
+
+
+@dataclass(frozen=True)
+class Report:
+    storage: str
+    generated: str
+    studies: list[StudySummary]  # `hpsearch tune` studies: the sampler chose each optimizer's budget
+    optimizer_order: list[str]  # one order (and so one colour each) for every figure and task
+    comparisons: list[ComparisonSummary] = field(default_factory=list)  # `hpsearch compare` studies
+    across_tasks: AcrossTasks | None = None  # over every comparison; None without one
+
+
+def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = True) -> Report:
+    """The studies (as loaded from one storage, shown as `storage`) as plain data."""
+    studies = [summarise_study(s, importance) for s in loaded
+               if not record.is_comparison(s.user_attrs)]
+    comparisons = [summarise_comparison(s) for s in loaded if record.is_comparison(s.user_attrs)]
+    seen = {row.optimizer for s in studies for row in s.optimizers} | {
+        row.optimizer for c in comparisons for row in c.optimizers}
+    order = optimizer_order(sorted(seen))
+    return Report(
+        storage=storage,
+        generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        studies=studies, optimizer_order=order, comparisons=comparisons,
+        across_tasks=across_tasks(comparisons, order),
+    )
