@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hpsearch.cli_options import OneLineErrors, optimizers_option, quiet_optuna, storage_option
 from hpsearch.config import PRUNERS, SAMPLERS
 from hpsearch.device import DEVICE_CHOICES
-from hpsearch.engine.storage import ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.export import FORMATS
-from hpsearch.optimizers import OPTIMIZERS, parse_optimizers
+from hpsearch.optimizers import parse_optimizers
 from hpsearch.report.text import TEXT_FORMATS
 from hpsearch.tasks import TASKS
 
@@ -24,38 +24,7 @@ if TYPE_CHECKING:
     import optuna
 
 
-class _Group(click.Group):
-    """Every error is one line: usage errors (exit 2) without the usage block, and library errors
-    turned into click's exceptions (ConfigError -> exit 2, other HpsearchError -> exit 1)."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:
-            return super().make_context(*args, **kwargs)
-        except click.UsageError as error:
-            raise click.UsageError(error.message) from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as error:
-            raise click.UsageError(error.message) from None
-        except ConfigError as error:
-            if ctx.meta.get("debug"):
-                raise
-            raise click.UsageError(str(error)) from None
-        except HpsearchError as error:
-            if ctx.meta.get("debug"):
-                raise
-            raise click.ClickException(str(error)) from None
-
-
-storage_option = click.option(
-    "--storage", envvar=ENV_VAR, show_envvar=True,
-    help="Optuna storage URL: sqlite:///PATH (default sqlite:///studies/hpsearch.db), "
-         "journal:PATH or postgresql://USER:PASSWORD@HOST/DB.")
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hpsearch")
 @click.option("--debug", is_flag=True, help="Show tracebacks, and Optuna's own log.")
 @click.pass_context
@@ -70,8 +39,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Study definition (TOML); default studies/<task>.toml when present.")
 @click.option("--study", help="Study name (default: the task's name).")
 @storage_option
-@click.option("--optimizers", help="Comma-separated names, or the groups all, classic (the "
-              f"default) and modern: {', '.join(OPTIMIZERS)}.")
+@optimizers_option
 @click.option("--n-trials", type=int, help="Total finished trials the study should hold.")
 @click.option("--epochs", type=int, help="The most epochs a trial trains.")
 @click.option("--batch-size", type=int, help="Mini-batch size (default: the task's).")
@@ -97,17 +65,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
          warm_start: str | None, **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
-    import optuna
 
-    from hpsearch.cli_output import Progress, print_table
+    from hpsearch.cli_output import Progress, print_table, tune_start_lines
     from hpsearch.config import load_config
     from hpsearch.engine.studies import open_study
     from hpsearch.protocols.tune import run
-
-    # Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
-    debug = click.get_current_context().meta.get("debug")
-    optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
     from hpsearch.protocols.warmstart import parse_studies
+
+    quiet_optuna()
 
     config = load_config(task, config_file, {
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None,
@@ -115,12 +80,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
     progress = Progress(config.n_trials)
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
-        what = f"resuming at {before}/{config.n_trials}" if before else f"{config.n_trials} trials"
-        click.echo(f"study '{config.study_name}' ({config.task}, {what}, {config.epochs} epochs, "
-                   f"sampler {config.sampler}, pruner {config.pruner}, seed {config.seed}) "
-                   f"from {config.source}", err=True)
-        for note in notes:
-            click.echo(f"  {note}", err=True)
+        click.echo("\n".join(tune_start_lines(config, before, notes)), err=True)
 
     try:
         result = run(config, callbacks=[progress], on_start=on_start, workers=workers,
@@ -153,8 +113,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
 @click.option("--seeds", type=int, default=None,
               help="Fresh seeds each optimizer's best configuration is re-trained with, scored "
                    "on the test split [default: 5].")
-@click.option("--optimizers", help="Comma-separated names, or the groups all, classic (the "
-              f"default) and modern: {', '.join(OPTIMIZERS)}.")
+@optimizers_option
 @click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
 @storage_option
@@ -167,15 +126,13 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
             optimizers: str | None, epochs: int | None, seed: int, storage: str | None,
             device: str, prefix: str, workers: int) -> None:
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split."""
-    import optuna
 
-    from hpsearch.cli_output import CompareProgress
+    from hpsearch.cli_output import CompareProgress, compare_start_lines
     from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import DEFAULT_BUDGET, DEFAULT_SEEDS, CompareConfig
     from hpsearch.protocols.compare import compare as run_comparison
 
-    debug = click.get_current_context().meta.get("debug")
-    optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
+    quiet_optuna()
     config = CompareConfig(
         tasks=tasks, budget=DEFAULT_BUDGET if budget is None else budget,
         seeds=DEFAULT_SEEDS if seeds is None else seeds,
@@ -184,11 +141,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
     progress = CompareProgress(config)
 
     def on_start(prepared: list[Any]) -> None:
-        for study in config.studies:
-            click.echo(f"study '{study.study_name}' ({study.task}): {len(study.space.optimizers)} "
-                       f"optimizers x ({config.budget} search trials + 1 at torch's defaults + "
-                       f"{config.seeds} re-runs on the test split), {study.epochs} epochs, "
-                       f"seed {config.seed}", err=True)
+        click.echo("\n".join(compare_start_lines(config)), err=True)
 
     result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
     progress.finish()
@@ -293,29 +246,17 @@ def list_studies(storage: str | None) -> None:
 @cli.command("optimizers")
 def list_optimizers() -> None:
     """List the optimizers, their torch classes and searched hyperparameters."""
-    from hpsearch.optimizers import notes
-    from hpsearch.schedules import SCHEDULES
-    from hpsearch.space import CLIP_RANGE
+    from hpsearch.cli_output import optimizer_lines
 
-    for spec in OPTIMIZERS.values():
-        fixed = "".join(f", {k}={v}" for k, v in spec.fixed.items())
-        click.echo(f"{spec.key:<18} {spec.torch_class}{fixed}{notes(spec)}: {spec.description}")
-        for hp in spec.hyperparameters:
-            click.echo(f"    {spec.param_name(hp):<34} {hp.describe()}")
-    click.echo("--optimizers takes names or the groups: all (every available one), classic (the "
-               "default), modern")
-    click.echo("schedules (per epoch): " + ", ".join(
-        f"{s.key} ({s.description})" for s in SCHEDULES.values()))
-    click.echo(f"gradient clipping: off, or max norm {CLIP_RANGE[0]:g}..{CLIP_RANGE[1]:g} (log)")
+    click.echo("\n".join(optimizer_lines()))
 
 
 @cli.command("tasks")
 def list_tasks() -> None:
     """List the built-in tasks."""
-    for task in TASKS.values():
-        problem = task.problem
-        click.echo(f"{task.name:<15} {problem.kind:<15} {problem.metric} ({problem.direction}), "
-                   f"batch {task.batch_size}: {task.description}")
+    from hpsearch.cli_output import task_lines
+
+    click.echo("\n".join(task_lines()))
 
 
 def main() -> None:

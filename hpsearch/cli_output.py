@@ -89,3 +89,45 @@ def print_table(study: optuna.Study) -> None:
 
     rows = summarise_optimizers(study.get_trials(deepcopy=False), record.direction_of(study))
     click.echo("\n" + optimizer_table(rows, study.user_attrs.get(record.METRIC, "value")))
+
+
+def optimizer_lines() -> list[str]:
+    """`hpsearch optimizers`: every entry, its torch class, quirks and ranges; schedules; clipping."""
+    from hpsearch.optimizers import OPTIMIZERS, notes
+    from hpsearch.schedules import SCHEDULES
+    from hpsearch.space import CLIP_RANGE
+
+    lines = []
+    for spec in OPTIMIZERS.values():
+        fixed = "".join(f", {k}={v}" for k, v in spec.fixed.items())
+        lines.append(f"{spec.key:<18} {spec.torch_class}{fixed}{notes(spec)}: {spec.description}")
+        lines += [f"    {spec.param_name(hp):<34} {hp.describe()}" for hp in spec.hyperparameters]
+    return [*lines, "--optimizers takes names or the groups: all (every available one), classic "
+            "(the default), modern",
+            "schedules (per epoch): " + ", ".join(f"{s.key} ({s.description})"
+                                                  for s in SCHEDULES.values()),
+            f"gradient clipping: off, or max norm {CLIP_RANGE[0]:g}..{CLIP_RANGE[1]:g} (log)"]
+
+
+def task_lines() -> list[str]:
+    """`hpsearch tasks`: each built-in task, its problem, metric and batch size."""
+    from hpsearch.tasks import TASKS
+
+    return [f"{task.name:<15} {task.problem.kind:<15} {task.problem.metric} "
+            f"({task.problem.direction}), batch {task.batch_size}: {task.description}"
+            for task in TASKS.values()]
+
+
+def tune_start_lines(config: Any, before: int, notes: tuple[str, ...]) -> list[str]:
+    """What a sweep says as it starts: the study, its budget, where it came from, and notes."""
+    what = f"resuming at {before}/{config.n_trials}" if before else f"{config.n_trials} trials"
+    return [f"study '{config.study_name}' ({config.task}, {what}, {config.epochs} epochs, "
+            f"sampler {config.sampler}, pruner {config.pruner}, seed {config.seed}) "
+            f"from {config.source}", *(f"  {note}" for note in notes)]
+
+
+def compare_start_lines(config: Any) -> list[str]:
+    """What a comparison says as it starts: per task, its protocol's budget."""
+    return [f"study '{study.study_name}' ({study.task}): {len(study.space.optimizers)} optimizers x "
+            f"({config.budget} search trials + 1 at torch's defaults + {config.seeds} re-runs on the "
+            f"test split), {study.epochs} epochs, seed {config.seed}" for study in config.studies]

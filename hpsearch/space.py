@@ -123,8 +123,6 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
 def default_params(key: str, space: SearchSpace) -> dict[str, Any]:
     """The Optuna parameters of `key` at torch's defaults (its package's, outside torch): constant rate
     (a schedule-free optimizer draws no schedule at all), no clipping."""
-    from hpsearch.optimizers import TORCH_DEFAULTS
-
     spec = get_spec(key)
     params: dict[str, Any] = {"optimizer": key}
     if not spec.schedule_free:
@@ -132,7 +130,7 @@ def default_params(key: str, space: SearchSpace) -> dict[str, Any]:
             raise ConfigError("torch's defaults need the schedule 'none' (a constant learning rate)")
         params["schedule"] = "none"
     for hp in spec.hyperparameters:
-        name, value = spec.param_name(hp), TORCH_DEFAULTS[key][hp.name]
+        name, value = spec.param_name(hp), spec.defaults[hp.name]
         if hp.optional:
             params[f"{name}_on"] = value is not None
         if value is not None:

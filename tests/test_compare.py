@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.cli import cli
-from hpsearch.optimizers import TORCH_DEFAULTS
+from hpsearch.optimizers import OPTIMIZERS as REGISTRY
 from hpsearch.protocols.compare_plan import rerun_source
 from hpsearch.record import trial_attrs
 
@@ -54,7 +54,7 @@ def check_protocol(study: optuna.Study) -> None:
         assert all(t.params == best.params for t in reruns)
         default = next(t for t in trials if t.params["optimizer"] == key
                        and t.user_attrs["phase"] == "default")
-        assert default.user_attrs["config"]["hyperparameters"]["lr"] == TORCH_DEFAULTS[key]["lr"]
+        assert default.user_attrs["config"]["hyperparameters"]["lr"] == REGISTRY[key].defaults["lr"]
         assert default.user_attrs["config"]["schedule"] == {"name": "none"}
     assert all(0.0 <= trial_attrs(t)["test_value"] <= 1.0 for t in trials
                if not trial_attrs(t).get("diverged"))

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, _plain
+from hpsearch.optimizer_spec import plain_args
+from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec
 from hpsearch.protocols import lr_find
 from hpsearch.protocols.lr_find import RangeTest, narrow_space, narrowed_ranges, range_test
 from hpsearch.report import lr_find_page as range_test_page
@@ -184,9 +185,9 @@ def test_only_the_lr_parameter_itself_is_narrowed(monkeypatch: pytest.MonkeyPatc
     entry whose rate is named otherwise is left alone and said so."""
     rates = (Hyperparameter("lr", 1e-4, 1.0, log=True), Hyperparameter("adamw_lr", 1e-5, 1e-1, log=True))
     monkeypatch.setitem(OPTIMIZERS, "muon", OptimizerSpec("muon", "torch.optim.SGD", "two rates",
-                                                           rates, _plain))
+                                                           rates, plain_args))
     monkeypatch.setitem(OPTIMIZERS, "odd", OptimizerSpec(
-        "odd", "torch.optim.SGD", "no lr", (Hyperparameter("step_size", 1e-4, 1.0, log=True),), _plain))
+        "odd", "torch.optim.SGD", "no lr", (Hyperparameter("step_size", 1e-4, 1.0, log=True),), plain_args))
     space = SearchSpace(optimizers=("muon", "odd"))
     results = {"muon": fake("muon", 1e-3, 1e-2), "odd": fake("odd", 1e-3, 1e-2)}
     assert narrowed_ranges(space, results) == {"muon_lr": (1e-3, 1e-2)}

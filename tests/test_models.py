@@ -138,3 +138,27 @@ def test_a_users_own_objective_makes_studies_best_and_report_read(workdir: Path)
     assert result.exit_code == 0, result.output
     assert "== mine (task custom" in result.output
     assert best["optimizer"] in (workdir / "own.html").read_text()
+
+
+COUNTED_MODEL = '''
+import pathlib
+import torch
+
+counter = pathlib.Path(__file__).with_name("executions.txt")
+counter.write_text(counter.read_text() + "x" if counter.exists() else "x")
+
+
+def build(n_in, n_out):
+    return torch.nn.Sequential(torch.nn.Linear(n_in, 16), torch.nn.ReLU(), torch.nn.Linear(16, n_out))
+'''
+
+
+def test_the_task_is_prepared_once_even_with_a_range_test_first(workdir: Path) -> None:
+    """The range test and the sweep share one prepared task: the user's model file runs once."""
+    (workdir / "counted.py").write_text(COUNTED_MODEL)
+    result = CliRunner().invoke(cli, ["tune", "--task", "small", "--n-trials", "2", "--epochs", "1",
+                                      "--optimizers", "adam", "--lr-from-range-test",
+                                      "--model", "counted.py:build"])
+    assert result.exit_code == 0, result.output
+    assert "range test adam: lr" in result.output
+    assert (workdir / "executions.txt").read_text() == "x"

@@ -9,7 +9,6 @@ from hpsearch.optimizers import (
     CLASSIC,
     MODERN,
     OPTIMIZERS,
-    TORCH_DEFAULTS,
     build_optimizer,
     get_spec,
     implementation_for,
@@ -94,9 +93,9 @@ def test_registry_holds_the_classic_ten_then_the_modern_five_with_namespaced_uni
 @pytest.mark.parametrize("key", EVERY)
 def test_torch_defaults_name_every_hyperparameter_inside_its_range(key: str) -> None:
     spec = OPTIMIZERS[key]
-    assert set(TORCH_DEFAULTS[key]) == {hp.name for hp in spec.hyperparameters}
+    assert set(spec.defaults) == {hp.name for hp in spec.hyperparameters}
     for hp in spec.hyperparameters:
-        value = TORCH_DEFAULTS[key][hp.name]
+        value = spec.defaults[hp.name]
         if value is None:
             assert hp.optional, hp.name
         elif hp.choices:

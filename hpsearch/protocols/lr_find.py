@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import TORCH_DEFAULTS, get_spec, implementation_for
+from hpsearch.optimizers import get_spec, implementation_for
 from hpsearch.protocols.lr_range import (
     HIGH_MARGIN,
     LOW_MARGIN,
@@ -56,7 +56,7 @@ def _config(optimizer: str, device_type: str) -> dict[str, Any]:
     """An exported-style configuration at torch's defaults. A closure optimizer (L-BFGS) runs one
     iteration per step (`max_iter=1`): its iterations within a trial's step share one lr."""
     spec = get_spec(optimizer)
-    hyperparameters = {**spec.to_torch(TORCH_DEFAULTS[optimizer]), **spec.fixed}
+    hyperparameters = {**spec.to_torch(spec.defaults), **spec.fixed}
     if spec.needs_closure:
         hyperparameters["max_iter"] = 1
     return {"optimizer": optimizer, "hyperparameters": hyperparameters,

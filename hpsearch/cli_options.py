@@ -1,0 +1,55 @@
+"""What the commands share: one-line errors with honest exit codes, the common options, and
+Optuna's log kept quiet unless --debug."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from hpsearch.engine.storage import ENV_VAR
+from hpsearch.errors import ConfigError, HpsearchError
+from hpsearch.optimizers import OPTIMIZERS
+
+
+class OneLineErrors(click.Group):
+    """Every error is one line: usage errors (exit 2) without the usage block, and library errors
+    turned into click's exceptions (ConfigError -> exit 2, other HpsearchError -> exit 1)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise click.UsageError(error.message) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise click.UsageError(error.message) from None
+        except ConfigError as error:
+            if ctx.meta.get("debug"):
+                raise
+            raise click.UsageError(str(error)) from None
+        except HpsearchError as error:
+            if ctx.meta.get("debug"):
+                raise
+            raise click.ClickException(str(error)) from None
+
+
+def quiet_optuna() -> None:
+    """Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks."""
+    import optuna
+
+    debug = click.get_current_context().meta.get("debug")
+    optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
+
+
+storage_option = click.option(
+    "--storage", envvar=ENV_VAR, show_envvar=True,
+    help="Optuna storage URL: sqlite:///PATH (default sqlite:///studies/hpsearch.db), "
+         "journal:PATH or postgresql://USER:PASSWORD@HOST/DB.")
+
+optimizers_option = click.option(
+    "--optimizers", help="Comma-separated names, or the groups all, classic (the default) and "
+                         f"modern: {', '.join(OPTIMIZERS)}.")
