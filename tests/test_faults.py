@@ -33,10 +33,14 @@ def snapshot(trials: list[optuna.trial.FrozenTrial]) -> dict[int, tuple]:
             for t in trials if t.state.is_finished()}
 
 
-def wait_for_running_trial(deadline_s: float = 60) -> None:
+def wait_for_running_trial(process: subprocess.Popen[bytes] | None = None,
+                           deadline_s: float = 60) -> None:
     """Poll the storage until a trial is RUNNING with its worker recorded (its training began)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the sweep ended (code {process.returncode}) before a trial was caught "
+                        f"training: {Path('sweep.log').read_text()[-2000:]}")
         trials = []
         if Path("studies/hpsearch.db").exists():  # opening a missing file would create it
             with contextlib.suppress(KeyError):  # the study is still being created
@@ -53,9 +57,10 @@ def test_a_sigkilled_sweep_resumes_keeps_what_finished_and_retries_the_lost_tria
 ) -> None:
     command = [sys.executable, "-m", "hpsearch", "tune", *TINY, "--epochs", "30",
                "--n-trials", "6", "--pruner", "none"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open("sweep.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_running_trial()
+        wait_for_running_trial(process)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

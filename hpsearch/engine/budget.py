@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.engine.locks import advisory_lock, connect_postgres, folder_lock
-from hpsearch.engine.storage import storage_url
+from hpsearch.engine.storage import is_server, storage_url
 
 if TYPE_CHECKING:
     import optuna
@@ -42,7 +42,7 @@ class StudyLock:
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         with self._local:
-            if self.url.startswith(("postgresql", "postgres://")):
+            if is_server(self.url):
                 if self._connection is None or self._connection.closed:
                     self._connection = connect_postgres(self.url)
                 with advisory_lock(self._connection, self.key):

@@ -74,6 +74,7 @@ class Objective:
     device: torch.device
     trial_timeout: float | None = None
     score_test: bool = False  # a comparison's trials: the test metric once training ends
+    pruning: bool = True  # False: no pruner to ask (each question reads the trial back)
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         import optuna
@@ -130,7 +131,7 @@ class Objective:
             if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
                 record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
             record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
-            if trial.should_prune():
+            if self.pruning and trial.should_prune():
                 record[rec.REASON] = f"pruned by the pruner after epoch {epoch}"
                 raise optuna.TrialPruned(record[rec.REASON])
             elapsed = time.perf_counter() - started

@@ -4,11 +4,17 @@ Optuna offers no public call for these, so each is pinned here and exercised aga
 Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below its next major version.
 - the heartbeat thread Optuna's own `optimize` runs around a trial (`optuna.storages._heartbeat`);
 - failing a RUNNING trial that another process left behind: `study.tell` refuses a trial this
-  process did not ask for, so the storage is written directly (`study._storage`, `_trial_id`).
+  process did not ask for, so the storage is written directly (`study._storage`, `_trial_id`);
+- TPE reading the study once per trial: with its constant liar (Optuna 5's default, which keeps
+  parallel workers apart) it reads every trial from the storage again for each group of its
+  decomposed space, about 16 reads per trial here; one read per (states, cache) within one
+  sampling gives the same trials (`study._get_trials`).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -36,3 +42,36 @@ def fail_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, attrs: dict
         return bool(storage.set_trial_state_values(trial_id, TrialState.FAIL))
     except UpdateFinishedTrialError:
         return False
+
+
+@contextlib.contextmanager
+def trials_read_once(study: optuna.Study) -> Iterator[None]:
+    """Within the block, each kind of read of the study's trials goes to the storage once."""
+    read = study._get_trials
+    memo: dict[tuple[Any, ...], list[optuna.trial.FrozenTrial]] = {}
+
+    def once(deepcopy: bool = True, states: Any = None,
+             use_cache: bool = False) -> list[optuna.trial.FrozenTrial]:
+        key = (deepcopy, None if states is None else tuple(states), use_cache)
+        if key not in memo:
+            memo[key] = read(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return memo[key]
+
+    study._get_trials = once  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del study._get_trials  # the class's own method again
+
+
+def tpe_sampler(**kwargs: Any) -> optuna.samplers.BaseSampler:
+    """Optuna's TPE sampler, reading the study once per sampling (see above): same draws."""
+    from optuna.samplers import TPESampler
+
+    class OneReadTPESampler(TPESampler):
+        def sample_relative(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                            search_space: dict[str, Any]) -> dict[str, Any]:
+            with trials_read_once(study):
+                return super().sample_relative(study, trial, search_space)
+
+    return OneReadTPESampler(**kwargs)

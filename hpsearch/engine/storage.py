@@ -28,6 +28,11 @@ def storage_url(url: str | None) -> str:
     return url or os.environ.get(ENV_VAR) or DEFAULT_STORAGE
 
 
+def is_server(url: str | None) -> bool:
+    """Whether the storage is a database server, which processes on other machines may share."""
+    return storage_url(url).startswith(("postgresql", "postgres://"))
+
+
 def display(url: str) -> str:
     """The URL with any password masked, safe to print and to store."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record
 from hpsearch.config import StudyConfig
 from hpsearch.engine import storage as storages
+from hpsearch.engine.optuna_adapter import tpe_sampler
 from hpsearch.errors import StudyMismatchError
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import PreparedTask
@@ -22,7 +23,12 @@ if TYPE_CHECKING:
     import optuna
 
 
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int | None, concurrent: bool = True
+                 ) -> optuna.samplers.BaseSampler:
+    """The sampler `name`; `concurrent` when other processes may run trials of the study at the
+    same time: TPE then treats their running trials as bad values (its constant liar), so that
+    workers do not all draw the same region. One process draws the same trials either way, and
+    without the liar reads the study less."""
     import optuna
 
     if name == "random":
@@ -34,7 +40,7 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # group=True models each optimizer's own subspace jointly instead of falling back to
         # independent sampling for parameters that are not in every trial.
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        return tpe_sampler(seed=seed, multivariate=True, group=True, constant_liar=concurrent)
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:

@@ -119,7 +119,7 @@ def open_task(config: CompareConfig, study_config: StudyConfig, prepared: Prepar
     study.sampler = make_sampler("random", seed)
     data = DeviceData.from_task_data(prepared.data, device, with_test=True)
     objective = Objective(prepared.task, data, study_config.space, study_config.epochs,
-                          study_config.batch_size, seed, device, score_test=True)
+                          study_config.batch_size, seed, device, score_test=True, pruning=False)
     return TaskRun(study, objective)
 
 

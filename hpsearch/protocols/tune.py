@@ -125,7 +125,7 @@ def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
 
     return Objective(prepared.task, DeviceData.from_task_data(prepared.data, device),
                      config.space, config.epochs, config.batch_size, seed, device,
-                     config.trial_timeout)
+                     config.trial_timeout, pruning=config.pruner != "none")
 
 
 def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
@@ -162,7 +162,9 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
             on_start(study, before, prepared.notes + tuple(range_notes))
         torch.set_flush_denormal(True)
         if pool is None:
-            study.sampler = make_sampler(config.sampler, seed)
+            # Alone on a local file; a server's study may have workers on other machines.
+            study.sampler = make_sampler(config.sampler, seed,
+                                         concurrent=storages.is_server(config.storage))
             stopped = run_until_total(study, objective_for(config, prepared, seed, device), config,
                                       callbacks)
         else:
