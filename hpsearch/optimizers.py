@@ -209,11 +209,18 @@ def build_optimizer(config: Mapping[str, Any], model: torch.nn.Module) -> torch.
     torch's Muon and AdamW (`split_for_muon` says which parameters go where); `schedulefree_adamw`
     needs `optimizer.train()` before training steps and `optimizer.eval()` before evaluating or saving.
     """
-    spec = get_spec(str(config["optimizer"]))
-    kwargs = dict(config["hyperparameters"])
+    return build(str(config["optimizer"]), config["hyperparameters"], config.get("implementation"),
+                 model)
+
+
+def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[str, bool] | None,
+          model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The torch optimizer of registry entry `key` with torch's own arguments, over `model`."""
+    spec = get_spec(key)
+    kwargs = dict(hyperparameters)
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
-    kwargs.update(config.get("implementation") or {})
+    kwargs.update(implementation or {})
     if spec.build is not None:
         return spec.build(model, kwargs)
     params = [p for p in model.parameters() if p.requires_grad]

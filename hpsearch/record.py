@@ -29,6 +29,7 @@ SPLIT_SEED = "split_seed"
 CLASSES = "classes"
 DATA_SOURCE = "data_source"
 PROTOCOL = "protocol"  # {"kind": "compare", ...}: a comparison; absent for `tune`
+COMPARE = "compare"  # the kind of protocol `hpsearch compare` stores
 RANGE_TEST = "range_test"  # the lr ranges a range test narrowed, kept for resumed sweeps
 RUN_PREFIX = "run:"  # one attribute per run: `run:<moment>:<host>:<pid>:<random>`
 
@@ -154,7 +155,7 @@ def protocol_of(attrs: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def is_comparison(attrs: Mapping[str, Any]) -> bool:
     protocol = protocol_of(attrs)
-    return protocol is not None and protocol.get("kind") == "compare"
+    return protocol is not None and protocol.get("kind") == COMPARE
 
 
 def warm_source(attrs: Mapping[str, Any]) -> str | None:
@@ -165,3 +166,18 @@ def warm_source(attrs: Mapping[str, Any]) -> str | None:
     if isinstance(warm, Mapping):
         return f"{warm.get('study', '?')}#{warm.get('trial', '?')}"
     return str(warm)
+
+
+def learning_rate(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The learning rate a trial trained with: its configuration's, else its drawn `<optimizer>_lr`;
+    None where it has none (a finite, positive number otherwise)."""
+    lr = ((trial_attrs(trial).get(CONFIG) or {}).get("hyperparameters") or {}).get("lr")
+    if lr is None and OPTIMIZER in trial.params:
+        lr = trial.params.get(f"{trial.params[OPTIMIZER]}_lr")
+    valid = isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
+    return float(lr) if valid else None  # type: ignore[arg-type]
+
+
+def seconds_of(trial: optuna.trial.FrozenTrial) -> float:
+    """A trial's training seconds (0 where none were recorded)."""
+    return float(trial_attrs(trial).get(SECONDS, 0.0))

@@ -74,9 +74,14 @@ def build_scheduler(
 
     Call `scheduler.step()` once at the end of every epoch.
     """
+    return scheduler_for(config.get("schedule") or {"name": "none"}, optimizer)
+
+
+def scheduler_for(schedule: Mapping[str, Any], optimizer: torch.optim.Optimizer
+                  ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The torch scheduler of one schedule (`{"name": ..., **its arguments}`); None: constant."""
     from torch.optim import lr_scheduler
 
-    schedule = config.get("schedule") or {"name": "none"}
     name, args = schedule["name"], {k: v for k, v in schedule.items() if k != "name"}
     if name == "none":
         return None

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hpsearch import schedules
+from hpsearch import record, schedules
 from hpsearch.errors import ConfigError, choices
 from hpsearch.optimizers import CLASSIC, OPTIMIZERS, Hyperparameter, OptimizerSpec, get_spec
 
@@ -76,17 +76,29 @@ class TrialConfig:
     hyperparameters: Mapping[str, Any]
     schedule: Mapping[str, Any]
     clip_grad_norm: float | None
+    implementation: Mapping[str, bool] | None = None  # torch's fused/foreach kernels, once chosen
 
     def to_dict(self) -> dict[str, Any]:
+        """The exported configuration: what is stored and what `build_optimizer` takes."""
         spec = get_spec(self.optimizer)
         hps = {k: list(v) if isinstance(v, tuple) else v for k, v in self.hyperparameters.items()}
-        return {
+        exported = {
             "optimizer": self.optimizer,
             "torch_class": spec.torch_class,
             "hyperparameters": hps,
             "schedule": dict(self.schedule),
             "clip_grad_norm": self.clip_grad_norm,
         }
+        if self.implementation is not None:
+            exported["implementation"] = dict(self.implementation)
+        return exported
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> TrialConfig:
+        """An exported configuration (`hpsearch best --format json`) as a typed one."""
+        return cls(str(config["optimizer"]), dict(config["hyperparameters"]),
+                   dict(config.get("schedule") or {"name": "none"}), config.get("clip_grad_norm"),
+                   config.get("implementation"))
 
 
 def _suggest_value(
@@ -153,5 +165,5 @@ def suggest_optimizer(trial: optuna.trial.BaseTrial, epochs: int,
     `optimizer.eval()` before evaluating.
     """
     config = suggest(trial, space or SearchSpace(), epochs).to_dict()
-    trial.set_user_attr("config", config)
+    trial.set_user_attr(record.CONFIG, config)
     return config

@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.optimizers import build_optimizer, get_spec
-from hpsearch.schedules import build_scheduler
+from hpsearch.optimizers import build, get_spec
+from hpsearch.schedules import scheduler_for
+from hpsearch.space import TrialConfig
 
 if TYPE_CHECKING:
     import torch
@@ -68,7 +69,7 @@ class EpochResult:
 def fit(
     data: DeviceData,
     model: torch.nn.Module,
-    config: Mapping[str, Any],
+    config: TrialConfig | Mapping[str, Any],
     problem: Problem,
     epochs: int,
     batch_size: int,
@@ -81,13 +82,15 @@ def fit(
     """
     import torch
 
+    if not isinstance(config, TrialConfig):  # an exported configuration
+        config = TrialConfig.from_dict(config)
     device = data.x_train.device
-    optimizer = build_optimizer(config, model)
-    scheduler = build_scheduler(config, optimizer)
+    optimizer = build(config.optimizer, config.hyperparameters, config.implementation, model)
+    scheduler = scheduler_for(config.schedule, optimizer)
     params = [p for p in model.parameters() if p.requires_grad]
-    clip = config.get("clip_grad_norm")
+    clip = config.clip_grad_norm
     n = len(data.x_train)
-    spec = get_spec(config["optimizer"])
+    spec = get_spec(config.optimizer)
     if spec.needs_closure:
         batch_size = n
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -16,6 +16,7 @@ from hpsearch.optimizers import (
     MODERN,
     OPTIMIZERS,
     available,
+    build,
     build_optimizer,
     get_spec,
     notes,
@@ -138,11 +139,12 @@ def test_schedule_free_trains_in_train_mode_and_is_evaluated_in_eval_mode(
     assert config["schedule"] == {"name": "none"}
     built = []
 
-    def capture(config: dict, model: nn.Module) -> torch.optim.Optimizer:
-        built.append(build_optimizer(config, model))
+    def capture(key: str, hyperparameters: dict, implementation: dict | None,
+                model: nn.Module) -> torch.optim.Optimizer:
+        built.append(build(key, hyperparameters, implementation, model))
         return built[-1]
 
-    monkeypatch.setattr("hpsearch.train.build_optimizer", capture)
+    monkeypatch.setattr("hpsearch.train.build", capture)
     model = mlp(6, 1, (16,))
     seen: dict[bool, set[bool]] = {True: set(), False: set()}  # model.training -> optimizer modes
     model.register_forward_hook(

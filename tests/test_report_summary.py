@@ -12,7 +12,7 @@ from optuna.trial import TrialState, create_trial
 
 from hpsearch.errors import ConfigError
 from hpsearch.report.points import trial_points, wall_seconds
-from hpsearch.report.summary import importance_within, summarise_optimizers, verdict
+from hpsearch.report.summary import importance_within, study_verdict, summarise_optimizers
 from hpsearch.space import SearchSpace, suggest
 from tests.conftest import summarise
 
@@ -77,17 +77,17 @@ def test_trial_points_mark_divergence_and_pruned_values() -> None:
 
 def test_the_verdict_states_budget_and_whether_the_lead_beats_the_spread() -> None:
     rows = summarise_optimizers(known_trials(), "maximize")
-    text = verdict(rows, "accuracy")
+    text = study_verdict(rows, "accuracy")
     assert text.startswith("adam has the best accuracy, 0.95")
     assert "from 5 trials (2 pruned, 1 diverged)" in text
     assert "runner-up sgd 0.7 from 3 trials" in text
     assert "Lead 0.25, larger than the spread of adam's own top 3 trials (0.0667)" in text
     assert "Budgets were unequal (1 to 5 trials per optimizer" in text
     close = known_trials()[:3] + [trial("sgd", 0.94), trial("sgd", 0.93), trial("sgd", 0.92)]
-    assert "not a reliable ranking without re-runs over seeds" in verdict(
+    assert "not a reliable ranking without re-runs over seeds" in study_verdict(
         summarise_optimizers(close, "maximize"), "accuracy")
     lucky = [trial("adam", 0.99), trial("sgd", 0.5)]
-    assert "completed only 1 trials, too few to judge luck" in verdict(
+    assert "completed only 1 trials, too few to judge luck" in study_verdict(
         summarise_optimizers(lucky, "maximize"), "accuracy")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record as rec
@@ -84,9 +84,9 @@ class Objective:
         torch.set_flush_denormal(True)
         with warnings.catch_warnings():  # a warm start's value may sit outside a narrowed range
             warnings.filterwarnings("ignore", message="Fixed parameter")
-            config = search_space.suggest(trial, self.space, self.epochs).to_dict()
-        config["implementation"] = implementation_for(config["optimizer"], self.device.type)
-        trial.set_user_attr(rec.CONFIG, config)  # from here on the trial is training
+            drawn = search_space.suggest(trial, self.space, self.epochs)
+        config = replace(drawn, implementation=implementation_for(drawn.optimizer, self.device.type))
+        trial.set_user_attr(rec.CONFIG, config.to_dict())  # from here on the trial is training
         # A comparison's re-runs carry their own seed, set when they were enqueued.
         seed = trial.user_attrs.get(rec.SEED, derive_seed(self.seed, trial.number))
         record: dict[str, Any] = {rec.DEVICE: describe(self.device), rec.SEED: int(seed)}
@@ -105,7 +105,7 @@ class Objective:
             trial.set_user_attr(rec.RECORD, record)
             release_memory(self.device, failed)
 
-    def _train(self, trial: optuna.trial.Trial, config: dict[str, Any], record: dict[str, Any],
+    def _train(self, trial: optuna.trial.Trial, config: search_space.TrialConfig, record: dict[str, Any],
                started: float) -> float:
         import optuna
         import torch

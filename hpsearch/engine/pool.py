@@ -18,7 +18,7 @@ from hpsearch.device import visible_gpus, worker_environment
 class Work(Protocol):
     """What worker processes run: picklable, since they are spawned."""
 
-    def prepare(self) -> Any:
+    def load(self) -> Any:
         """Imports and data, before worker 0 says go: nothing here may touch the storage."""
 
     def run(self, prepared: Any, seed: int, index: int) -> str | None:
@@ -93,7 +93,7 @@ def _worker(work: Work, index: int, workers: int, env: dict[str, str], inbox: An
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        prepared = work.prepare()
+        prepared = work.load()
         import torch._dynamo  # noqa: F401  (the first torch.optim step imports it: 1 s)
 
         seed = inbox.get()  # worker 0 has checked the input and created the study

@@ -75,7 +75,7 @@ class CompareConfig:
 
     def protocol(self, study: StudyConfig) -> dict[str, Any]:
         """Stored with each task's study: what the report needs to read it as a comparison."""
-        return {"kind": "compare", "budget": self.budget, "seeds": self.seeds,
+        return {"kind": record.COMPARE, "budget": self.budget, "seeds": self.seeds,
                 "sampler": "random", "epochs": study.epochs,
                 "optimizers": list(study.space.optimizers), "seed": self.seed}
 
@@ -103,7 +103,7 @@ def next_from_plan(config: CompareConfig, space: Any) -> Chooser:
 
 
 @dataclass(frozen=True)
-class TaskRun:
+class TaskStudy:
     """One task's part of a comparison in this process: its study and objective."""
 
     study: optuna.Study
@@ -111,7 +111,7 @@ class TaskRun:
 
 
 def open_task(config: CompareConfig, study_config: StudyConfig, prepared: PreparedTask,
-              seed: int, device: torch.device) -> TaskRun:
+              seed: int, device: torch.device) -> TaskStudy:
     """Open one task's study, with this process's sampler, and build its objective."""
     from hpsearch.train import DeviceData
 
@@ -120,7 +120,7 @@ def open_task(config: CompareConfig, study_config: StudyConfig, prepared: Prepar
     data = DeviceData.from_task_data(prepared.data, device, with_test=True)
     objective = Objective(prepared.task, data, study_config.space, study_config.epochs,
                           study_config.batch_size, seed, device, score_test=True, pruning=False)
-    return TaskRun(study, objective)
+    return TaskStudy(study, objective)
 
 
 def check_task(study: optuna.Study, study_config: StudyConfig, prepared: PreparedTask) -> None:
@@ -135,7 +135,7 @@ def check_task(study: optuna.Study, study_config: StudyConfig, prepared: Prepare
                                  f"{stored.get('epochs')}, not {study_config.epochs}")
 
 
-def record_task(config: CompareConfig, run: TaskRun, study_config: StudyConfig,
+def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig,
                 prepared: PreparedTask, seed: int, device: torch.device, workers: int) -> None:
     """Reclaim trials of dead processes; record this run and the protocol with the study."""
     from hpsearch.device import describe
@@ -146,13 +146,13 @@ def record_task(config: CompareConfig, run: TaskRun, study_config: StudyConfig,
     run.study.set_user_attr(record.PROTOCOL, config.protocol(study_config))
 
 
-def prepare_all(config: CompareConfig) -> list[PreparedTask]:
+def tasks_of(config: CompareConfig) -> list[PreparedTask]:
     return [prepare_task(c.task, split_seed=c.split_seed, val_fraction=c.val_fraction)
             for c in config.studies]
 
 
 def open_tasks(config: CompareConfig, prepared: list[PreparedTask], seed: int, index: int,
-               device: torch.device, first: bool, workers: int = 1) -> list[TaskRun]:
+               device: torch.device, first: bool, workers: int = 1) -> list[TaskStudy]:
     """Every task's study; the first process checks them all before it records anything."""
     pairs = list(zip(config.studies, prepared, strict=True))
     runs = [open_task(config, study_config, task, derive_seed(seed, number, index), device)
@@ -168,7 +168,7 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], seed: int, i
 Callback = Callable[[str, "optuna.Study", "optuna.trial.FrozenTrial"], None]
 
 
-def run_tasks(config: CompareConfig, runs: list[TaskRun],
+def run_tasks(config: CompareConfig, runs: list[TaskStudy],
               on_trial: Callback | None = None) -> str | None:
     """Run this process's share of every task's protocol; returns why it stopped short, if it
     did. A process with nothing left to take on a task moves on: the process that finishes the
@@ -195,8 +195,8 @@ class CompareWork:
 
     config: CompareConfig
 
-    def prepare(self) -> list[PreparedTask]:
-        return prepare_all(self.config)
+    def load(self) -> list[PreparedTask]:
+        return tasks_of(self.config)
 
     def run(self, prepared: list[PreparedTask], seed: int, index: int) -> str | None:
         from hpsearch.device import resolve_device
@@ -224,7 +224,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
     pool = WorkerPool(CompareWork(config), workers) if workers > 1 else None
     try:
         device = resolve_device(config.device)
-        prepared = prepare_all(config)
+        prepared = tasks_of(config)
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         torch.set_flush_denormal(True)
         # This process (worker 0) creates and checks every study before the others open one.

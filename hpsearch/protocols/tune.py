@@ -43,7 +43,7 @@ class RunResult:
         return self.trials_before == self.trials_after and self.trials_before > 0
 
 
-def prepare(config: StudyConfig) -> PreparedTask:
+def task_of(config: StudyConfig) -> PreparedTask:
     """The task of a study definition, ready to train: done once per process."""
     return prepare_task(config.task, data=config.data, target=config.target, model=config.model,
                         split_seed=config.split_seed, val_fraction=config.val_fraction)
@@ -138,7 +138,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     prepared: PreparedTask | None = None
     range_notes: list[str] = []
     if config.lr_from_range_test:  # the workers must start with the narrowed space
-        prepared = prepare(config)
+        prepared = task_of(config)
         config, range_notes = narrow_by_range_test(config, prepared)
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
@@ -148,7 +148,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
 
         from hpsearch.device import describe
 
-        study, prepared, before, seed, device = start(config, prepared or prepare(config), workers)
+        study, prepared, before, seed, device = start(config, prepared or task_of(config), workers)
         storage = storages.display(storages.storage_url(config.storage))
         if before >= config.n_trials:
             if pool:
@@ -184,8 +184,8 @@ class TuneWork:
 
     config: StudyConfig
 
-    def prepare(self) -> PreparedTask:
-        return prepare(self.config)
+    def load(self) -> PreparedTask:
+        return task_of(self.config)
 
     def run(self, prepared: PreparedTask, seed: int, index: int) -> str | None:
         from hpsearch.device import resolve_device

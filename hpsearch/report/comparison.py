@@ -109,27 +109,20 @@ class AcrossTasks:
 def read_protocol(attrs: Mapping[str, Any]) -> Protocol:
     p = attrs[record.PROTOCOL]
     return Protocol(budget=int(p.get("budget", 0)), seeds=int(p.get("seeds", 0)),
-                    sampler=str(p.get("sampler", "random")), epochs=p.get("epochs", attrs.get("epochs")),
+                    sampler=str(p.get("sampler", "random")), epochs=p.get("epochs", attrs.get(record.EPOCHS)),
                     optimizers=tuple(p.get("optimizers", ())), seed=p.get("seed"))
 
 
 def _phase(trial: optuna.trial.FrozenTrial) -> str:
-    return str(record.trial_attrs(trial).get("phase", "search"))
+    return str(record.trial_attrs(trial).get(record.PHASE, "search"))
 
 
 def _test_value(trial: optuna.trial.FrozenTrial) -> float | None:
     """nan for a diverged trial, None where a finished one recorded no test value."""
     if record.outcome(trial) == "diverged":
         return math.nan
-    value = record.trial_attrs(trial).get("test_value")
+    value = record.trial_attrs(trial).get(record.TEST_VALUE)
     return float(value) if isinstance(value, int | float) else None
-
-
-def _lr(trial: optuna.trial.FrozenTrial) -> float | None:
-    lr = ((record.trial_attrs(trial).get("config") or {}).get("hyperparameters") or {}).get("lr")
-    if lr is None:
-        lr = trial.params.get(f"{trial.params['optimizer']}_lr")
-    return float(lr) if isinstance(lr, int | float) and math.isfinite(lr) and lr > 0 else None
 
 
 def worst_search_value(trials: Sequence[optuna.trial.FrozenTrial], direction: str) -> float | None:
@@ -150,14 +143,14 @@ def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, d
     best = rerun_source(trials, key, direction)  # the trial the protocol re-ran
     draws = tuple(d for t in finished if (d := values.get(t.number, worst)) is not None)
     means, stds = stats.expected_best(draws, budget or len(draws), direction) if draws else ((), ())
-    rated = [(lr, values[t.number]) for t in complete if (lr := _lr(t)) is not None]
+    rated = [(lr, values[t.number]) for t in complete if (lr := record.learning_rate(t)) is not None]
     window = (stats.lr_window([lr for lr, _ in rated], [v for _, v in rated], direction)
               if len(rated) >= 2 else None)
     return dict(
         search_trials=len(finished), search_complete=len(complete),
         search_diverged=len(finished) - len(complete),
         best_value=values[best.number] if best else None, best_trial=best.number if best else None,
-        best_config=record.trial_attrs(best).get("config") if best else None,
+        best_config=record.trial_attrs(best).get(record.CONFIG) if best else None,
         search_values=draws, expected_best=tuple(float(m) for m in means),
         expected_best_std=tuple(float(s) for s in stds), lr_window=window,
     )
@@ -167,8 +160,8 @@ def _reruns(trials: Sequence[optuna.trial.FrozenTrial], best: int | None) -> dic
     """The test values of the re-runs of its best search trial, by seed index; a diverged seed is
     a real outcome, kept as nan. Re-runs of an earlier best (the search went on) are left out."""
     runs = sorted((t for t in trials if _phase(t) == "rerun" and record.outcome(t) in ("complete", "diverged")
-                   and record.trial_attrs(t).get("rerun_of") == best),
-                  key=lambda t: (int(record.trial_attrs(t).get("seed_index", 0)), t.number))
+                   and record.trial_attrs(t).get(record.RERUN_OF) == best),
+                  key=lambda t: (int(record.trial_attrs(t).get(record.SEED_INDEX, 0)), t.number))
     values = tuple(v for t in runs if (v := _test_value(t)) is not None)
     finite = [v for v in values if math.isfinite(v)]
     return dict(
@@ -199,7 +192,7 @@ def compare_optimizer(key: str, trials: Sequence[optuna.trial.FrozenTrial], prot
     return ComparedOptimizer(
         optimizer=key, failed=sum(record.outcome(t) == "failed" for t in trials), p_best=None, rank=None,
         default_state=state, default_value=default, gain=gain,
-        seconds=sum(float(record.trial_attrs(t).get("seconds", 0.0)) for t in trials), **search, **reruns,
+        seconds=sum(record.seconds_of(t) for t in trials), **search, **reruns,
     )
 
 
@@ -223,11 +216,11 @@ def describe(rows: Sequence[ComparedOptimizer], protocol: Protocol, metric: str,
 def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
     trials = study.get_trials(deepcopy=False)
     attrs, direction = study.user_attrs, record.direction_of(study)
-    protocol, metric = read_protocol(attrs), str(attrs.get("metric", "value"))
+    protocol, metric = read_protocol(attrs), str(attrs.get(record.METRIC, "value"))
     groups: dict[str, list[optuna.trial.FrozenTrial]] = {key: [] for key in protocol.optimizers}
     for t in trials:
-        if "optimizer" in t.params:
-            groups.setdefault(str(t.params["optimizer"]), []).append(t)
+        if record.OPTIMIZER in t.params:
+            groups.setdefault(str(t.params[record.OPTIMIZER]), []).append(t)
     worst = worst_search_value(trials, direction)
     rows = [compare_optimizer(key, groups[key], protocol, direction, worst)
             for key in optimizer_order(list(groups))]
@@ -242,7 +235,7 @@ def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
     said = judged.text if judged else "No re-run has finished yet: no verdict"
     search = trial_points([t for t in trials if _phase(t) == "search"])
     return ComparisonSummary(
-        study=study.study_name, task=str(attrs.get("task", "custom")), metric=metric,
+        study=study.study_name, task=str(attrs.get(record.TASK, "custom")), metric=metric,
         direction=direction, protocol=protocol, provenance=provenance(study, trials),
         optimizers=rows, winner=judged.winner if judged else None,
         tied=judged.tied if judged else (), worst_search_value=worst,

@@ -70,7 +70,7 @@ def trial_points(trials: Sequence[optuna.trial.FrozenTrial]) -> list[TrialPoint]
     origin = min(starts) if starts else None
     points = []
     for trial in trials:
-        if "optimizer" not in trial.params:
+        if record.OPTIMIZER not in trial.params:
             continue
         curve = tuple(record.finite(trial.intermediate_values.get(step))
                       for step in range(max(trial.intermediate_values, default=-1) + 1))
@@ -78,15 +78,13 @@ def trial_points(trials: Sequence[optuna.trial.FrozenTrial]) -> list[TrialPoint]
         value = record.finite(trial.value) if state == "complete" else (
             next((v for v in reversed(curve) if v is not None), None) if state == "pruned" else None)
         attrs = record.trial_attrs(trial)
-        lr = ((attrs.get(record.CONFIG) or {}).get("hyperparameters") or {}).get("lr")
-        if lr is None:
-            lr = trial.params.get(f"{trial.params[record.OPTIMIZER]}_lr")
         finished = (trial.datetime_complete - origin).total_seconds() if (
             origin and trial.datetime_complete) else None
         points.append(TrialPoint(
             number=trial.number, optimizer=str(trial.params[record.OPTIMIZER]), state=state,
-            value=value, lr=lr, epochs_run=int(attrs.get(record.EPOCHS_RUN, len(curve))),
-            curve=curve, finished_s=finished, seconds=float(attrs.get(record.SECONDS, 0.0)),
+            value=value, lr=record.learning_rate(trial),
+            epochs_run=int(attrs.get(record.EPOCHS_RUN, len(curve))),
+            curve=curve, finished_s=finished, seconds=record.seconds_of(trial),
             reason=str(attrs.get(record.REASON, "")),
             closure_evaluations=_count(attrs.get(record.CLOSURE_EVALUATIONS)),
             updates=_count(attrs.get(record.UPDATES)), warm_start=record.warm_source(attrs),
@@ -114,12 +112,12 @@ def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) 
     runs = record.run_records(attrs)
     last = runs[-1] if runs else attrs
     workers = {json.dumps(t.user_attrs[record.WORKER], sort_keys=True) for t in trials
-               if record.trial_attrs(t).get("worker")}
+               if record.trial_attrs(t).get(record.WORKER)}
     warm = [source for t in trials if (source := record.warm_source(t.user_attrs)) is not None]
     return Provenance(
         n_trials=last.get("n_trials"),
         finished=sum(record.outcome(t) in ("complete", "pruned", "diverged") for t in trials),
-        epochs=attrs.get("epochs"), batch_size=attrs.get("batch_size"),
+        epochs=attrs.get(record.EPOCHS), batch_size=attrs.get(record.BATCH_SIZE),
         sampler=str(last.get("sampler", "unknown")), pruner=str(last.get("pruner", "unknown")),
         seed=last.get("seed"), device=str(last.get("device", "unknown")),
         # Processes that ran at once: the largest run; sequential resumes are not parallelism.

@@ -60,8 +60,8 @@ def summarise_optimizers(
     """One row per optimizer that has a trial, best first (those without a complete trial last)."""
     groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for trial in trials:
-        if "optimizer" in trial.params:
-            groups.setdefault(str(trial.params["optimizer"]), []).append(trial)
+        if record.OPTIMIZER in trial.params:
+            groups.setdefault(str(trial.params[record.OPTIMIZER]), []).append(trial)
     maximize = direction == "maximize"
     rows = []
     for key, group in groups.items():
@@ -80,8 +80,8 @@ def summarise_optimizers(
             failed=states.count("failed"),
             best_value=values[0] if values else None,
             best_trial=best.number if best else None,
-            best_config=record.trial_attrs(best).get("config") if best else None,
-            seconds=sum(float(record.trial_attrs(t).get("seconds", 0.0)) for t in group),
+            best_config=record.trial_attrs(best).get(record.CONFIG) if best else None,
+            seconds=sum(record.seconds_of(t) for t in group),
             median=statistics.median(values) if values else None,
             q1=quartiles[0] if values else None,
             q3=quartiles[2] if values else None,
@@ -108,14 +108,14 @@ def importance_within(
     """
     import optuna
 
-    trials = [t for t in study_trials if t.params.get("optimizer") == optimizer
+    trials = [t for t in study_trials if t.params.get(record.OPTIMIZER) == optimizer
               and record.outcome(t) in ("complete", "pruned") and t.intermediate_values]
     if len(trials) < MIN_IMPORTANCE_TRIALS:
         return {}, f"{len(trials)} finished trials; {MIN_IMPORTANCE_TRIALS} needed"
     reached = sorted((max(t.intermediate_values) for t in trials), reverse=True)
     step = reached[math.ceil(2 * len(trials) / 3) - 1]
     at_step = [t for t in trials if record.finite(t.intermediate_values.get(step)) is not None]
-    common = set.intersection(*(set(t.params) for t in at_step)) - {"optimizer"}
+    common = set.intersection(*(set(t.params) for t in at_step)) - {record.OPTIMIZER}
     params = sorted(p for p in common
                     if len({repr(t.params[p]) for t in at_step}) > 1)  # a constant explains nothing
     if not params:
@@ -135,7 +135,7 @@ def importance_within(
             f"fANOVA on the {step + 1}-epoch metric of {len(at_step)} trials")
 
 
-def verdict(rows: Sequence[OptimizerSummary], metric: str) -> str:
+def study_verdict(rows: Sequence[OptimizerSummary], metric: str) -> str:
     """One honest sentence: who won, on what budget, and whether the lead beats the spread."""
     ranked = [r for r in rows if r.best_value is not None]
     if not ranked:
@@ -168,7 +168,7 @@ def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummar
     trials = study.get_trials(deepcopy=False)
     attrs = study.user_attrs
     direction = study.direction.name.lower()
-    metric = str(attrs.get("metric", "value"))
+    metric = str(attrs.get(record.METRIC, "value"))
     rows = summarise_optimizers(trials, direction)
     if importance:
         estimated = [(r, importance_within(trials, r.optimizer, direction)) for r in rows]
@@ -176,11 +176,11 @@ def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummar
                 for r, (values, note) in estimated]
     points = trial_points(trials)
     return StudySummary(
-        study=study.study_name, task=str(attrs.get("task", "custom")), metric=metric,
+        study=study.study_name, task=str(attrs.get(record.TASK, "custom")), metric=metric,
         direction=direction, provenance=provenance(study, trials), optimizers=rows,
         trials=points,
         winner=rows[0].optimizer if rows and rows[0].best_value is not None else None,
-        verdict=verdict(rows, metric), cost=summarise_cost(points, direction),
+        verdict=study_verdict(rows, metric), cost=summarise_cost(points, direction),
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import ConfigError
+from hpsearch.record import CLASSES, DATA_SOURCE
 from hpsearch.tasks import get_task
 from hpsearch.tasks.base import Task, TaskData
 
@@ -57,5 +58,5 @@ def prepare_task(name: str, *, data: str | None = None, target: str | None = Non
         task=task, data=loaded, notes=tuple(notes),
         identity={"data": data_record.get("sha256") or data_record["source"], "model": model_name,
                   "val_fraction": val_fraction},
-        record={"data_source": data_record, "classes": list(loaded.classes)},
+        record={DATA_SOURCE: data_record, CLASSES: list(loaded.classes)},
     )
