@@ -43,7 +43,9 @@ FORBIDDEN = {
     "hpsearch.record": tuple(f"hpsearch.{name}" for name in (
         "stats", "optimizers", "space", "tasks", "train", "engine", "protocols", "report", "cli")),
 }
-OPTUNA_PRIVATE_ATTRS = {"_storage", "_trial_id", "_study_id", "_cached_frozen_trial"}
+# An underscore attribute of anything but the module's own objects and these standard modules is
+# taken for Optuna's (studies, trials, storages are the only foreign objects hpsearch holds).
+OWN_OR_STANDARD = {"self", "cls", "os", "sys", "atexit"}
 
 
 def modules() -> dict[str, Path]:
@@ -186,8 +188,9 @@ def optuna_private_uses(module: str) -> list[str]:
             if target.split(".")[0] == "optuna"
             and any(part.startswith("_") for part in [*target.split("."), name or ""])]
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
-    uses += [f".{node.attr} (line {node.lineno})" for node in ast.walk(tree)
-             if isinstance(node, ast.Attribute) and node.attr in OPTUNA_PRIVATE_ATTRS]
+    uses += [f"{ast.unparse(node.value)}.{node.attr} (line {node.lineno})" for node in ast.walk(tree)
+             if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+             and not node.attr.startswith("__") and ast.unparse(node.value) not in OWN_OR_STANDARD]
     return uses
 
 

@@ -9,10 +9,18 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.pruners import MedianPruner
+from optuna.samplers import TPESampler
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from hpsearch.engine.optuna_adapter import fail_trial, heartbeat
+from hpsearch.engine.optuna_adapter import (
+    fail_trial,
+    heartbeat,
+    median_pruner,
+    tpe_sampler,
+    trials_read_once,
+)
 
 
 def heartbeats(database: Path) -> list[tuple[int, str]]:
@@ -53,3 +61,49 @@ def test_a_running_trial_of_another_process_is_failed_once(tmp_path: Path) -> No
     assert failed.state == TrialState.FAIL and failed.user_attrs == {"reason": "its process ended"}
     assert fail_trial(study, running, {"reason": "again"}) is False  # finished: left as it is
     assert study.trials[0].user_attrs == {"reason": "its process ended"}
+
+
+def test_within_one_sampling_the_trials_are_read_from_the_storage_once(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'reads.db'}")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    with trials_read_once(study):
+        first = study.get_trials(deepcopy=False)
+        study.enqueue_trial({"x": 0.5})  # a change the block does not see
+        assert study.get_trials(deepcopy=False) is first
+    assert len(study.get_trials(deepcopy=False)) == 4  # the class's own read again
+
+
+@pytest.mark.parametrize("constant_liar", [True, False])
+def test_the_one_read_tpe_sampler_draws_what_optunas_draws(tmp_path: Path, constant_liar: bool) -> None:
+    def objective(trial: optuna.trial.Trial) -> float:
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        x = trial.suggest_float(f"{kind}_x", 1e-3, 1.0, log=True)
+        return x if kind == "a" else 1 - x
+
+    draws = []
+    for name, sampler in (("optuna", TPESampler), ("adapter", tpe_sampler)):
+        study = optuna.create_study(storage=f"sqlite:///{tmp_path / name}.db", sampler=sampler(
+            seed=3, multivariate=True, group=True, n_startup_trials=4, constant_liar=constant_liar))
+        study.optimize(objective, n_trials=14)
+        draws.append([t.params for t in study.trials])
+    assert draws[0] == draws[1]
+
+
+def test_the_one_read_median_pruner_prunes_as_optunas_does(tmp_path: Path) -> None:
+    def objective(trial: optuna.trial.Trial) -> float:
+        slope = trial.suggest_float("slope", -1.0, 1.0)
+        for step in range(8):
+            trial.report(slope * step, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return slope * 8
+
+    outcomes = []
+    for name, pruner in (("optuna", MedianPruner), ("adapter", median_pruner)):
+        study = optuna.create_study(storage=f"sqlite:///{tmp_path / name}.db", direction="maximize",
+                                    sampler=optuna.samplers.RandomSampler(seed=0),
+                                    pruner=pruner(n_startup_trials=3, n_warmup_steps=2))
+        study.optimize(objective, n_trials=16)
+        outcomes.append([(t.state, max(t.intermediate_values)) for t in study.trials])
+    assert outcomes[0] == outcomes[1]
+    assert any(state == TrialState.PRUNED for state, _ in outcomes[0])

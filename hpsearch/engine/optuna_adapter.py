@@ -8,7 +8,9 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
 - TPE reading the study once per trial: with its constant liar (Optuna 5's default, which keeps
   parallel workers apart) it reads every trial from the storage again for each group of its
   decomposed space, about 16 reads per trial here; one read per (states, cache) within one
-  sampling gives the same trials (`study._get_trials`).
+  sampling gives the same trials (`study._get_trials`);
+- the median pruner reading the study's complete trials once per trial, not at every epoch: no
+  trial of this process completes while one of its trials trains (`study._get_trials`).
 """
 
 from __future__ import annotations
@@ -44,11 +46,15 @@ def fail_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, attrs: dict
         return False
 
 
+Memo = dict[tuple[Any, ...], list["optuna.trial.FrozenTrial"]]
+
+
 @contextlib.contextmanager
-def trials_read_once(study: optuna.Study) -> Iterator[None]:
-    """Within the block, each kind of read of the study's trials goes to the storage once."""
+def trials_read_once(study: optuna.Study, memo: Memo | None = None) -> Iterator[None]:
+    """Within the block, each kind of read of the study's trials goes to the storage once (or
+    never, if `memo`, kept from an earlier block, holds it)."""
     read = study._get_trials
-    memo: dict[tuple[Any, ...], list[optuna.trial.FrozenTrial]] = {}
+    memo = {} if memo is None else memo
 
     def once(deepcopy: bool = True, states: Any = None,
              use_cache: bool = False) -> list[optuna.trial.FrozenTrial]:
@@ -75,3 +81,22 @@ def tpe_sampler(**kwargs: Any) -> optuna.samplers.BaseSampler:
                 return super().sample_relative(study, trial, search_space)
 
     return OneReadTPESampler(**kwargs)
+
+
+def median_pruner(**kwargs: Any) -> optuna.pruners.BasePruner:
+    """Optuna's median pruner, reading the study's trials once per trial (see above)."""
+    from optuna.pruners import MedianPruner
+
+    class OneReadMedianPruner(MedianPruner):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.trial_number: int | None = None
+            self.memo: Memo = {}
+
+        def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+            if trial.number != self.trial_number:
+                self.trial_number, self.memo = trial.number, {}
+            with trials_read_once(study, self.memo):
+                return bool(super().prune(study, trial))
+
+    return OneReadMedianPruner(**kwargs)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record
 from hpsearch.config import StudyConfig
 from hpsearch.engine import storage as storages
-from hpsearch.engine.optuna_adapter import tpe_sampler
+from hpsearch.engine.optuna_adapter import median_pruner, tpe_sampler
 from hpsearch.errors import StudyMismatchError
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import PreparedTask
@@ -47,7 +47,7 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     import optuna
 
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+        return median_pruner(n_startup_trials=5, n_warmup_steps=3)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
                                               reduction_factor=3)
