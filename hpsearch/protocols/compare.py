@@ -32,6 +32,7 @@ from hpsearch.engine.studies import check_study, make_sampler, open_study, recor
 from hpsearch.errors import ConfigError, StudyMismatchError, choices
 from hpsearch.optimizers import CLASSIC
 from hpsearch.protocols.compare_plan import next_trial
+from hpsearch.space import SearchSpace
 from hpsearch.stats import derive_seed
 from hpsearch.tasks import TASKS
 from hpsearch.tasks.prepare import PreparedTask, prepare_task
@@ -80,7 +81,7 @@ class CompareConfig:
                 "optimizers": list(study.space.optimizers), "seed": self.seed}
 
 
-def next_from_plan(config: CompareConfig, space: Any) -> Chooser:
+def next_from_plan(config: CompareConfig, space: SearchSpace) -> Chooser:
     """The protocol's rule under the study's lock: enqueue the plan's next trial and take it (or
     one a killed run left enqueued); DONE when the plan is done, BLOCKED while what is left waits
     on another process."""

@@ -12,9 +12,9 @@ from hpsearch.report.html import (
     best_configs,
     cost_section,
     esc,
+    evidence,
     figure,
     html_table,
-    item_list,
     number,
     swatch,
     warm,
@@ -45,17 +45,12 @@ def _compared_row(r: ComparedOptimizer, c: ComparisonSummary, palette: dict[str,
 
 def _protocol(c: ComparisonSummary) -> str:
     p, prov = c.protocol, c.provenance
-    versions = ", ".join(f"{esc(k)} {esc(v)}" for k, v in prov.versions.items())
-    items = [
+    return evidence([
         ("budget", f"{p.budget} search trials per optimizer ({esc(p.sampler)} sampling inside its own "
                    f"space, no pruning) plus one at torch's defaults; the best search configuration "
                    f"re-trained with {p.seeds} seeds for {esc(p.epochs)} epochs, scored on the test split"),
         ("seeds", f"search seed {esc(p.seed)}, data split seed {esc(prov.split_seed)}"),
-        ("hardware", f"device {esc(prov.device)}, {prov.workers} worker(s), {prov.runs} run(s), "
-                     f"{prov.wall_seconds:.1f} s of wall-clock time"),
-        ("versions", versions or "not recorded"),
-    ]
-    return item_list(items, prov.warm_started)
+    ], prov)
 
 
 def comparison_section(c: ComparisonSummary, order: Sequence[str]) -> str:

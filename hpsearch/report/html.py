@@ -13,7 +13,7 @@ from hpsearch.export import to_python
 from hpsearch.report import cost_figures
 from hpsearch.report.cost import warm_note
 from hpsearch.report.plotting import WARM_SYMBOL_TEXT, colours
-from hpsearch.report.points import TrialPoint
+from hpsearch.report.points import Provenance, TrialPoint
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -88,9 +88,15 @@ def best_configs(optimizers: Sequence[OptimizerSummary | ComparedOptimizer],
                   rows, numeric={1, 2})
 
 
-def item_list(items: list[tuple[str, str]], warm_started: int) -> str:
-    if warm_started:
-        items.append(("warm starts", f"{warm_started} trial(s) enqueued from earlier studies' trials"))
+def evidence(items: list[tuple[str, str]], p: Provenance) -> str:
+    """How the evidence was made: the protocol's own items, then the hardware, the versions and
+    the warm starts every study records alike."""
+    versions = ", ".join(f"{esc(k)} {esc(v)}" for k, v in p.versions.items())
+    items = [*items, ("hardware", f"device {esc(p.device)}, {p.workers} worker(s), {p.runs} run(s), "
+                                  f"{p.wall_seconds:.1f} s of wall-clock time"),
+             ("versions", versions or "not recorded")]
+    if p.warm_started:
+        items.append(("warm starts", f"{p.warm_started} trial(s) enqueued from earlier studies' trials"))
     return "<ul>" + "".join(f"<li><b>{k}</b>: {v}</li>" for k, v in items) + "</ul>"
 
 

@@ -13,9 +13,9 @@ from hpsearch.report.html import (
     best_configs,
     cost_section,
     esc,
+    evidence,
     figure,
     html_table,
-    item_list,
     number,
     swatch,
     warm,
@@ -53,17 +53,12 @@ def _optimizer_rows(study: StudySummary, palette: dict[str, str]) -> list[list[s
 
 def _provenance(study: StudySummary) -> str:
     p = study.provenance
-    versions = ", ".join(f"{esc(k)} {esc(v)}" for k, v in p.versions.items())
-    items = [
+    return evidence([
         ("budget", f"{p.finished} finished trials of {esc(p.n_trials)} asked, at most "
                    f"{esc(p.epochs)} epochs each, batch size {esc(p.batch_size)}"),
         ("search", f"sampler {esc(p.sampler)}, pruner {esc(p.pruner)}, seed {esc(p.seed)}, "
                    f"data split seed {esc(p.split_seed)}"),
-        ("hardware", f"device {esc(p.device)}, {p.workers} worker(s), {p.runs} run(s), "
-                     f"{p.wall_seconds:.1f} s of wall-clock time"),
-        ("versions", versions or "not recorded"),
-    ]
-    return item_list(items, p.warm_started)
+    ], p)
 
 
 def study_section(study: StudySummary, order: Sequence[str]) -> str:
