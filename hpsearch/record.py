@@ -181,3 +181,11 @@ def learning_rate(trial: optuna.trial.FrozenTrial) -> float | None:
 def seconds_of(trial: optuna.trial.FrozenTrial) -> float:
     """A trial's training seconds (0 where none were recorded)."""
     return float(trial_attrs(trial).get(SECONDS, 0.0))
+
+
+def worst(values: Iterable[float], direction: str) -> float | None:
+    """The worst of `values` for `direction` (None for none): where a draw without a value counts."""
+    values = list(values)
+    if not values:
+        return None
+    return min(values) if sign(direction) > 0 else max(values)

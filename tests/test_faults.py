@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.cli import cli
+from hpsearch.engine.storage import resolve
 from hpsearch.record import trial_attrs
 
 DB = "sqlite:///studies/hpsearch.db"
@@ -25,7 +26,9 @@ TINY = ["--task", "classification", "--epochs", "2", "--optimizers", "adam,sgd"]
 
 
 def load(name: str = "classification") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=DB)
+    """The study, opened as hpsearch opens it: under the lock a sweep creates the schema under, so
+    that a poll while the sweep starts never creates Optuna's tables a second time."""
+    return optuna.load_study(study_name=name, storage=resolve(DB, create=False))
 
 
 def snapshot(trials: list[optuna.trial.FrozenTrial]) -> dict[int, tuple]:

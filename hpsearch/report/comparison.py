@@ -126,11 +126,8 @@ def _test_value(trial: optuna.trial.FrozenTrial) -> float | None:
 
 
 def worst_search_value(trials: Sequence[optuna.trial.FrozenTrial], direction: str) -> float | None:
-    values = [v for t in trials if _phase(t) == "search" and record.outcome(t) == "complete"
-              and (v := record.finite(t.value)) is not None]
-    if not values:
-        return None
-    return min(values) if direction == "maximize" else max(values)
+    return record.worst((v for t in trials if _phase(t) == "search" and record.outcome(t) == "complete"
+                         and (v := record.finite(t.value)) is not None), direction)
 
 
 def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, direction: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from hpsearch import record
 from hpsearch.report.collect import Report
 from hpsearch.report.plotting import (
     FADED,
@@ -23,10 +24,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 def _worst(trials: Sequence[TrialPoint], direction: str) -> float | None:
-    values = [t.value for t in trials if t.value is not None]
-    if not values:
-        return None
-    return min(values) if direction == "maximize" else max(values)
+    return record.worst((t.value for t in trials if t.value is not None), direction)
 
 
 def warm_caption(trials: Sequence[TrialPoint]) -> str:
@@ -74,7 +72,7 @@ def best_so_far(study: StudySummary, order: Sequence[str], by: str = "trial") ->
     """Best complete value so far, one line per optimizer, against trial number or seconds."""
     import plotly.graph_objects as go
 
-    better = max if study.direction == "maximize" else min
+    better = max if record.sign(study.direction) > 0 else min
     ends = [t.number if by == "trial" else t.finished_s for t in study.trials]
     end = max((e for e in ends if e is not None), default=None)
     fig = go.Figure()

@@ -62,7 +62,7 @@ def summarise_optimizers(
     for trial in trials:
         if record.OPTIMIZER in trial.params:
             groups.setdefault(str(trial.params[record.OPTIMIZER]), []).append(trial)
-    maximize = direction == "maximize"
+    maximize = record.sign(direction) > 0
     rows = []
     for key, group in groups.items():
         states = [record.outcome(t) for t in group]
