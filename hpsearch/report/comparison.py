@@ -3,7 +3,7 @@ here) a report may say which optimizer is better, with the spread and the budget
 
 A comparison study carries the user attribute `protocol` = {"kind": "compare", "budget": K,
 "seeds": S, ...}; its trials carry `phase` ("default", "search" or "rerun") and `test_value`. The
-statistics come from `hpsearch.verdict`; this module only reads the storage into its inputs.
+statistics come from `hpsearch.stats`; this module only reads the stored trials into its inputs.
 """
 
 from __future__ import annotations

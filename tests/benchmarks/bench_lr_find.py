@@ -2,7 +2,7 @@
 
 On three built-in tasks (digits `classification`, breast-cancer `small`, diabetes `regression`), three
 seeds per arm:
-  A  a normal sweep: `hpsearch.sweep.run` with the study file's space (TPE, median pruner);
+  A  a normal sweep: `hpsearch.protocols.tune.run` with the study file's space (TPE, median pruner);
   B  the same sweep after `hpsearch.protocols.lr_find.narrow_space` narrowed every optimizer's lr range
      (one 300-step range test per optimizer, with the sweep's seed; its time is counted and shown).
 For each run: the trials until the best value so far reaches a target, and the seconds until then
