@@ -119,3 +119,50 @@ def test_timeout_stops_starting_trials(workdir: Path, storage_url: str) -> None:
     result = run(tiny(storage_url, n_trials=10_000, timeout=1.0, epochs=1))
     assert 1 <= result.trials_after < 10_000
     assert all(t.state != TrialState.RUNNING for t in result.study.trials)
+
+
+def test_a_study_whose_first_run_stopped_halfway_through_its_identity_is_completed(
+    workdir: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run stopped after a few of the identity's attributes (killed, or Ctrl-C): the next
+    run completes the identity and runs, instead of refusing the study for ever."""
+    written = []
+    set_user_attr = optuna.Study.set_user_attr
+
+    def stopped_after_five(study: optuna.Study, key: str, value: object) -> None:
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        written.append(key)
+        set_user_attr(study, key, value)
+
+    monkeypatch.setattr(optuna.Study, "set_user_attr", stopped_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny(storage_url))
+    monkeypatch.undo()
+    assert len(written) == 5
+    result = run(tiny(storage_url))
+    assert (result.trials_before, result.trials_after) == (0, 3)
+    attrs = optuna.load_study(study_name="classification", storage=storage_url).user_attrs
+    assert attrs["task"] == "classification" and attrs["space_fingerprint"]
+
+
+def test_the_metric_is_named_on_the_study_for_optunas_dashboard(
+    workdir: Path, storage_url: str
+) -> None:
+    run(tiny(storage_url, n_trials=1))
+    assert optuna.load_study(study_name="classification",
+                             storage=storage_url).metric_names == ["accuracy"]
+
+
+def test_tune_refuses_a_comparisons_study(workdir: Path, storage_url: str) -> None:
+    from hpsearch.protocols.compare import CompareConfig, compare
+
+    compare(CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=("adam",), epochs=1,
+                          storage=storage_url))
+    before = optuna.load_study(study_name="compare-small", storage=storage_url)
+    snapshot = (len(before.trials), before.user_attrs)
+    with pytest.raises(StudyMismatchError, match="made by `hpsearch compare`, not `tune`"):
+        run(load_config("small", None, {"study": "compare-small", "storage": storage_url,
+                                        "n_trials": 10, "epochs": 1}))
+    after = optuna.load_study(study_name="compare-small", storage=storage_url)
+    assert (len(after.trials), after.user_attrs) == snapshot

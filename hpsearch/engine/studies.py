@@ -9,13 +9,14 @@ import os
 import socket
 import uuid
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.config import StudyConfig
 from hpsearch.engine import storage as storages
 from hpsearch.engine.optuna_adapter import median_pruner, tpe_sampler
-from hpsearch.errors import StudyMismatchError
+from hpsearch.errors import ConfigError, StudyMismatchError
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import PreparedTask
 
@@ -90,6 +91,19 @@ def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask
             )
 
 
+def load_existing(config: StudyConfig) -> optuna.Study | None:
+    """The study as stored, opened read-only; None where the storage or the study does not exist
+    yet. Checks read it this way, so that input they refuse leaves the storage as it was."""
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=config.study_name,
+                                 storage=storages.resolve(config.storage, create=False,
+                                                          read_only=True))
+    except (KeyError, ConfigError):
+        return None
+
+
 def open_study(config: StudyConfig, sampler_seed: int | None = None,
                heartbeat: bool = False) -> optuna.Study:
     import optuna
@@ -106,9 +120,14 @@ def open_study(config: StudyConfig, sampler_seed: int | None = None,
 
 
 def record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
-               sampler_seed: int, device: str, workers: int = 1) -> None:
+               sampler_seed: int, device: str, workers: int = 1,
+               protocol: Mapping[str, Any] | None = None) -> None:
     """Each run is its own attribute (`run:<start>:<host>:<pid>:<random>`), so runs started at
-    once on many machines never overwrite each other's record."""
+    once on many machines never overwrite each other's record. A new study's identity is written
+    first, its task last: a study is taken to have an identity only once all of it is stored, so
+    one whose first run was killed halfway is completed by the next run, not refused forever."""
+    import optuna
+
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     run_record = {
         "started": started, "host": socket.gethostname(), "sampler": config.sampler,
@@ -118,11 +137,16 @@ def record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
     }
     if record.TASK not in study.user_attrs:
         problem = prepared.task.problem
-        for key, value in {**identity(config, prepared), record.METRIC: problem.metric,
-                           record.DIRECTION: problem.direction,
-                           record.SPACE: config.space.to_dict(),
-                           **prepared.record, **run_record}.items():
+        with warnings.catch_warnings():  # experimental in Optuna since 3.2, and stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([problem.metric])  # what optuna-dashboard shows
+        whole = {**identity(config, prepared), record.METRIC: problem.metric,
+                 record.DIRECTION: problem.direction, record.SPACE: config.space.to_dict(),
+                 **prepared.record, **run_record, **({record.PROTOCOL: protocol} if protocol else {})}
+        task = whole.pop(record.TASK)
+        for key, value in whole.items():
             study.set_user_attr(key, value)
+        study.set_user_attr(record.TASK, task)
     # Microseconds and a random suffix: two runs of one process within a second stay apart.
     moment = datetime.datetime.now(datetime.timezone.utc).isoformat()
     study.set_user_attr(record.run_key(moment, socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8]),

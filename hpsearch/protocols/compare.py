@@ -28,7 +28,13 @@ from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
 from hpsearch.engine.runner import FailureLimit, run_trials
-from hpsearch.engine.studies import check_study, make_sampler, open_study, record_run
+from hpsearch.engine.studies import (
+    check_study,
+    load_existing,
+    make_sampler,
+    open_study,
+    record_run,
+)
 from hpsearch.errors import ConfigError, StudyMismatchError, choices
 from hpsearch.optimizers import CLASSIC
 from hpsearch.protocols.compare_plan import next_trial
@@ -143,8 +149,9 @@ def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig
     from hpsearch.engine.recovery import reclaim_dead_trials
 
     reclaim_dead_trials(run.study)
-    record_run(run.study, study_config, prepared, seed, describe(device), workers)
-    run.study.set_user_attr(record.PROTOCOL, config.protocol(study_config))
+    protocol = config.protocol(study_config)
+    record_run(run.study, study_config, prepared, seed, describe(device), workers, protocol)
+    run.study.set_user_attr(record.PROTOCOL, protocol)  # this run's budget and seeds
 
 
 def tasks_of(config: CompareConfig) -> list[PreparedTask]:
@@ -156,6 +163,11 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], seed: int, i
                device: torch.device, first: bool, workers: int = 1) -> list[TaskStudy]:
     """Every task's study; the first process checks them all before it records anything."""
     pairs = list(zip(config.studies, prepared, strict=True))
+    if first:  # read only: a refused comparison leaves the storage as it was, byte for byte
+        for study_config, task in pairs:
+            existing = load_existing(study_config)
+            if existing is not None:
+                check_task(existing, study_config, task)
     runs = [open_task(config, study_config, task, derive_seed(seed, number, index), device)
             for number, (study_config, task) in enumerate(pairs)]
     if first:

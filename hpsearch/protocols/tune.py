@@ -19,8 +19,14 @@ from hpsearch.engine.budget import StudyLock, below_total
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
 from hpsearch.engine.runner import Callback, run_trials
-from hpsearch.engine.studies import check_study, make_sampler, open_study, record_run
-from hpsearch.errors import HpsearchError
+from hpsearch.engine.studies import (
+    check_study,
+    load_existing,
+    make_sampler,
+    open_study,
+    record_run,
+)
+from hpsearch.errors import HpsearchError, StudyMismatchError
 from hpsearch.stats import derive_seed
 from hpsearch.tasks.prepare import PreparedTask, prepare_task
 
@@ -75,8 +81,11 @@ def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
 
     device = resolve_device(config.device)
     starts, notes = warmstart.read(config)
+    existing = load_existing(config)  # read only: a study refused is left as it was, byte for byte
+    if existing is not None:
+        check_tune_study(existing, config, prepared)
     study = open_study(config, heartbeat=True)
-    check_study(study, config, prepared)
+    check_tune_study(study, config, prepared)  # another process may have made it meanwhile
     reclaimed = reclaim_dead_trials(study)
     if reclaimed:
         notes.append(f"reclaimed trials {reclaimed}, left running by a process that ended; each "
@@ -95,6 +104,14 @@ def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
     return study, prepared, before, seed, device
 
 
+def check_tune_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:
+    """Refuse a comparison's study, or one made for another task, space or budget."""
+    if record.is_comparison(study.user_attrs):
+        raise StudyMismatchError(f"study '{config.study_name}' was made by `hpsearch compare`, not "
+                                 "`tune`; use another --study name")
+    check_study(study, config, prepared)
+
+
 def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
                          ) -> tuple[StudyConfig, list[str]]:
     """The config with each optimizer's lr range narrowed by a learning-rate range test; a study
@@ -106,7 +123,8 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
 
     try:
         stored = optuna.load_study(study_name=config.study_name,
-                                   storage=storages.resolve(config.storage, create=False))
+                                   storage=storages.resolve(config.storage, create=False,
+                                                            read_only=True))
         previous = stored.user_attrs.get(record.RANGE_TEST)
     except (KeyError, HpsearchError):  # no such study or storage yet
         previous = None

@@ -40,7 +40,7 @@ def read(config: StudyConfig) -> tuple[list[WarmStart], list[str]]:
     """The configurations `--warm-start` names, read (and checked) before anything is stored."""
     if not config.warm_start:
         return [], []
-    return collect(storages.resolve(config.storage), config.warm_start, config.space,
+    return collect(storages.resolve(config.storage, read_only=True), config.warm_start, config.space,
                    config.study_name)
 
 
