@@ -14,6 +14,7 @@ import click
 from hpsearch.cli_options import OneLineErrors, optimizers_option, quiet_optuna, storage_option
 from hpsearch.config import PRUNERS, SAMPLERS
 from hpsearch.device import DEVICE_CHOICES
+from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.export import FORMATS
 from hpsearch.optimizers import parse_optimizers
@@ -68,12 +69,11 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
 
     from hpsearch.cli_output import Progress, print_table, tune_start_lines
     from hpsearch.config import load_config
-    from hpsearch.engine.studies import open_study
+    from hpsearch.engine.studies import load_existing
     from hpsearch.protocols.tune import run
     from hpsearch.protocols.warmstart import parse_studies
 
     quiet_optuna()
-
     config = load_config(task, config_file, {
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None,
         "warm_start": parse_studies(warm_start) if warm_start is not None else None})
@@ -83,15 +83,17 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
         click.echo("\n".join(tune_start_lines(config, before, notes)), err=True)
 
     try:
-        result = run(config, callbacks=[progress], on_start=on_start, workers=workers,
-                     on_progress=progress.show)
-    except KeyboardInterrupt:
+        with signals.handled():
+            result = run(config, callbacks=[progress], on_start=on_start, workers=workers,
+                         on_progress=progress.show)
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
         progress.finish()
-        study = open_study(config)
-        click.echo("interrupted: the trial in flight is recorded as failed; run the same command "
-                   "to continue", err=True)
-        print_table(study)
-        sys.exit(130)
+        click.echo(f"{_stopped(stop)}: the trial in flight is recorded as failed; run the same "
+                   "command to continue", err=True)
+        study = load_existing(config)  # read only: nothing of this process can block it
+        if study is not None:
+            print_table(study)
+        sys.exit(signals.exit_code(stop))
     progress.finish()
     if result.already_done:
         click.echo(f"study '{config.study_name}' already holds {result.trials_before} of "
@@ -143,7 +145,14 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
     def on_start(prepared: list[Any]) -> None:
         click.echo("\n".join(compare_start_lines(config)), err=True)
 
-    result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
+    try:
+        with signals.handled():
+            result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
+        progress.finish()
+        click.echo(f"{_stopped(stop)}: the trials in flight are recorded as failed; run the same "
+                   "command to continue where it stopped", err=True)
+        sys.exit(signals.exit_code(stop))
     progress.finish()
     from hpsearch.report.text import terminal
 
@@ -198,6 +207,10 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
     from hpsearch.export import best_config, render
 
     click.echo(render(best_config(load_study(storage, study_name)), fmt), nl=False)
+
+
+def _stopped(stop: KeyboardInterrupt) -> str:
+    return "interrupted" if not stop.args or stop.args[0] == "SIGINT" else f"stopped by {stop.args[0]}"
 
 
 def _summarise(storage: str | None, names: list[str] | None) -> Any:

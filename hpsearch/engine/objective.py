@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record as rec
 from hpsearch import space as search_space
 from hpsearch.device import describe
+from hpsearch.engine import signals
 from hpsearch.engine.recovery import this_worker
 from hpsearch.optimizers import implementation_for
 from hpsearch.stats import derive_seed
@@ -80,13 +81,15 @@ class Objective:
         import optuna
         import torch
 
-        trial.set_user_attr(rec.WORKER, this_worker())  # first: a killed run is found by it
         torch.set_flush_denormal(True)
-        with warnings.catch_warnings():  # a warm start's value may sit outside a narrowed range
-            warnings.filterwarnings("ignore", message="Fixed parameter")
-            drawn = search_space.suggest(trial, self.space, self.epochs)
-        config = replace(drawn, implementation=implementation_for(drawn.optimizer, self.device.type))
-        trial.set_user_attr(rec.CONFIG, config.to_dict())  # from here on the trial is training
+        # Stopping signals wait while the storage is written (`signals.held`); training is not.
+        with signals.held(), warnings.catch_warnings():
+            trial.set_user_attr(rec.WORKER, this_worker())  # first: a killed run is found by it
+            warnings.filterwarnings("ignore", message="Fixed parameter")  # a warm start's value
+            drawn = search_space.suggest(trial, self.space, self.epochs)  # may sit outside a range
+            config = replace(drawn, implementation=implementation_for(drawn.optimizer,
+                                                                      self.device.type))
+            trial.set_user_attr(rec.CONFIG, config.to_dict())  # from here on the trial is training
         # A comparison's re-runs carry their own seed, set when they were enqueued.
         seed = trial.user_attrs.get(rec.SEED, derive_seed(self.seed, trial.number))
         record: dict[str, Any] = {rec.DEVICE: describe(self.device), rec.SEED: int(seed)}
@@ -102,7 +105,8 @@ class Objective:
             raise TrialFailed(record[rec.REASON]) from error
         finally:
             record[rec.SECONDS] = round(time.perf_counter() - started, 4)
-            trial.set_user_attr(rec.RECORD, record)
+            with signals.held():
+                trial.set_user_attr(rec.RECORD, record)
             release_memory(self.device, failed)
 
     def _train(self, trial: optuna.trial.Trial, config: search_space.TrialConfig, record: dict[str, Any],
@@ -123,15 +127,18 @@ class Objective:
                            rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
                            rec.UPDATES: result.updates})
             if result.diverged:
-                trial.report(float("nan"), result.epoch)
+                with signals.held():
+                    trial.report(float("nan"), result.epoch)
                 record.update({rec.DIVERGED: True, rec.DIVERGED_EPOCH: epoch,
                                rec.REASON: result.diverged})
                 raise optuna.TrialPruned(f"diverged: {result.diverged}")
-            trial.report(result.val_metric, result.epoch)
+            with signals.held():
+                trial.report(result.val_metric, result.epoch)
+                prune = self.pruning and trial.should_prune()
             if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
                 record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
             record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
-            if self.pruning and trial.should_prune():
+            if prune:
                 record[rec.REASON] = f"pruned by the pruner after epoch {epoch}"
                 raise optuna.TrialPruned(record[rec.REASON])
             elapsed = time.perf_counter() - started

@@ -7,12 +7,18 @@ stopped at once if the checks fail.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from hpsearch.device import visible_gpus, worker_environment
+from hpsearch.engine import signals
+
+STOP_GRACE_S = 10  # a stopped worker's time to record its trial in flight
 
 
 class Work(Protocol):
@@ -52,11 +58,24 @@ class WorkerPool:
 
     def stop(self) -> None:
         """Workers not yet told to go have stored nothing: they are stopped at once. The others
-        record their trial in flight as they stop (Ctrl-C reaches them too) or finish the total."""
+        are interrupted as by Ctrl-C: each records its trial in flight as failed and exits; one
+        that has not within STOP_GRACE_S is terminated, then killed."""
         for process in self.processes.values():
-            if not self.told_to_go:
+            if process.is_alive() and process.pid is not None:
+                if self.told_to_go:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGINT)
+                else:
+                    process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in self.processes.values():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
                 process.terminate()
-            process.join()
+                process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
     def wait(self, on_progress: Callable[[], None]) -> list[str]:
         """Wait until every worker has stopped (calling `on_progress` about once a second);
@@ -80,6 +99,7 @@ class WorkerPool:
                 pending.discard(index)
                 problems.append(f"worker {index} exited with code {self.processes[index].exitcode}")
             on_progress()
+            signals.check()  # a stop whose exception was swallowed where it landed
         return problems
 
 
@@ -87,6 +107,8 @@ def _worker(work: Work, index: int, workers: int, env: dict[str, str], inbox: An
             results: Any) -> None:
     problem = None
     try:
+        signals.stop_with_parent()  # never train on after the parent died
+        signals.stop_on_signals()
         os.environ.update(env)
         import optuna
         import torch

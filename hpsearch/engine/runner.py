@@ -4,14 +4,12 @@ fail in a row."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from hpsearch import record
+from hpsearch.engine import signals
 from hpsearch.engine.budget import Chooser, StudyLock, take_trial
 from hpsearch.engine.objective import Objective, TrialFailed
 from hpsearch.engine.optuna_adapter import heartbeat
@@ -44,41 +42,35 @@ class FailureLimit:
                 f"the last: {self.failures[-1]}")
 
 
-@contextlib.contextmanager
-def interrupt_deferred() -> Iterator[list[int]]:
-    """Ctrl-C held back while a trial is being taken: a trial asked for but not yet running would
-    otherwise be left RUNNING. The signals that arrived are in the list; `run_one` raises them."""
-    pending: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield pending
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
-        yield pending
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run_one(study: optuna.Study, trial: optuna.trial.Trial, objective: Objective,
-            interrupted: Iterable[int] = ()) -> optuna.trial.FrozenTrial:
-    """Train one trial and record how it ended; Ctrl-C (also one that came while it was being
-    taken) records it as failed, then stops."""
+            stopping: list[int] | None = None) -> optuna.trial.FrozenTrial:
+    """Train one trial and record how it ended; a stopping signal (also one that came while it was
+    being taken: `stopping`) records it as failed, with the signal as its reason, then stops. Its
+    end is told with signals held (see `signals.held`)."""
     import optuna
     from optuna.trial import TrialState
 
     try:
-        if any(True for _ in interrupted):
-            raise KeyboardInterrupt
+        signals.deliver(stopping or [])
         with heartbeat(study, trial):
             value = objective(trial)
     except optuna.TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED)
+        with signals.held():
+            return study.tell(trial, state=TrialState.PRUNED)
     except TrialFailed:
-        return study.tell(trial, state=TrialState.FAIL)
-    except BaseException:
-        study.tell(trial, state=TrialState.FAIL)
+        with signals.held():
+            return study.tell(trial, state=TrialState.FAIL)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or another stopping signal (`signals.Stopped`)
+        with signals.held():
+            trial.set_user_attr(record.REASON, f"stopped by {stop.args[0] if stop.args else 'SIGINT'}")
+            study.tell(trial, state=TrialState.FAIL)
         raise
-    return study.tell(trial, value)
+    except BaseException:
+        with signals.held():
+            study.tell(trial, state=TrialState.FAIL)
+        raise
+    with signals.held():
+        return study.tell(trial, value)
 
 
 def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choose: Chooser,
@@ -92,13 +84,12 @@ def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choos
     while failures.message is None:
         if deadline is not None and time.monotonic() >= deadline:
             break
-        with interrupt_deferred() as interrupted:
+        with signals.held(deliver=False) as stopping:  # a trial taken is run, or failed as stopped
             trial = take_trial(study, lock, choose)
         if isinstance(trial, str):
-            if interrupted:
-                raise KeyboardInterrupt
+            signals.deliver(stopping)
             break
-        finished = run_one(study, trial, objective, interrupted)
+        finished = run_one(study, trial, objective, stopping)
         for callback in every:
             callback(study, finished)
     return failures.message

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.config import StudyConfig
+from hpsearch.engine import signals
 from hpsearch.engine import storage as storages
 from hpsearch.engine.optuna_adapter import median_pruner, tpe_sampler
 from hpsearch.errors import ConfigError, StudyMismatchError
@@ -128,26 +129,27 @@ def record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
     one whose first run was killed halfway is completed by the next run, not refused forever."""
     import optuna
 
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    run_record = {
-        "started": started, "host": socket.gethostname(), "sampler": config.sampler,
-        "pruner": config.pruner, "seed": config.seed, "sampler_seed": sampler_seed,
-        "device": device, "workers": workers, "n_trials": config.n_trials,
-        "timeout": config.timeout, "versions": versions(),
-    }
-    if record.TASK not in study.user_attrs:
-        problem = prepared.task.problem
-        with warnings.catch_warnings():  # experimental in Optuna since 3.2, and stable in use
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([problem.metric])  # what optuna-dashboard shows
-        whole = {**identity(config, prepared), record.METRIC: problem.metric,
-                 record.DIRECTION: problem.direction, record.SPACE: config.space.to_dict(),
-                 **prepared.record, **run_record, **({record.PROTOCOL: protocol} if protocol else {})}
-        task = whole.pop(record.TASK)
-        for key, value in whole.items():
-            study.set_user_attr(key, value)
-        study.set_user_attr(record.TASK, task)
-    # Microseconds and a random suffix: two runs of one process within a second stay apart.
-    moment = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    study.set_user_attr(record.run_key(moment, socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8]),
-                        run_record)
+    with signals.held():  # a stop waits until the record is written
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        run_record = {
+            "started": started, "host": socket.gethostname(), "sampler": config.sampler,
+            "pruner": config.pruner, "seed": config.seed, "sampler_seed": sampler_seed,
+            "device": device, "workers": workers, "n_trials": config.n_trials,
+            "timeout": config.timeout, "versions": versions(),
+        }
+        if record.TASK not in study.user_attrs:
+            problem = prepared.task.problem
+            with warnings.catch_warnings():  # experimental in Optuna since 3.2, and stable in use
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([problem.metric])  # what optuna-dashboard shows
+            whole = {**identity(config, prepared), record.METRIC: problem.metric,
+                     record.DIRECTION: problem.direction, record.SPACE: config.space.to_dict(),
+                     **prepared.record, **run_record, **({record.PROTOCOL: protocol} if protocol else {})}
+            task = whole.pop(record.TASK)
+            for key, value in whole.items():
+                study.set_user_attr(key, value)
+            study.set_user_attr(record.TASK, task)
+        # Microseconds and a random suffix: two runs of one process within a second stay apart.
+        moment = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        study.set_user_attr(record.run_key(moment, socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8]),
+                            run_record)

@@ -1,0 +1,136 @@
+"""Real signals to real processes: whoever stops a sweep (Ctrl-C, a scheduler's SIGTERM, a closed
+terminal's SIGHUP), with or without workers, the trials in flight are recorded as failed, no worker
+outlives the command, and the same command resumes to its total."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.engine.storage import resolve
+from hpsearch.record import trial_attrs
+
+# Trials of a second or more, and a stuck process's stacks on SIGABRT (faulthandler).
+SWEEP = [sys.executable, "-X", "faulthandler", "-m", "hpsearch", "tune", "--task", "classification",
+         "--optimizers", "adam,sgd", "--pruner", "none", "--epochs", "150", "--n-trials", "1000"]
+
+
+def trials() -> list[optuna.trial.FrozenTrial]:
+    if not Path("studies/hpsearch.db").exists():
+        return []
+    try:
+        return optuna.load_study(study_name="classification",
+                                 storage=resolve("sqlite:///studies/hpsearch.db", create=False)).trials
+    except KeyError:  # the study is still being created
+        return []
+
+
+def wait_until(condition: str, process: subprocess.Popen[bytes], deadline_s: float = 120) -> None:
+    """Poll the storage until `condition` holds: "training" (a trial is training) or
+    "two-training" (two trials training at once: both workers busy)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            pytest.fail(f"the sweep ended first (code {process.returncode}): "
+                        f"{Path('sweep.log').read_text()[-2000:]}")
+        found = trials()
+        training = [t for t in found if t.state == TrialState.RUNNING and "config" in t.user_attrs]
+        if len(training) >= (2 if condition == "two-training" else 1):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"not seen in {deadline_s} s: {condition}")
+
+
+def start(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    with open("sweep.log", "wb") as log:
+        return subprocess.Popen([*prefix, *SWEEP, *args], stdout=log, stderr=subprocess.STDOUT)
+
+
+def exit_code(process: subprocess.Popen[bytes], deadline_s: float = 60) -> int:
+    """Its exit code; a process still running at the deadline dumps its threads' stacks (SIGABRT,
+    with faulthandler on) into the failure."""
+    try:
+        return process.wait(timeout=deadline_s)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait()
+        pytest.fail(f"still running {deadline_s} s after the signal: "
+                    f"{Path('sweep.log').read_text()[-4000:]}")
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has ended; only its parent's wait is left
+        return stat.read().rpartition(")")[2].split()[0] == "Z"
+
+
+def assert_stopped_cleanly(signum: int, output: str) -> list[optuna.trial.FrozenTrial]:
+    found = trials()
+    assert not [t for t in found if t.state == TrialState.RUNNING], output
+    failed = [t for t in found if t.state == TrialState.FAIL]
+    name = signal.Signals(signum).name
+    assert failed and all(trial_attrs(t)["reason"] == f"stopped by {name}" for t in failed), output
+    assert "Traceback" not in output and "best accuracy" in output  # the table of what finished
+    return found
+
+
+def resume_reaches_the_total(found: list[optuna.trial.FrozenTrial], *args: str) -> None:
+    total = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in found) + 1
+    done = subprocess.run([*SWEEP[:-1], str(total), *args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials()) == total
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_a_sweep_as_ctrl_c_does(workdir: Path, signum: int) -> None:
+    process = start()
+    wait_until("training", process)
+    process.send_signal(signum)
+    assert exit_code(process) == 128 + signum
+    output = Path("sweep.log").read_text()
+    assert f"stopped by {signal.Signals(signum).name}" in output
+    resume_reaches_the_total(assert_stopped_cleanly(signum, output))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_main_process_stops_every_worker_within_seconds(
+        workdir: Path, signum: int) -> None:
+    process = start("--workers", "2")
+    wait_until("two-training", process)
+    workers = {trial_attrs(t)["worker"]["pid"] for t in trials()} - {process.pid}
+    signalled = time.monotonic()
+    process.send_signal(signum)  # to the main process alone, not its group
+    assert exit_code(process) == 128 + signum
+    assert time.monotonic() - signalled < 10
+    end = time.monotonic() + 10
+    while not all(gone(pid) for pid in workers) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert workers and all(gone(pid) for pid in workers)
+    found = trials()
+    assert not [t for t in found if t.state == TrialState.RUNNING]
+    assert sum(t.state == TrialState.FAIL for t in found) == 2  # one in flight per worker
+    resume_reaches_the_total(found, "--workers", "2")
+
+
+def test_as_pid_1_in_a_container_sigterm_still_stops_the_sweep(workdir: Path) -> None:
+    if subprocess.run(["unshare", "-pf", "--mount-proc", "true"], capture_output=True).returncode:
+        pytest.skip("unshare cannot make a PID namespace here")
+    process = start(prefix=("unshare", "-pf", "--mount-proc"))
+    wait_until("training", process)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    assert len(children) == 1  # the sweep, PID 1 of its namespace
+    os.kill(int(children[0]), signal.SIGTERM)
+    assert exit_code(process) == 128 + signal.SIGTERM
+    assert_stopped_cleanly(signal.SIGTERM, Path("sweep.log").read_text())
