@@ -100,6 +100,8 @@ class WorkerPool:
                 problems.append(f"worker {index} exited with code {self.processes[index].exitcode}")
             on_progress()
             signals.check()  # a stop whose exception was swallowed where it landed
+        for process in self.processes.values():  # its message comes just before its exit:
+            process.join(STOP_GRACE_S)  # wait for that, so that no worker holds the storage
         return problems
 
 
