@@ -41,12 +41,15 @@ SEED_INDEX = "seed_index"
 RERUN_OF = "rerun_of"
 WARM_START = "warm_start"  # {"study": name, "trial": number} it was enqueued from
 RETRY_OF = "retry_of"
+RECOVERED_FROM = "recovered_from"  # a trial failed under its running owner, stored again by it
 CARRIED = (PHASE, OPTIMIZER, SEED_INDEX, RERUN_OF, SEED, WARM_START)
 
 # Trial attributes written while it runs.
-WORKER = "worker"  # {"host", "pid", "started"}: written first, so a killed run is found by it
+WORKER = "worker"  # {"host", "pid", "started", "machine", "pid_namespace"}: written first, so
+# that a killed run is found by it
 CONFIG = "config"  # the exported configuration (`hpsearch.suggest_optimizer` writes it alone)
-REASON = "reason"  # why it was pruned, diverged or failed (also written by a reclaim)
+REASON = "reason"  # why it was pruned, diverged or failed
+RECLAIMED = "reclaimed"  # why another process failed it: its reason only if it did end FAIL
 RECORD = "record"  # everything measured, written once at the end: the keys below
 DIVERGED = "diverged"
 DIVERGED_EPOCH = "diverged_epoch"
@@ -86,6 +89,11 @@ def trial_attrs(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     packed = attrs.pop(RECORD, None)
     if isinstance(packed, Mapping):
         attrs.update(packed)
+    # A reclaim writes its reason before it fails the trial; an owner that finished in between
+    # keeps its own outcome, and the reclaim's reason is not one.
+    reclaimed = attrs.pop(RECLAIMED, None)
+    if reclaimed is not None and trial.state.name == "FAIL":
+        attrs[REASON] = reclaimed
     return attrs
 
 

@@ -15,6 +15,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from hpsearch.engine.optuna_adapter import (
+    cancel_waiting,
     fail_trial,
     heartbeat,
     median_pruner,
@@ -61,6 +62,20 @@ def test_a_running_trial_of_another_process_is_failed_once(tmp_path: Path) -> No
     assert failed.state == TrialState.FAIL and failed.user_attrs == {"reason": "its process ended"}
     assert fail_trial(study, running, {"reason": "again"}) is False  # finished: left as it is
     assert study.trials[0].user_attrs == {"reason": "its process ended"}
+
+
+def test_a_waiting_trial_is_cancelled_only_while_no_process_has_taken_it(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'cancel.db'}")
+    study.enqueue_trial({"x": 0.5})
+    study.enqueue_trial({"x": 0.25})
+    first, second = study.trials
+    assert cancel_waiting(study, first, {"reason": "cancelled"}) is True
+    taken = study.ask()  # the queue's next: the first is no longer waiting
+    assert taken.number == second.number
+    assert cancel_waiting(study, second, {"reason": "cancelled"}) is False  # running: left alone
+    cancelled, running = study.trials
+    assert cancelled.state == TrialState.FAIL and cancelled.user_attrs == {"reason": "cancelled"}
+    assert running.state == TrialState.RUNNING and running.user_attrs == {}
 
 
 def test_within_one_sampling_the_trials_are_read_from_the_storage_once(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from hpsearch import record as rec
 from hpsearch import space as search_space
 from hpsearch.device import describe
 from hpsearch.engine import signals
+from hpsearch.engine.ledger import TrialLedger
 from hpsearch.engine.recovery import this_worker
 from hpsearch.optimizers import implementation_for
 from hpsearch.stats import derive_seed
@@ -77,26 +78,27 @@ class Objective:
     score_test: bool = False  # a comparison's trials: the test metric once training ends
     pruning: bool = True  # False: no pruner to ask (each question reads the trial back)
 
-    def __call__(self, trial: optuna.trial.Trial) -> float:
+    def __call__(self, trial: optuna.trial.Trial, ledger: TrialLedger | None = None) -> float:
         import optuna
         import torch
 
+        ledger = ledger or TrialLedger(trial)
         torch.set_flush_denormal(True)
         # Stopping signals wait while the storage is written (`signals.held`); training is not.
         with signals.held(), warnings.catch_warnings():
-            trial.set_user_attr(rec.WORKER, this_worker())  # first: a killed run is found by it
+            ledger.set_attr(rec.WORKER, this_worker())  # first: a killed run is found by it
             warnings.filterwarnings("ignore", message="Fixed parameter")  # a warm start's value
             drawn = search_space.suggest(trial, self.space, self.epochs)  # may sit outside a range
             config = replace(drawn, implementation=implementation_for(drawn.optimizer,
                                                                       self.device.type))
-            trial.set_user_attr(rec.CONFIG, config.to_dict())  # from here on the trial is training
+            ledger.set_attr(rec.CONFIG, config.to_dict())  # from here on the trial is training
         # A comparison's re-runs carry their own seed, set when they were enqueued.
         seed = trial.user_attrs.get(rec.SEED, derive_seed(self.seed, trial.number))
         record: dict[str, Any] = {rec.DEVICE: describe(self.device), rec.SEED: int(seed)}
         started = time.perf_counter()
         failed = False
         try:
-            return self._train(trial, config, record, started)
+            return self._train(ledger, config, record, started)
         except optuna.TrialPruned:
             raise
         except Exception as error:
@@ -106,10 +108,10 @@ class Objective:
         finally:
             record[rec.SECONDS] = round(time.perf_counter() - started, 4)
             with signals.held():
-                trial.set_user_attr(rec.RECORD, record)
+                ledger.set_attr(rec.RECORD, record)
             release_memory(self.device, failed)
 
-    def _train(self, trial: optuna.trial.Trial, config: search_space.TrialConfig, record: dict[str, Any],
+    def _train(self, ledger: TrialLedger, config: search_space.TrialConfig, record: dict[str, Any],
                started: float) -> float:
         import optuna
         import torch
@@ -128,13 +130,13 @@ class Objective:
                            rec.UPDATES: result.updates})
             if result.diverged:
                 with signals.held():
-                    trial.report(float("nan"), result.epoch)
+                    ledger.report(float("nan"), result.epoch)
                 record.update({rec.DIVERGED: True, rec.DIVERGED_EPOCH: epoch,
                                rec.REASON: result.diverged})
                 raise optuna.TrialPruned(f"diverged: {result.diverged}")
             with signals.held():
-                trial.report(result.val_metric, result.epoch)
-                prune = self.pruning and trial.should_prune()
+                ledger.report(result.val_metric, result.epoch)
+                prune = self.pruning and ledger.should_prune()
             if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
                 record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
             record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))

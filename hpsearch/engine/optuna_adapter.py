@@ -5,6 +5,8 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
 - the heartbeat thread Optuna's own `optimize` runs around a trial (`optuna.storages._heartbeat`);
 - failing a RUNNING trial that another process left behind: `study.tell` refuses a trial this
   process did not ask for, so the storage is written directly (`study._storage`, `_trial_id`);
+  likewise cancelling a WAITING trial (taken first, as `study.ask` takes one, so that no other
+  process starts it meanwhile);
 - TPE reading the study once per trial: with its constant liar (Optuna 5's default, which keeps
   parallel workers apart) it reads every trial from the storage again for each group of its
   decomposed space, about 16 reads per trial here; one read per (states, cache) within one
@@ -44,6 +46,23 @@ def fail_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial, attrs: dict
         return bool(storage.set_trial_state_values(trial_id, TrialState.FAIL))
     except UpdateFinishedTrialError:
         return False
+
+
+def cancel_waiting(study: optuna.Study, trial: optuna.trial.FrozenTrial, attrs: dict[str, Any]
+                   ) -> bool:
+    """Take a WAITING trial, write `attrs` on it and fail it; False when another process took it."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    storage, trial_id = study._storage, trial._trial_id
+    try:
+        if not storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+            return False
+    except UpdateFinishedTrialError:
+        return False
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    return bool(storage.set_trial_state_values(trial_id, TrialState.FAIL))
 
 
 Memo = dict[tuple[Any, ...], list["optuna.trial.FrozenTrial"]]

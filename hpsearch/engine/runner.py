@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from hpsearch import record
 from hpsearch.engine import signals
 from hpsearch.engine.budget import Chooser, StudyLock, take_trial
+from hpsearch.engine.ledger import TrialLedger, tell
 from hpsearch.engine.objective import Objective, TrialFailed
 from hpsearch.engine.optuna_adapter import heartbeat
 
@@ -46,31 +47,34 @@ def run_one(study: optuna.Study, trial: optuna.trial.Trial, objective: Objective
             stopping: list[int] | None = None) -> optuna.trial.FrozenTrial:
     """Train one trial and record how it ended; a stopping signal (also one that came while it was
     being taken: `stopping`) records it as failed, with the signal as its reason, then stops. Its
-    end is told with signals held (see `signals.held`)."""
+    end is told with signals held (see `signals.held`); a trial another process failed while it
+    trained here is stored again (see `ledger`)."""
     import optuna
-    from optuna.trial import TrialState
 
+    entry = TrialLedger(trial)
     try:
         signals.deliver(stopping or [])
         with heartbeat(study, trial):
-            value = objective(trial)
+            value = objective(trial, entry)
     except optuna.TrialPruned:
         with signals.held():
-            return study.tell(trial, state=TrialState.PRUNED)
+            return tell(study, entry, "PRUNED")
     except TrialFailed:
         with signals.held():
-            return study.tell(trial, state=TrialState.FAIL)
+            return tell(study, entry, "FAIL")
     except KeyboardInterrupt as stop:  # Ctrl-C, or another stopping signal (`signals.Stopped`)
-        with signals.held():
-            trial.set_user_attr(record.REASON, f"stopped by {stop.args[0] if stop.args else 'SIGINT'}")
-            study.tell(trial, state=TrialState.FAIL)
+        with signals.held():  # not finished: a reclaim's retry, if there is one, runs it again
+            if not entry.orphaned:
+                entry.set_attr(record.REASON,
+                               f"stopped by {stop.args[0] if stop.args else 'SIGINT'}")
+                study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
         raise
     except BaseException:
         with signals.held():
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
         raise
     with signals.held():
-        return study.tell(trial, value)
+        return tell(study, entry, "COMPLETE", value)
 
 
 def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choose: Chooser,

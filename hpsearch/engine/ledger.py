@@ -1,0 +1,107 @@
+"""A trial's writes, kept in this process as well as in the storage, so that a trial failed under its
+living owner is not lost.
+
+Another process may fail a trial that is still training: a reclaim that judged its process gone, or
+a heartbeat gone stale while the owner was suspended or its heartbeat thread had died. From then on
+the storage refuses the owner's writes. The owner trains on (asking the pruner with what it
+measured), then stores its result as a new trial with the same parameters, intermediate values and
+attributes, `recovered_from` the failed one, and cancels the retry the reclaim enqueued, if no
+process has taken it yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import record
+from hpsearch.engine.optuna_adapter import cancel_waiting
+
+if TYPE_CHECKING:
+    import optuna
+
+
+class TrialLedger:
+    """Writes one trial's attributes and intermediate values, and remembers them."""
+
+    def __init__(self, trial: optuna.trial.Trial) -> None:
+        self.trial = trial
+        self.attrs: dict[str, Any] = {}
+        self.intermediate: dict[int, float] = {}
+        self.orphaned = False  # failed by another process while it ran here
+
+    def set_attr(self, key: str, value: Any) -> None:
+        self.attrs[key] = value
+        self._write(self.trial.set_user_attr, key, value)
+
+    def report(self, value: float, step: int) -> None:
+        self.intermediate.setdefault(step, value)  # as Optuna: the first report of a step counts
+        self._write(self.trial.report, value, step)
+
+    def should_prune(self) -> bool:
+        if not self.orphaned:
+            return bool(self.trial.should_prune())
+        study = self.trial.study
+        return bool(study.pruner.prune(study, self.frozen("RUNNING")))
+
+    def _write(self, write: Callable[..., None], *args: Any) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        if self.orphaned:
+            return
+        try:
+            write(*args)
+        except UpdateFinishedTrialError:
+            self.orphaned = True
+
+    def frozen(self, state: str, value: float | None = None) -> optuna.trial.FrozenTrial:
+        from optuna.trial import TrialState, create_trial
+
+        return create_trial(state=TrialState[state], value=value, params=self.trial.params,
+                            distributions=self.trial.distributions,
+                            user_attrs={**self.trial.user_attrs, **self.attrs,
+                                        record.RECOVERED_FROM: self.trial.number},
+                            intermediate_values=self.intermediate)
+
+
+def tell(study: optuna.Study, ledger: TrialLedger, state: str,
+         value: float | None = None) -> optuna.trial.FrozenTrial:
+    """Tell the trial's end (COMPLETE, PRUNED or FAIL); if it was failed under this process, store
+    it again instead."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    if state == "COMPLETE" and (value is None or not math.isfinite(value)):
+        state, value = "FAIL", None
+    if not ledger.orphaned:
+        try:
+            told = study.tell(ledger.trial, value if state == "COMPLETE" else None,
+                              state=TrialState[state], skip_if_finished=True)
+            # A FAIL told over a reclaim's is the reclaim's: the result is stored again all the same.
+            if told.state.name == state and not (state == "FAIL" and
+                                                 record.RECLAIMED in told.user_attrs):
+                return told
+        except UpdateFinishedTrialError:  # failed between the check and the write
+            pass
+        ledger.orphaned = True
+    return store_again(study, ledger, state, value)
+
+
+def store_again(study: optuna.Study, ledger: TrialLedger, state: str,
+                value: float | None) -> optuna.trial.FrozenTrial:
+    """Store an orphaned trial's result as a new trial and cancel the retry of the failed one."""
+    number = ledger.trial.number
+    if state == "PRUNED":  # as `study.tell`: the last intermediate value, where it is finite
+        last = ledger.intermediate.get(max(ledger.intermediate, default=-1))
+        value = last if last is not None and math.isfinite(last) else None
+    study.add_trial(ledger.frozen(state, value))
+    stored = [t for t in study.get_trials(deepcopy=False)
+              if t.user_attrs.get(record.RECOVERED_FROM) == number]
+    again = stored[-1]
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state.name == "WAITING" and trial.user_attrs.get(record.RETRY_OF) == number:
+            cancel_waiting(study, trial, {record.REASON: (
+                f"cancelled: the process that ran trial {number} was alive and stored its "
+                f"result as trial {again.number}")})
+    return again
