@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 from click.testing import CliRunner
 
 import hpsearch
@@ -28,7 +29,9 @@ def test_after_a_sweep_the_database_file_alone_holds_every_trial(workdir: Path) 
                            "--n-trials", "5", "--epochs", "2", "--optimizers", "adam,sgd",
                            "--workers", "2"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in DB.parent.glob("hpsearch.db*")) == ["hpsearch.db"]
+    # No log beside it; only the processes' lock file, which holds nothing.
+    assert sorted(p.name for p in DB.parent.glob("hpsearch.db*")) == ["hpsearch.db", "hpsearch.db-lock"]
+    assert (DB.parent / "hpsearch.db-lock").stat().st_size == 0
     assert journal_mode(DB) == "delete"
     copy = workdir / "copied" / "hpsearch.db"  # as CI artefacts, scp or DVC take it: the file only
     copy.parent.mkdir()
@@ -57,3 +60,31 @@ def test_reading_commands_leave_a_plain_optuna_file_as_it_was(workdir: Path) -> 
         assert result.exit_code == 0, result.output
     assert path.read_bytes() == before and journal_mode(path) == mode == "delete"
     assert sorted(p.name for p in workdir.glob("plain.db*")) == ["plain.db"]
+
+
+def test_reading_commands_work_on_a_read_only_mount(workdir: Path) -> None:
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("unshare cannot make a mount namespace here")
+    shelf = workdir / "shelf"
+    shelf.mkdir()
+    plain_optuna_study(shelf / "plain.db")
+    before = (shelf / "plain.db").read_bytes()
+    hpsearch_command = f"{sys.executable} -m hpsearch"
+    url = f"sqlite:///{shelf / 'plain.db'}"
+    # As root, permissions prove nothing: the folder is bind-mounted read-only in a private mount
+    # namespace, where no write can succeed, whoever tries.
+    script = "\n".join([
+        "set -e",
+        f"mount --bind {shelf} {shelf}",
+        f"mount -o remount,bind,ro {shelf}",
+        f"if touch {shelf / 'probe'} 2>/dev/null; then echo 'the mount is writable'; exit 9; fi",
+        f"{hpsearch_command} studies --storage {url}",
+        f"{hpsearch_command} best --storage {url}",
+        f"{hpsearch_command} report --storage {url} --out {workdir / 'report.html'}",
+    ])
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mine" in done.stdout and "Traceback" not in done.stderr
+    assert (workdir / "report.html").stat().st_size > 0
+    assert (shelf / "plain.db").read_bytes() == before

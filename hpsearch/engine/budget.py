@@ -3,7 +3,7 @@
 A process takes a trial only while holding the study's lock, after the protocol said there is room
 for one: for `tune`, while the finished and running trials are fewer than the total; for `compare`,
 while its plan has a trial left. No two processes can take the last slot. The lock lives where the
-study lives: a PostgreSQL advisory lock, or an exclusive `flock` on the folder of the SQLite
+study lives: a PostgreSQL advisory lock, or an exclusive `flock` on the lock file beside the SQLite
 database or journal file (see `locks`).
 """
 
@@ -15,10 +15,10 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hpsearch.engine.locks import advisory_lock, connect_postgres, folder_lock
-from hpsearch.engine.storage import is_server, storage_url
+from hpsearch.engine.locks import PostgresLock, file_lock, lock_file
+from hpsearch.engine.storage import display, is_server, storage_url
 
 if TYPE_CHECKING:
     import optuna
@@ -36,27 +36,26 @@ class StudyLock:
         self.url = storage_url(url)
         self.key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big",
                                   signed=True)
-        self._connection: Any = None
+        self.server = (PostgresLock(self.url, self.key, display(self.url))
+                       if is_server(self.url) else None)
         self._local = threading.Lock()  # processes are the unit here; this orders threads
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         with self._local:
-            if is_server(self.url):
-                if self._connection is None or self._connection.closed:
-                    self._connection = connect_postgres(self.url)
-                with advisory_lock(self._connection, self.key):
+            if self.server is not None:
+                with self.server.held():
                     yield
             elif self.url.startswith(("sqlite:///", "journal:")):
                 path = self.url.removeprefix("sqlite:///").removeprefix("journal:")
-                with folder_lock(Path(path).absolute().parent):
+                with file_lock(lock_file(Path(path))):
                     yield
             else:
                 yield
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
+        if self.server is not None:
+            self.server.close()
 
 
 def below_total(total: int) -> Chooser:

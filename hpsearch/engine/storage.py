@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from hpsearch.engine import sqlite
-from hpsearch.engine.locks import advisory_lock, connect_postgres, folder_lock
+from hpsearch.engine.locks import PostgresLock, file_lock, lock_file, session_options
 from hpsearch.errors import ConfigError, choices
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def resolve(url: str | None, *, create: bool = True, heartbeat: bool = False,
             return _rdb(url, {"creator": sqlite.reading_connector(path)}, heartbeat)
         # Taken even when the file exists: it exists as soon as the first process connects,
         # before its tables do, and a second process must not create them too.
-        with folder_lock(path.absolute().parent):
+        with file_lock(lock_file(path)):
             storage = _rdb(url, {"creator": sqlite.writing_connector(path)}, heartbeat)
         sqlite.close_when_done(path, storage.engine)  # type: ignore[attr-defined]
         return storage
@@ -71,8 +71,8 @@ def resolve(url: str | None, *, create: bool = True, heartbeat: bool = False,
                 f"'{display(url)}' needs a PostgreSQL driver: pip install 'hpsearch[postgres]'"
             ) from None
         url = url.replace("postgres://", "postgresql://", 1)
-        with _postgres_creation_lock(url):
-            return _rdb(url, {}, heartbeat)
+        with _postgres_creation_lock(url):  # a dropped connection is opened again, not an error
+            return _rdb(url, {"pool_pre_ping": True, "connect_args": session_options()}, heartbeat)
     raise ConfigError(f"unknown storage '{display(url)}'; valid choices: {choices(SCHEMES)}")
 
 
@@ -86,13 +86,17 @@ SCHEMA_LOCK_KEY = 0x6870736561726368  # "hpsearch", for PostgreSQL's advisory lo
 def _postgres_creation_lock(url: str) -> Iterator[None]:
     import psycopg
 
+    lock = PostgresLock(url, SCHEMA_LOCK_KEY, display(url))
     try:
-        connection = connect_postgres(url)
+        lock.take()
     except psycopg.Error as error:
         raise ConfigError(f"cannot open storage '{display(url)}': "
                           f"{_masked(str(error), url)}") from None
-    with connection, advisory_lock(connection, SCHEMA_LOCK_KEY):
+    try:
         yield
+    finally:
+        lock.release()
+        lock.close()
 
 
 def _masked(message: str, url: str) -> str:
