@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hpsearch.cli_options import OneLineErrors, optimizers_option, quiet_optuna, storage_option
-from hpsearch.config import PRUNERS, SAMPLERS
+from hpsearch.cli_options import (
+    OneLineErrors,
+    check_writable,
+    optimizers_option,
+    quiet_optuna,
+    storage_option,
+    summary_of,
+)
+from hpsearch.config import PRUNERS, SAMPLERS, check_seed
 from hpsearch.device import DEVICE_CHOICES
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
@@ -88,7 +95,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
                          on_progress=progress.show)
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
         progress.finish()
-        click.echo(f"{_stopped(stop)}: the trial in flight is recorded as failed; run the same "
+        click.echo(f"{signals.described(stop)}: the trial in flight is recorded as failed; run the same "
                    "command to continue", err=True)
         study = load_existing(config)  # read only: nothing of this process can block it
         if study is not None:
@@ -150,13 +157,13 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
             result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
         progress.finish()
-        click.echo(f"{_stopped(stop)}: the trials in flight are recorded as failed; run the same "
+        click.echo(f"{signals.described(stop)}: the trials in flight are recorded as failed; run the same "
                    "command to continue where it stopped", err=True)
         sys.exit(signals.exit_code(stop))
     progress.finish()
     from hpsearch.report.text import terminal
 
-    click.echo(terminal(_summarise(storage, list(result.studies))))
+    click.echo(terminal(summary_of(storage, list(result.studies))))
     click.echo(f"\n{len(result.studies)} studies in {result.seconds:.0f} s; the page: "
                f"hpsearch report --study {' --study '.join(result.studies)}")
     if result.stopped:
@@ -186,6 +193,8 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
     from hpsearch.space import SearchSpace
     from hpsearch.tasks.prepare import prepare_task
 
+    check_seed("--seed", seed)
+    check_writable(out)  # before minutes of range tests, not after
     space = SearchSpace(optimizers=parse_optimizers(optimizers))
     prepared = prepare_task(task, data=data, target=target, model=model)
     results = run_range_tests(space, prepared, resolve_device(device), seed=seed, steps=steps)
@@ -209,18 +218,6 @@ def best(study_name: str | None, storage: str | None, fmt: str) -> None:
     click.echo(render(best_config(load_study(storage, study_name)), fmt), nl=False)
 
 
-def _stopped(stop: KeyboardInterrupt) -> str:
-    return "interrupted" if not stop.args or stop.args[0] == "SIGINT" else f"stopped by {stop.args[0]}"
-
-
-def _summarise(storage: str | None, names: list[str] | None) -> Any:
-    """The report's plain data of the named studies (all when None)."""
-    from hpsearch.engine.storage import display, load_studies, storage_url
-    from hpsearch.report.collect import summarise
-
-    return summarise(load_studies(storage, names), display(storage_url(storage)))
-
-
 @cli.command()
 @storage_option
 @click.option("--study", "studies", multiple=True, help="Study to include (repeatable; default all).")
@@ -233,10 +230,12 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
     from hpsearch.report.page import render_page
     from hpsearch.report.text import markdown, terminal, to_json
 
-    summary = _summarise(storage, list(studies) or None)
+    check_writable(out)
+    if fmt:
+        check_writable(out.with_suffix(f".{fmt}"))
+    summary = summary_of(storage, list(studies) or None)
     if not summary.studies and not summary.comparisons:
         raise ConfigError("no studies in this storage; run `hpsearch tune` first")
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(summary), encoding="utf-8")
     click.echo(terminal(summary))
     click.echo(f"\nreport: {out}")

@@ -3,6 +3,7 @@ Optuna's log kept quiet unless --debug."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,6 +36,29 @@ class OneLineErrors(click.Group):
             if ctx.meta.get("debug"):
                 raise
             raise click.ClickException(str(error)) from None
+
+
+def check_writable(path: Path, option: str = "--out") -> None:
+    """Refuse, before any work, an output path that cannot be written (its folder is made)."""
+    existed = path.exists()
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"cannot write {option} '{path}': {error.strerror or error}") from None
+    if not existed:
+        path.unlink()
+
+
+def summary_of(storage: str | None, names: list[str] | None) -> Any:
+    """The report's plain data of the named studies (all when None)."""
+    from hpsearch.engine.storage import display, load_studies, storage_url
+    from hpsearch.report.collect import summarise
+
+    return summarise(load_studies(storage, names), display(storage_url(storage)))
 
 
 def quiet_optuna() -> None:

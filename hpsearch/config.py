@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SAMPLERS = ("tpe", "random", "qmc")
+MAX_SEED = 2**32 - 1  # what every generator seeded from it accepts
 PRUNERS = ("median", "hyperband", "sha", "none")
 STUDIES_DIR = Path("studies")
 
@@ -61,8 +62,11 @@ class StudyConfig:
             raise ConfigError(f"unknown sampler '{self.sampler}'; valid choices: {choices(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise ConfigError(f"unknown pruner '{self.pruner}'; valid choices: {choices(PRUNERS)}")
-        if not self.study_name:
-            raise ConfigError("the study name must not be empty")
+        if not isinstance(self.study_name, str) or not self.study_name:
+            raise ConfigError(f"the study name must be a non-empty string; got {self.study_name!r}")
+        if self.seed is not None:
+            check_seed("seed", self.seed)
+        check_seed("split_seed", self.split_seed)
         if not 0 < self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in (0, 0.5]; got {self.val_fraction!r}")
         if self.data is not None and self.task not in ("classification", "regression"):
@@ -70,8 +74,44 @@ class StudyConfig:
                               "--task classification or regression only")
 
 
-FILE_KEYS = {f.name for f in fields(StudyConfig)} - {"space", "study_name", "source"} | {
-    "study", "optimizers", "schedules", "clip", "ranges"}
+def check_seed(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer from 0 to {MAX_SEED}; got {value!r}")
+
+
+# Each key of a study file, and the type its value must have. Lists of names may also be written
+# as one string, read as the command line reads it: `"adam,sgd"` or `"adam"`.
+FILE_TYPES: dict[str, str] = {
+    "task": "string", "study": "string", "n_trials": "integer", "epochs": "integer",
+    "batch_size": "integer", "timeout": "number", "trial_timeout": "number", "sampler": "string",
+    "pruner": "string", "seed": "integer", "device": "string", "storage": "string",
+    "split_seed": "integer", "val_fraction": "number", "data": "string", "target": "string",
+    "model": "string", "warm_start": "list of names", "lr_from_range_test": "boolean",
+    "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
+    "ranges": "table of [low, high] pairs",
+}
+FILE_KEYS = set(FILE_TYPES)
+
+
+def typed(key: str, value: Any, path: Path) -> Any:
+    """The value of a study file's key, checked against its type (a bool is not a number)."""
+    kind = FILE_TYPES[key]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "list of names" and isinstance(value, str):
+        value = [name.strip() for name in value.split(",") if name.strip()]
+    ok = {"string": isinstance(value, str),
+          "integer": isinstance(value, int) and not isinstance(value, bool),
+          "number": number,
+          "boolean": isinstance(value, bool),
+          "list of names": isinstance(value, list) and all(isinstance(v, str) for v in value),
+          "table of [low, high] pairs": isinstance(value, dict) and all(
+              isinstance(v, list) and len(v) == 2 and all(
+                  isinstance(b, int | float) and not isinstance(b, bool) for b in v)
+              for v in value.values())}[kind]
+    if not ok:
+        raise ConfigError(f"'{key}' in '{path}' must be a {kind}; got {value!r} "
+                          f"({type(value).__name__})")
+    return tuple(value) if kind == "list of names" else value
 
 
 def read_study_file(path: Path) -> dict[str, Any]:
@@ -87,7 +127,7 @@ def read_study_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"unknown key '{unknown[0]}' in '{path}'; valid choices: {choices(sorted(FILE_KEYS))}"
         )
-    return data
+    return {key: typed(key, value, path) for key, value in data.items()}
 
 
 def load_config(task: str | None, config_file: Path | None = None,
@@ -104,16 +144,12 @@ def load_config(task: str | None, config_file: Path | None = None,
         raise ConfigError("no task given; use --task or set `task` in the config file")
     task_spec = get_task(task)
     ranges = values.pop("ranges", {})
-    if not isinstance(ranges, dict) or not all(
-        isinstance(v, list) and len(v) == 2 for v in ranges.values()
-    ):
-        raise ConfigError("`ranges` must map parameter names to [low, high] pairs")
     space_args: dict[str, Any] = {"ranges": {k: tuple(v) for k, v in ranges.items()}}
     for key in ("optimizers", "schedules"):
         if key in values:
             space_args[key] = tuple(values.pop(key))
     if "clip" in values:
-        space_args["clip"] = bool(values.pop("clip"))
+        space_args["clip"] = values.pop("clip")
     values.setdefault("batch_size", task_spec.batch_size)
     default_name = Path(values["data"]).stem if values.get("data") else task
     return StudyConfig(

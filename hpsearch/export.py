@@ -18,20 +18,24 @@ FORMATS = ("json", "toml", "python")
 
 
 def best_config(study: optuna.Study) -> dict[str, Any]:
-    """The exported configuration of the study's best complete trial."""
+    """The exported configuration of the study's best complete trial; under `trial` (which
+    `build_optimizer` ignores), where it came from: its number, seed, best epoch and the raw
+    parameters Optuna drew."""
     trial = record.best_trial(study.get_trials(deepcopy=False), record.direction_of(study))
     if trial is None:
         raise HpsearchError(f"study '{study.study_name}' has no complete trial yet")
-    attrs = study.user_attrs
+    attrs, measured = study.user_attrs, record.trial_attrs(trial)
     return {
-        **record.trial_attrs(trial)[record.CONFIG],
+        **measured[record.CONFIG],
         "metric": {"name": attrs.get(record.METRIC, "value"), "value": trial.value,
                    "direction": record.direction_of(study)},
         "epochs": attrs.get(record.EPOCHS),
         "batch_size": attrs.get(record.BATCH_SIZE),
         **({"classes": attrs[record.CLASSES]} if attrs.get(record.CLASSES) else {}),
         "study": study.study_name,
-        "trial": trial.number,
+        "trial": {"number": trial.number, "seed": measured.get(record.SEED),
+                  "best_epoch": measured.get(record.BEST_EPOCH),
+                  "best_value": measured.get(record.BEST_VALUE), "params": dict(trial.params)},
     }
 
 
@@ -58,17 +62,20 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def to_toml(config: Mapping[str, Any]) -> str:
-    """Scalars first, then one table per mapping; None has no TOML form and is left out
-    (it is torch's default wherever it appears here)."""
-    scalars = [f"{k} = {_toml_value(v)}" for k, v in config.items()
-               if v is not None and not isinstance(v, Mapping)]
-    tables = [
-        f"\n[{k}]\n" + "\n".join(f"{ik} = {_toml_value(iv)}" for ik, iv in v.items()
-                                 if iv is not None)
-        for k, v in config.items() if isinstance(v, Mapping)
-    ]
-    return "\n".join(scalars) + "\n" + "\n".join(tables) + "\n"
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else json.dumps(key)
+
+
+def to_toml(config: Mapping[str, Any], table: str = "") -> str:
+    """Scalars first, then one table per mapping (nested ones as `[a.b]`); None has no TOML form
+    and is left out (it is torch's default wherever it appears here)."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in config.items()
+             if v is not None and not isinstance(v, Mapping)]
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            name = f"{table}.{_toml_key(key)}" if table else _toml_key(key)
+            lines.append(f"\n[{name}]\n" + to_toml(value, name).rstrip("\n"))
+    return "\n".join(lines) + "\n"
 
 
 def _python_value(value: Any) -> str:
@@ -86,11 +93,13 @@ def to_python(config: Mapping[str, Any]) -> str:
     lines = ["import torch", ""] if spec.build is None else ["import hpsearch", ""]
     if spec.package:
         lines.insert(0, f"import {spec.torch_class.split('.')[0]}  # pip install {spec.package}")
-    if metric:
+    if metric:  # every stored value as `repr`: a newline in one cannot end the comment
+        trial = config.get("trial")
+        number = trial.get("number") if isinstance(trial, Mapping) else trial
         lines.append(
-            f"# hpsearch study {config.get('study')!r}, trial {config.get('trial')}: "
-            f"{metric.get('name')} {metric.get('value')} ({metric.get('direction')}), "
-            f"{config.get('epochs')} epochs, batch size {config.get('batch_size')}"
+            f"# hpsearch study {config.get('study')!r}, trial {number!r}: "
+            f"{metric.get('name')!r} {metric.get('value')!r} ({metric.get('direction')!r}), "
+            f"{config.get('epochs')!r} epochs, batch size {config.get('batch_size')!r}"
         )
     if spec.build is None:
         lines.append(f"optimizer = {spec.torch_class}({call})")

@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.errors import ConfigError, choices
 
@@ -55,8 +55,9 @@ def load_model_builder(spec: str) -> ModelBuilder:
 
 
 def check_model_builder(builder: ModelBuilder, spec: str, n_features: int,
-                        n_outputs: int) -> torch.nn.Module:
-    """Build one model, before any study starts, and refuse anything but an nn.Module."""
+                        n_outputs: int, rows: Any = None) -> torch.nn.Module:
+    """Build one model, before any study starts, and refuse anything but an nn.Module; with
+    `rows` (a few training rows), run it once and refuse an output of the wrong shape."""
     import torch
 
     try:
@@ -69,4 +70,26 @@ def check_model_builder(builder: ModelBuilder, spec: str, n_features: int,
                           "not a torch.nn.Module")
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(f"--model '{spec}' has no trainable parameters")
+    if rows is not None:
+        check_output_shape(model, spec, torch.as_tensor(rows), n_outputs)
     return model
+
+
+def check_output_shape(model: torch.nn.Module, spec: str, rows: torch.Tensor,
+                       n_outputs: int) -> None:
+    """One forward pass on `rows`: the output must be (rows, n_outputs); a loss would otherwise
+    broadcast a wrong shape into a wrong number, not an error."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            output = model(rows)
+    except Exception as error:
+        raise ConfigError(f"--model '{spec}' failed on a batch of {len(rows)} training rows "
+                          f"{tuple(rows.shape)}: {type(error).__name__}: {error}") from None
+    needed = (len(rows), n_outputs)
+    allowed = {needed, (len(rows),)} if n_outputs == 1 else {needed}  # one output may be squeezed
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) not in allowed:
+        got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ConfigError(f"--model '{spec}' returned output of shape {got} for a batch of "
+                          f"{len(rows)} rows; it must be {needed} (rows, outputs)")

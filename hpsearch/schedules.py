@@ -103,19 +103,20 @@ def scheduler_for(schedule: Mapping[str, Any], optimizer: torch.optim.Optimizer
 
 
 def python_code(schedule: Mapping[str, Any]) -> list[str]:
-    """Lines of plain PyTorch that build the same scheduler as `build_scheduler`."""
+    """Lines of plain PyTorch that build the same scheduler as `build_scheduler`. Every stored value
+    is written with `repr`, so that no stored string can become code."""
     name = schedule["name"]
     sched = "torch.optim.lr_scheduler"
     if name == "step":
-        return [f"scheduler = {sched}.StepLR(optimizer, step_size={schedule['step_size']}, "
+        return [f"scheduler = {sched}.StepLR(optimizer, step_size={schedule['step_size']!r}, "
                 f"gamma={schedule['gamma']!r})"]
     if name == "exponential":
         return [f"scheduler = {sched}.ExponentialLR(optimizer, gamma={schedule['gamma']!r})"]
     if name == "cosine":
-        cosine = f"{sched}.CosineAnnealingLR(optimizer, T_max={schedule['T_max']})"
+        cosine = f"{sched}.CosineAnnealingLR(optimizer, T_max={schedule['T_max']!r})"
         if schedule["warmup_epochs"] == 0:
             return [f"scheduler = {cosine}"]
-        w = schedule["warmup_epochs"]
+        w = repr(schedule["warmup_epochs"])
         return [
             f"warmup = {sched}.LinearLR(optimizer, start_factor={WARMUP_START_FACTOR}, "
             f"total_iters={w})",

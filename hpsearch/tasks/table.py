@@ -77,8 +77,13 @@ def prepare(path: Path, target: str, kind: str) -> TableData:
                           f"valid choices: {choices(frame.columns)}")
     notes = [f"{path.name}: {len(frame)} rows, {len(frame.columns)} columns; target '{target}'"]
     labelled = frame[frame[target].notna()]
+    if labelled.empty:
+        raise ConfigError(f"target column '{target}' of '{path.name}' has no values")
     if len(labelled) < len(frame):
         notes.append(f"dropped {len(frame) - len(labelled)} rows without a target")
+    if kind == "regression" and _is_numeric(labelled[target]):
+        _check_finite(labelled[target].to_numpy(dtype=float), f"regression target '{target}'",
+                      path.name)
     y = _target(labelled[target], target, kind, notes)
     numeric, categorical, dropped = [], [], []
     for column in labelled.columns.drop(target):
@@ -108,8 +113,40 @@ def prepare(path: Path, target: str, kind: str) -> TableData:
         notes.append("dropped columns: " + ", ".join(dropped))
     features = labelled[numeric + categorical].copy()
     features[numeric] = features[numeric].apply(_to_number)
+    for column in numeric:
+        _check_finite(features[column].to_numpy(), f"feature column '{column}'", path.name)
+    for column in numeric + categorical:
+        if _repeats(features[column], y, kind):
+            raise ConfigError(f"column '{column}' of '{path.name}' repeats the target '{target}' "
+                              "(the answer would leak into the features); drop it from the table")
     return TableData(features.reset_index(drop=True), y, tuple(numeric), tuple(categorical),
                      tuple(notes), fingerprint(path, frame))
+
+
+def _check_finite(values: np.ndarray, what: str, file: str) -> None:
+    """Missing values are imputed; an infinite one is an error in the data."""
+    infinite = np.flatnonzero(np.isinf(values))
+    if len(infinite):
+        rows = ", ".join(str(int(i) + 1) for i in infinite[:3])
+        raise ConfigError(f"{what} of '{file}' has {len(infinite)} infinite values (data rows "
+                          f"{rows}{', ...' if len(infinite) > 3 else ''}); fix or drop them")
+
+
+def _repeats(values: pd.Series, y: np.ndarray, kind: str) -> bool:
+    """Whether a feature column carries the target itself: for classes, the same labels under other
+    names (one value per class and one class per value, in every row); for a number, the target up
+    to units (an exact linear relation)."""
+    import pandas as pd
+
+    if values.isna().any():
+        return False
+    if kind == "classification":
+        pairs = pd.DataFrame({"feature": values.astype(str).to_numpy(), "target": y})
+        return bool(pairs.groupby("feature")["target"].nunique().max() == 1
+                    and pairs.groupby("target")["feature"].nunique().max() == 1)
+    if not _is_numeric(values) or np.std(values.to_numpy(dtype=float)) == 0 or np.std(y) == 0:
+        return False
+    return bool(abs(np.corrcoef(values.to_numpy(dtype=float), y)[0, 1]) > 1 - 1e-9)
 
 
 def _is_numeric(values: pd.Series) -> bool:
