@@ -109,7 +109,8 @@ def typed(key: str, value: Any, path: Path) -> Any:
                   isinstance(b, int | float) and not isinstance(b, bool) for b in v)
               for v in value.values())}[kind]
     if not ok:
-        raise ConfigError(f"'{key}' in '{path}' must be a {kind}; got {value!r} "
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ConfigError(f"'{key}' in '{path}' must be {article} {kind}; got {value!r} "
                           f"({type(value).__name__})")
     return tuple(value) if kind == "list of names" else value
 

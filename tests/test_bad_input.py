@@ -79,11 +79,11 @@ def stored(workdir: Path) -> str:
 
 @pytest.mark.parametrize("args, code, fragments", [
     (["--data", "inf-target.csv", "--target", "y", "--task", "regression"], 2,
-     ["regression target 'y'", "1 infinite values", "data rows 61"]),
+     ["regression target 'y'", "1 infinite value ", "data rows 61"]),
     (["--data", "empty-target.csv", "--target", "y", "--task", "regression"], 2,
      ["target column 'y' of 'empty-target.csv' has no values"]),
     (["--data", "inf-feature.csv", "--target", "y", "--task", "regression"], 2,
-     ["feature column 'x1'", "1 infinite values"]),
+     ["feature column 'x1'", "1 infinite value "]),
     (["--data", "label-copy.csv", "--target", "c", "--task", "classification"], 2,
      ["column 'copy' of 'label-copy.csv' repeats the target 'c'"]),
     (["--data", "scaled-copy.csv", "--target", "y", "--task", "regression"], 2,

@@ -128,7 +128,8 @@ def _check_finite(values: np.ndarray, what: str, file: str) -> None:
     infinite = np.flatnonzero(np.isinf(values))
     if len(infinite):
         rows = ", ".join(str(int(i) + 1) for i in infinite[:3])
-        raise ConfigError(f"{what} of '{file}' has {len(infinite)} infinite values (data rows "
+        values_word = "value" if len(infinite) == 1 else "values"
+        raise ConfigError(f"{what} of '{file}' has {len(infinite)} infinite {values_word} (data rows "
                           f"{rows}{', ...' if len(infinite) > 3 else ''}); fix or drop them")
 
 
