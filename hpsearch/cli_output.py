@@ -104,8 +104,8 @@ def optimizer_lines() -> list[str]:
         lines += [f"    {spec.param_name(hp):<34} {hp.describe()}" for hp in spec.hyperparameters]
     return [*lines, "--optimizers takes names or the groups: all (every available one), classic "
             "(the default), modern",
-            "schedules (per epoch): " + ", ".join(f"{s.key} ({s.description})"
-                                                  for s in SCHEDULES.values()),
+            "schedules (fractions of the run, stepped every step): "
+            + ", ".join(f"{s.key} ({s.description})" for s in SCHEDULES.values()),
             f"gradient clipping: off, or max norm {CLIP_RANGE[0]:g}..{CLIP_RANGE[1]:g} (log)"]
 
 

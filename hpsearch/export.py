@@ -30,6 +30,8 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
         "metric": {"name": attrs.get(record.METRIC, "value"), "value": trial.value,
                    "direction": record.direction_of(study)},
         "epochs": attrs.get(record.EPOCHS),
+        # The length its schedule was shaped on: the steps trained, or what a user's loop said.
+        "steps": measured.get(record.TOTAL_STEPS, measured[record.CONFIG].get("steps")),
         "batch_size": attrs.get(record.BATCH_SIZE),
         **({"classes": attrs[record.CLASSES]} if attrs.get(record.CLASSES) else {}),
         "study": study.study_name,
@@ -106,10 +108,7 @@ def to_python(config: Mapping[str, Any]) -> str:
     else:  # two optimizers in one (Muon and AdamW): built from the model by hpsearch
         lines.append(f"config = {dict(config)!r}")
         lines.append("optimizer = hpsearch.build_optimizer(config, model)")
-    schedule = config.get("schedule") or {"name": "none"}
-    lines += schedule_code(schedule)
-    if schedule["name"] != "none":
-        lines.append("# call scheduler.step() once at the end of every epoch")
+    lines += schedule_code(config.get("schedule") or {"name": "none"}, config.get("steps"))
     if config.get("clip_grad_norm") is not None:
         lines.append(f"max_grad_norm = {config['clip_grad_norm']!r}")
         lines.append("# after loss.backward(), before optimizer.step(): "

@@ -57,6 +57,7 @@ EPOCHS_RUN = "epochs_run"
 SECONDS = "seconds"
 CLOSURE_EVALUATIONS = "closure_evaluations"
 UPDATES = "updates"
+TOTAL_STEPS = "total_steps"  # the optimizer steps the full run takes: what its schedule is shaped on
 BEST_VALUE = "best_value"
 BEST_EPOCH = "best_epoch"
 TEST_VALUE = "test_value"

@@ -60,6 +60,9 @@ class SearchSpace:
                 for spec in self.specs()
             },
             "schedules": list(self.schedules),
+            # Schedules became fractions of the run, stepped every step: a study searched with
+            # epoch-wise ones is another experiment, even over the same names.
+            "schedule_unit": "fraction of the run, stepped every step",
             "clip": [*CLIP_RANGE] if self.clip else None,
         }
 
@@ -124,7 +127,7 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
     schedule: dict[str, Any] = {"name": "none"}  # a schedule-free optimizer draws no schedule
     if not spec.schedule_free:
         name = trial.suggest_categorical("schedule", space.schedules)
-        schedule = {"name": name, **schedules.SCHEDULES[name].suggest(trial, epochs)}
+        schedule = {"name": name, **schedules.SCHEDULES[name].suggest(trial)}
 
     clip = None
     if space.clip and trial.suggest_categorical("clip_grad", (False, True)):
@@ -159,11 +162,12 @@ def suggest_optimizer(trial: optuna.trial.BaseTrial, epochs: int,
     Returns the configuration `hpsearch best` exports (torch's own arguments) and records it on the
     trial, so that `hpsearch best` and `hpsearch report` read your study like one made by
     `hpsearch tune`. Build with `hpsearch.build_optimizer(config, model)` and
-    `hpsearch.build_scheduler(config, optimizer)` (step it once per epoch); clip gradients to
-    `config["clip_grad_norm"]` when it is not None. `epochs` sizes the schedules. A schedule-free
-    optimizer (`OPTIMIZERS[key].train_eval_modes`) needs `optimizer.train()` before training and
-    `optimizer.eval()` before evaluating.
+    `hpsearch.build_scheduler(config, optimizer)`: schedules are fractions of the run, shaped here on
+    `epochs` steps (`config["steps"]`), so step it once per epoch; or pass `total_steps` to step it
+    after every optimizer step. Clip gradients to `config["clip_grad_norm"]` when it is not None. A
+    schedule-free optimizer (`OPTIMIZERS[key].train_eval_modes`) needs `optimizer.train()` before
+    training and `optimizer.eval()` before evaluating.
     """
-    config = suggest(trial, space or SearchSpace(), epochs).to_dict()
+    config = {**suggest(trial, space or SearchSpace(), epochs).to_dict(), "steps": epochs}
     trial.set_user_attr(record.CONFIG, config)
     return config

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.optimizers import build, get_spec
-from hpsearch.schedules import scheduler_for
+from hpsearch.schedules import is_fractional, legacy_scheduler, scheduler_for
 from hpsearch.space import TrialConfig
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class EpochResult:
     closure_evaluations: int  # cumulative over the run: forward and backward passes
     updates: int  # cumulative parameter updates: one per step; L-BFGS: its inner iterations
     diverged: str | None = None  # the reason, when the run cannot go on
+    total_steps: int = 0  # the optimizer steps the whole run takes: what the schedule is shaped on
 
     @property
     def val_metric(self) -> float:
@@ -75,10 +76,12 @@ def fit(
     batch_size: int,
     seed: int,
 ) -> Iterator[EpochResult]:
-    """Train `model` with the optimizer, schedule and clipping of `config`, one epoch per step.
+    """Train `model` with the optimizer, schedule and clipping of `config`, yielding once per epoch.
 
-    Stops after yielding a result whose `diverged` is set. L-BFGS (any optimizer that needs its
-    closure) trains full batch: one step per epoch, many loss evaluations inside it.
+    The schedule steps after every optimizer step, shaped on the run's total steps (a configuration
+    stored with an epoch-wise schedule steps it once per epoch, as it was trained). Stops after
+    yielding a result whose `diverged` is set. L-BFGS (any optimizer that needs its closure) trains
+    full batch: one step per epoch, many loss evaluations inside it.
     """
     import torch
 
@@ -86,13 +89,16 @@ def fit(
         config = TrialConfig.from_dict(config)
     device = data.x_train.device
     optimizer = build(config.optimizer, config.hyperparameters, config.implementation, model)
-    scheduler = scheduler_for(config.schedule, optimizer)
     params = [p for p in model.parameters() if p.requires_grad]
     clip = config.clip_grad_norm
     n = len(data.x_train)
     spec = get_spec(config.optimizer)
     if spec.needs_closure:
         batch_size = n
+    total_steps = epochs * math.ceil(n / batch_size)
+    per_step = is_fractional(config.schedule)
+    scheduler = (scheduler_for(config.schedule, optimizer, total_steps) if per_step
+                 else legacy_scheduler(config.schedule, optimizer))
     generator = torch.Generator(device=device).manual_seed(seed)
     evaluations = steps = 0
 
@@ -120,7 +126,9 @@ def fit(
             loss = optimizer.step(closure)  # type: ignore[arg-type]  # torch returns the tensor
             total += loss.detach() * len(index)  # type: ignore[attr-defined]
             steps += 1
-        if scheduler is not None:
+            if per_step and scheduler is not None:
+                scheduler.step()
+        if not per_step and scheduler is not None:
             scheduler.step()
         if spec.train_eval_modes:
             optimizer.eval()  # type: ignore[attr-defined]  # the averaged weights, to evaluate and keep
@@ -132,7 +140,8 @@ def fit(
             [torch.stack([total / n, param_sum]), metrics]
         ).tolist()
         reason = _divergence(train_loss, param_check, values)
-        yield EpochResult(epoch, train_loss, tuple(values), evaluations, updates, reason)
+        yield EpochResult(epoch, train_loss, tuple(values), evaluations, updates, reason,
+                          total_steps)
         if reason:
             return
 

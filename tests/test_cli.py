@@ -111,6 +111,7 @@ def test_best_exports_json_toml_and_python_that_build_the_same_optimizer(workdir
 
     model = mlp(64, 10, (8,))
     expected = build_optimizer(as_json, model)
+    scheduler = build_scheduler(as_json, expected)  # as the pasted code builds one, if any
     code = invoke("best", "--study", "classification", "--format", "python")[1]
     namespace: dict = {"model": model}
     exec(code, namespace)
@@ -120,8 +121,13 @@ def test_best_exports_json_toml_and_python_that_build_the_same_optimizer(workdir
     for key, value in expected.param_groups[0].items():
         if key != "params":
             assert pasted.param_groups[0][key] == value, key
-    scheduler = build_scheduler(as_json, expected)
     assert (scheduler is None) == ("scheduler" not in namespace)
+    for _ in range(as_json["steps"]):  # the same learning rate at every step of the run
+        assert pasted.param_groups[0]["lr"] == pytest.approx(expected.param_groups[0]["lr"])
+        for built in (namespace.get("scheduler"), scheduler):
+            if built is not None:
+                built.optimizer.step()
+                built.step()
 
 
 def test_best_names_the_studies_there_are(workdir: Path) -> None:

@@ -57,14 +57,18 @@ def test_lbfgs_line_search_none_is_torch_none() -> None:
 
 def test_schedules_and_clipping_become_torch_arguments() -> None:
     base = {"optimizer": "sgd", "sgd_lr": 0.1, "sgd_weight_decay_on": False}
-    step = fixed({**base, "schedule": "step", "schedule_step_fraction": 0.25,
-                  "schedule_step_gamma": 0.5, "clip_grad": True, "clip_grad_max_norm": 2.0})
-    assert step["schedule"] == {"name": "step", "step_size": 5, "gamma": 0.5}
+    step = fixed({**base, "schedule": "step", "schedule_step_warmup_fraction": 0.0,
+                  "schedule_step_fraction": 0.25, "schedule_step_gamma": 0.5, "clip_grad": True,
+                  "clip_grad_max_norm": 2.0})
+    assert step["schedule"] == {"name": "step", "warmup_fraction": 0.0, "every_fraction": 0.25,
+                                "gamma": 0.5}
     assert step["clip_grad_norm"] == 2.0
-    exp = fixed({**base, "schedule": "exponential", "schedule_exponential_final_fraction": 0.01})
-    assert exp["schedule"]["gamma"] ** 20 == pytest.approx(0.01)
-    cosine = fixed({**base, "schedule": "cosine", "schedule_cosine_warmup_fraction": 0.1})
-    assert cosine["schedule"] == {"name": "cosine", "warmup_epochs": 2, "T_max": 18}
+    # Fractions of the run, whatever its length: nothing is counted in epochs.
+    wsd = fixed({**base, "schedule": "wsd", "schedule_wsd_warmup_fraction": 0.05,
+                 "schedule_wsd_decay_fraction": 0.2, "schedule_wsd_shape": "1-sqrt",
+                 "schedule_wsd_floor": 0.1})
+    assert wsd["schedule"] == {"name": "wsd", "warmup_fraction": 0.05, "decay_fraction": 0.2,
+                               "shape": "1-sqrt", "floor": 0.1}
 
 
 @pytest.mark.parametrize("group", ["classic", "all"])
@@ -129,8 +133,8 @@ def test_bad_ranges_name_the_value_and_the_choices() -> None:
         SearchSpace(ranges={"lbfgs_line_search_fn": (0, 1)})
     with pytest.raises(ConfigError, match=r"range \[0.1, 0.01\] for 'lr' is invalid"):
         SearchSpace(ranges={"adam_lr": (0.1, 0.01)})
-    with pytest.raises(ConfigError, match="unknown schedule 'linear'; valid choices: none"):
-        SearchSpace(schedules=("linear",))
+    with pytest.raises(ConfigError, match="unknown schedule 'triangle'; valid choices: none"):
+        SearchSpace(schedules=("triangle",))
 
 
 def test_fingerprint_changes_with_the_space_only() -> None:

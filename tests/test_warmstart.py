@@ -24,8 +24,10 @@ def test_best_configurations_of_earlier_studies_run_first_and_are_marked(workdir
                for name in ("classification", "small")}
     sources = {name: best_per_optimizer(study.trials, "maximize") for name, study in studies.items()}
     expected = [(name, t.number, t.params) for name in sources for t in sources[name]]
-    # The new sweep leaves rmsprop out: its warm starts are skipped, with a note.
+    # The new sweep leaves rmsprop out: its warm starts are skipped, with a note. A configuration
+    # both studies drew (the same seed draws the same first trials) runs once.
     expected = [e for e in expected if e[2]["optimizer"] != "rmsprop"]
+    expected = [e for i, e in enumerate(expected) if e[2] not in [f[2] for f in expected[:i]]]
     result = runner.invoke(cli, ["tune", "--task", "small", "--study", "warm", "--epochs", "2",
                                  "--optimizers", "adam,sgd", "--n-trials", str(len(expected) + 2),
                                  "--warm-start", "classification,small"])

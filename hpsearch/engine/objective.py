@@ -125,7 +125,7 @@ class Objective:
         for result in fit(self.data, model, config, self.task.problem, self.epochs,
                           self.batch_size, record["seed"]):
             epoch = result.epoch + 1
-            record.update({rec.EPOCHS_RUN: epoch,
+            record.update({rec.EPOCHS_RUN: epoch, rec.TOTAL_STEPS: result.total_steps,
                            rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
                            rec.UPDATES: result.updates})
             if result.diverged:
