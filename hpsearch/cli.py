@@ -14,6 +14,7 @@ import click
 from hpsearch.cli_options import (
     OneLineErrors,
     check_writable,
+    language_options,
     optimizers_option,
     quiet_optuna,
     storage_option,
@@ -70,6 +71,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
                                    "optimizer runs first in a new study.")
 @click.option("--lr-from-range-test", is_flag=True, default=None,
               help="Narrow each optimizer's learning-rate range by a range test first.")
+@language_options
 def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
          warm_start: str | None, **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""

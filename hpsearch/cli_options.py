@@ -77,3 +77,19 @@ storage_option = click.option(
 optimizers_option = click.option(
     "--optimizers", help="Comma-separated names, or the groups all, classic (the default) and "
                          f"modern: {', '.join(OPTIMIZERS)}.")
+
+
+def language_options(command: Any) -> Any:
+    """The language model's budget and size (`--task lm`)."""
+    for option in reversed([
+        click.option("--steps", type=int, help="--task lm: optimizer steps per trial (default 500)."),
+        click.option("--eval-every", type=int,
+                     help="--task lm: steps between validation evaluations (default 50)."),
+        click.option("--width", type=int, help="--task lm: the GPT's width (default 64)."),
+        click.option("--depth", type=int, help="--task lm: the GPT's blocks (default 2)."),
+        click.option("--context", type=int, help="--task lm: tokens per window (default 64)."),
+        click.option("--vocab-size", type=int,
+                     help="--task lm with nanoGPT's train.bin: the vocabulary (else meta.pkl)."),
+    ]):
+        command = option(command)
+    return command

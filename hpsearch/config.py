@@ -12,6 +12,7 @@ from typing import Any
 from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
 from hpsearch.tasks import get_task
+from hpsearch.tasks.prepare import LanguageModel
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,6 +47,14 @@ class StudyConfig:
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
     warm_start: tuple[str, ...] = ()  # studies whose best configurations run first
     lr_from_range_test: bool = False  # narrow each optimizer's lr range by a range test first
+    # The language model's budget in optimizer steps, evaluated every `eval_every` steps (each
+    # evaluation is what `epochs` counts for it), and its size.
+    steps: int | None = None
+    eval_every: int | None = None
+    width: int | None = None
+    depth: int | None = None
+    context: int | None = None
+    vocab_size: int | None = None
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
@@ -69,9 +78,45 @@ class StudyConfig:
         check_seed("split_seed", self.split_seed)
         if not 0 < self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in (0, 0.5]; got {self.val_fraction!r}")
-        if self.data is not None and self.task not in ("classification", "regression"):
+        self.check_language()
+        if self.data is not None and self.task not in ("classification", "regression", "lm"):
             raise ConfigError(f"task '{self.task}' has built-in data; --data applies to "
                               "--task classification or regression only")
+
+
+    def check_language(self) -> None:
+        from hpsearch.optimizers import get_spec
+
+        for name in LANGUAGE_KEYS:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+        given = [name for name in LANGUAGE_KEYS if getattr(self, name) is not None]
+        if get_task(self.task).problem.kind != "lm":
+            if given:
+                raise ConfigError(f"--{given[0].replace('_', '-')} applies to --task lm; the "
+                                  "table tasks count epochs")
+            return
+        if self.steps is None or self.eval_every is None or self.steps % self.eval_every:
+            raise ConfigError(f"steps ({self.steps}) must be a multiple of eval_every "
+                              f"({self.eval_every})")
+        closure = [k for k in self.space.optimizers if get_spec(k).needs_closure]
+        if closure:
+            raise ConfigError(f"--task lm refuses '{closure[0]}': it needs full-batch steps, and "
+                              "a language model trains on random windows; valid choices: "
+                              + choices(k for k in self.space.optimizers if k not in closure))
+        if self.lr_from_range_test:
+            raise ConfigError("--lr-from-range-test applies to the table tasks")
+
+    def language(self) -> LanguageModel:
+        defaults = LanguageModel()
+        return LanguageModel(self.width or defaults.width, self.depth or defaults.depth,
+                             self.context or defaults.context, self.vocab_size)
+
+
+LANGUAGE_KEYS = ("steps", "eval_every", "width", "depth", "context", "vocab_size")
+LANGUAGE_BUDGET = {"steps": 500, "eval_every": 50}  # without a study file
 
 
 def check_seed(name: str, value: object) -> None:
@@ -88,7 +133,8 @@ FILE_TYPES: dict[str, str] = {
     "split_seed": "integer", "val_fraction": "number", "data": "string", "target": "string",
     "model": "string", "warm_start": "list of names", "lr_from_range_test": "boolean",
     "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
-    "ranges": "table of [low, high] pairs",
+    "ranges": "table of [low, high] pairs", "weight_decay_on": "string",
+    **dict.fromkeys(LANGUAGE_KEYS, "integer"),
 }
 FILE_KEYS = set(FILE_TYPES)
 
@@ -149,9 +195,17 @@ def load_config(task: str | None, config_file: Path | None = None,
     for key in ("optimizers", "schedules"):
         if key in values:
             space_args[key] = tuple(values.pop(key))
-    if "clip" in values:
-        space_args["clip"] = values.pop("clip")
+    for key in ("clip", "weight_decay_on"):
+        if key in values:
+            space_args[key] = values.pop(key)
     values.setdefault("batch_size", task_spec.batch_size)
+    if task_spec.problem.kind == "lm":
+        space_args.setdefault("weight_decay_on", "matrices")  # as pre-training does
+        if "epochs" in values:
+            raise ConfigError("--task lm counts its budget in steps: use --steps (and --eval-every)")
+        for key, value in LANGUAGE_BUDGET.items():
+            values.setdefault(key, value)
+        values["epochs"] = max(1, values["steps"] // values["eval_every"])  # evaluation points
     default_name = Path(values["data"]).stem if values.get("data") else task
     return StudyConfig(
         task=task,

@@ -75,3 +75,18 @@ def worker_environment(index: int, gpus: list[str]) -> dict[str, str]:
     """Worker `index` of a parallel run sees one GPU of its own (round robin) when there are
     several; with one or none it inherits this process's view."""
     return {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if len(gpus) > 1 else {}
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The dtype a trial's forward passes autocast to: bf16 where the device supports it (`auto`,
+    or `bf16` asked for), None (fp32) on the CPU and elsewhere, one code path for all."""
+    import torch
+
+    if precision == "fp32" or device.type != "cuda":
+        return None
+    if not torch.cuda.is_bf16_supported():
+        if precision == "bf16":
+            raise DeviceUnavailableError(f"{describe(device)} has no bf16; valid choices here: "
+                                         "auto, fp32")
+        return None
+    return torch.bfloat16

@@ -103,7 +103,16 @@ def to_python(config: Mapping[str, Any]) -> str:
             f"{metric.get('name')!r} {metric.get('value')!r} ({metric.get('direction')!r}), "
             f"{config.get('epochs')!r} epochs, batch size {config.get('batch_size')!r}"
         )
-    if spec.build is None:
+    if spec.build is None and config.get("weight_decay_on") == "matrices":
+        lines += ["# weight decay on weight matrices only: never biases, norms or embeddings",
+                  "embeddings = {id(p) for m in model.modules() if isinstance(m, "
+                  "torch.nn.Embedding) for p in m.parameters()}",
+                  "trained = [p for p in model.parameters() if p.requires_grad]",
+                  "decayed = [p for p in trained if p.ndim >= 2 and id(p) not in embeddings]",
+                  "others = [p for p in trained if p.ndim < 2 or id(p) in embeddings]",
+                  f"optimizer = {spec.torch_class}([{{'params': decayed}}, {{'params': others, "
+                  f"'weight_decay': 0.0}}]{call.removeprefix('model.parameters()')})"]
+    elif spec.build is None:
         lines.append(f"optimizer = {spec.torch_class}({call})")
     else:  # two optimizers in one (Muon and AdamW): built from the model by hpsearch
         lines.append(f"config = {dict(config)!r}")

@@ -55,7 +55,8 @@ def load_model_builder(spec: str) -> ModelBuilder:
 
 
 def check_model_builder(builder: ModelBuilder, spec: str, n_features: int,
-                        n_outputs: int, rows: Any = None) -> torch.nn.Module:
+                        n_outputs: int, rows: Any = None,
+                        needed: tuple[int, ...] | None = None) -> torch.nn.Module:
     """Build one model, before any study starts, and refuse anything but an nn.Module; with
     `rows` (a few training rows), run it once and refuse an output of the wrong shape."""
     import torch
@@ -71,14 +72,15 @@ def check_model_builder(builder: ModelBuilder, spec: str, n_features: int,
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(f"--model '{spec}' has no trainable parameters")
     if rows is not None:
-        check_output_shape(model, spec, torch.as_tensor(rows), n_outputs)
+        check_output_shape(model, spec, torch.as_tensor(rows), n_outputs, needed)
     return model
 
 
 def check_output_shape(model: torch.nn.Module, spec: str, rows: torch.Tensor,
-                       n_outputs: int) -> None:
-    """One forward pass on `rows`: the output must be (rows, n_outputs); a loss would otherwise
-    broadcast a wrong shape into a wrong number, not an error."""
+                       n_outputs: int, needed: tuple[int, ...] | None = None) -> None:
+    """One forward pass on `rows`: the output must be (rows, n_outputs), or `needed` (a language
+    model's (rows, context, vocabulary)); a loss would otherwise broadcast a wrong shape into a
+    wrong number, not an error."""
     import torch
 
     try:
@@ -87,8 +89,8 @@ def check_output_shape(model: torch.nn.Module, spec: str, rows: torch.Tensor,
     except Exception as error:
         raise ConfigError(f"--model '{spec}' failed on a batch of {len(rows)} training rows "
                           f"{tuple(rows.shape)}: {type(error).__name__}: {error}") from None
-    needed = (len(rows), n_outputs)
-    allowed = {needed, (len(rows),)} if n_outputs == 1 else {needed}  # one output may be squeezed
+    needed = needed or (len(rows), n_outputs)
+    allowed = {needed, (len(rows),)} if needed == (len(rows), 1) else {needed}  # may be squeezed
     if not isinstance(output, torch.Tensor) or tuple(output.shape) not in allowed:
         got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ConfigError(f"--model '{spec}' returned output of shape {got} for a batch of "

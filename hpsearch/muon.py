@@ -9,6 +9,8 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.param_groups import embedding_ids, groups
+
 if TYPE_CHECKING:
     import torch
 
@@ -16,18 +18,17 @@ if TYPE_CHECKING:
 def split_for_muon(model: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(Muon's parameters, AdamW's): Muon takes the hidden weight matrices; AdamW the biases, norms,
     conv kernels, embeddings and the output layer, taken to be the last 2-D parameter."""
-    import torch
-
     params = [p for p in model.parameters() if p.requires_grad]
-    embeddings = {id(p) for m in model.modules()
-                  if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag)) for p in m.parameters()}
+    embeddings = embedding_ids(model)
     hidden = {id(p) for p in [p for p in params if p.ndim == 2 and id(p) not in embeddings][:-1]}
     return [p for p in params if id(p) in hidden], [p for p in params if id(p) not in hidden]
 
 
-def build_muon(model: torch.nn.Module, kwargs: dict[str, Any]) -> torch.optim.Optimizer:
+def build_muon(model: torch.nn.Module, kwargs: dict[str, Any], decay: str = "all"
+               ) -> torch.optim.Optimizer:
     """One optimizer over the model: torch's Muon for the hidden matrices, AdamW for the rest, at its
-    own rate (`adamw_lr`) and the same decoupled weight decay."""
+    own rate (`adamw_lr`) and the same decoupled weight decay (with `decay="matrices"`, AdamW's
+    biases, norms and embeddings are not decayed; its output layer is)."""
     import torch
 
     kwargs = dict(kwargs)
@@ -37,7 +38,8 @@ def build_muon(model: torch.nn.Module, kwargs: dict[str, Any]) -> torch.optim.Op
     if muon_params:
         parts.append(torch.optim.Muon(muon_params, **kwargs))
     if adamw_params:
-        parts.append(torch.optim.AdamW(adamw_params, lr=adamw_lr, weight_decay=kwargs["weight_decay"]))
+        parts.append(torch.optim.AdamW(groups(adamw_params, model, decay), lr=adamw_lr,
+                                       weight_decay=kwargs["weight_decay"]))
     return combined_optimizer_class()(parts)
 
 

@@ -48,7 +48,8 @@ class Hyperparameter:
 
 
 Converter = Callable[[Mapping[str, Any]], dict[str, Any]]
-Builder = Callable[["torch.nn.Module", dict[str, Any]], "torch.optim.Optimizer"]  # (model, kwargs)
+# (model, kwargs, which parameters weight decay touches) -> the optimizer
+Builder = Callable[["torch.nn.Module", dict[str, Any], str], "torch.optim.Optimizer"]
 
 
 @dataclass(frozen=True)

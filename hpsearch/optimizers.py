@@ -31,6 +31,7 @@ from hpsearch.optimizer_spec import (
     schedule_free_args,
     weight_decay,
 )
+from hpsearch.param_groups import DECAY_CHOICES, groups
 
 if TYPE_CHECKING:
     import torch
@@ -210,18 +211,21 @@ def build_optimizer(config: Mapping[str, Any], model: torch.nn.Module) -> torch.
     needs `optimizer.train()` before training steps and `optimizer.eval()` before evaluating or saving.
     """
     return build(str(config["optimizer"]), config["hyperparameters"], config.get("implementation"),
-                 model)
+                 model, str(config.get("weight_decay_on", "all")))
 
 
 def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[str, bool] | None,
-          model: torch.nn.Module) -> torch.optim.Optimizer:
-    """The torch optimizer of registry entry `key` with torch's own arguments, over `model`."""
+          model: torch.nn.Module, decay: str = "all") -> torch.optim.Optimizer:
+    """The torch optimizer of registry entry `key` with torch's own arguments, over `model`; weight
+    decay on every parameter (`decay="all"`) or on the weight matrices only (`"matrices"`)."""
     spec = get_spec(key)
     kwargs = dict(hyperparameters)
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     kwargs.update(implementation or {})
+    if decay not in DECAY_CHOICES:
+        raise ConfigError(f"unknown weight_decay_on '{decay}'; valid choices: {choices(DECAY_CHOICES)}")
     if spec.build is not None:
-        return spec.build(model, kwargs)
+        return spec.build(model, kwargs, decay)
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch_class(spec)(params, **kwargs)
+    return torch_class(spec)(groups(params, model, decay), **kwargs)

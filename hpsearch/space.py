@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record, schedules
 from hpsearch.errors import ConfigError, choices
 from hpsearch.optimizers import CLASSIC, OPTIMIZERS, Hyperparameter, OptimizerSpec, get_spec
+from hpsearch.param_groups import DECAY_CHOICES
 
 if TYPE_CHECKING:
     import optuna
@@ -26,8 +27,12 @@ class SearchSpace:
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     schedules: tuple[str, ...] = tuple(schedules.SCHEDULES)
     clip: bool = True  # search "off or a max norm"; False keeps clipping off
+    weight_decay_on: str = "all"  # or "matrices": never biases, norms or embeddings
 
     def __post_init__(self) -> None:
+        if self.weight_decay_on not in DECAY_CHOICES:
+            raise ConfigError(f"unknown weight_decay_on '{self.weight_decay_on}'; valid choices: "
+                              f"{choices(DECAY_CHOICES)}")
         for key in self.optimizers:
             get_spec(key)
         schedules.check_schedules(self.schedules)
@@ -63,6 +68,7 @@ class SearchSpace:
             # Schedules became fractions of the run, stepped every step: a study searched with
             # epoch-wise ones is another experiment, even over the same names.
             "schedule_unit": "fraction of the run, stepped every step",
+            "weight_decay_on": self.weight_decay_on,
             "clip": [*CLIP_RANGE] if self.clip else None,
         }
 
@@ -80,6 +86,7 @@ class TrialConfig:
     schedule: Mapping[str, Any]
     clip_grad_norm: float | None
     implementation: Mapping[str, bool] | None = None  # torch's fused/foreach kernels, once chosen
+    decay: str = "all"  # which parameters weight decay touches: "all" or "matrices" (param_groups)
 
     def to_dict(self) -> dict[str, Any]:
         """The exported configuration: what is stored and what `build_optimizer` takes."""
@@ -94,6 +101,8 @@ class TrialConfig:
         }
         if self.implementation is not None:
             exported["implementation"] = dict(self.implementation)
+        if self.decay != "all":  # exported configurations of before read as "all"
+            exported["weight_decay_on"] = self.decay
         return exported
 
     @classmethod
@@ -101,7 +110,7 @@ class TrialConfig:
         """An exported configuration (`hpsearch best --format json`) as a typed one."""
         return cls(str(config["optimizer"]), dict(config["hyperparameters"]),
                    dict(config.get("schedule") or {"name": "none"}), config.get("clip_grad_norm"),
-                   config.get("implementation"))
+                   config.get("implementation"), str(config.get("weight_decay_on", "all")))
 
 
 def _suggest_value(
@@ -132,7 +141,7 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
     clip = None
     if space.clip and trial.suggest_categorical("clip_grad", (False, True)):
         clip = trial.suggest_float("clip_grad_max_norm", *CLIP_RANGE, log=True)
-    return TrialConfig(key, hyperparameters, schedule, clip)
+    return TrialConfig(key, hyperparameters, schedule, clip, decay=space.weight_decay_on)
 
 
 def default_params(key: str, space: SearchSpace) -> dict[str, Any]:

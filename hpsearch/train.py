@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.optimizers import build, get_spec
@@ -51,6 +51,10 @@ class DeviceData:
         return cls(put(data.train.x), put(data.train.y), put(data.val.x), put(data.val.y),
                    data.n_outputs, data.target_scale, *test)
 
+    def model_shape(self) -> tuple[int, int]:
+        """What a model builder is called with: (input features, outputs)."""
+        return int(self.x_train.shape[1]), self.n_outputs
+
 
 @dataclass(frozen=True)
 class EpochResult:
@@ -61,6 +65,7 @@ class EpochResult:
     updates: int  # cumulative parameter updates: one per step; L-BFGS: its inner iterations
     diverged: str | None = None  # the reason, when the run cannot go on
     total_steps: int = 0  # the optimizer steps the whole run takes: what the schedule is shaped on
+    extra: Mapping[str, Any] = field(default_factory=dict)  # a loop's own measurements, recorded
 
     @property
     def val_metric(self) -> float:
@@ -88,7 +93,8 @@ def fit(
     if not isinstance(config, TrialConfig):  # an exported configuration
         config = TrialConfig.from_dict(config)
     device = data.x_train.device
-    optimizer = build(config.optimizer, config.hyperparameters, config.implementation, model)
+    optimizer = build(config.optimizer, config.hyperparameters, config.implementation, model,
+                      config.decay)
     params = [p for p in model.parameters() if p.requires_grad]
     clip = config.clip_grad_norm
     n = len(data.x_train)
@@ -139,7 +145,7 @@ def fit(
         train_loss, param_check, *values = torch.cat(
             [torch.stack([total / n, param_sum]), metrics]
         ).tolist()
-        reason = _divergence(train_loss, param_check, values)
+        reason = divergence(train_loss, param_check, values)
         yield EpochResult(epoch, train_loss, tuple(values), evaluations, updates, reason,
                           total_steps)
         if reason:
@@ -160,7 +166,7 @@ def evaluate(model: torch.nn.Module, data: DeviceData, problem: Problem,
         return problem.evaluate(output, y, data.target_scale)
 
 
-def _divergence(train_loss: float, param_check: float, metrics: list[float]) -> str | None:
+def divergence(train_loss: float, param_check: float, metrics: list[float]) -> str | None:
     if not math.isfinite(train_loss):
         return f"training loss is {train_loss}"
     if not math.isfinite(param_check):

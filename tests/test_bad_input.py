@@ -131,7 +131,8 @@ def test_every_key_of_a_study_config_has_a_type_in_study_files() -> None:
     from dataclasses import fields
 
     keys = {f.name for f in fields(StudyConfig)} - {"space", "study_name", "source"}
-    assert keys | {"study", "optimizers", "schedules", "clip", "ranges"} == set(FILE_TYPES)
+    assert keys | {"study", "optimizers", "schedules", "clip", "ranges",
+                   "weight_decay_on"} == set(FILE_TYPES)
 
 
 def test_a_well_typed_file_still_reads(workdir: Path) -> None:

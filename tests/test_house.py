@@ -23,9 +23,10 @@ LAYERS = (
     ("record", ("hpsearch.record",)),
     ("statistics", ("hpsearch.stats",)),
     ("space and registries", ("hpsearch.muon", "hpsearch.optimizer_spec", "hpsearch.optimizers",
-                              "hpsearch.schedules", "hpsearch.space", "hpsearch.export")),
+                              "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
+                              "hpsearch.export")),
     ("tasks", ("hpsearch.tasks", "hpsearch.models")),
-    ("training", ("hpsearch.device", "hpsearch.train")),
+    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm")),
     ("study definition", ("hpsearch.config",)),
     ("engine", ("hpsearch.engine",)),
     ("protocols", ("hpsearch.protocols",)),
@@ -35,10 +36,11 @@ LAYERS = (
 # Readers read the record, the statistics, the registries and a protocol's pure plan; never the
 # engine, training or a protocol's runner. Training knows no Optuna.
 FORBIDDEN = {
-    "hpsearch.report": ("hpsearch.engine", "hpsearch.train", "hpsearch.device",
+    "hpsearch.report": ("hpsearch.engine", "hpsearch.train", "hpsearch.train_lm", "hpsearch.device",
                         "hpsearch.protocols.tune", "hpsearch.protocols.compare",
                         "hpsearch.protocols.lr_find", "hpsearch.protocols.warmstart"),
     "hpsearch.train": ("optuna",),
+    "hpsearch.train_lm": ("optuna",),
     "hpsearch.device": ("optuna",),
     "hpsearch.record": tuple(f"hpsearch.{name}" for name in (
         "stats", "optimizers", "space", "tasks", "train", "engine", "protocols", "report", "cli")),

@@ -140,8 +140,8 @@ def test_schedule_free_trains_in_train_mode_and_is_evaluated_in_eval_mode(
     built = []
 
     def capture(key: str, hyperparameters: dict, implementation: dict | None,
-                model: nn.Module) -> torch.optim.Optimizer:
-        built.append(build(key, hyperparameters, implementation, model))
+                model: nn.Module, decay: str = "all") -> torch.optim.Optimizer:
+        built.append(build(key, hyperparameters, implementation, model, decay))
         return built[-1]
 
     monkeypatch.setattr("hpsearch.train.build", capture)

@@ -18,8 +18,10 @@ from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger
 from hpsearch.engine.recovery import this_worker
 from hpsearch.optimizers import implementation_for
+from hpsearch.schedules import decay_start
 from hpsearch.stats import derive_seed
 from hpsearch.train import DeviceData, evaluate, fit
+from hpsearch.train_lm import LMDeviceData, evaluate_lm, fit_lm
 
 if TYPE_CHECKING:
     import optuna
@@ -68,7 +70,7 @@ class Objective:
     """
 
     task: Task
-    data: DeviceData
+    data: DeviceData | LMDeviceData
     space: search_space.SearchSpace
     epochs: int
     batch_size: int
@@ -77,6 +79,8 @@ class Objective:
     trial_timeout: float | None = None
     score_test: bool = False  # a comparison's trials: the test metric once training ends
     pruning: bool = True  # False: no pruner to ask (each question reads the trial back)
+    eval_every: int | None = None  # a language model: steps between evaluations (its "epochs")
+    precision: Any = None  # the autocast dtype (bf16 on a GPU that has it), None for fp32
 
     def __call__(self, trial: optuna.trial.Trial, ledger: TrialLedger | None = None) -> float:
         import optuna
@@ -117,14 +121,23 @@ class Objective:
         import torch
 
         torch.manual_seed(record["seed"])
-        model = self.task.build_model(int(self.data.x_train.shape[1]), self.data.n_outputs)
+        model = self.task.build_model(*self.data.model_shape())
         model.to(self.device)
         record.update({rec.MODEL: type(model).__name__,
                        rec.PARAMETERS: sum(p.numel() for p in model.parameters())})
         sign = rec.sign(self.task.problem.direction)
-        for result in fit(self.data, model, config, self.task.problem, self.epochs,
-                          self.batch_size, record["seed"]):
+        if isinstance(self.data, LMDeviceData):
+            results = fit_lm(self.data, model, config, self.task.problem, self.epochs,
+                             self.batch_size, record["seed"], self.eval_every or 1, self.precision)
+        else:
+            results = fit(self.data, model, config, self.task.problem, self.epochs,
+                          self.batch_size, record["seed"])
+        # A language model is compared with others only once its decay has begun: rankings flip
+        # while the learning rate is still high.
+        decay_from = decay_start(config.schedule) if self.eval_every else 0.0
+        for result in results:
             epoch = result.epoch + 1
+            record.update(result.extra)
             record.update({rec.EPOCHS_RUN: epoch, rec.TOTAL_STEPS: result.total_steps,
                            rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
                            rec.UPDATES: result.updates})
@@ -136,7 +149,8 @@ class Objective:
                 raise optuna.TrialPruned(f"diverged: {result.diverged}")
             with signals.held():
                 ledger.report(result.val_metric, result.epoch)
-                prune = self.pruning and ledger.should_prune()
+                prune = (self.pruning and epoch / self.epochs > decay_from
+                         and ledger.should_prune())
             if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
                 record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
             record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
@@ -149,5 +163,8 @@ class Objective:
                                       f"stopped after epoch {epoch}")
                 raise optuna.TrialPruned(record[rec.REASON])
         if self.score_test:
-            record[rec.TEST_VALUE] = float(evaluate(model, self.data, self.task.problem, "test")[0])
+            tested = (evaluate_lm(model, self.data, self.precision, "test")
+                      if isinstance(self.data, LMDeviceData)
+                      else evaluate(model, self.data, self.task.problem, "test"))
+            record[rec.TEST_VALUE] = float(tested[0])
         return result.val_metric

@@ -66,9 +66,10 @@ def versions() -> dict[str, str]:
 
 def identity(config: StudyConfig, prepared: PreparedTask) -> dict[str, Any]:
     """What makes two runs' trials comparable: resuming a study with other values is refused."""
+    steps = {record.STEPS: config.steps, record.EVAL_EVERY: config.eval_every} if config.steps else {}
     return {record.TASK: config.task, record.SPACE_FINGERPRINT: config.space.fingerprint(),
             record.EPOCHS: config.epochs, record.BATCH_SIZE: config.batch_size,
-            record.SPLIT_SEED: config.split_seed, **prepared.identity}
+            record.SPLIT_SEED: config.split_seed, **steps, **prepared.identity}
 
 
 def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:

@@ -121,11 +121,11 @@ class TaskStudy:
 def open_task(config: CompareConfig, study_config: StudyConfig, prepared: PreparedTask,
               seed: int, device: torch.device) -> TaskStudy:
     """Open one task's study, with this process's sampler, and build its objective."""
-    from hpsearch.train import DeviceData
+    from hpsearch.train_lm import device_data
 
     study = open_study(study_config, sampler_seed=seed, heartbeat=True)
     study.sampler = make_sampler("random", seed)
-    data = DeviceData.from_task_data(prepared.data, device, with_test=True)
+    data = device_data(prepared.data, device, with_test=True)
     objective = Objective(prepared.task, data, study_config.space, study_config.epochs,
                           study_config.batch_size, seed, device, score_test=True, pruning=False)
     return TaskStudy(study, objective)

@@ -30,12 +30,14 @@ from hpsearch.protocols.lr_range import (
     smooth,
     suggest_range,
 )
+from hpsearch.tasks import TaskData
 
 if TYPE_CHECKING:
     import torch
 
     from hpsearch.space import SearchSpace
-    from hpsearch.tasks import Task, TaskData
+    from hpsearch.tasks import Task
+    from hpsearch.tasks.corpus import Corpus
     from hpsearch.train import DeviceData
 
 __all__ = ["HIGH_MARGIN", "LOW_MARGIN", "MIN_DECADES", "SKIP_START", "RangeTest", "lr_schedule",
@@ -49,7 +51,7 @@ class TaskAndData(Protocol):
     def task(self) -> Task: ...
 
     @property
-    def data(self) -> TaskData: ...
+    def data(self) -> TaskData | Corpus: ...
 
 
 def _config(optimizer: str, device_type: str) -> dict[str, Any]:
@@ -101,6 +103,9 @@ def range_test(task: TaskAndData, optimizer: str, device: torch.device | str, *,
     _check(steps, lr_min, lr_max, smoothing, diverge_factor)
     started = time.perf_counter()
     device = torch.device(device)
+    if not isinstance(task.data, TaskData):
+        raise ConfigError("the learning-rate range test applies to the table tasks; --task lm "
+                          "is not supported by it")
     data = DeviceData.from_task_data(task.data, device)
     torch.manual_seed(seed)
     model = task.task.build_model(int(data.x_train.shape[1]), data.n_outputs).to(device)

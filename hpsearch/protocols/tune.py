@@ -52,7 +52,8 @@ class RunResult:
 def task_of(config: StudyConfig) -> PreparedTask:
     """The task of a study definition, ready to train: done once per process."""
     return prepare_task(config.task, data=config.data, target=config.target, model=config.model,
-                        split_seed=config.split_seed, val_fraction=config.val_fraction)
+                        split_seed=config.split_seed, val_fraction=config.val_fraction,
+                        language=config.language())
 
 
 def run_until_total(study: optuna.Study, objective: Objective, config: StudyConfig,
@@ -139,11 +140,13 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
 
 def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                   device: torch.device) -> Objective:
-    from hpsearch.train import DeviceData
+    from hpsearch.device import autocast_dtype
+    from hpsearch.train_lm import device_data
 
-    return Objective(prepared.task, DeviceData.from_task_data(prepared.data, device),
+    return Objective(prepared.task, device_data(prepared.data, device, config.language().context),
                      config.space, config.epochs, config.batch_size, seed, device,
-                     config.trial_timeout, pruning=config.pruner != "none")
+                     config.trial_timeout, pruning=config.pruner != "none",
+                     eval_every=config.eval_every, precision=autocast_dtype(device))
 
 
 def run(config: StudyConfig, callbacks: Iterable[Callback] = (),

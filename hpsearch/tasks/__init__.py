@@ -8,7 +8,15 @@ import numpy as np
 
 from hpsearch.errors import ConfigError, choices
 from hpsearch.tasks import scenarios
-from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, Problem, Split, Task, TaskData
+from hpsearch.tasks.base import (
+    CLASSIFICATION,
+    LANGUAGE,
+    REGRESSION,
+    Problem,
+    Split,
+    Task,
+    TaskData,
+)
 
 __all__ = ["TASKS", "Problem", "Split", "Task", "TaskData", "get_task"]
 
@@ -50,6 +58,10 @@ TASKS: Mapping[str, Task] = {
              CLASSIFICATION, scenarios.mnist1d, batch_size=64, model=scenarios.sequence_cnn,
              source="mnist1d.data.make_dataset(get_dataset_args()), generated locally (seed 42): "
                     "5,000 sequences of length 40 (its 4,000 train + 1,000 test, pooled), 10 classes"),
+        Task("lm", "byte-level language model: a GPT on Python's standard library source, "
+             "budgeted in steps", LANGUAGE, None, batch_size=32,
+             source="the *.py files of this Python's standard library (no tests), as bytes: split "
+                    "by file, every 10th to validation, the next to test"),
     )
 }
 

@@ -48,6 +48,9 @@ class Problem:
 
 CLASSIFICATION = Problem("classification", "accuracy", "maximize", ())
 REGRESSION = Problem("regression", "rmse", "minimize", ("r2",))
+# Validation loss in nats per token; bits per byte beside it where a token is a byte.
+LANGUAGE = Problem("lm", "loss", "minimize", ("bits_per_byte",))
+LANGUAGE_TOKENS = Problem("lm", "loss", "minimize", ())
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class Task:
     name: str
     description: str
     problem: Problem
-    load_arrays: Callable[[], tuple[np.ndarray, np.ndarray]]  # raw features and targets
+    load_arrays: Callable[[], tuple[np.ndarray, np.ndarray]] | None  # raw features and targets
+    # (None for the language model, whose tokens come from `tasks.corpus`)
     batch_size: int
     hidden: tuple[int, ...] = (256, 256)  # the MLP's widths, when no `model` is given
     source: str = ""  # where the data come from, and their size
@@ -84,6 +88,8 @@ class Task:
 
     def load(self, split_seed: int = 0, val_fraction: float = 0.2,
              test_fraction: float = 0.2) -> TaskData:
+        if self.load_arrays is None:
+            raise ConfigError(f"task '{self.name}' reads a corpus, not a table")
         x, y = self.load_arrays()
         return split_and_scale(x, y, self.problem, split_seed, val_fraction, test_fraction,
                                self.preprocessor)

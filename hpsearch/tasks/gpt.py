@@ -1,0 +1,83 @@
+"""A decoder-only transformer language model of nanoGPT's kind: token and position embeddings,
+pre-norm blocks of causal self-attention (`scaled_dot_product_attention`) and an MLP, a final norm
+and an untied head. torch is imported when a model is built."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+HEAD_DIM = 16  # heads = width / 16, as µP-style width scaling keeps the head dimension fixed
+
+
+def gpt(vocab_size: int, context: int, width: int = 64, depth: int = 2) -> torch.nn.Module:
+    """A GPT of `depth` blocks of `width` over `context` tokens of a `vocab_size` vocabulary."""
+    return gpt_class()(vocab_size, context, width, depth)
+
+
+def flops_per_token(model: torch.nn.Module, context: int) -> int:
+    """Training FLOPs per token: 6 x the non-embedding parameters, plus attention's
+    (6 x layers x context x width: the scores and the weighted sum, forward and backward)."""
+    import torch
+
+    embeddings = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding)
+                     for p in m.parameters())
+    parameters = sum(p.numel() for p in model.parameters()) - embeddings
+    blocks = getattr(model, "blocks", ())
+    width = getattr(model, "width", 0)
+    return 6 * parameters + 6 * len(blocks) * context * width
+
+
+@functools.cache
+def gpt_class() -> type[Any]:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, width: int, heads: int) -> None:
+            super().__init__()
+            self.heads = heads
+            self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+            self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+            self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                                     nn.Linear(4 * width, width))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, t, c = x.shape
+            q, k, v = self.qkv(self.norm1(x)).split(c, dim=2)
+            q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+            attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(attended.transpose(1, 2).reshape(b, t, c))
+            return x + self.mlp(self.norm2(x))
+
+    class GPT(nn.Module):
+        def __init__(self, vocab_size: int, context: int, width: int, depth: int) -> None:
+            super().__init__()
+            self.context, self.width = context, width
+            self.token = nn.Embedding(vocab_size, width)
+            self.position = nn.Embedding(context, width)
+            self.blocks = nn.ModuleList(Block(width, max(1, width // HEAD_DIM))
+                                        for _ in range(depth))
+            self.norm = nn.LayerNorm(width)
+            self.head = nn.Linear(width, vocab_size, bias=False)
+            for name, parameter in self.named_parameters():  # GPT-2's initialisation
+                if parameter.ndim == 2:
+                    std = 0.02 / math.sqrt(2 * depth) if name.endswith(("proj.weight",
+                                                                        "mlp.2.weight")) else 0.02
+                    nn.init.normal_(parameter, 0.0, std)
+                elif name.endswith("bias"):
+                    nn.init.zeros_(parameter)
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            positions = torch.arange(tokens.shape[1], device=tokens.device)
+            x = self.token(tokens) + self.position(positions)
+            for block in self.blocks:
+                x = block(x)
+            return self.head(self.norm(x))  # type: ignore[no-any-return]
+
+    return GPT

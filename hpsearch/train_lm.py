@@ -1,0 +1,185 @@
+"""The language model's training loop, budgeted in steps: random windows of the training tokens,
+one optimizer step each, the schedule stepped every step, and an evaluation every `eval_every`
+steps on a fixed set of validation windows that every trial sees. Like `train.fit` it knows nothing
+of Optuna and reads the device once per evaluation point.
+
+The built-in corpus and text files live on the device whole (a few MB of bytes); nanoGPT's memory
+maps are sampled on the host, window by window, as nanoGPT does, and never read whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hpsearch.errors import ConfigError
+from hpsearch.optimizers import build, get_spec
+from hpsearch.schedules import scheduler_for
+from hpsearch.space import TrialConfig
+from hpsearch.tasks.corpus import fixed_windows
+from hpsearch.tasks.gpt import flops_per_token
+from hpsearch.train import DeviceData, EpochResult, divergence
+
+if TYPE_CHECKING:
+    import torch
+
+    from hpsearch.tasks import Problem, TaskData
+    from hpsearch.tasks.corpus import Corpus
+
+EVAL_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class LMDeviceData:
+    train: Any  # a device tensor of token ids, or the host memory map (sampled window by window)
+    val: torch.Tensor  # fixed windows (n, context + 1) on the device
+    vocab_size: int
+    context: int
+    byte_level: bool
+    test: torch.Tensor | None = None  # scored only by a comparison's trials
+
+    @classmethod
+    def from_corpus(cls, corpus: Corpus, device: torch.device, context: int,
+                    with_test: bool = False) -> LMDeviceData:
+        import torch
+
+        def windows(tokens: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(fixed_windows(tokens, context)).to(device)
+
+        fixed_windows(corpus.train, context, 1)  # long enough for one window
+        train = (torch.from_numpy(np.array(corpus.train)).to(device)
+                 if not isinstance(corpus.train, np.memmap) else corpus.train)
+        return cls(train, windows(corpus.val), corpus.vocab_size, context, corpus.byte_level,
+                   windows(corpus.test) if with_test else None)
+
+    def model_shape(self) -> tuple[int, int]:
+        """What a model builder is called with: (vocabulary size, context)."""
+        return self.vocab_size, self.context
+
+    def batch(self, size: int, generator: Any, device: torch.device
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`size` random windows: the inputs and, one token on, the targets."""
+        import torch
+
+        if isinstance(self.train, np.memmap):
+            starts = generator.integers(0, len(self.train) - self.context - 1, size)
+            rows = np.stack([self.train[s:s + self.context + 1] for s in starts]).astype(np.int64)
+            chunk = torch.from_numpy(rows).to(device, non_blocking=True)
+        else:
+            starts = torch.randint(0, len(self.train) - self.context - 1, (size,),
+                                   generator=generator, device=device)
+            offsets = starts[:, None] + torch.arange(self.context + 1, device=device)
+            chunk = self.train[offsets].long()
+        return chunk[:, :-1], chunk[:, 1:]
+
+
+def device_data(data: TaskData | Corpus, device: torch.device, context: int = 0,
+                with_test: bool = False) -> DeviceData | LMDeviceData:
+    """A prepared task's data on the training device: a table's splits, or a corpus's tokens."""
+    from hpsearch.tasks.corpus import Corpus
+
+    if isinstance(data, Corpus):
+        return LMDeviceData.from_corpus(data, device, context, with_test)
+    return DeviceData.from_task_data(data, device, with_test)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    """bf16 autocast where asked (the device abstraction decides), else nothing."""
+    import torch
+
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Mapping[str, Any],
+           problem: Problem, evaluations: int, batch_size: int, seed: int, eval_every: int,
+           precision: torch.dtype | None = None) -> Iterator[EpochResult]:
+    """Train for `evaluations * eval_every` steps, yielding at each evaluation point (its index is
+    the `epoch` the pruner sees). Stops after a result whose `diverged` is set."""
+    import torch
+    import torch.nn.functional as F
+
+    if not isinstance(config, TrialConfig):
+        config = TrialConfig.from_dict(config)
+    spec = get_spec(config.optimizer)
+    if spec.needs_closure:
+        raise ConfigError(f"'{config.optimizer}' needs full-batch steps; a language model trains "
+                          "on random windows")
+    device = data.val.device
+    optimizer = build(config.optimizer, config.hyperparameters, config.implementation, model,
+                      config.decay)
+    total_steps = evaluations * eval_every
+    scheduler = scheduler_for(config.schedule, optimizer, total_steps)
+    params = [p for p in model.parameters() if p.requires_grad]
+    generator = (np.random.default_rng(seed) if isinstance(data.train, np.memmap)
+                 else torch.Generator(device=device).manual_seed(seed))
+    steps, grad_norms, started = 0, [], time.perf_counter()
+    flops = flops_per_token(model, data.context)
+    for evaluation in range(evaluations):
+        model.train()
+        if spec.train_eval_modes:
+            optimizer.train()  # type: ignore[attr-defined]
+        total = torch.zeros((), device=device)
+        norm = torch.zeros((), device=device)
+        for _ in range(eval_every):
+            x, y = data.batch(batch_size, generator, device)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(device, precision):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.reshape(-1))
+            loss.backward()
+            if config.clip_grad_norm is not None:
+                norm = torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
+            optimizer.step()
+            total += loss.detach()
+            steps += 1
+            if scheduler is not None:
+                scheduler.step()
+        if config.clip_grad_norm is None:  # the last step's gradient norm, before any clipping
+            norm = torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]))
+        if spec.train_eval_modes:
+            optimizer.eval()  # type: ignore[attr-defined]
+        metrics = evaluate_lm(model, data, precision)
+        param_sum = torch.stack([p.detach().sum() for p in params]).sum()
+        train_loss, param_check, grad_norm, *values = torch.cat(
+            [torch.stack([total / eval_every, param_sum, norm.float()]), metrics]).tolist()
+        grad_norms.append(round(grad_norm, 6))
+        elapsed = time.perf_counter() - started
+        tokens = steps * batch_size * data.context
+        reason = divergence(train_loss, param_check, values)
+        yield EpochResult(evaluation, train_loss, tuple(values), steps, steps, reason, total_steps,
+                          {"steps": steps, "tokens": tokens, "tokens_per_second": round(
+                              tokens / elapsed, 1), "seconds_per_step": round(elapsed / steps, 6),
+                           "flops_per_token": flops, "grad_norms": list(grad_norms)})
+        if reason:
+            return
+
+
+def evaluate_lm(model: torch.nn.Module, data: LMDeviceData, precision: torch.dtype | None = None,
+                split: str = "val") -> torch.Tensor:
+    """Mean loss in nats per token over the fixed windows (then bits per byte, for bytes), as a
+    tensor on the device."""
+    import torch
+    import torch.nn.functional as F
+
+    windows = data.val if split == "val" else data.test
+    if windows is None:
+        raise ValueError(f"no '{split}' windows on the device")
+    model.eval()
+    total = torch.zeros((), device=windows.device)
+    with torch.no_grad():
+        for chunk in windows.split(EVAL_CHUNK):
+            with autocast(windows.device, precision):
+                logits = model(chunk[:, :-1])
+            total += F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                     chunk[:, 1:].reshape(-1), reduction="sum")
+    loss = total / windows[:, 1:].numel()
+    return torch.stack([loss, loss / math.log(2)]) if data.byte_level else loss.reshape(1)
