@@ -35,6 +35,7 @@ bench: install
 	$(PY) tests/benchmarks/bench_report.py
 	$(PY) tests/benchmarks/bench_workers.py
 	$(PY) tests/benchmarks/bench_lr_find.py
+	$(PY) tests/benchmarks/bench_lm.py
 
 lint: install
 	$(VENV)/bin/ruff check hpsearch tests
