@@ -126,6 +126,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
                    "on the test split [default: 5].")
 @optimizers_option
 @click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
+@click.option("--steps", type=int, help="--task lm: steps per trial (default: its study file).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
 @storage_option
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
@@ -134,8 +135,8 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the comparison.")
 def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
-            optimizers: str | None, epochs: int | None, seed: int, storage: str | None,
-            device: str, prefix: str, workers: int) -> None:
+            optimizers: str | None, epochs: int | None, steps: int | None, seed: int,
+            storage: str | None, device: str, prefix: str, workers: int) -> None:
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split."""
 
     from hpsearch.cli_output import CompareProgress, compare_start_lines
@@ -147,7 +148,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
     config = CompareConfig(
         tasks=tasks, budget=DEFAULT_BUDGET if budget is None else budget,
         seeds=DEFAULT_SEEDS if seeds is None else seeds,
-        optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs,
+        optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs, steps=steps,
         seed=seed, storage=storage, device=device, prefix=prefix)
     progress = CompareProgress(config)
 

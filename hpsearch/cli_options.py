@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from hpsearch.device import PRECISIONS
 from hpsearch.engine.storage import ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.optimizers import OPTIMIZERS
@@ -90,6 +91,10 @@ def language_options(command: Any) -> Any:
         click.option("--context", type=int, help="--task lm: tokens per window (default 64)."),
         click.option("--vocab-size", type=int,
                      help="--task lm with nanoGPT's train.bin: the vocabulary (else meta.pkl)."),
+        click.option("--tokens", type=int,
+                     help="--task lm: a budget in tokens instead of --steps."),
+        click.option("--precision", type=click.Choice(PRECISIONS),
+                     help="--task lm: autocast (auto: bf16 on a GPU that has it, else fp32)."),
     ]):
         command = option(command)
     return command

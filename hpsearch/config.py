@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpsearch.device import PRECISIONS
 from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
 from hpsearch.tasks import get_task
@@ -55,6 +56,8 @@ class StudyConfig:
     depth: int | None = None
     context: int | None = None
     vocab_size: int | None = None
+    tokens: int | None = None  # a budget in tokens instead of steps: steps = tokens / (batch x context)
+    precision: str = "auto"  # the forward passes' autocast: bf16 on a GPU that has it, else fp32
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
@@ -78,6 +81,9 @@ class StudyConfig:
         check_seed("split_seed", self.split_seed)
         if not 0 < self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in (0, 0.5]; got {self.val_fraction!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision '{self.precision}'; valid choices: "
+                              f"{choices(PRECISIONS)}")
         self.check_language()
         if self.data is not None and self.task not in ("classification", "regression", "lm"):
             raise ConfigError(f"task '{self.task}' has built-in data; --data applies to "
@@ -93,6 +99,7 @@ class StudyConfig:
                                       or value < 1):
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         given = [name for name in LANGUAGE_KEYS if getattr(self, name) is not None]
+        given += ["precision"] if self.precision != "auto" else []
         if get_task(self.task).problem.kind != "lm":
             if given:
                 raise ConfigError(f"--{given[0].replace('_', '-')} applies to --task lm; the "
@@ -115,8 +122,23 @@ class StudyConfig:
                              self.context or defaults.context, self.vocab_size)
 
 
-LANGUAGE_KEYS = ("steps", "eval_every", "width", "depth", "context", "vocab_size")
+LANGUAGE_KEYS = ("steps", "eval_every", "width", "depth", "context", "vocab_size", "tokens")
 LANGUAGE_BUDGET = {"steps": 500, "eval_every": 50}  # without a study file
+
+
+def steps_for_tokens(values: Mapping[str, Any], batch_size: int) -> int:
+    """The steps a token budget buys: whole evaluation intervals of batch x context tokens."""
+    tokens = values["tokens"]
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
+        raise ConfigError(f"tokens must be a positive integer; got {tokens!r}")
+    per_step = values.get("batch_size", batch_size) * (values.get("context") or
+                                                       LanguageModel().context)
+    every = values.get("eval_every") or LANGUAGE_BUDGET["eval_every"]
+    steps = tokens // per_step // every * every
+    if steps < every:
+        raise ConfigError(f"tokens {tokens:,} buy fewer than one evaluation interval ({every} "
+                          f"steps of {per_step:,} tokens)")
+    return steps
 
 
 def check_seed(name: str, value: object) -> None:
@@ -133,7 +155,7 @@ FILE_TYPES: dict[str, str] = {
     "split_seed": "integer", "val_fraction": "number", "data": "string", "target": "string",
     "model": "string", "warm_start": "list of names", "lr_from_range_test": "boolean",
     "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
-    "ranges": "table of [low, high] pairs", "weight_decay_on": "string",
+    "ranges": "table of [low, high] pairs", "weight_decay_on": "string", "precision": "string",
     **dict.fromkeys(LANGUAGE_KEYS, "integer"),
 }
 FILE_KEYS = set(FILE_TYPES)
@@ -203,8 +225,15 @@ def load_config(task: str | None, config_file: Path | None = None,
         space_args.setdefault("weight_decay_on", "matrices")  # as pre-training does
         if "epochs" in values:
             raise ConfigError("--task lm counts its budget in steps: use --steps (and --eval-every)")
-        for key, value in LANGUAGE_BUDGET.items():
-            values.setdefault(key, value)
+        flags = {key for key, value in (overrides or {}).items() if value is not None}
+        if {"steps", "tokens"} <= flags:
+            raise ConfigError("give --steps or --tokens, not both")
+        if "steps" in flags:  # the flag wins over a study file's token budget
+            values.pop("tokens", None)
+        if values.get("tokens") is not None:
+            values["steps"] = steps_for_tokens(values, task_spec.batch_size)
+        values.setdefault("steps", LANGUAGE_BUDGET["steps"])
+        values.setdefault("eval_every", min(LANGUAGE_BUDGET["eval_every"], values["steps"]))
         values["epochs"] = max(1, values["steps"] // values["eval_every"])  # evaluation points
     default_name = Path(values["data"]).stem if values.get("data") else task
     return StudyConfig(

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 where the device supports it, else fp32
 
 
 def available_devices() -> tuple[str, ...]:
@@ -82,9 +83,12 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     or `bf16` asked for), None (fp32) on the CPU and elsewhere, one code path for all."""
     import torch
 
-    if precision == "fp32" or device.type != "cuda":
+    if precision not in PRECISIONS:
+        raise DeviceUnavailableError(f"unknown precision '{precision}'; valid choices: "
+                                     f"{choices(PRECISIONS)}")
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
-    if not torch.cuda.is_bf16_supported():
+    if device.type != "cuda" or not torch.cuda.is_bf16_supported():
         if precision == "bf16":
             raise DeviceUnavailableError(f"{describe(device)} has no bf16; valid choices here: "
                                          "auto, fp32")

@@ -142,7 +142,8 @@ def test_weight_decay_never_touches_biases_norms_or_embeddings() -> None:
 
 
 def test_tune_lm_end_to_end(workdir: Path) -> None:
-    result = CliRunner().invoke(cli, ["tune", "--task", "lm", "--steps", "40", "--eval-every", "20",
+    # 20,480 tokens in windows of 32 x 16 tokens: 40 steps, evaluated twice.
+    result = CliRunner().invoke(cli, ["tune", "--task", "lm", "--tokens", "20480", "--eval-every", "20",
                                       "--n-trials", "2", "--width", "16", "--depth", "1",
                                       "--context", "16", "--optimizers", "adamw,lion"])
     assert result.exit_code == 0, result.output
@@ -161,9 +162,24 @@ def test_tune_lm_end_to_end(workdir: Path) -> None:
     (["--task", "lm", "--epochs", "3"], ["counts its budget in steps"]),
     (["--task", "lm", "--steps", "45", "--eval-every", "20"], ["multiple of eval_every"]),
     (["--task", "classification", "--steps", "100"], ["--steps applies to --task lm"]),
+    (["--task", "lm", "--steps", "100", "--tokens", "100000"], ["--steps or --tokens, not both"]),
+    (["--task", "lm", "--tokens", "1000"], ["buy fewer than one evaluation interval"]),
+    (["--task", "lm", "--precision", "bf16", "--device", "cpu"], ["cpu has no bf16",
+                                                                 "valid choices here: auto, fp32"]),
 ])
 def test_language_budgets_that_do_not_fit_are_usage_errors(workdir: Path, args: list[str],
                                                           fragments: list[str]) -> None:
     result = CliRunner().invoke(cli, ["tune", *args])
     assert_one_line_error(result.exit_code, result.output, 2, *fragments)
     assert not (workdir / "studies" / "hpsearch.db").exists()
+
+
+def test_compare_lm_scores_its_reruns_on_the_test_split_after_the_decay(workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["compare", "--task", "lm", "--budget", "1", "--seeds", "1",
+                                      "--optimizers", "adamw", "--steps", "40"])
+    assert result.exit_code == 0, result.output
+    assert "for 40 steps, scored on the test split at the end of training" in result.output
+    study = optuna.load_study(study_name="compare-lm", storage="sqlite:///studies/hpsearch.db")
+    assert study.user_attrs["protocol"]["steps"] == 40
+    reruns = [t for t in study.trials if t.user_attrs.get("phase") == "rerun"]
+    assert reruns and all(np.isfinite(t.user_attrs["record"]["test_value"]) for t in reruns)

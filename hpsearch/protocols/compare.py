@@ -58,6 +58,7 @@ class CompareConfig:
     seeds: int = DEFAULT_SEEDS
     optimizers: tuple[str, ...] = CLASSIC
     epochs: int | None = None  # None: each task's own, from studies/<task>.toml
+    steps: int | None = None  # the language model's, likewise
     seed: int = 0
     storage: str | None = None
     device: str = "auto"
@@ -77,15 +78,24 @@ class CompareConfig:
         studies = tuple(load_config(task, None, {
             "study": f"{self.prefix}-{task}", "optimizers": self.optimizers,
             "sampler": "random", "pruner": "none", "epochs": self.epochs, "seed": self.seed,
+            "steps": self.steps, "eval_every": about_ten_evaluations(self.steps),
             "storage": self.storage, "device": self.device,
             "n_trials": per_optimizer * len(self.optimizers)}) for task in self.tasks)
         object.__setattr__(self, "studies", studies)
 
     def protocol(self, study: StudyConfig) -> dict[str, Any]:
         """Stored with each task's study: what the report needs to read it as a comparison."""
+        steps = {"steps": study.steps, "eval_every": study.eval_every} if study.steps else {}
         return {"kind": record.COMPARE, "budget": self.budget, "seeds": self.seeds,
-                "sampler": "random", "epochs": study.epochs,
+                "sampler": "random", "epochs": study.epochs, **steps,
                 "optimizers": list(study.space.optimizers), "seed": self.seed}
+
+
+def about_ten_evaluations(steps: int | None) -> int | None:
+    """An evaluation interval that divides `steps` into about ten (no pruner reads them here)."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        return None
+    return next(d for d in range(max(1, steps // 10), 0, -1) if steps % d == 0)
 
 
 def next_from_plan(config: CompareConfig, space: SearchSpace) -> Chooser:
@@ -121,13 +131,16 @@ class TaskStudy:
 def open_task(config: CompareConfig, study_config: StudyConfig, prepared: PreparedTask,
               seed: int, device: torch.device) -> TaskStudy:
     """Open one task's study, with this process's sampler, and build its objective."""
+    from hpsearch.device import autocast_dtype
     from hpsearch.train_lm import device_data
 
     study = open_study(study_config, sampler_seed=seed, heartbeat=True)
     study.sampler = make_sampler("random", seed)
-    data = device_data(prepared.data, device, with_test=True)
+    data = device_data(prepared.data, device, study_config.language().context, with_test=True)
     objective = Objective(prepared.task, data, study_config.space, study_config.epochs,
-                          study_config.batch_size, seed, device, score_test=True, pruning=False)
+                          study_config.batch_size, seed, device, score_test=True, pruning=False,
+                          eval_every=study_config.eval_every,
+                          precision=autocast_dtype(device, study_config.precision))
     return TaskStudy(study, objective)
 
 
@@ -156,8 +169,8 @@ def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig
 
 
 def tasks_of(config: CompareConfig) -> list[PreparedTask]:
-    return [prepare_task(c.task, split_seed=c.split_seed, val_fraction=c.val_fraction)
-            for c in config.studies]
+    return [prepare_task(c.task, split_seed=c.split_seed, val_fraction=c.val_fraction,
+                         language=c.language()) for c in config.studies]
 
 
 def open_tasks(config: CompareConfig, prepared: list[PreparedTask], seed: int, index: int,

@@ -76,11 +76,12 @@ def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
     changes nothing that is stored. Returns the study, the prepared task (with this run's notes),
     the trials already finished, the seed this run's samplers derive from and the training device.
     """
-    from hpsearch.device import describe, resolve_device
+    from hpsearch.device import autocast_dtype, describe, resolve_device
     from hpsearch.engine.recovery import reclaim_dead_trials
     from hpsearch.protocols import warmstart
 
     device = resolve_device(config.device)
+    autocast_dtype(device, config.precision)  # bf16 asked of a device without it: refused here
     starts, notes = warmstart.read(config)
     existing = load_existing(config)  # read only: a study refused is left as it was, byte for byte
     if existing is not None:
@@ -146,7 +147,8 @@ def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
     return Objective(prepared.task, device_data(prepared.data, device, config.language().context),
                      config.space, config.epochs, config.batch_size, seed, device,
                      config.trial_timeout, pruning=config.pruner != "none",
-                     eval_every=config.eval_every, precision=autocast_dtype(device))
+                     eval_every=config.eval_every,
+                     precision=autocast_dtype(device, config.precision))
 
 
 def run(config: StudyConfig, callbacks: Iterable[Callback] = (),

@@ -35,6 +35,15 @@ class Protocol:
     epochs: int | None
     optimizers: tuple[str, ...]
     seed: Any
+    steps: int | None = None  # a step-budgeted task (the language model)
+
+    @property
+    def length(self) -> str:
+        """How long each re-run trains, and when it is scored."""
+        if self.steps:
+            return (f"for {self.steps} steps, scored on the test split at the end of training, "
+                    "after the schedule's decay")
+        return f"for {self.epochs} epochs" if self.epochs else ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,8 @@ def read_protocol(attrs: Mapping[str, Any]) -> Protocol:
     p = attrs[record.PROTOCOL]
     return Protocol(budget=int(p.get("budget", 0)), seeds=int(p.get("seeds", 0)),
                     sampler=str(p.get("sampler", "random")), epochs=p.get("epochs", attrs.get(record.EPOCHS)),
-                    optimizers=tuple(p.get("optimizers", ())), seed=p.get("seed"))
+                    optimizers=tuple(p.get("optimizers", ())), seed=p.get("seed"),
+                    steps=p.get("steps"))
 
 
 def _phase(trial: optuna.trial.FrozenTrial) -> str:
@@ -205,7 +215,7 @@ def describe(rows: Sequence[ComparedOptimizer], protocol: Protocol, metric: str,
     """The verdict with its budget and its spread: never a best-optimizer claim without them."""
     budget = (f"Budget: {protocol.budget} {protocol.sampler}-search trials per optimizer (no pruning) "
               f"plus one at torch's defaults; each best configuration re-trained with "
-              f"{protocol.seeds} seeds" + (f" for {protocol.epochs} epochs" if protocol.epochs else ""))
+              f"{protocol.seeds} seeds" + (f" {protocol.length}" if protocol.length else ""))
     spread = ", ".join(_spread(r) for r in rows)
     return f"{said}. {budget}. Test {metric}, mean ± 95% CI half-width: {spread}."
 

@@ -48,7 +48,8 @@ def _protocol(c: ComparisonSummary) -> str:
     return evidence([
         ("budget", f"{p.budget} search trials per optimizer ({esc(p.sampler)} sampling inside its own "
                    f"space, no pruning) plus one at torch's defaults; the best search configuration "
-                   f"re-trained with {p.seeds} seeds for {esc(p.epochs)} epochs, scored on the test split"),
+                   f"re-trained with {p.seeds} seeds {esc(p.length)}"
+                   + ("" if p.steps else ", scored on the test split")),
         ("seeds", f"search seed {esc(p.seed)}, data split seed {esc(prov.split_seed)}"),
     ], prov)
 
