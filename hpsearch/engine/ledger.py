@@ -58,11 +58,13 @@ class TrialLedger:
     def frozen(self, state: str, value: float | None = None) -> optuna.trial.FrozenTrial:
         from optuna.trial import TrialState, create_trial
 
-        return create_trial(state=TrialState[state], value=value, params=self.trial.params,
-                            distributions=self.trial.distributions,
-                            user_attrs={**self.trial.user_attrs, **self.attrs,
-                                        record.RECOVERED_FROM: self.trial.number},
-                            intermediate_values=self.intermediate)
+        frozen = create_trial(state=TrialState[state], value=value, params=self.trial.params,
+                              distributions=self.trial.distributions,
+                              user_attrs={**self.trial.user_attrs, **self.attrs,
+                                          record.RECOVERED_FROM: self.trial.number},
+                              intermediate_values=self.intermediate)
+        frozen.number = self.trial.number  # the pruner tells trials apart by it
+        return frozen
 
 
 def tell(study: optuna.Study, ledger: TrialLedger, state: str,
