@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: install tune compare report test test-slow bench lint clean browser postgres
+.PHONY: install tune compare report test test-slow bench lint clean browser postgres gpu-wheels gpu-check
 
 install: $(VENV)/.installed
 
@@ -57,3 +57,21 @@ postgres:
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# For a machine with a GPU that reaches no package registry: `make gpu-wheels` here fills the folder
+# with optuna and its pure-Python dependencies (wheels for each Python below); copy the checkout with
+# it there and run `make gpu-check`, which uses that machine's own torch and numpy.
+GPU_WHEELS ?= gpu-wheels
+GPU_PYTHONS ?= 3.10 3.11 3.12 3.13
+GPU_PACKAGES := optuna alembic sqlalchemy colorlog tqdm pyyaml mako markupsafe typing-extensions packaging click
+
+gpu-wheels:
+	for version in $(GPU_PYTHONS); do \
+	  $(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --dest $(GPU_WHEELS) \
+	    --platform manylinux2014_x86_64 --python-version $$version $(GPU_PACKAGES) || exit 1; \
+	done
+
+gpu-check:
+	$(PYTHON) -m venv --system-site-packages .gpu-venv
+	.gpu-venv/bin/python -m pip install --quiet --no-index --no-deps --find-links $(GPU_WHEELS) $(GPU_PACKAGES)
+	PYTHONPATH=. timeout 300 .gpu-venv/bin/python tests/gpu_check.py

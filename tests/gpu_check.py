@@ -1,0 +1,91 @@
+"""The GPU check (`make gpu-check`): a short `lm` sweep on the GPU in bf16, and what it costs.
+
+Prints tokens per second on the GPU, model FLOPs utilisation against the GPU's dense bf16 peak
+(where its name is known), and tokens per second of the same model on the same machine's CPU.
+Runs under the machine's own torch (2.4 or later) with optuna and the other pure-Python packages
+from the folder `make gpu-wheels` fills; installs nothing from a registry. Under 5 minutes.
+
+`python tests/gpu_check.py --smoke` runs the same script on the CPU with a tiny model: a check of
+the script, not of a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+
+import optuna
+import torch
+
+from hpsearch.config import load_config
+from hpsearch.protocols.tune import run
+from hpsearch.record import trial_attrs
+from hpsearch.tasks.base import LANGUAGE
+from hpsearch.tasks.corpus import builtin_corpus
+from hpsearch.tasks.gpt import gpt
+from hpsearch.train_lm import LMDeviceData, fit_lm
+
+# Dense bf16 tensor-core peaks, TFLOP/s, by a part of the device's name.
+PEAK_BF16_TFLOPS = {"H200": 989, "H100": 989, "GH200": 989, "A100": 312, "L40S": 362, "L4": 121,
+                    "A10": 125, "RTX 4090": 165, "RTX 3090": 71}
+SIZE = {"width": 256, "depth": 4, "context": 256, "batch_size": 32}
+SMOKE = {"width": 32, "depth": 1, "context": 32, "batch_size": 8}
+
+
+def peak(name: str) -> float | None:
+    return next((tflops * 1e12 for key, tflops in PEAK_BF16_TFLOPS.items() if key in name), None)
+
+
+def cpu_tokens_per_second(size: dict[str, int], steps: int) -> float:
+    data = LMDeviceData.from_corpus(builtin_corpus(), torch.device("cpu"), size["context"])
+    config = {"optimizer": "adamw", "hyperparameters": {"lr": 1e-3, "weight_decay": 0.1},
+              "schedule": {"name": "none"}, "clip_grad_norm": 1.0}
+    model = gpt(256, size["context"], size["width"], size["depth"])
+    *_, last = fit_lm(data, model, config, LANGUAGE, 1, size["batch_size"], 0, steps)
+    return float(last.extra["tokens_per_second"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="on the CPU, tiny: checks the script")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not args.smoke and not torch.cuda.is_available():
+        sys.exit("no CUDA device here: make gpu-check needs a GPU (or use --smoke)")
+    size = SMOKE if args.smoke else SIZE
+    device = "cpu" if args.smoke else "cuda"
+    name = "cpu (smoke)" if args.smoke else torch.cuda.get_device_name(0)
+    print(f"torch {torch.__version__}, optuna {optuna.__version__}, device {name}")
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config("lm", None, {
+            "storage": f"sqlite:///{tmp}/gpu.db", "study": "gpu-check", "n_trials": 2 if args.smoke
+            else 6, "steps": 40 if args.smoke else 600, "eval_every": 20 if args.smoke else 100,
+            "device": device, "precision": "fp32" if args.smoke else "bf16", "pruner": "none",
+            "optimizers": ("adamw", "muon"), **size})
+        started = time.perf_counter()
+        study = run(config).study
+        wall = time.perf_counter() - started
+    records = [trial_attrs(t) for t in study.trials if t.state.is_finished()]
+    tokens_per_second = statistics.median(r["tokens_per_second"] for r in records)
+    flops = records[0]["flops_per_token"]
+    print(f"lm sweep: {len(records)} trials x {config.steps} steps of {size['batch_size']} x "
+          f"{size['context']} tokens, GPT {size['width']}x{size['depth']} "
+          f"({records[0]['parameters']:,} parameters), {config.precision}: {wall:.0f} s")
+    print(f"  {device}: {tokens_per_second:,.0f} tokens/s (median over trials), "
+          f"{flops:,} FLOPs/token")
+    top = peak(name)
+    if top is not None:
+        print(f"  model FLOPs utilisation: {flops * tokens_per_second / top:.1%} of "
+              f"{top / 1e12:.0f} TFLOP/s (dense bf16)")
+    else:
+        print(f"  model FLOPs utilisation: the peak of '{name}' is not known here")
+    cpu = cpu_tokens_per_second(size, 10 if args.smoke else 20)
+    print(f"  this machine's CPU, same model, fp32: {cpu:,.0f} tokens/s "
+          f"({tokens_per_second / cpu:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
