@@ -95,6 +95,8 @@ def language_options(command: Any) -> Any:
                      help="--task lm: a budget in tokens instead of --steps."),
         click.option("--precision", type=click.Choice(PRECISIONS),
                      help="--task lm: autocast (auto: bf16 on a GPU that has it, else fp32)."),
+        click.option("--compile", "compile", is_flag=True, default=None,
+                     help="--task lm: train through torch.compile (its time recorded apart)."),
     ]):
         command = option(command)
     return command

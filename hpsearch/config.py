@@ -58,6 +58,7 @@ class StudyConfig:
     vocab_size: int | None = None
     tokens: int | None = None  # a budget in tokens instead of steps: steps = tokens / (batch x context)
     precision: str = "auto"  # the forward passes' autocast: bf16 on a GPU that has it, else fp32
+    compile: bool = False  # the language model's training steps through torch.compile
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
@@ -100,6 +101,7 @@ class StudyConfig:
                 raise ConfigError(f"{name} must be a positive integer; got {value!r}")
         given = [name for name in LANGUAGE_KEYS if getattr(self, name) is not None]
         given += ["precision"] if self.precision != "auto" else []
+        given += ["compile"] if self.compile else []
         if get_task(self.task).problem.kind != "lm":
             if given:
                 raise ConfigError(f"--{given[0].replace('_', '-')} applies to --task lm; the "
@@ -156,6 +158,7 @@ FILE_TYPES: dict[str, str] = {
     "model": "string", "warm_start": "list of names", "lr_from_range_test": "boolean",
     "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
     "ranges": "table of [low, high] pairs", "weight_decay_on": "string", "precision": "string",
+    "compile": "boolean",
     **dict.fromkeys(LANGUAGE_KEYS, "integer"),
 }
 FILE_KEYS = set(FILE_TYPES)

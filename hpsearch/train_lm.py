@@ -100,9 +100,12 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
 
 def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Mapping[str, Any],
            problem: Problem, evaluations: int, batch_size: int, seed: int, eval_every: int,
-           precision: torch.dtype | None = None) -> Iterator[EpochResult]:
+           precision: torch.dtype | None = None, compile_model: bool = False
+           ) -> Iterator[EpochResult]:
     """Train for `evaluations * eval_every` steps, yielding at each evaluation point (its index is
-    the `epoch` the pruner sees). Stops after a result whose `diverged` is set."""
+    the `epoch` the pruner sees). Stops after a result whose `diverged` is set. With
+    `compile_model`, training steps run through `torch.compile`; the first step, which compiles, is
+    timed apart (`compile_seconds`) and left out of the speeds; evaluations run the module as is."""
     import torch
     import torch.nn.functional as F
 
@@ -122,6 +125,8 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
                  else torch.Generator(device=device).manual_seed(seed))
     steps, grad_norms, started = 0, [], time.perf_counter()
     flops = flops_per_token(model, data.context)
+    forward = torch.compile(model) if compile_model else model
+    timing: dict[str, Any] = {}  # compile_seconds, once the first compiled step is done
     for evaluation in range(evaluations):
         model.train()
         if spec.train_eval_modes:
@@ -132,7 +137,7 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
             x, y = data.batch(batch_size, generator, device)
             optimizer.zero_grad(set_to_none=True)
             with autocast(device, precision):
-                logits = model(x)
+                logits = forward(x)
             loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.reshape(-1))
             loss.backward()
             if config.clip_grad_norm is not None:
@@ -142,6 +147,10 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
             steps += 1
             if scheduler is not None:
                 scheduler.step()
+            if compile_model and steps == 1:  # one host read, once: compilation ends here
+                loss.item()
+                timing["compile_seconds"] = round(time.perf_counter() - started, 3)
+                started = time.perf_counter()
         if config.clip_grad_norm is None:  # the last step's gradient norm, before any clipping
             norm = torch.linalg.vector_norm(torch.stack(
                 [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]))
@@ -154,11 +163,13 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
         grad_norms.append(round(grad_norm, 6))
         elapsed = time.perf_counter() - started
         tokens = steps * batch_size * data.context
+        timed = steps - (1 if compile_model else 0)  # the compiling step is timed apart
         reason = divergence(train_loss, param_check, values)
         yield EpochResult(evaluation, train_loss, tuple(values), steps, steps, reason, total_steps,
                           {"steps": steps, "tokens": tokens, "tokens_per_second": round(
-                              tokens / elapsed, 1), "seconds_per_step": round(elapsed / steps, 6),
-                           "flops_per_token": flops, "grad_norms": list(grad_norms)})
+                              timed * batch_size * data.context / elapsed, 1),
+                           "seconds_per_step": round(elapsed / max(1, timed), 6),
+                           "flops_per_token": flops, "grad_norms": list(grad_norms), **timing})
         if reason:
             return
 

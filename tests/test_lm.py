@@ -162,6 +162,7 @@ def test_tune_lm_end_to_end(workdir: Path) -> None:
     (["--task", "lm", "--epochs", "3"], ["counts its budget in steps"]),
     (["--task", "lm", "--steps", "45", "--eval-every", "20"], ["multiple of eval_every"]),
     (["--task", "classification", "--steps", "100"], ["--steps applies to --task lm"]),
+    (["--task", "classification", "--compile"], ["--compile applies to --task lm"]),
     (["--task", "lm", "--steps", "100", "--tokens", "100000"], ["--steps or --tokens, not both"]),
     (["--task", "lm", "--tokens", "1000"], ["buy fewer than one evaluation interval"]),
     (["--task", "lm", "--precision", "bf16", "--device", "cpu"], ["cpu has no bf16",
@@ -183,3 +184,15 @@ def test_compare_lm_scores_its_reruns_on_the_test_split_after_the_decay(workdir:
     assert study.user_attrs["protocol"]["steps"] == 40
     reruns = [t for t in study.trials if t.user_attrs.get("phase") == "rerun"]
     assert reruns and all(np.isfinite(t.user_attrs["record"]["test_value"]) for t in reruns)
+
+
+@pytest.mark.slow
+def test_compiled_training_times_its_compilation_apart(corpus) -> None:  # type: ignore[no-untyped-def]
+    data = LMDeviceData.from_corpus(corpus, CPU, context=16)
+    torch.manual_seed(0)
+    plain = list(fit_lm(data, gpt(256, 16, 16, 1), ADAMW, LANGUAGE, 2, 8, 0, 10))
+    torch.manual_seed(0)
+    compiled = list(fit_lm(data, gpt(256, 16, 16, 1), ADAMW, LANGUAGE, 2, 8, 0, 10,
+                           compile_model=True))
+    assert compiled[-1].extra["compile_seconds"] > 0 and "compile_seconds" not in plain[-1].extra
+    assert compiled[-1].val_metric == pytest.approx(plain[-1].val_metric, rel=1e-3)

@@ -81,6 +81,7 @@ class Objective:
     pruning: bool = True  # False: no pruner to ask (each question reads the trial back)
     eval_every: int | None = None  # a language model: steps between evaluations (its "epochs")
     precision: Any = None  # the autocast dtype (bf16 on a GPU that has it), None for fp32
+    compile_model: bool = False  # a language model's training steps through torch.compile
 
     def __call__(self, trial: optuna.trial.Trial, ledger: TrialLedger | None = None) -> float:
         import optuna
@@ -128,7 +129,8 @@ class Objective:
         sign = rec.sign(self.task.problem.direction)
         if isinstance(self.data, LMDeviceData):
             results = fit_lm(self.data, model, config, self.task.problem, self.epochs,
-                             self.batch_size, record["seed"], self.eval_every or 1, self.precision)
+                             self.batch_size, record["seed"], self.eval_every or 1, self.precision,
+                             self.compile_model)
         else:
             results = fit(self.data, model, config, self.task.problem, self.epochs,
                           self.batch_size, record["seed"])

@@ -140,7 +140,8 @@ def open_task(config: CompareConfig, study_config: StudyConfig, prepared: Prepar
     objective = Objective(prepared.task, data, study_config.space, study_config.epochs,
                           study_config.batch_size, seed, device, score_test=True, pruning=False,
                           eval_every=study_config.eval_every,
-                          precision=autocast_dtype(device, study_config.precision))
+                          precision=autocast_dtype(device, study_config.precision),
+                          compile_model=study_config.compile)
     return TaskStudy(study, objective)
 
 

@@ -148,7 +148,8 @@ def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                      config.space, config.epochs, config.batch_size, seed, device,
                      config.trial_timeout, pruning=config.pruner != "none",
                      eval_every=config.eval_every,
-                     precision=autocast_dtype(device, config.precision))
+                     precision=autocast_dtype(device, config.precision),
+                     compile_model=config.compile)
 
 
 def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
