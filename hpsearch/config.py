@@ -64,9 +64,7 @@ class StudyConfig:
     def __post_init__(self) -> None:
         get_task(self.task)
         for name in ("n_trials", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+            check_positive(name, getattr(self, name))
         for name in ("timeout", "trial_timeout"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int | float) and value > 0):
@@ -95,10 +93,8 @@ class StudyConfig:
         from hpsearch.optimizers import get_spec
 
         for name in LANGUAGE_KEYS:
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                      or value < 1):
-                raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
         given = [name for name in LANGUAGE_KEYS if getattr(self, name) is not None]
         given += ["precision"] if self.precision != "auto" else []
         given += ["compile"] if self.compile else []
@@ -130,9 +126,7 @@ LANGUAGE_BUDGET = {"steps": 500, "eval_every": 50}  # without a study file
 
 def steps_for_tokens(values: Mapping[str, Any], batch_size: int) -> int:
     """The steps a token budget buys: whole evaluation intervals of batch x context tokens."""
-    tokens = values["tokens"]
-    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
-        raise ConfigError(f"tokens must be a positive integer; got {tokens!r}")
+    tokens = check_positive("tokens", values["tokens"])
     per_step = values.get("batch_size", batch_size) * (values.get("context") or
                                                        LanguageModel().context)
     every = values.get("eval_every") or LANGUAGE_BUDGET["eval_every"]
@@ -141,6 +135,13 @@ def steps_for_tokens(values: Mapping[str, Any], batch_size: int) -> int:
         raise ConfigError(f"tokens {tokens:,} buy fewer than one evaluation interval ({every} "
                           f"steps of {per_step:,} tokens)")
     return steps
+
+
+def check_positive(name: str, value: Any) -> int:
+    """A count: a positive integer (a bool is not one), or a one-line error naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+    return value
 
 
 def check_seed(name: str, value: object) -> None:

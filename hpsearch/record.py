@@ -61,6 +61,13 @@ SECONDS = "seconds"
 CLOSURE_EVALUATIONS = "closure_evaluations"
 UPDATES = "updates"
 TOTAL_STEPS = "total_steps"  # the optimizer steps the full run takes: what its schedule is shaped on
+# A step-budgeted run's measurements (the language model), at its last evaluation.
+TOKENS = "tokens"
+TOKENS_PER_SECOND = "tokens_per_second"
+SECONDS_PER_STEP = "seconds_per_step"
+FLOPS_PER_TOKEN = "flops_per_token"
+GRAD_NORMS = "grad_norms"  # at each evaluation, before clipping
+COMPILE_SECONDS = "compile_seconds"  # the first, compiling step with --compile
 BEST_VALUE = "best_value"
 BEST_EPOCH = "best_epoch"
 TEST_VALUE = "test_value"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hpsearch import record
 from hpsearch.errors import ConfigError
 from hpsearch.optimizers import build, get_spec
 from hpsearch.schedules import scheduler_for
@@ -149,7 +150,7 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
                 scheduler.step()
             if compile_model and steps == 1:  # one host read, once: compilation ends here
                 loss.item()
-                timing["compile_seconds"] = round(time.perf_counter() - started, 3)
+                timing[record.COMPILE_SECONDS] = round(time.perf_counter() - started, 3)
                 started = time.perf_counter()
         if config.clip_grad_norm is None:  # the last step's gradient norm, before any clipping
             norm = torch.linalg.vector_norm(torch.stack(
@@ -166,10 +167,12 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
         timed = steps - (1 if compile_model else 0)  # the compiling step is timed apart
         reason = divergence(train_loss, param_check, values)
         yield EpochResult(evaluation, train_loss, tuple(values), steps, steps, reason, total_steps,
-                          {"steps": steps, "tokens": tokens, "tokens_per_second": round(
-                              timed * batch_size * data.context / elapsed, 1),
-                           "seconds_per_step": round(elapsed / max(1, timed), 6),
-                           "flops_per_token": flops, "grad_norms": list(grad_norms), **timing})
+                          {record.STEPS: steps, record.TOKENS: tokens,
+                           record.TOKENS_PER_SECOND: round(
+                               timed * batch_size * data.context / elapsed, 1),
+                           record.SECONDS_PER_STEP: round(elapsed / max(1, timed), 6),
+                           record.FLOPS_PER_TOKEN: flops, record.GRAD_NORMS: list(grad_norms),
+                           **timing})
         if reason:
             return
 

@@ -105,6 +105,14 @@ def require_postgres() -> Path:
     return bindir
 
 
+def serve() -> Iterator[PostgresServer]:
+    """A test module's server (`pytest.fixture(scope="module")(serve)`): skips without PostgreSQL,
+    fails on CI."""
+    require_postgres()
+    with postgres_server() as server:
+        yield server
+
+
 @contextlib.contextmanager
 def postgres_server(bindir: Path | None = None) -> Iterator[PostgresServer]:
     """A running server with role and database `hpsearch`, stopped and deleted on exit."""

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -19,16 +18,12 @@ from optuna.trial import TrialState
 from hpsearch.engine.budget import StudyLock
 from hpsearch.engine.locks import IDLE_SESSION_TIMEOUT_S, LOCK_TIMEOUT_S, PostgresLock
 from hpsearch.errors import HpsearchError
-from tests.postgres import PostgresServer, postgres_server, require_postgres
+from tests.postgres import PostgresServer, serve
 
 LOCK_SESSIONS = "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'hpsearch pid %'"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    require_postgres()
-    with postgres_server() as running:
-        yield running
+server = pytest.fixture(scope="module", name="server")(serve)
 
 
 def test_a_sweep_whose_lock_session_is_terminated_finishes_with_every_trial(

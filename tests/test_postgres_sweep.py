@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.postgres import PostgresServer, postgres_server, require_postgres
+from tests.postgres import PostgresServer, serve
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    require_postgres()
-    with postgres_server() as running:
-        yield running
+server = pytest.fixture(scope="module", name="server")(serve)
 
 
 def test_processes_started_at_once_share_one_study_on_an_empty_database(

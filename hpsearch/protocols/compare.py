@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.config import StudyConfig, check_seed, load_config
+from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
 from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
@@ -69,8 +69,7 @@ class CompareConfig:
         if not self.tasks:
             raise ConfigError(f"no task given; valid choices: {choices(TASKS)}")
         for name, value in (("budget", self.budget), ("seeds", self.seeds)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+            check_positive(name, value)
         check_seed("seed", self.seed)
         if len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"a task is given twice: {', '.join(self.tasks)}")
@@ -93,8 +92,9 @@ class CompareConfig:
 
 def about_ten_evaluations(steps: int | None) -> int | None:
     """An evaluation interval that divides `steps` into about ten (no pruner reads them here)."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+    if steps is None:
         return None
+    steps = check_positive("steps", steps)
     return next(d for d in range(max(1, steps // 10), 0, -1) if steps % d == 0)
 
 
