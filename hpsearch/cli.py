@@ -126,7 +126,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
                    "on the test split [default: 5].")
 @optimizers_option
 @click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
-@click.option("--steps", type=int, help="--task lm: steps per trial (default: its study file).")
+@click.option("--steps", type=int, help="Steps per trial instead of --epochs (--task lm: its default).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
 @storage_option
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)

@@ -81,18 +81,20 @@ optimizers_option = click.option(
 
 
 def language_options(command: Any) -> Any:
-    """The language model's budget and size (`--task lm`)."""
+    """Budgets in steps or tokens (every task), and the language model's size (`--task lm`)."""
     for option in reversed([
-        click.option("--steps", type=int, help="--task lm: optimizer steps per trial (default 500)."),
+        click.option("--steps", type=int, help="A budget in optimizer steps per trial instead of "
+                                               "epochs (--task lm: the default, 500)."),
         click.option("--eval-every", type=int,
-                     help="--task lm: steps between validation evaluations (default 50)."),
+                     help="With --steps or --tokens: steps between validation evaluations "
+                          "(default 50)."),
         click.option("--width", type=int, help="--task lm: the GPT's width (default 64)."),
         click.option("--depth", type=int, help="--task lm: the GPT's blocks (default 2)."),
         click.option("--context", type=int, help="--task lm: tokens per window (default 64)."),
         click.option("--vocab-size", type=int,
                      help="--task lm with nanoGPT's train.bin: the vocabulary (else meta.pkl)."),
         click.option("--tokens", type=int,
-                     help="--task lm: a budget in tokens instead of --steps."),
+                     help="A budget in tokens instead of --steps (a table's token is a row)."),
         click.option("--precision", type=click.Choice(PRECISIONS),
                      help="--task lm: autocast (auto: bf16 on a GPU that has it, else fp32)."),
         click.option("--compile", "compile", is_flag=True, default=None,

@@ -92,20 +92,23 @@ class StudyConfig:
     def check_language(self) -> None:
         from hpsearch.optimizers import get_spec
 
-        for name in LANGUAGE_KEYS:
+        for name in (*BUDGET_KEYS, *LANGUAGE_KEYS):
             if getattr(self, name) is not None:
                 check_positive(name, getattr(self, name))
+        if self.steps is not None and (self.eval_every is None or self.steps % self.eval_every):
+            raise ConfigError(f"steps ({self.steps}) must be a multiple of eval_every "
+                              f"({self.eval_every})")
+        if self.eval_every is not None and self.steps is None:
+            raise ConfigError("--eval-every applies to a budget in steps: give --steps or --tokens")
         given = [name for name in LANGUAGE_KEYS if getattr(self, name) is not None]
         given += ["precision"] if self.precision != "auto" else []
         given += ["compile"] if self.compile else []
         if get_task(self.task).problem.kind != "lm":
             if given:
-                raise ConfigError(f"--{given[0].replace('_', '-')} applies to --task lm; the "
-                                  "table tasks count epochs")
+                raise ConfigError(f"--{given[0].replace('_', '-')} applies to --task lm")
             return
-        if self.steps is None or self.eval_every is None or self.steps % self.eval_every:
-            raise ConfigError(f"steps ({self.steps}) must be a multiple of eval_every "
-                              f"({self.eval_every})")
+        if self.steps is None:
+            raise ConfigError("--task lm counts its budget in steps: use --steps (and --eval-every)")
         closure = [k for k in self.space.optimizers if get_spec(k).needs_closure]
         if closure:
             raise ConfigError(f"--task lm refuses '{closure[0]}': it needs full-batch steps, and "
@@ -120,20 +123,50 @@ class StudyConfig:
                              self.context or defaults.context, self.vocab_size)
 
 
-LANGUAGE_KEYS = ("steps", "eval_every", "width", "depth", "context", "vocab_size", "tokens")
-LANGUAGE_BUDGET = {"steps": 500, "eval_every": 50}  # without a study file
+BUDGET_KEYS = ("steps", "eval_every", "tokens")  # a budget in steps, for every task
+LANGUAGE_KEYS = ("width", "depth", "context", "vocab_size")
+STEP_BUDGET = {"steps": 500, "eval_every": 50}  # the language model's, without a study file
 
 
-def steps_for_tokens(values: Mapping[str, Any], batch_size: int) -> int:
-    """The steps a token budget buys: whole evaluation intervals of batch x context tokens."""
+def budget_in_steps(values: dict[str, Any], flags: set[str], language: bool) -> None:
+    """Turn a budget in steps or tokens into `steps`, `eval_every` and `epochs` (the evaluation
+    points), in place. A flag wins over the study file's other kind of budget."""
+    if {"steps", "tokens"} <= flags:
+        raise ConfigError("give --steps or --tokens, not both")
+    if "epochs" in flags and flags & {"steps", "tokens"}:
+        raise ConfigError("give --epochs or a budget in --steps or --tokens, not both")
+    if "steps" in flags:
+        values.pop("tokens", None)
+    if flags & {"steps", "tokens"}:
+        values.pop("epochs", None)
+    if "epochs" in flags:
+        values.pop("steps", None)
+        values.pop("tokens", None)
+    if values.get("tokens") is not None:
+        values["steps"] = steps_for_tokens(values, language)
+    if language:
+        if "epochs" in values:
+            raise ConfigError("--task lm counts its budget in steps: use --steps (and --eval-every)")
+        values.setdefault("steps", STEP_BUDGET["steps"])
+    if values.get("steps") is None:
+        return
+    if "epochs" in values:
+        raise ConfigError("give epochs or a budget in steps or tokens, not both")
+    values.setdefault("eval_every", min(STEP_BUDGET["eval_every"], values["steps"]))
+    values["epochs"] = max(1, values["steps"] // values["eval_every"])  # evaluation points
+
+
+def steps_for_tokens(values: Mapping[str, Any], language: bool) -> int:
+    """The steps a token budget buys: whole evaluation intervals of batch x context tokens (a
+    table's token is a row: batch rows a step)."""
     tokens = check_positive("tokens", values["tokens"])
-    per_step = values.get("batch_size", batch_size) * (values.get("context") or
-                                                       LanguageModel().context)
-    every = values.get("eval_every") or LANGUAGE_BUDGET["eval_every"]
+    context = (values.get("context") or LanguageModel().context) if language else 1
+    per_step = values["batch_size"] * context
+    every = values.get("eval_every") or STEP_BUDGET["eval_every"]
     steps = tokens // per_step // every * every
     if steps < every:
         raise ConfigError(f"tokens {tokens:,} buy fewer than one evaluation interval ({every} "
-                          f"steps of {per_step:,} tokens)")
+                          f"steps of {per_step:,} {'tokens' if language else 'rows'})")
     return steps
 
 
@@ -160,7 +193,7 @@ FILE_TYPES: dict[str, str] = {
     "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
     "ranges": "table of [low, high] pairs", "weight_decay_on": "string", "precision": "string",
     "compile": "boolean",
-    **dict.fromkeys(LANGUAGE_KEYS, "integer"),
+    **dict.fromkeys((*BUDGET_KEYS, *LANGUAGE_KEYS), "integer"),
 }
 FILE_KEYS = set(FILE_TYPES)
 
@@ -225,20 +258,11 @@ def load_config(task: str | None, config_file: Path | None = None,
         if key in values:
             space_args[key] = values.pop(key)
     values.setdefault("batch_size", task_spec.batch_size)
-    if task_spec.problem.kind == "lm":
+    language = task_spec.problem.kind == "lm"
+    if language:
         space_args.setdefault("weight_decay_on", "matrices")  # as pre-training does
-        if "epochs" in values:
-            raise ConfigError("--task lm counts its budget in steps: use --steps (and --eval-every)")
-        flags = {key for key, value in (overrides or {}).items() if value is not None}
-        if {"steps", "tokens"} <= flags:
-            raise ConfigError("give --steps or --tokens, not both")
-        if "steps" in flags:  # the flag wins over a study file's token budget
-            values.pop("tokens", None)
-        if values.get("tokens") is not None:
-            values["steps"] = steps_for_tokens(values, task_spec.batch_size)
-        values.setdefault("steps", LANGUAGE_BUDGET["steps"])
-        values.setdefault("eval_every", min(LANGUAGE_BUDGET["eval_every"], values["steps"]))
-        values["epochs"] = max(1, values["steps"] // values["eval_every"])  # evaluation points
+    budget_in_steps(values, {key for key, value in (overrides or {}).items() if value is not None},
+                    language)
     default_name = Path(values["data"]).stem if values.get("data") else task
     return StudyConfig(
         task=task,

@@ -1,4 +1,5 @@
-"""The training loop. It knows nothing of Optuna: it yields one `EpochResult` per epoch.
+"""The training loop. It knows nothing of Optuna: it yields one `EpochResult` per evaluation point
+(an epoch, or `eval_every` optimizer steps).
 
 Data are tensors resident on the device, batched by index permutation; every optimizer steps through
 a closure (so L-BFGS and SGD share one path); losses are summed on the device and read back once per
@@ -9,10 +10,12 @@ epoch, together with a finiteness check of the loss and parameters. An optimizer
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hpsearch import record
 from hpsearch.optimizers import build, get_spec
 from hpsearch.schedules import is_fractional, legacy_scheduler, scheduler_for
 from hpsearch.space import TrialConfig
@@ -80,13 +83,17 @@ def fit(
     epochs: int,
     batch_size: int,
     seed: int,
+    eval_every: int | None = None,
 ) -> Iterator[EpochResult]:
-    """Train `model` with the optimizer, schedule and clipping of `config`, yielding once per epoch.
+    """Train `model` with the optimizer, schedule and clipping of `config`, yielding at each of
+    `epochs` evaluation points: after every pass over the training rows (an epoch), or, with
+    `eval_every`, after every `eval_every` optimizer steps (a budget in steps).
 
     The schedule steps after every optimizer step, shaped on the run's total steps (a configuration
-    stored with an epoch-wise schedule steps it once per epoch, as it was trained). Stops after
-    yielding a result whose `diverged` is set. L-BFGS (any optimizer that needs its closure) trains
-    full batch: one step per epoch, many loss evaluations inside it.
+    stored with an epoch-wise schedule steps it once per evaluation point, as it was trained).
+    Stops after yielding a result whose `diverged` is set. L-BFGS (any optimizer that needs its
+    closure) trains full batch, many loss evaluations inside each step; its budget is counted in
+    rows seen, so that it sees the data the others see: one step per epoch.
     """
     import torch
 
@@ -99,57 +106,110 @@ def fit(
     clip = config.clip_grad_norm
     n = len(data.x_train)
     spec = get_spec(config.optimizer)
+    due = steps_due(n, batch_size, epochs, eval_every, spec.needs_closure)
     if spec.needs_closure:
         batch_size = n
-    total_steps = epochs * math.ceil(n / batch_size)
+    total_steps = due[-1]
     per_step = is_fractional(config.schedule)
     scheduler = (scheduler_for(config.schedule, optimizer, total_steps) if per_step
                  else legacy_scheduler(config.schedule, optimizer))
     generator = torch.Generator(device=device).manual_seed(seed)
-    evaluations = steps = 0
+    batches = shuffled_batches(n, batch_size, generator, device)
+    evaluations = steps = rows = 0
+    norm = torch.zeros((), device=device)
+    grad_norms: list[float] = []
+    flops, started = 6 * sum(p.numel() for p in params), time.perf_counter()
 
-    for epoch in range(epochs):
+    for epoch, until in enumerate(due):
         model.train()
         if spec.train_eval_modes:
             optimizer.train()  # type: ignore[attr-defined]
         total = torch.zeros((), device=device)
-        order = torch.randperm(n, device=device, generator=generator)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
+        rows_before = rows
+        while steps < until:
+            index = next(batches)
             xb, yb = data.x_train[index], data.y_train[index]
 
             # Called only within this iteration (by optimizer.step), so binding xb/yb is safe.
             def closure() -> torch.Tensor:
-                nonlocal evaluations
+                nonlocal evaluations, norm
                 evaluations += 1
                 optimizer.zero_grad(set_to_none=True)
                 loss = problem.loss(model(xb), yb)  # noqa: B023
                 loss.backward()
                 if clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, clip)
+                    norm = torch.nn.utils.clip_grad_norm_(params, clip)
                 return loss
 
             loss = optimizer.step(closure)  # type: ignore[arg-type]  # torch returns the tensor
             total += loss.detach() * len(index)  # type: ignore[attr-defined]
             steps += 1
+            rows += len(index)
             if per_step and scheduler is not None:
                 scheduler.step()
         if not per_step and scheduler is not None:
             scheduler.step()
+        if clip is None:  # the last step's gradient norm
+            norm = gradient_norm(params, device)
         if spec.train_eval_modes:
             optimizer.eval()  # type: ignore[attr-defined]  # the averaged weights, to evaluate and keep
         updates = spec.inner_iterations(optimizer) if spec.inner_iterations else steps
 
         metrics = evaluate(model, data, problem)
         param_sum = torch.stack([p.detach().sum() for p in params]).sum()
-        train_loss, param_check, *values = torch.cat(
-            [torch.stack([total / n, param_sum]), metrics]
+        train_loss, param_check, grad_norm, *values = torch.cat(
+            [torch.stack([total / max(1, rows - rows_before), param_sum, norm.float()]), metrics]
         ).tolist()
+        grad_norms.append(round(grad_norm, 6))
+        elapsed = time.perf_counter() - started
         reason = divergence(train_loss, param_check, values)
         yield EpochResult(epoch, train_loss, tuple(values), evaluations, updates, reason,
-                          total_steps)
+                          total_steps, speeds(steps, rows, elapsed, flops, grad_norms))
         if reason:
             return
+
+
+def steps_due(n: int, batch_size: int, points: int, eval_every: int | None,
+              full_batch: bool) -> list[int]:
+    """The optimizer steps done by each evaluation point. A full-batch optimizer is given the rows
+    the others see (`points` epochs, or `eval_every` batches per point), in whole passes, and at
+    least one step."""
+    rows_per_point = eval_every * batch_size if eval_every else n
+    if full_batch:
+        due = [round(rows_per_point * (i + 1) / n) for i in range(points)]
+        return [*due[:-1], max(1, due[-1])]
+    per_point = eval_every or math.ceil(n / batch_size)
+    return [per_point * (i + 1) for i in range(points)]
+
+
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator,
+                     device: torch.device) -> Iterator[torch.Tensor]:
+    """Row indices, `batch_size` at a time, reshuffled at every pass over the rows."""
+    import torch
+
+    while True:
+        order = torch.randperm(n, device=device, generator=generator)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
+
+
+def gradient_norm(params: list[torch.nn.Parameter], device: torch.device) -> torch.Tensor:
+    """The global L2 norm of the gradients (zero before any backward pass), on the device."""
+    import torch
+
+    grads = [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(grads)) if grads else torch.zeros((), device=device)
+
+
+def speeds(steps: int, tokens: int, elapsed: float, flops_per_token: int,
+           grad_norms: list[float], timed_steps: int | None = None) -> dict[str, Any]:
+    """What a trial records at an evaluation point about its pace (a table's token is a row)."""
+    timed = steps if timed_steps is None else timed_steps
+    per_step = tokens / max(1, steps)
+    return {record.STEPS: steps, record.TOKENS: tokens,
+            record.TOKENS_PER_SECOND: round(timed * per_step / elapsed, 1) if elapsed > 0 else None,
+            record.SECONDS_PER_STEP: round(elapsed / max(1, timed), 6),
+            record.FLOPS_PER_TOKEN: flops_per_token, record.GRAD_NORMS: list(grad_norms)}
 
 
 def evaluate(model: torch.nn.Module, data: DeviceData, problem: Problem,

@@ -25,7 +25,7 @@ from hpsearch.schedules import scheduler_for
 from hpsearch.space import TrialConfig
 from hpsearch.tasks.corpus import fixed_windows
 from hpsearch.tasks.gpt import flops_per_token
-from hpsearch.train import DeviceData, EpochResult, divergence
+from hpsearch.train import DeviceData, EpochResult, divergence, gradient_norm, speeds
 
 if TYPE_CHECKING:
     import torch
@@ -153,8 +153,7 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
                 timing[record.COMPILE_SECONDS] = round(time.perf_counter() - started, 3)
                 started = time.perf_counter()
         if config.clip_grad_norm is None:  # the last step's gradient norm, before any clipping
-            norm = torch.linalg.vector_norm(torch.stack(
-                [torch.linalg.vector_norm(p.grad) for p in params if p.grad is not None]))
+            norm = gradient_norm(params, device)
         if spec.train_eval_modes:
             optimizer.eval()  # type: ignore[attr-defined]
         metrics = evaluate_lm(model, data, precision)
@@ -163,16 +162,11 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
             [torch.stack([total / eval_every, param_sum, norm.float()]), metrics]).tolist()
         grad_norms.append(round(grad_norm, 6))
         elapsed = time.perf_counter() - started
-        tokens = steps * batch_size * data.context
         timed = steps - (1 if compile_model else 0)  # the compiling step is timed apart
         reason = divergence(train_loss, param_check, values)
+        pace = speeds(steps, steps * batch_size * data.context, elapsed, flops, grad_norms, timed)
         yield EpochResult(evaluation, train_loss, tuple(values), steps, steps, reason, total_steps,
-                          {record.STEPS: steps, record.TOKENS: tokens,
-                           record.TOKENS_PER_SECOND: round(
-                               timed * batch_size * data.context / elapsed, 1),
-                           record.SECONDS_PER_STEP: round(elapsed / max(1, timed), 6),
-                           record.FLOPS_PER_TOKEN: flops, record.GRAD_NORMS: list(grad_norms),
-                           **timing})
+                          {**pace, **timing})
         if reason:
             return
 

@@ -161,7 +161,7 @@ def test_tune_lm_end_to_end(workdir: Path) -> None:
                                                        "valid choices: adamw"]),
     (["--task", "lm", "--epochs", "3"], ["counts its budget in steps"]),
     (["--task", "lm", "--steps", "45", "--eval-every", "20"], ["multiple of eval_every"]),
-    (["--task", "classification", "--steps", "100"], ["--steps applies to --task lm"]),
+    (["--task", "classification", "--context", "32"], ["--context applies to --task lm"]),
     (["--task", "classification", "--compile"], ["--compile applies to --task lm"]),
     (["--task", "lm", "--steps", "100", "--tokens", "100000"], ["--steps or --tokens, not both"]),
     (["--task", "lm", "--tokens", "1000"], ["buy fewer than one evaluation interval"]),

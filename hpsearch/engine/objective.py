@@ -79,7 +79,7 @@ class Objective:
     trial_timeout: float | None = None
     score_test: bool = False  # a comparison's trials: the test metric once training ends
     pruning: bool = True  # False: no pruner to ask (each question reads the trial back)
-    eval_every: int | None = None  # a language model: steps between evaluations (its "epochs")
+    eval_every: int | None = None  # a budget in steps: steps between evaluations (its "epochs")
     precision: Any = None  # the autocast dtype (bf16 on a GPU that has it), None for fp32
     compile_model: bool = False  # a language model's training steps through torch.compile
 
@@ -116,6 +116,10 @@ class Objective:
                 ledger.set_attr(rec.RECORD, record)
             release_memory(self.device, failed)
 
+    def point(self, epoch: int) -> str:
+        """An evaluation point as a user counts it: an epoch, or the steps done by then."""
+        return f"step {epoch * self.eval_every}" if self.eval_every else f"epoch {epoch}"
+
     def _train(self, ledger: TrialLedger, config: search_space.TrialConfig, record: dict[str, Any],
                started: float) -> float:
         import optuna
@@ -133,10 +137,10 @@ class Objective:
                              self.compile_model)
         else:
             results = fit(self.data, model, config, self.task.problem, self.epochs,
-                          self.batch_size, record["seed"])
+                          self.batch_size, record["seed"], self.eval_every)
         # A language model is compared with others only once its decay has begun: rankings flip
         # while the learning rate is still high.
-        decay_from = decay_start(config.schedule) if self.eval_every else 0.0
+        decay_from = decay_start(config.schedule) if isinstance(self.data, LMDeviceData) else 0.0
         for result in results:
             epoch = result.epoch + 1
             record.update(result.extra)
@@ -157,12 +161,12 @@ class Objective:
                 record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
             record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
             if prune:
-                record[rec.REASON] = f"pruned by the pruner after epoch {epoch}"
+                record[rec.REASON] = f"pruned by the pruner after {self.point(epoch)}"
                 raise optuna.TrialPruned(record[rec.REASON])
             elapsed = time.perf_counter() - started
             if self.trial_timeout is not None and elapsed > self.trial_timeout and epoch < self.epochs:
                 record[rec.REASON] = (f"trial timeout: {elapsed:.1f} s > {self.trial_timeout:g} s, "
-                                      f"stopped after epoch {epoch}")
+                                      f"stopped after {self.point(epoch)}")
                 raise optuna.TrialPruned(record[rec.REASON])
         if self.score_test:
             tested = (evaluate_lm(model, self.data, self.precision, "test")

@@ -66,10 +66,12 @@ def versions() -> dict[str, str]:
 
 def identity(config: StudyConfig, prepared: PreparedTask) -> dict[str, Any]:
     """What makes two runs' trials comparable: resuming a study with other values is refused."""
-    steps = {record.STEPS: config.steps, record.EVAL_EVERY: config.eval_every} if config.steps else {}
+    # Steps are None for a budget in epochs (and in studies stored before budgets in steps), so a
+    # budget in epochs never resumes one in steps with as many evaluation points.
     return {record.TASK: config.task, record.SPACE_FINGERPRINT: config.space.fingerprint(),
             record.EPOCHS: config.epochs, record.BATCH_SIZE: config.batch_size,
-            record.SPLIT_SEED: config.split_seed, **steps, **prepared.identity}
+            record.SPLIT_SEED: config.split_seed, record.STEPS: config.steps,
+            record.EVAL_EVERY: config.eval_every, **prepared.identity}
 
 
 def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:

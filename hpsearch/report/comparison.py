@@ -35,7 +35,7 @@ class Protocol:
     epochs: int | None
     optimizers: tuple[str, ...]
     seed: Any
-    steps: int | None = None  # a step-budgeted task (the language model)
+    steps: int | None = None  # a budget in steps (the language model's, or a table's by flag)
 
     @property
     def length(self) -> str:

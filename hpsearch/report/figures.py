@@ -152,7 +152,8 @@ def _hover(t: TrialPoint) -> str:
     lr = f", lr {t.lr:.3g}" if t.lr is not None else ""
     reason = f"<br>{escape(t.reason)}" if t.reason else ""
     warm = f"<br>warm-started from {escape(t.warm_start)}" if t.warm_start else ""
-    return (f"trial {t.number} {escape(t.optimizer)}: {value} ({t.state}, {t.epochs_run} epochs{lr})"
+    run = f"{t.steps_run} steps" if t.steps_run is not None else f"{t.epochs_run} epochs"
+    return (f"trial {t.number} {escape(t.optimizer)}: {value} ({t.state}, {run}{lr})"
             f"{reason}{warm}")
 
 
@@ -177,8 +178,9 @@ def distribution(study: StudySummary, order: Sequence[str]) -> go.Figure:
 
 
 def learning_curves(study: StudySummary, order: Sequence[str]) -> go.Figure:
-    """Every trial's reported value per epoch; pruned trials faded. One trace per optimizer and
-    state (trials joined with gaps) keeps the page light with thousands of trials."""
+    """Every trial's reported value per evaluation point (epochs, or steps done); pruned trials
+    faded. One trace per optimizer and state (trials joined with gaps) keeps the page light with
+    thousands of trials."""
     import plotly.graph_objects as go
 
     palette = colours(order)
@@ -190,7 +192,7 @@ def learning_curves(study: StudySummary, order: Sequence[str]) -> go.Figure:
             for t in study.trials:
                 if t.optimizer != name or (t.state == "complete") != finished or not t.curve:
                     continue
-                xs += [*range(1, len(t.curve) + 1), None]
+                xs += [*study.provenance.points(len(t.curve)), None]
                 ys += [*t.curve, None]
             if xs:
                 fig.add_trace(go.Scatter(
@@ -198,8 +200,10 @@ def learning_curves(study: StudySummary, order: Sequence[str]) -> go.Figure:
                     legendgroup=name, opacity=opacity, line={"color": palette[name], "width": 1},
                     connectgaps=False, hoverinfo="skip" if not finished else None,
                 ))
-    return layout(fig, "Learning curves", "epoch", f"validation {study.metric}",
-                   subtitle="every trial's reported value per epoch; pruned trials faded")
+    unit = study.provenance.unit
+    return layout(fig, "Learning curves", unit, f"validation {study.metric}",
+                   subtitle=f"every trial's reported value per evaluation ({unit}s); pruned "
+                            "trials faded")
 
 
 def lr_sensitivity(study: StudySummary, order: Sequence[str]) -> go.Figure:

@@ -55,7 +55,7 @@ def _provenance(study: StudySummary) -> str:
     p = study.provenance
     return evidence([
         ("budget", f"{p.finished} finished trials of {esc(p.n_trials)} asked, at most "
-                   f"{esc(p.epochs)} epochs each, batch size {esc(p.batch_size)}"),
+                   f"{esc(p.budget())}, batch size {esc(p.batch_size)}"),
         ("search", f"sampler {esc(p.sampler)}, pruner {esc(p.pruner)}, seed {esc(p.seed)}, "
                    f"data split seed {esc(p.split_seed)}"),
     ], p)

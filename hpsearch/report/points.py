@@ -31,6 +31,7 @@ class TrialPoint:
     closure_evaluations: int | None = None  # None: not recorded
     updates: int | None = None  # parameter updates (steps, or L-BFGS's inner iterations); None: older study
     warm_start: str | None = None  # "study#trial" it was enqueued from; None: the sampler drew it
+    steps_run: int | None = None  # optimizer steps trained (recorded since budgets in steps)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,22 @@ class Provenance:
     runs: int
     warm_started: int = 0  # trials enqueued from an earlier study's trial
     warm_from: tuple[str, ...] = ()  # those earlier trials, "study#trial", in trial order
+    steps: int | None = None  # a budget in steps: steps per trial, evaluated every `eval_every`
+    eval_every: int | None = None
+
+    def budget(self) -> str:
+        """Each trial's budget as the study counted it."""
+        if self.steps:
+            return f"{self.steps} steps each, evaluated every {self.eval_every}"
+        return f"{self.epochs if self.epochs is not None else '-'} epochs each"
+
+    def points(self, count: int) -> list[int]:
+        """Where the first `count` evaluation points lie: epochs, or steps done."""
+        return [(self.eval_every or 1) * (i + 1) for i in range(count)]
+
+    @property
+    def unit(self) -> str:
+        return "step" if self.steps else "epoch"
 
 
 def optimizer_order(names: Sequence[str]) -> list[str]:
@@ -88,6 +105,7 @@ def trial_points(trials: Sequence[optuna.trial.FrozenTrial]) -> list[TrialPoint]
             reason=str(attrs.get(record.REASON, "")),
             closure_evaluations=_count(attrs.get(record.CLOSURE_EVALUATIONS)),
             updates=_count(attrs.get(record.UPDATES)), warm_start=record.warm_source(attrs),
+            steps_run=_count(attrs.get(record.STEPS)),
         ))
     return points
 
@@ -125,4 +143,5 @@ def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) 
         wall_seconds=wall_seconds(trials),
         versions=last.get("versions", {}), split_seed=attrs.get("split_seed"), runs=len(runs),
         warm_started=len(warm), warm_from=tuple(warm),
+        steps=_count(attrs.get(record.STEPS)), eval_every=_count(attrs.get(record.EVAL_EVERY)),
     )

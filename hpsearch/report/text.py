@@ -137,7 +137,8 @@ def terminal(report: Report) -> str:
     parts = _comparisons_terminal(report)
     for study in report.studies:
         parts.append(f"== {study.study} (task {study.task}, {study.metric} {study.direction}, "
-                     f"{study.provenance.finished} trials)\n{optimizer_table(study.optimizers, study.metric)}"
+                     f"{study.provenance.finished} trials, {study.provenance.budget()})\n"
+                     f"{optimizer_table(study.optimizers, study.metric)}"
                      f"\n{study.verdict}{_cost_terminal(study.cost, study.trials)}")
     return "\n\n".join(parts) if parts else "no studies in this storage"
 
