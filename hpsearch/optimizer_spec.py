@@ -73,6 +73,9 @@ class OptimizerSpec:
     defaults: Mapping[str, Any] = None  # type: ignore[assignment]
     # Parameter updates so far, from the optimizer's own state, when one step makes many (L-BFGS).
     inner_iterations: Callable[[torch.optim.Optimizer], int] | None = None
+    # µP (a model built with a width multiplier): "adam" scales the hidden matrices' learning rate
+    # by base width / width; "spectral" (Muon) keeps it, its updates being scaled by shape already.
+    mup_rule: str | None = None
 
     def __post_init__(self) -> None:
         if self.fixed is None:

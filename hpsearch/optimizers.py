@@ -67,14 +67,14 @@ _SPECS = (
                   defaults={"lr": 1.0, "rho": 0.9, "weight_decay": None}),
     OptimizerSpec("adam", "torch.optim.Adam", "adaptive moments; weight decay as L2",
                   (lr_range(1e-5, 1e-1), *ADAM_FAMILY, weight_decay()), adam_args, fused=True,
-                  defaults={"lr": 1e-3, **ADAM_DEFAULTS}),
+                  defaults={"lr": 1e-3, **ADAM_DEFAULTS}, mup_rule="adam"),
     OptimizerSpec("adamw", "torch.optim.AdamW", "Adam with decoupled weight decay",
                   (lr_range(1e-5, 1e-1), *ADAM_FAMILY, weight_decay(1e-5, 1.0)), adam_args,
                   fused=True,
-                  defaults={"lr": 1e-3, **ADAM_DEFAULTS, "weight_decay": 1e-2}),
+                  defaults={"lr": 1e-3, **ADAM_DEFAULTS, "weight_decay": 1e-2}, mup_rule="adam"),
     OptimizerSpec("nadam", "torch.optim.NAdam", "Adam with Nesterov momentum",
                   (lr_range(1e-5, 1e-1), *ADAM_FAMILY, weight_decay()), adam_args,
-                  defaults={"lr": 2e-3, **ADAM_DEFAULTS}),
+                  defaults={"lr": 2e-3, **ADAM_DEFAULTS}, mup_rule="adam"),
     OptimizerSpec("lbfgs", "torch.optim.LBFGS", "quasi-Newton, full batch; no weight decay in torch",
                   (lr_range(1e-2, 1.0),
                    Hyperparameter("history_size", 5, 100, integer=True, help="memory"),
@@ -84,7 +84,7 @@ _SPECS = (
                   defaults={"lr": 1.0, "history_size": 100, "line_search_fn": "none"}),
     OptimizerSpec("radam", "torch.optim.RAdam", "Adam with a rectified (variance-corrected) warm-up",
                   (lr_range(1e-5, 1e-1), *ADAM_FAMILY, weight_decay()), adam_args, group="modern",
-                  defaults={"lr": 1e-3, **ADAM_DEFAULTS}),
+                  defaults={"lr": 1e-3, **ADAM_DEFAULTS}, mup_rule="adam"),
     OptimizerSpec("adafactor", "torch.optim.Adafactor", "factored second moments, relative step sizes",
                   (lr_range(1e-4, 0.3),
                    Hyperparameter("beta2_decay", -1.0, -0.5, help="beta2_t = 1 - t^beta2_decay"),
@@ -96,7 +96,7 @@ _SPECS = (
                    Hyperparameter("adamw_lr", 1e-5, 1e-1, log=True, help="the AdamW part's rate"),
                    ONE_MINUS_MOMENTUM, weight_decay(1e-5, 1.0)), momentum_args,
                   fixed={"nesterov": True, "adjust_lr_fn": "original"}, foreach=False,
-                  build=build_muon, group="modern",
+                  build=build_muon, group="modern", mup_rule="spectral",
                   defaults={"lr": 1e-3, "adamw_lr": 1e-3, "one_minus_momentum": 0.05, "weight_decay": 0.1}),
     OptimizerSpec("schedulefree_adamw", "schedulefree.AdamWScheduleFree",
                   "schedule-free AdamW: iterate averaging instead of a learning-rate schedule",
@@ -106,12 +106,12 @@ _SPECS = (
                   schedule_free_args, package="schedulefree", schedule_free=True, train_eval_modes=True,
                   group="modern", extra="modern",
                   defaults={"lr": 2.5e-3, "one_minus_beta1": 0.1, "beta2": 0.999, "weight_decay": None,
-                            "warmup_steps": None}),
+                            "warmup_steps": None}, mup_rule="adam"),
     OptimizerSpec("lion", "pytorch_optimizer.Lion", "sign of interpolated momentum; small lr, large decay",
                   (lr_range(1e-6, 1e-2), ADAM_FAMILY[0],
                    Hyperparameter("beta2", 0.9, 0.999, help="momentum decay"),
                    weight_decay(1e-4, 10.0)), adam_args,
-                  package="pytorch-optimizer", group="modern", extra="modern",
+                  package="pytorch-optimizer", group="modern", extra="modern", mup_rule="adam",
                   defaults={"lr": 1e-4, "one_minus_beta1": 0.1, "beta2": 0.99, "weight_decay": None}),
 )
 
@@ -225,7 +225,12 @@ def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[
     kwargs.update(implementation or {})
     if decay not in DECAY_CHOICES:
         raise ConfigError(f"unknown weight_decay_on '{decay}'; valid choices: {choices(DECAY_CHOICES)}")
+    multiplier = getattr(model, "hpsearch_width_multiplier", None)  # set by µP's parametrize
+    if multiplier is not None and spec.mup_rule is None:
+        raise ConfigError(f"'{key}' has no µP learning-rate rule; valid choices under µP: "
+                          + choices(k for k, s in OPTIMIZERS.items() if s.mup_rule))
     if spec.build is not None:
         return spec.build(model, kwargs, decay)
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch_class(spec)(groups(params, model, decay), **kwargs)
+    hidden_lr = kwargs["lr"] / multiplier if multiplier is not None else None
+    return torch_class(spec)(groups(params, model, decay, hidden_lr), **kwargs)

@@ -25,13 +25,33 @@ def is_decayed(parameter: torch.Tensor, embeddings: set[int]) -> bool:
     return parameter.ndim >= 2 and id(parameter) not in embeddings
 
 
-def groups(params: Sequence[torch.Tensor], model: torch.nn.Module, decay: str) -> list[Any]:
-    """The parameters as torch takes them: a plain list, or a decayed group and one with
-    `weight_decay=0`."""
-    if decay == "all":
+def width_scaled_ids(model: torch.nn.Module) -> set[int]:
+    """The weights of the modules a model lists in `hpsearch_width_scaled`: its hidden matrices,
+    whose fan-in grows with the width."""
+    return {id(m.weight) for m in getattr(model, "hpsearch_width_scaled", ())}
+
+
+def groups(params: Sequence[torch.Tensor], model: torch.nn.Module, decay: str,
+           hidden_lr: float | None = None) -> list[Any]:
+    """The parameters as torch takes them: a plain list, or groups by weight decay (a decayed group
+    and one with `weight_decay=0`) and, with `hidden_lr`, the hidden matrices apart at that rate
+    (µP's rule for Adam-like optimizers)."""
+    if decay == "all" and hidden_lr is None:
         return list(params)
     embeddings = embedding_ids(model)
-    decayed = [p for p in params if is_decayed(p, embeddings)]
-    others = [p for p in params if not is_decayed(p, embeddings)]
-    return [group for group in ({"params": decayed}, {"params": others, "weight_decay": 0.0})
-            if group["params"]]
+    hidden = width_scaled_ids(model) if hidden_lr is not None else set()
+    found = []
+    for decayed in (True, False):
+        if decay == "all" and not decayed:
+            continue
+        for scaled in (False, True):
+            chosen = [p for p in params if (id(p) in hidden) == scaled
+                      and (decay == "all" or is_decayed(p, embeddings) == decayed)]
+            group: dict[str, Any] = {"params": chosen}
+            if not decayed:
+                group["weight_decay"] = 0.0
+            if scaled:
+                group["lr"] = hidden_lr
+            if chosen:
+                found.append(group)
+    return found

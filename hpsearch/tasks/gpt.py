@@ -12,11 +12,17 @@ if TYPE_CHECKING:
     import torch
 
 HEAD_DIM = 16  # heads = width / 16, as µP-style width scaling keeps the head dimension fixed
+ATTENTION_SCALES = ("sqrt", "linear")
 
 
-def gpt(vocab_size: int, context: int, width: int = 64, depth: int = 2) -> torch.nn.Module:
-    """A GPT of `depth` blocks of `width` over `context` tokens of a `vocab_size` vocabulary."""
-    return gpt_class()(vocab_size, context, width, depth)
+def gpt(vocab_size: int, context: int, width: int = 64, depth: int = 2,
+        attention: str = "sqrt") -> torch.nn.Module:
+    """A GPT of `depth` blocks of `width` over `context` tokens of a `vocab_size` vocabulary.
+    Attention scores are scaled by 1 / sqrt(head dimension) (`"sqrt"`), or by 1 / head dimension
+    (`"linear"`, µP's). Its hidden matrices are listed in `hpsearch_width_scaled`."""
+    if attention not in ATTENTION_SCALES:
+        raise ValueError(f"unknown attention scale '{attention}'; valid: {', '.join(ATTENTION_SCALES)}")
+    return gpt_class()(vocab_size, context, width, depth, attention == "linear")
 
 
 def flops_per_token(model: torch.nn.Module, context: int) -> int:
@@ -39,9 +45,10 @@ def gpt_class() -> type[Any]:
     from torch import nn
 
     class Block(nn.Module):
-        def __init__(self, width: int, heads: int) -> None:
+        def __init__(self, width: int, heads: int, linear_attention: bool) -> None:
             super().__init__()
             self.heads = heads
+            self.scale = 1.0 / (width // heads) if linear_attention else None  # None: 1/sqrt(d)
             self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
             self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
             self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
@@ -51,17 +58,18 @@ def gpt_class() -> type[Any]:
             b, t, c = x.shape
             q, k, v = self.qkv(self.norm1(x)).split(c, dim=2)
             q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
-            attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            attended = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
             x = x + self.proj(attended.transpose(1, 2).reshape(b, t, c))
             return x + self.mlp(self.norm2(x))
 
     class GPT(nn.Module):
-        def __init__(self, vocab_size: int, context: int, width: int, depth: int) -> None:
+        def __init__(self, vocab_size: int, context: int, width: int, depth: int,
+                     linear_attention: bool = False) -> None:
             super().__init__()
             self.context, self.width = context, width
             self.token = nn.Embedding(vocab_size, width)
             self.position = nn.Embedding(context, width)
-            self.blocks = nn.ModuleList(Block(width, max(1, width // HEAD_DIM))
+            self.blocks = nn.ModuleList(Block(width, max(1, width // HEAD_DIM), linear_attention)
                                         for _ in range(depth))
             self.norm = nn.LayerNorm(width)
             self.head = nn.Linear(width, vocab_size, bias=False)
@@ -72,6 +80,9 @@ def gpt_class() -> type[Any]:
                     nn.init.normal_(parameter, 0.0, std)
                 elif name.endswith("bias"):
                     nn.init.zeros_(parameter)
+            # The hidden matrices, whose fan-in grows with the width (what µP rescales).
+            self.hpsearch_width_scaled = [m for block in self.blocks for m in (
+                block.qkv, block.proj, block.mlp[0], block.mlp[2])]
 
         def forward(self, tokens: torch.Tensor) -> torch.Tensor:
             positions = torch.arange(tokens.shape[1], device=tokens.device)
