@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks
 from hpsearch.cli_options import (
     OneLineErrors,
     check_writable,
@@ -20,6 +21,7 @@ from hpsearch.cli_options import (
     storage_option,
     summary_of,
 )
+from hpsearch.cli_scale import scale
 from hpsearch.config import PRUNERS, SAMPLERS, check_seed
 from hpsearch.device import DEVICE_CHOICES
 from hpsearch.engine import signals
@@ -237,7 +239,7 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
     if fmt:
         check_writable(out.with_suffix(f".{fmt}"))
     summary = summary_of(storage, list(studies) or None)
-    if not summary.studies and not summary.comparisons:
+    if not summary.studies and not summary.comparisons and not summary.scales:
         raise ConfigError("no studies in this storage; run `hpsearch tune` first")
     out.write_text(render_page(summary), encoding="utf-8")
     click.echo(terminal(summary))
@@ -248,30 +250,10 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
         click.echo(f"summary: {path}")
 
 
-@cli.command("studies")
-@storage_option
-def list_studies(storage: str | None) -> None:
-    """List the studies in a storage: task, trials by state, best value."""
-    from hpsearch.engine.storage import load_studies
-    from hpsearch.report.text import study_lines
-
-    click.echo("\n".join(study_lines(load_studies(storage))))
-
-
-@cli.command("optimizers")
-def list_optimizers() -> None:
-    """List the optimizers, their torch classes and searched hyperparameters."""
-    from hpsearch.cli_output import optimizer_lines
-
-    click.echo("\n".join(optimizer_lines()))
-
-
-@cli.command("tasks")
-def list_tasks() -> None:
-    """List the built-in tasks."""
-    from hpsearch.cli_output import task_lines
-
-    click.echo("\n".join(task_lines()))
+cli.add_command(list_studies)
+cli.add_command(list_optimizers)
+cli.add_command(list_tasks)
+cli.add_command(scale)
 
 
 def main() -> None:

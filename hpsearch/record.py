@@ -33,6 +33,7 @@ STEPS = "steps"  # a step-budgeted study's steps per trial and its evaluation in
 EVAL_EVERY = "eval_every"
 PROTOCOL = "protocol"  # {"kind": "compare", ...}: a comparison; absent for `tune`
 COMPARE = "compare"  # the kind of protocol `hpsearch compare` stores
+SCALE = "scale"  # the kind `hpsearch scale` stores
 RANGE_TEST = "range_test"  # the lr ranges a range test narrowed, kept for resumed sweeps
 RUN_PREFIX = "run:"  # one attribute per run: `run:<moment>:<host>:<pid>:<random>`
 
@@ -45,7 +46,11 @@ RERUN_OF = "rerun_of"
 WARM_START = "warm_start"  # {"study": name, "trial": number} it was enqueued from
 RETRY_OF = "retry_of"
 RECOVERED_FROM = "recovered_from"  # a trial failed under its running owner, stored again by it
-CARRIED = (PHASE, OPTIMIZER, SEED_INDEX, RERUN_OF, SEED, WARM_START)
+# A scale sweep's trial: the model's width and parametrisation, the run's length (a multiple of
+# the base steps) and the learning rate, as enqueued.
+WIDTH, PARAMETRIZATION, LENGTH, LR = "width", "parametrization", "length", "lr"
+CARRIED = (PHASE, OPTIMIZER, SEED_INDEX, RERUN_OF, SEED, WARM_START, WIDTH, PARAMETRIZATION, LENGTH,
+           LR)
 
 # Trial attributes written while it runs.
 WORKER = "worker"  # {"host", "pid", "started", "machine", "pid_namespace"}: written first, so
@@ -175,6 +180,11 @@ def protocol_of(attrs: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def is_comparison(attrs: Mapping[str, Any]) -> bool:
     protocol = protocol_of(attrs)
     return protocol is not None and protocol.get("kind") == COMPARE
+
+
+def is_scale_sweep(attrs: Mapping[str, Any]) -> bool:
+    protocol = protocol_of(attrs)
+    return protocol is not None and protocol.get("kind") == SCALE
 
 
 def warm_source(attrs: Mapping[str, Any]) -> str | None:

@@ -153,14 +153,23 @@ def default_params(key: str, space: SearchSpace) -> dict[str, Any]:
         if "none" not in space.schedules:
             raise ConfigError("torch's defaults need the schedule 'none' (a constant learning rate)")
         params["schedule"] = "none"
+    params.update(sampled_params(key, spec.defaults))
+    if space.clip:
+        params["clip_grad"] = False
+    return params
+
+
+def sampled_params(key: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The Optuna parameters that draw `values` (in sampled terms, None: an optional one off) for
+    optimizer `key`'s hyperparameters."""
+    spec = get_spec(key)
+    params: dict[str, Any] = {}
     for hp in spec.hyperparameters:
-        name, value = spec.param_name(hp), spec.defaults[hp.name]
+        name, value = spec.param_name(hp), values[hp.name]
         if hp.optional:
             params[f"{name}_on"] = value is not None
         if value is not None:
             params[name] = value
-    if space.clip:
-        params["clip_grad"] = False
     return params
 
 

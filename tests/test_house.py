@@ -21,7 +21,7 @@ ADAPTER = "hpsearch.engine.optuna_adapter"
 LAYERS = (
     ("errors", ("hpsearch.errors",)),
     ("record", ("hpsearch.record",)),
-    ("statistics", ("hpsearch.stats",)),
+    ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats")),
     ("space and registries", ("hpsearch.muon", "hpsearch.optimizer_spec", "hpsearch.optimizers",
                               "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
                               "hpsearch.export")),
@@ -31,7 +31,8 @@ LAYERS = (
     ("engine", ("hpsearch.engine",)),
     ("protocols", ("hpsearch.protocols",)),
     ("readers", ("hpsearch.report",)),
-    ("cli", ("hpsearch.cli", "hpsearch.cli_options", "hpsearch.cli_output", "hpsearch.__main__")),
+    ("cli", ("hpsearch.cli", "hpsearch.cli_options", "hpsearch.cli_output", "hpsearch.cli_listings",
+             "hpsearch.cli_scale", "hpsearch.__main__")),
 )
 # Readers read the record, the statistics, the registries and a protocol's pure plan; never the
 # engine, training or a protocol's runner. Training knows no Optuna.

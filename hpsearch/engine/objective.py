@@ -120,23 +120,28 @@ class Objective:
         """An evaluation point as a user counts it: an epoch, or the steps done by then."""
         return f"step {epoch * self.eval_every}" if self.eval_every else f"epoch {epoch}"
 
+    def shape(self, trial: optuna.trial.Trial) -> tuple[torch.nn.Module, int]:
+        """The model this trial trains (built under the seed already set) and its evaluation
+        points; a protocol whose trials differ in model or length says so here."""
+        return self.task.build_model(*self.data.model_shape()), self.epochs
+
     def _train(self, ledger: TrialLedger, config: search_space.TrialConfig, record: dict[str, Any],
                started: float) -> float:
         import optuna
         import torch
 
         torch.manual_seed(record["seed"])
-        model = self.task.build_model(*self.data.model_shape())
+        model, points = self.shape(ledger.trial)
         model.to(self.device)
         record.update({rec.MODEL: type(model).__name__,
                        rec.PARAMETERS: sum(p.numel() for p in model.parameters())})
         sign = rec.sign(self.task.problem.direction)
         if isinstance(self.data, LMDeviceData):
-            results = fit_lm(self.data, model, config, self.task.problem, self.epochs,
+            results = fit_lm(self.data, model, config, self.task.problem, points,
                              self.batch_size, record["seed"], self.eval_every or 1, self.precision,
                              self.compile_model)
         else:
-            results = fit(self.data, model, config, self.task.problem, self.epochs,
+            results = fit(self.data, model, config, self.task.problem, points,
                           self.batch_size, record["seed"], self.eval_every)
         # A language model is compared with others only once its decay has begun: rankings flip
         # while the learning rate is still high.
@@ -155,7 +160,7 @@ class Objective:
                 raise optuna.TrialPruned(f"diverged: {result.diverged}")
             with signals.held():
                 ledger.report(result.val_metric, result.epoch)
-                prune = (self.pruning and epoch / self.epochs > decay_from
+                prune = (self.pruning and epoch / points > decay_from
                          and ledger.should_prune())
             if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
                 record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
@@ -164,7 +169,7 @@ class Objective:
                 record[rec.REASON] = f"pruned by the pruner after {self.point(epoch)}"
                 raise optuna.TrialPruned(record[rec.REASON])
             elapsed = time.perf_counter() - started
-            if self.trial_timeout is not None and elapsed > self.trial_timeout and epoch < self.epochs:
+            if self.trial_timeout is not None and elapsed > self.trial_timeout and epoch < points:
                 record[rec.REASON] = (f"trial timeout: {elapsed:.1f} s > {self.trial_timeout:g} s, "
                                       f"stopped after {self.point(epoch)}")
                 raise optuna.TrialPruned(record[rec.REASON])

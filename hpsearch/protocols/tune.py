@@ -108,9 +108,10 @@ def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
 
 def check_tune_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:
     """Refuse a comparison's study, or one made for another task, space or budget."""
-    if record.is_comparison(study.user_attrs):
-        raise StudyMismatchError(f"study '{config.study_name}' was made by `hpsearch compare`, not "
-                                 "`tune`; use another --study name")
+    protocol = record.protocol_of(study.user_attrs)
+    if protocol is not None:
+        raise StudyMismatchError(f"study '{config.study_name}' was made by `hpsearch "
+                                 f"{protocol.get('kind')}`, not `tune`; use another --study name")
     check_study(study, config, prepared)
 
 

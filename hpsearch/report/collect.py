@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from hpsearch import record
 from hpsearch.report.comparison import AcrossTasks, ComparisonSummary, across_tasks, summarise_comparison
 from hpsearch.report.points import optimizer_order
+from hpsearch.report.scale import ScaleSummary, summarise_scale
 from hpsearch.report.summary import StudySummary, summarise_study
 
 if TYPE_CHECKING:
@@ -25,12 +26,13 @@ class Report:
     optimizer_order: list[str]  # one order (and so one colour each) for every figure and task
     comparisons: list[ComparisonSummary] = field(default_factory=list)  # `hpsearch compare` studies
     across_tasks: AcrossTasks | None = None  # over every comparison; None without one
+    scales: list[ScaleSummary] = field(default_factory=list)  # `hpsearch scale` sweeps
 
 
 def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = True) -> Report:
     """The studies (as loaded from one storage, shown as `storage`) as plain data."""
-    studies = [summarise_study(s, importance) for s in loaded
-               if not record.is_comparison(s.user_attrs)]
+    studies = [summarise_study(s, importance) for s in loaded  # scale sweeps: `hpsearch scale`
+               if not record.is_comparison(s.user_attrs) and not record.is_scale_sweep(s.user_attrs)]
     comparisons = [summarise_comparison(s) for s in loaded if record.is_comparison(s.user_attrs)]
     seen = {row.optimizer for s in studies for row in s.optimizers} | {
         row.optimizer for c in comparisons for row in c.optimizers}
@@ -40,4 +42,5 @@ def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = T
         generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         studies=studies, optimizer_order=order, comparisons=comparisons,
         across_tasks=across_tasks(comparisons, order),
+        scales=[summarise_scale(s) for s in loaded if record.is_scale_sweep(s.user_attrs)],
     )

@@ -21,6 +21,7 @@ from hpsearch.report.html import (
     warm,
 )
 from hpsearch.report.plotting import colours
+from hpsearch.report.scale import ScaleSummary, scale_lines
 from hpsearch.report.summary import OptimizerSummary, StudySummary, format_hyperparameters
 
 
@@ -92,10 +93,19 @@ def _tune_part(report: Report) -> str:
             f"{sections}")
 
 
+def scale_part(scales: list[ScaleSummary]) -> str:
+    """Each scale sweep's numbers, as the terminal prints them (its figures are to come)."""
+    return "".join(f"<section><h2>Scale sweep {esc(s.study)}</h2><pre>"
+                   f"{esc(chr(10).join(scale_lines(s)))}</pre></section>" for s in scales)
+
+
 def render_page(report: Report) -> str:
     from plotly.offline import get_plotlyjs
 
-    if report.comparisons:
+    if report.scales and not report.studies and not report.comparisons:
+        intro = (f"hpsearch report of {len(report.scales)} scale sweeps in "
+                 f"<code>{esc(report.storage)}</code>, generated {esc(report.generated)}.")
+    elif report.comparisons:
         intro = (f"hpsearch report of {len(report.comparisons)} comparisons and {len(report.studies)} "
                  f"tune studies in <code>{esc(report.storage)}</code>, generated {esc(report.generated)}. "
                  "A comparison gives every optimizer the same budget and judges it on re-runs over seeds; "
@@ -110,5 +120,6 @@ def render_page(report: Report) -> str:
         f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
         "<h1>Which optimizer, for which task?</h1>"
         f'<p class="meta">{intro}</p>{comparisons_part(report)}'
-        f"{_tune_part(report) if report.studies or not report.comparisons else ''}</body></html>"
+        f"{_tune_part(report) if report.studies or not (report.comparisons or report.scales) else ''}"
+        f"{scale_part(report.scales)}</body></html>"
     )

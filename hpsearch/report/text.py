@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record
 from hpsearch.report.cost import CostRow, CostSummary, warm_note
 from hpsearch.report.points import TrialPoint
+from hpsearch.report.scale import scale_lines
 from hpsearch.report.summary import OptimizerSummary, format_hyperparameters, summarise_optimizers
 
 if TYPE_CHECKING:
@@ -140,6 +141,7 @@ def terminal(report: Report) -> str:
                      f"{study.provenance.finished} trials, {study.provenance.budget()})\n"
                      f"{optimizer_table(study.optimizers, study.metric)}"
                      f"\n{study.verdict}{_cost_terminal(study.cost, study.trials)}")
+    parts += ["\n".join(scale_lines(scale)) for scale in report.scales]
     return "\n\n".join(parts) if parts else "no studies in this storage"
 
 

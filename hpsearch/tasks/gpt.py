@@ -82,7 +82,7 @@ def gpt_class() -> type[Any]:
                     nn.init.zeros_(parameter)
             # The hidden matrices, whose fan-in grows with the width (what µP rescales).
             self.hpsearch_width_scaled = [m for block in self.blocks for m in (
-                block.qkv, block.proj, block.mlp[0], block.mlp[2])]
+                block.qkv, block.proj, block.mlp[0], block.mlp[2])]  # type: ignore[index]
 
         def forward(self, tokens: torch.Tensor) -> torch.Tensor:
             positions = torch.arange(tokens.shape[1], device=tokens.device)

@@ -1,0 +1,107 @@
+"""`hpsearch scale`: learning-rate sweeps across widths (and lengths), and the prediction for the
+target run."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hpsearch.cli_options import optimizers_option, quiet_optuna, storage_option
+from hpsearch.device import DEVICE_CHOICES, PRECISIONS
+from hpsearch.engine import signals
+from hpsearch.errors import ConfigError, HpsearchError
+
+if TYPE_CHECKING:
+    import optuna
+
+PARAMETRIZATION_CHOICES = ("both", "sp", "mup")
+
+
+def integers(name: str, text: str) -> tuple[int, ...]:
+    """A comma-separated list of positive integers, or a one-line error naming the bad part."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(int(part.strip()))
+        except ValueError:
+            raise ConfigError(f"--{name} takes comma-separated integers; got '{part.strip()}'") from None
+    return tuple(values)
+
+
+@click.command()
+@click.option("--task", type=click.Choice(["lm"]), default="lm", show_default=True,
+              help="The task swept (the language model).")
+@optimizers_option
+@click.option("--parametrization", type=click.Choice(PARAMETRIZATION_CHOICES), default="both",
+              show_default=True, help="Standard (sp), µP (mup), or both side by side.")
+@click.option("--widths", default="16,32,64,128", show_default=True,
+              help="Model widths swept (heads = width / 16).")
+@click.option("--lengths", default="1", show_default=True,
+              help="Training lengths, as multiples of --steps (e.g. 1,2,4,8).")
+@click.option("--steps", type=int, default=250, show_default=True, help="Steps of the base length.")
+@click.option("--seeds", type=int, default=2, show_default=True,
+              help="Seeds at each learning rate of the fine pass.")
+@click.option("--base-width", type=int, help="µP's base width [default: the smallest width].")
+@click.option("--depth", type=int, default=2, show_default=True, help="Transformer blocks.")
+@click.option("--context", type=int, default=64, show_default=True, help="Tokens per window.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")
+@click.option("--target-width", type=int, help="The big run's width: its learning rate is predicted.")
+@click.option("--target-steps", type=int, help="The big run's steps.")
+@click.option("--data", help="Your corpus: a text file, or nanoGPT's train.bin.")
+@click.option("--model", help="Your model: FILE.py:FUNCTION called as FUNCTION(vocab_size, "
+                              "context, width), listing its hidden matrices in "
+                              "`model.hpsearch_width_scaled`.")
+@click.option("--study", default="scale-lm", show_default=True, help="Study name.")
+@storage_option
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine sharing the sweep.")
+def scale(task: str, optimizers: str | None, parametrization: str, widths: str, lengths: str,
+          workers: int, **options: Any) -> None:
+    """Sweep the learning rate across widths (and lengths) in sp and µP; predict the target run's."""
+    from hpsearch.optimizers import parse_optimizers
+    from hpsearch.protocols.scale import ScaleConfig
+    from hpsearch.protocols.scale import scale as run_scale
+    from hpsearch.report.scale import scale_lines, summarise_scale
+
+    quiet_optuna()
+    config = ScaleConfig(
+        optimizers=parse_optimizers(optimizers) if optimizers else ("adamw", "muon", "lion"),
+        parametrizations=("sp", "mup") if parametrization == "both" else (parametrization,),
+        widths=integers("widths", widths), lengths=integers("lengths", lengths), **options)
+
+    def on_start(prepared: Any) -> None:
+        plan = config.plan()
+        click.echo(f"study '{config.study}': {len(plan.optimizers)} optimizers x "
+                   f"{len(plan.parametrizations)} parametrizations x widths "
+                   f"{', '.join(map(str, plan.widths))} x lengths "
+                   f"{', '.join(str(n * config.steps) for n in plan.lengths)} steps, "
+                   f"{config.seeds} seeds in the fine pass", err=True)
+        for note in prepared.notes:
+            click.echo(f"  {note}", err=True)
+
+    def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        attrs = trial.user_attrs
+        value = f"{trial.value:.4f}" if trial.value is not None else trial.state.name.lower()
+        click.echo(f"#{trial.number} {attrs.get('optimizer')} {attrs.get('parametrization')} "
+                   f"width {attrs.get('width')} x{attrs.get('length')} lr {attrs.get('lr', 0):.3g} "
+                   f"seed {attrs.get('seed_index')}: {value}", err=True)
+
+    try:
+        with signals.handled():
+            result = run_scale(config, workers=workers, on_trial=on_trial, on_start=on_start)
+    except KeyboardInterrupt as stop:
+        click.echo(f"{signals.described(stop)}: the runs in flight are recorded as failed; run the "
+                   "same command to continue where it stopped", err=True)
+        sys.exit(signals.exit_code(stop))
+    click.echo("\n".join(scale_lines(summarise_scale(result.study))))
+    speed = (f", {result.steps_per_second:.1f} steps/s over all workers"
+             if result.steps_per_second else "")
+    click.echo(f"\n{result.trials_run} runs in {result.seconds:.0f} s{speed}; study "
+               f"'{config.study}'")
+    if result.stopped:
+        raise HpsearchError(result.stopped)

@@ -1,0 +1,297 @@
+"""`hpsearch scale`: learning-rate sweeps of the language model at several widths (and lengths), per
+optimizer and parametrisation (standard, and µP), from which the best learning rate of a much larger
+target run is predicted. The plan is `scale_plan`'s; every run is a trial of one study, stored,
+resumable and shared by `--workers` like any sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import record
+from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
+from hpsearch.engine.budget import DONE, Chooser, StudyLock
+from hpsearch.engine.objective import Objective
+from hpsearch.engine.pool import WorkerPool, run_together
+from hpsearch.engine.runner import run_trials
+from hpsearch.engine.studies import check_study, load_existing, make_sampler, open_study, record_run
+from hpsearch.errors import ConfigError, StudyMismatchError
+from hpsearch.protocols.scale_plan import ScalePlan, next_trial
+from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, build_at_width, check_parametrization
+from hpsearch.tasks.prepare import LanguageModel, PreparedTask, prepare_task
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+EVALUATIONS = 5  # per base length: a run's curve, read by the report (nothing is pruned)
+# What must match for a stored sweep to be continued; the plan's axes may grow.
+FIXED = ("base_width", "depth", "seeds", "seed", "steps")
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    optimizers: tuple[str, ...] = ("adamw", "muon", "lion")
+    parametrizations: tuple[str, ...] = PARAMETRIZATIONS
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    lengths: tuple[int, ...] = (1,)
+    seeds: int = 2
+    steps: int = 250
+    base_width: int | None = None  # µP's base: the smallest width unless given
+    depth: int = 2
+    context: int = 64
+    batch_size: int = 32
+    target_width: int | None = None
+    target_steps: int | None = None
+    data: str | None = None
+    model: str | None = None  # FILE.py:FUNCTION called as FUNCTION(vocab_size, context, width)
+    study: str = "scale-lm"
+    storage: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    precision: str = "auto"
+    study_config: StudyConfig = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "steps", "depth", "context", "batch_size"):
+            check_positive(name, getattr(self, name))
+        for name in ("widths", "lengths"):
+            values = getattr(self, name)
+            if not values:
+                raise ConfigError(f"no {name} given")
+            for value in values:
+                check_positive(name, value)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{name} holds a value twice: {', '.join(map(str, values))}")
+        for name in ("target_width", "target_steps", "base_width"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        for name in self.parametrizations:
+            check_parametrization(name)
+        check_seed("seed", self.seed)
+        if self.steps % EVALUATIONS:
+            raise ConfigError(f"steps ({self.steps}) must be a multiple of {EVALUATIONS}: each run "
+                              f"evaluates {EVALUATIONS} times per base length")
+        self.plan()  # refuses an optimizer without a recipe, or too few seeds
+        study = load_config("lm", None, {
+            "study": self.study, "optimizers": self.optimizers, "schedules": ("cosine",),
+            "sampler": "random", "pruner": "none", "steps": self.steps,
+            "eval_every": self.steps // EVALUATIONS, "batch_size": self.batch_size,
+            "context": self.context, "depth": self.depth, "width": self.first_width,
+            "data": self.data, "model": self.model, "storage": self.storage,
+            "device": self.device, "seed": self.seed, "precision": self.precision,
+            "n_trials": 1, "clip": True})
+        object.__setattr__(self, "study_config", study)
+
+    @property
+    def first_width(self) -> int:
+        return self.base_width or min(self.widths)
+
+    def plan(self) -> ScalePlan:
+        return ScalePlan(tuple(self.optimizers), tuple(self.parametrizations),
+                         tuple(sorted(self.widths)), tuple(sorted(self.lengths)), self.seeds,
+                         self.seed)
+
+    def protocol(self, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Stored with the study: what the report needs to read it as a scale sweep; the axes
+        are the union of every run's."""
+        stored = stored or {}
+
+        def union(name: str, values: tuple[Any, ...]) -> list[Any]:
+            return sorted(set(stored.get(name, [])) | set(values), key=str) if name not in (
+                "widths", "lengths") else sorted(set(stored.get(name, [])) | set(values))
+
+        return {"kind": record.SCALE, "base_width": self.first_width, "depth": self.depth,
+                "seeds": self.seeds, "seed": self.seed, "steps": self.steps,
+                "optimizers": union("optimizers", self.optimizers),
+                "parametrizations": union("parametrizations", self.parametrizations),
+                "widths": union("widths", self.widths), "lengths": union("lengths", self.lengths),
+                "target_width": self.target_width, "target_steps": self.target_steps}
+
+
+def width_builder(config: ScaleConfig, parametrization: str) -> WidthBuilder:
+    """The model at a width: the built-in GPT (µP's attention scale under µP), or the user's
+    `build(vocab_size, context, width)`."""
+    from hpsearch.models import load_model_builder
+    from hpsearch.tasks.gpt import gpt
+
+    if config.model:
+        return load_model_builder(config.model)  # type: ignore[return-value]
+    return partial(gpt, depth=config.depth,
+                   attention="linear" if parametrization == "mup" else "sqrt")
+
+
+def prepare(config: ScaleConfig) -> PreparedTask:
+    """The corpus, and the model built at the smallest and largest widths in every parametrisation
+    asked (µP's contract checked), before any study is touched."""
+    import torch
+
+    from hpsearch.models import check_model_builder
+    from hpsearch.tasks.corpus import fixed_windows
+    from hpsearch.tasks.prepare import PROBE_ROWS
+
+    language = LanguageModel(config.first_width, config.depth, config.context)
+    prepared = prepare_task("lm", data=config.data, language=language)
+    corpus: Any = prepared.data
+    vocab = corpus.vocab_size
+    rows = torch.from_numpy(fixed_windows(corpus.train, config.context, PROBE_ROWS)[:, :-1])
+    name = config.model or f"gpt depth {config.depth}"
+    for parametrization in config.parametrizations:
+        for width in (min(config.widths), max(config.widths)):
+            at_width = partial(build_at_width, width_builder(config, parametrization), width=width,
+                               parametrization=parametrization, base_width=config.first_width)
+            check_model_builder(at_width, f"{name} at width {width}",
+                                vocab, config.context, rows=rows,
+                                needed=(len(rows), config.context, vocab))
+    return replace(prepared, identity={**prepared.identity, "model": name})
+
+
+@dataclass
+class ScaleObjective(Objective):
+    """An Objective whose trials differ in width, parametrisation and length, read from the
+    attributes each was enqueued with."""
+
+    config: ScaleConfig | None = None
+
+    def shape(self, trial: optuna.trial.Trial) -> tuple[torch.nn.Module, int]:
+        assert self.config is not None
+        attrs = trial.user_attrs
+        parametrization, width = str(attrs[record.PARAMETRIZATION]), int(attrs[record.WIDTH])
+        vocab, context = self.data.model_shape()
+        model = build_at_width(width_builder(self.config, parametrization), vocab, context, width,
+                               parametrization, self.config.first_width)
+        return model, self.epochs * int(attrs[record.LENGTH])
+
+
+def next_from_plan(plan: ScalePlan) -> Chooser:
+    def choose(study: optuna.Study) -> str | None:
+        import warnings
+
+        from optuna.trial import TrialState
+
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return None
+        found = next_trial(study.get_trials(deepcopy=False), plan)
+        if found is None or isinstance(found, str):
+            return found or DONE
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            study.enqueue_trial(found.params, user_attrs=found.attrs, skip_if_exists=False)
+        return None
+
+    return choose
+
+
+def check_scale_study(study: optuna.Study, config: ScaleConfig, prepared: PreparedTask) -> None:
+    """Refuse a study of another protocol, or a sweep made with other fixed settings."""
+    stored = record.protocol_of(study.user_attrs)
+    if record.TASK in study.user_attrs and not record.is_scale_sweep(study.user_attrs):
+        kind = (stored or {}).get("kind", "tune")
+        raise StudyMismatchError(f"study '{config.study}' was made by `hpsearch {kind}`, not "
+                                 "`scale`; use another --study name")
+    check_study(study, config.study_config, prepared)
+    mine = config.protocol()
+    for key in FIXED:
+        if stored and stored.get(key) != mine[key]:
+            raise StudyMismatchError(f"study '{config.study}' was made with {key}="
+                                     f"{stored.get(key)!r}, not {mine[key]!r}; use another --study "
+                                     "name or the original settings")
+
+
+def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
+                  device: torch.device) -> ScaleObjective:
+    from hpsearch.device import autocast_dtype
+    from hpsearch.train_lm import device_data
+
+    study = config.study_config
+    return ScaleObjective(prepared.task, device_data(prepared.data, device, config.context),
+                          study.space, study.epochs, config.batch_size, seed, device,
+                          pruning=False, eval_every=study.eval_every,
+                          precision=autocast_dtype(device, config.precision), config=config)
+
+
+def run_share(config: ScaleConfig, study: optuna.Study, objective: ScaleObjective,
+              callbacks: list[Any]) -> str | None:
+    lock = StudyLock(config.storage, config.study)
+    try:
+        return run_trials(study, objective, lock, next_from_plan(config.plan()), callbacks)
+    finally:
+        lock.close()
+
+
+@dataclass(frozen=True)
+class ScaleWork:
+    """The sweep as the other worker processes run it."""
+
+    config: ScaleConfig
+
+    def load(self) -> PreparedTask:
+        return prepare(self.config)
+
+    def run(self, prepared: PreparedTask, seed: int, index: int) -> str | None:
+        from hpsearch.device import resolve_device
+        from hpsearch.stats import derive_seed
+
+        study = open_study(self.config.study_config, sampler_seed=derive_seed(seed, index),
+                           heartbeat=True)
+        objective = objective_for(self.config, prepared, seed, resolve_device(self.config.device))
+        return run_share(self.config, study, objective, [])
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    study: optuna.Study
+    seconds: float
+    stopped: str | None
+    trials_run: int
+    steps_per_second: float | None  # over this run's finished trials, all workers together
+
+
+def scale(config: ScaleConfig, workers: int = 1,
+          on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+          on_start: Callable[[PreparedTask], None] | None = None) -> ScaleResult:
+    """Run (or continue) the sweep; `workers` processes share it."""
+    import torch
+
+    from hpsearch.device import describe, resolve_device
+    from hpsearch.engine.recovery import reclaim_dead_trials
+
+    started = time.perf_counter()
+    pool = WorkerPool(ScaleWork(config), workers) if workers > 1 else None
+    try:
+        device = resolve_device(config.device)
+        prepared = prepare(config)
+        existing = load_existing(config.study_config)  # read only: a refusal changes nothing
+        if existing is not None:
+            check_scale_study(existing, config, prepared)
+        study = open_study(config.study_config, heartbeat=True)
+        check_scale_study(study, config, prepared)
+        reclaim_dead_trials(study)
+        before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        stored = dict(record.protocol_of(study.user_attrs) or {})
+        protocol = config.protocol(stored)
+        record_run(study, config.study_config, prepared, config.seed, describe(device), workers,
+                   protocol)
+        study.set_user_attr(record.PROTOCOL, protocol)
+        study.sampler = make_sampler("random", config.seed)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        if on_start:
+            on_start(prepared)
+        objective = objective_for(config, prepared, config.seed, device)
+        tell = [on_trial] if on_trial else []
+        share = partial(run_share, config, study, objective, tell)
+        stopped = share() if pool is None else run_together(pool, config.seed, share)
+    except BaseException:
+        if pool:
+            pool.stop()
+        raise
+    seconds = time.perf_counter() - started
+    new = [t for t in study.get_trials(deepcopy=False)
+           if t.state.is_finished() and t.number not in before]
+    steps = sum(record.trial_attrs(t).get(record.STEPS) or 0 for t in new)
+    return ScaleResult(study, seconds, stopped, len(new), steps / seconds if new else None)

@@ -1,0 +1,224 @@
+"""A scale sweep as plain data: per optimizer and parametrisation, the best learning rate at each
+width and length (with its uncertainty), the power law through them, its error on the largest width
+held out, the prediction for the target run, and the data-equivalent speed-ups over AdamW. No plotly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import record
+from hpsearch.errors import HpsearchError
+from hpsearch.protocols.scale_plan import RECIPES, Cell, cell_of, final_loss
+from hpsearch.scaling_stats import (
+    BestLR,
+    HeldOut,
+    PowerLaw,
+    Prediction,
+    best_lr,
+    fit_power_law,
+    held_out_error,
+    speedup_interval,
+)
+
+if TYPE_CHECKING:
+    import optuna
+
+BASELINE = "adamw"  # the speed-ups are over AdamW (Wen et al. 2025)
+MIN_LENGTHS = 4
+
+
+@dataclass(frozen=True)
+class CellResult:
+    cell: Cell
+    runs: int
+    best: BestLR | None
+    problem: str = ""  # why there is no best learning rate yet
+    timescale: float | None = None  # AdamW's 1 / (lr x weight decay) at the best lr, in runs
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One optimizer in one parametrisation, across widths and lengths."""
+
+    optimizer: str
+    parametrization: str
+    cells: tuple[CellResult, ...]
+    fit: PowerLaw | None
+    held_out: HeldOut | None
+    prediction: Prediction | None
+    drift: float | None  # decades the best lr moved from the smallest to the largest width
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Speedup:
+    optimizer: str
+    parametrization: str
+    width: int
+    length: int
+    median: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class ScaleSummary:
+    study: str
+    steps: int
+    target_width: int | None
+    target_steps: int | None
+    transfers: tuple[Transfer, ...]
+    speedups: tuple[Speedup, ...]
+    speedup_note: str  # "not estimated" and why, when there are no speed-ups
+
+
+def cell_result(cell: Cell, trials: Sequence[optuna.trial.FrozenTrial], steps: int) -> CellResult:
+    runs = [(float(t.user_attrs[record.LR]), loss, int(t.user_attrs.get(record.SEED_INDEX, 0)))
+            for t in trials if (loss := final_loss(t)) is not None]
+    if len({lr for lr, _, _ in runs}) < 3:
+        return CellResult(cell, len(runs), None, "fewer than 3 learning rates finished")
+    try:
+        best = best_lr([r[0] for r in runs], [r[1] for r in runs], [r[2] for r in runs])
+    except HpsearchError as error:
+        return CellResult(cell, len(runs), None, str(error))
+    decay = RECIPES[cell.optimizer].fixed.get("weight_decay") if cell.optimizer in RECIPES else None
+    timescale = 1.0 / (best.lr * decay) / (steps * cell.length) if decay else None
+    return CellResult(cell, len(runs), best, timescale=timescale)
+
+
+def transfer(optimizer: str, parametrization: str, cells: list[CellResult],
+             target: tuple[int | None, float | None]) -> Transfer:
+    found = [c for c in cells if c.best is not None and not c.best.at_edge]
+    lengths = sorted({c.cell.length for c in found})
+    two_axes = len(lengths) >= 2
+    xs = [(c.cell.width, c.cell.length) if two_axes else (c.cell.width,) for c in found]
+    ys = [c.best.log_lr for c in found if c.best]
+    sigmas = [c.best.sigma for c in found if c.best]
+    shortest = [c for c in found if c.cell.length == (lengths[0] if lengths else 1)]
+    drift = (shortest[-1].best.log_lr - shortest[0].best.log_lr  # type: ignore[union-attr]
+             if len(shortest) >= 2 else None)
+    fit = held = prediction = None
+    notes = [f"{len(cells) - len(found)} cell(s) left out: their minimum is at the grid's edge "
+             "or unknown"] if len(found) < len(cells) else []
+    try:
+        fit = fit_power_law(xs, ys, sigmas)
+        held = held_out_error(xs, ys, sigmas)
+        width, length = target
+        if width is not None:
+            prediction = fit.predict((width, length or 1.0) if two_axes else (width,))
+            if not two_axes and length not in (None, 1.0):
+                notes.append("length not swept: the prediction assumes the best lr does not move "
+                             "with the run's length")
+    except HpsearchError as error:
+        notes.append(str(error))
+    return Transfer(optimizer, parametrization, tuple(cells), fit, held, prediction, drift,
+                    "; ".join(notes))
+
+
+def speedups(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], optimizers: Sequence[str],
+             parametrizations: Sequence[str]) -> tuple[tuple[Speedup, ...], str]:
+    """At the largest width, each optimizer's best final loss at each length against AdamW's loss
+    curve over lengths: how much longer AdamW would train to reach it."""
+    found: list[Speedup] = []
+    notes = []
+    for parametrization in parametrizations:
+        width = max((c.width for c in by_cell if c.parametrization == parametrization), default=0)
+
+        def seeds_at_best(optimizer: str, length: int, p: str = parametrization,
+                          w: int = width) -> list[float]:
+            trials = by_cell.get(Cell(optimizer, p, w, length), [])
+            by_lr: dict[float, list[float]] = {}
+            for t in trials:
+                loss = final_loss(t)
+                if loss is not None and math.isfinite(loss):
+                    by_lr.setdefault(float(t.user_attrs[record.LR]), []).append(loss)
+            rows = [v for v in by_lr.values() if len(v) >= 2] or list(by_lr.values())
+            return min(rows, key=lambda v: sum(v) / len(v)) if rows else []
+
+        lengths = sorted(c.length for c in by_cell if c.optimizer == BASELINE
+                         and c.parametrization == parametrization and c.width == width)
+        baseline = {float(n): seeds_at_best(BASELINE, n) for n in lengths}
+        baseline = {n: v for n, v in baseline.items() if v}
+        if len(baseline) < MIN_LENGTHS:
+            notes.append(f"{parametrization}: not estimated (AdamW ran at {len(baseline)} length(s); "
+                         f"needs {MIN_LENGTHS})")
+            continue
+        for optimizer in optimizers:
+            for length in lengths:
+                other = seeds_at_best(optimizer, length)
+                if optimizer == BASELINE or not other:
+                    continue
+                try:
+                    median, low, high = speedup_interval(baseline, other, float(length))
+                except HpsearchError as error:
+                    notes.append(f"{optimizer} {parametrization} x{length}: {error}")
+                    continue
+                found.append(Speedup(optimizer, parametrization, width, length, median, low, high))
+    return tuple(found), "; ".join(notes)
+
+
+def summarise_scale(study: optuna.Study) -> ScaleSummary:
+    protocol: dict[str, Any] = dict(record.protocol_of(study.user_attrs) or {})
+    steps = int(protocol.get("steps", 0)) or 1
+    by_cell: dict[Cell, list[optuna.trial.FrozenTrial]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        cell = cell_of(trial)
+        if cell is not None and record.LR in trial.user_attrs:
+            by_cell.setdefault(cell, []).append(trial)
+    optimizers = [k for k in protocol.get("optimizers", []) if any(c.optimizer == k for c in by_cell)]
+    parametrizations = [p for p in ("sp", "mup") if any(c.parametrization == p for c in by_cell)]
+    target_width, target_steps = protocol.get("target_width"), protocol.get("target_steps")
+    target = (target_width, target_steps / steps if target_steps else None)
+    transfers = []
+    for optimizer in optimizers:
+        for parametrization in parametrizations:
+            cells = sorted((c for c in by_cell if c.optimizer == optimizer
+                            and c.parametrization == parametrization),
+                           key=lambda c: (c.length, c.width))
+            results = [cell_result(c, by_cell[c], steps) for c in cells]
+            transfers.append(transfer(optimizer, parametrization, results, target))
+    found, note = speedups(by_cell, optimizers, parametrizations)
+    return ScaleSummary(study.study_name, steps, target_width, target_steps, tuple(transfers), found,
+                        note)
+
+
+def scale_lines(summary: ScaleSummary) -> list[str]:
+    """The sweep in the terminal: best lr per width, the fit, its held-out error, the prediction."""
+    lines = [f"== {summary.study}: best learning rate per width ({summary.steps} steps a base "
+             "length; 90 % intervals)"]
+    for t in summary.transfers:
+        lines.append(f"{t.optimizer} {t.parametrization}:")
+        for c in t.cells:
+            where = f"  width {c.cell.width:>5} x{c.cell.length}"
+            if c.best is None:
+                lines.append(f"{where}: {c.problem} ({c.runs} runs)")
+                continue
+            edge = " (at the grid's edge)" if c.best.at_edge else ""
+            decay = f", AdamW timescale {c.timescale:.2g} runs" if c.timescale else ""
+            lines.append(f"{where}: lr {c.best.lr:.3g} [{10 ** c.best.low:.3g}, "
+                         f"{10 ** c.best.high:.3g}] ({c.runs} runs){edge}{decay}")
+        if t.drift is not None:
+            lines.append(f"  moved {t.drift:+.2f} decades from the smallest width to the largest")
+        if t.fit is not None:
+            lines.append("  fit: lr ~ " + " x ".join(
+                f"{name}^{b:.2f}±{se:.2f}" for name, b, se in zip(
+                    ("width", "length"), t.fit.exponents, t.fit.exponent_ses, strict=False)))
+        if t.held_out is not None:
+            lines.append(f"  held out width {t.held_out.width:g}: the fit missed it by "
+                         f"{t.held_out.mean_abs_error:.2f} decades")
+        if t.prediction is not None:
+            p = t.prediction
+            lines.append(f"  target (width {summary.target_width}, {summary.target_steps or '-'} "
+                         f"steps): lr {p.lr:.3g} [{p.lr_low:.3g}, {p.lr_high:.3g}]")
+        if t.note:
+            lines.append(f"  note: {t.note}")
+    for s in summary.speedups:
+        lines.append(f"data-equivalent speed-up over AdamW, {s.optimizer} {s.parametrization} width "
+                     f"{s.width} x{s.length}: {s.median:.2f} [{s.low:.2f}, {s.high:.2f}]")
+    if summary.speedup_note:
+        lines.append(f"speed-ups: {summary.speedup_note}")
+    return lines

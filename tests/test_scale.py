@@ -1,0 +1,112 @@
+"""`hpsearch scale`: the plan brackets each width's best learning rate finely enough, the sweep is
+stored and resumed like any other, and what it cannot take is refused in one line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from hpsearch.cli import cli
+from hpsearch.protocols.scale_plan import RECIPES, ScalePlan, cell_of, next_trial
+from tests.test_cli import assert_one_line_error
+
+
+def fill(plan: ScalePlan, best_log_lr: dict[int, float]) -> list[optuna.trial.FrozenTrial]:
+    """Run the plan to its end on a synthetic loss: a parabola in log lr whose minimum sits at
+    `best_log_lr[width]`, diverging two decades above it."""
+    trials: list[optuna.trial.FrozenTrial] = []
+    while (found := next_trial(trials, plan)) is not None:
+        assert not isinstance(found, str)
+        attrs = found.attrs
+        x = math.log10(attrs["lr"]) - best_log_lr[attrs["width"]]
+        diverged = x > 2
+        trials.append(create_trial(
+            state=TrialState.PRUNED if diverged else TrialState.COMPLETE,
+            value=None if diverged else 3.0 + x * x + 0.01 * attrs["seed_index"],
+            params={"lr": attrs["lr"]}, distributions={"lr": FloatDistribution(1e-9, 1e3, log=True)},
+            user_attrs={**attrs, **({"record": {"diverged": True}} if diverged else {})}))
+        assert len(trials) < 500
+    return trials
+
+
+def test_the_plan_brackets_every_minimum_with_five_rates_and_two_seeds() -> None:
+    plan = ScalePlan(("adamw",), ("sp",), (16, 64), (1,), seeds=2, seed=0)
+    centre = RECIPES["adamw"].centre
+    # Inside the coarse grid, and far past its upper edge (the grid must widen towards it).
+    trials = fill(plan, {16: centre + 0.3, 64: centre + 2.2})
+    for width, truth in ((16, centre + 0.3), (64, centre + 2.2)):
+        mine = [t for t in trials if cell_of(t).width == width]  # type: ignore[union-attr]
+        lrs = sorted({math.log10(t.user_attrs["lr"]) for t in mine})
+        # Five consecutive rates at most 0.3 decades apart bracket the true minimum.
+        assert any(run[0] < truth < run[-1] and max(b - a for a, b in zip(run, run[1:], strict=False)) <= 0.3
+                   for run in (lrs[i:i + 5] for i in range(len(lrs) - 4))), (width, lrs)
+        seeds: dict[float, set[int]] = {}
+        for t in mine:
+            seeds.setdefault(round(math.log10(t.user_attrs["lr"]), 6), set()).add(
+                t.user_attrs["seed_index"])
+        assert sum(len(s) >= 2 for s in seeds.values()) >= 5
+    assert next_trial(trials, plan) is None  # done: nothing more to run
+
+
+def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
+    args = ["scale", "--optimizers", "adamw", "--parametrization", "mup", "--widths",
+            "8,16,24,32", "--steps", "10", "--context", "16", "--batch-size", "8",
+            "--target-width", "1024"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "adamw mup:" in result.output and "held out width 32" in result.output
+    assert "target (width 1024" in result.output
+    study = optuna.load_study(study_name="scale-lm", storage="sqlite:///studies/hpsearch.db")
+    assert study.user_attrs["protocol"]["kind"] == "scale"
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert {t.user_attrs["width"] for t in finished} == {8, 16, 24, 32}
+    assert all(len(t.intermediate_values) == 5 for t in finished if t.state == TrialState.COMPLETE)
+
+    page = CliRunner().invoke(cli, ["report", "--out", "studies/report.html"])
+    assert page.exit_code == 0 and "adamw mup:" in page.output
+    assert "Scale sweep scale-lm" in (workdir / "studies" / "report.html").read_text()
+
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and "0 runs in" in again.output
+    assert len(optuna.load_study(study_name="scale-lm",
+                                 storage="sqlite:///studies/hpsearch.db").trials) == len(study.trials)
+
+    other = CliRunner().invoke(cli, [*args[:8], "20", *args[9:]])  # another --steps
+    assert_one_line_error(other.exit_code, other.output, 2, "study 'scale-lm' was made with")
+    tune = CliRunner().invoke(cli, ["tune", "--task", "lm", "--study", "scale-lm", "--steps", "10",
+                                    "--eval-every", "5"])
+    assert_one_line_error(tune.exit_code, tune.output, 2, "made by `hpsearch scale`, not `tune`")
+    assert len(optuna.load_study(study_name="scale-lm",
+                                 storage="sqlite:///studies/hpsearch.db").trials) == len(study.trials)
+
+
+TIED = """
+from hpsearch.tasks.gpt import gpt
+
+def build(vocab_size, context, width):
+    model = gpt(vocab_size, context, width, 1)
+    model.head.weight = model.token.weight
+    return model
+"""
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--optimizers", "sgd"], ["'sgd' has no scale recipe; valid choices: adamw"]),
+    (["--widths", "16,x"], ["--widths takes comma-separated integers; got 'x'"]),
+    (["--widths", "16,16"], ["widths holds a value twice"]),
+    (["--seeds", "1"], ["seeds must be at least 2"]),
+    (["--steps", "12"], ["steps (12) must be a multiple of 5"]),
+    (["--parametrization", "mup", "--model", "tied.py:build"], ["tied head"]),
+])
+def test_what_scale_cannot_take_is_refused_in_one_line(workdir: Path, args: list[str],
+                                                       fragments: list[str]) -> None:
+    (workdir / "tied.py").write_text(TIED)
+    result = CliRunner().invoke(cli, ["scale", "--steps", "10", "--context", "16", *args])
+    assert_one_line_error(result.exit_code, result.output, 2, *fragments)
+    assert not (workdir / "studies" / "hpsearch.db").exists()
