@@ -215,12 +215,28 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
 @click.option("--study", "study_name", help="Study name (may be left out when there is one).")
 @storage_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
-def best(study_name: str | None, storage: str | None, fmt: str) -> None:
-    """Print the winning configuration of a study."""
+@click.option("--for-width", type=click.IntRange(min=1),
+              help="A scale sweep: the configuration predicted for a run of this width.")
+@click.option("--for-steps", type=click.IntRange(min=1), help="... and of this many steps.")
+@click.option("--optimizer", help="With --for-width: this optimizer [default: the best at the "
+                                  "largest width swept].")
+@click.option("--parametrization", type=click.Choice(["sp", "mup"]), help="With --for-width.")
+def best(study_name: str | None, storage: str | None, fmt: str, for_width: int | None,
+         for_steps: int | None, optimizer: str | None, parametrization: str | None) -> None:
+    """Print the winning configuration of a study (or a scale sweep's, for the target run)."""
     from hpsearch.engine.storage import load_study
     from hpsearch.export import best_config, render
 
-    click.echo(render(best_config(load_study(storage, study_name)), fmt), nl=False)
+    study = load_study(storage, study_name)
+    if for_width is None and (for_steps or optimizer or parametrization):
+        raise ConfigError("--for-steps, --optimizer and --parametrization go with --for-width")
+    if for_width is not None:
+        from hpsearch.report.scale_target import target_config
+
+        config = target_config(study, for_width, for_steps, optimizer, parametrization)
+    else:
+        config = best_config(study)
+    click.echo(render(config, fmt), nl=False)
 
 
 @cli.command()

@@ -103,7 +103,15 @@ def to_python(config: Mapping[str, Any]) -> str:
             f"{metric.get('name')!r} {metric.get('value')!r} ({metric.get('direction')!r}), "
             f"{config.get('epochs')!r} epochs, batch size {config.get('batch_size')!r}"
         )
-    if spec.build is None and config.get("weight_decay_on") == "matrices":
+    mup = (config.get("parametrization") or {}).get("name") == "mup"
+    if mup:  # µP's learning rates per group: built by hpsearch from the model built in µP
+        p = config["parametrization"]
+        lines = ["import hpsearch", "from hpsearch.tasks.mup import parametrize", "",
+                 f"# µP at width {p['width']!r}, base width {p['base_width']!r}: build your model at "
+                 "both widths, then",
+                 f"# model = parametrize(model, base_model, {p['width']!r}, {p['base_width']!r})",
+                 f"config = {dict(config)!r}", "optimizer = hpsearch.build_optimizer(config, model)"]
+    elif spec.build is None and config.get("weight_decay_on") == "matrices":
         lines += ["# weight decay on weight matrices only: never biases, norms or embeddings",
                   "embeddings = {id(p) for m in model.modules() if isinstance(m, "
                   "torch.nn.Embedding) for p in m.parameters()}",

@@ -210,8 +210,27 @@ def build_optimizer(config: Mapping[str, Any], model: torch.nn.Module) -> torch.
     torch's Muon and AdamW (`split_for_muon` says which parameters go where); `schedulefree_adamw`
     needs `optimizer.train()` before training steps and `optimizer.eval()` before evaluating or saving.
     """
+    check_parametrization_of(config, model)
     return build(str(config["optimizer"]), config["hyperparameters"], config.get("implementation"),
                  model, str(config.get("weight_decay_on", "all")))
+
+
+def check_parametrization_of(config: Mapping[str, Any], model: torch.nn.Module) -> None:
+    """A configuration predicted for a µP model (`hpsearch best --for-width`) needs the model built
+    in µP at its width (`hpsearch.tasks.mup.parametrize`): its learning rate is the base width's."""
+    wanted = config.get("parametrization") or {"name": "sp"}
+    multiplier = getattr(model, "hpsearch_width_multiplier", None)
+    if wanted.get("name") == "mup":
+        expected = wanted["width"] / wanted["base_width"]
+        if multiplier is None or abs(multiplier - expected) > 1e-9 * expected:
+            raise ConfigError(f"this configuration is for µP at width {wanted['width']} (base "
+                              f"{wanted['base_width']}); the model is "
+                              + ("not in µP" if multiplier is None else
+                                 f"at {multiplier:g} x its base width")
+                              + ": build it with hpsearch.tasks.mup.parametrize")
+    elif multiplier is not None and "parametrization" in config:
+        raise ConfigError("this configuration is for the standard parametrisation; the model is "
+                          "in µP")
 
 
 def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[str, bool] | None,

@@ -219,7 +219,7 @@ class LossCurve:
         return math.inf if loss <= self.c else float((self.a / (loss - self.c)) ** (1.0 / self.b))
 
 
-def _fit_curve(lengths: np.ndarray, losses: np.ndarray) -> LossCurve:
+def _fit_curve(lengths: np.ndarray, losses: np.ndarray, polish: bool = True) -> LossCurve:
     ref = float(np.exp(np.mean(np.log(lengths))))  # fit in D / ref, so a stays near the losses' size
     t = np.log(lengths / ref)
     low, span = float(losses.min()), float(np.ptp(losses)) or 1.0  # equal losses fail the slope test below
@@ -235,13 +235,18 @@ def _fit_curve(lengths: np.ndarray, losses: np.ndarray) -> LossCurve:
     j = int(np.argmin(sse))
     if not np.isfinite(sse[j]):
         raise HpsearchError("the baseline's loss does not fall with training length: no curve to fit")
+    if not polish:  # a bootstrap draw: the profile's best is close enough, and 20x cheaper
+        return LossCurve(a=math.exp(icpt[j]) * ref ** -float(slope[j]), b=-float(slope[j]),
+                         c=float(cs[j, 0]))
     from scipy.optimize import least_squares
 
     def residuals(q: np.ndarray) -> np.ndarray:
         return np.exp(q[0] - np.exp(q[1]) * t) + low - span * 10 ** q[2] - losses
 
     start = np.array([icpt[j], math.log(-slope[j]), us[j]])
-    sol = least_squares(residuals, start, bounds=([-np.inf, -np.inf, -8.0], [np.inf, np.inf, 4.0]))
+    # A polish from a good start: capped, as a near-flat curve can take it hundreds of steps.
+    sol = least_squares(residuals, start, bounds=([-np.inf, -np.inf, -8.0], [np.inf, np.inf, 4.0]),
+                        max_nfev=40)
     q = sol.x if np.all(np.isfinite(sol.x)) and 2.0 * sol.cost <= sse[j] else start
     b = math.exp(q[1])
     return LossCurve(a=math.exp(q[0]) * ref**b, b=b, c=low - span * 10 ** float(q[2]))
@@ -284,7 +289,7 @@ def speedup_interval(baseline: Mapping[float, Sequence[float]], other: Sequence[
         means = np.array([v[rng.integers(0, v.size, v.size)].mean() for v in runs])
         target = float(mine[rng.integers(0, mine.size, mine.size)].mean())
         try:
-            out[i] = _fit_curve(lengths, means).length_for(target) / length
+            out[i] = _fit_curve(lengths, means, polish=False).length_for(target) / length
         except HpsearchError:  # this draw's losses do not fall with length: it has no curve
             continue
     out = out[~np.isnan(out)]

@@ -85,6 +85,24 @@ def main() -> None:
     cpu = cpu_tokens_per_second(size, 10 if args.smoke else 20)
     print(f"  this machine's CPU, same model, fp32: {cpu:,.0f} tokens/s "
           f"({tokens_per_second / cpu:.1f}x)")
+    scale_sweep(args.smoke, device)
+
+
+def scale_sweep(smoke: bool, device: str) -> None:
+    """`hpsearch scale` for AdamW in sp and µP at widths 128 to 1024 (tiny under --smoke)."""
+    from hpsearch.protocols.scale import ScaleConfig, scale
+    from hpsearch.report.scale import scale_lines, summarise_scale
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = ScaleConfig(
+            optimizers=("adamw",), widths=(8, 16, 24, 32) if smoke else (128, 256, 512, 1024),
+            steps=10 if smoke else 250, context=16 if smoke else 128, batch_size=8 if smoke else 32,
+            device=device, precision="fp32" if smoke else "bf16", storage=f"sqlite:///{tmp}/scale.db",
+            study="gpu-scale", target_width=64 if smoke else 8192)
+        result = scale(config)
+        print(f"scale sweep: {result.trials_run} runs in {result.seconds:.0f} s, "
+              f"{result.steps_per_second:.1f} steps/s")
+        print("\n".join(scale_lines(summarise_scale(result.study))))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ stored and resumed like any other, and what it cannot take is refused in one lin
 
 from __future__ import annotations
 
+import json
 import math
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -12,8 +14,13 @@ from click.testing import CliRunner
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from hpsearch import build_optimizer
 from hpsearch.cli import cli
+from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import RECIPES, ScalePlan, cell_of, next_trial
+from hpsearch.tasks.gpt import gpt
+from hpsearch.tasks.mup import build_at_width
+from tests.browser import render, require_chromium
 from tests.test_cli import assert_one_line_error
 
 
@@ -68,9 +75,33 @@ def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
     assert {t.user_attrs["width"] for t in finished} == {8, 16, 24, 32}
     assert all(len(t.intermediate_values) == 5 for t in finished if t.state == TrialState.COMPLETE)
 
+    exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64",
+                                        "--for-steps", "40"])
+    assert exported.exit_code == 0, exported.output
+    config = json.loads(exported.output)
+    assert config["parametrization"] == {"name": "mup", "base_width": 8, "width": 64}
+    lr = config["hyperparameters"]["lr"]
+    assert config["prediction"]["interval"][0] < lr < config["prediction"]["interval"][1]
+    assert config["steps"] == 40 and config["prediction"]["widths_swept"] == [8, 16, 24, 32]
+    model = build_at_width(partial(gpt, depth=2, attention="linear"), 256, 16, 64, "mup", 8)
+    optimizer = build_optimizer(config, model)
+    hidden = {id(m.weight) for m in model.hpsearch_width_scaled}
+    rates = [g["lr"] for g in optimizer.param_groups if hidden & {id(p) for p in g["params"]}]
+    assert rates and rates == pytest.approx([lr * 8 / 64] * len(rates))
+    with pytest.raises(ConfigError, match="this configuration is for µP at width 64"):
+        build_optimizer(config, gpt(256, 16, 64, 2))
+    python = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64",
+                                      "--format", "python"])
+    assert "parametrize(model, base_model, 64, 8)" in python.output
+
     page = CliRunner().invoke(cli, ["report", "--out", "studies/report.html"])
     assert page.exit_code == 0 and "adamw mup:" in page.output
     assert "Scale sweep scale-lm" in (workdir / "studies" / "report.html").read_text()
+    rendered = render(workdir / "studies" / "report.html", width=1400, height=1600,
+                      chromium=require_chromium())
+    assert rendered.console_errors == []
+    # loss against lr, best lr against width (with the prediction), the weight-decay timescale
+    assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs == 3
 
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and "0 runs in" in again.output

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.errors import ConfigError, choices
+from hpsearch.optimizers import get_spec
 from hpsearch.space import sampled_params
 from hpsearch.stats import derive_seed
 
@@ -27,9 +28,12 @@ if TYPE_CHECKING:
 BLOCKED = "blocked"  # what is left waits on trials other processes are running
 COARSE_STEP, FINE_STEP = 0.5, 0.25  # decades between learning rates
 COARSE_POINTS, FINE_REACH, MOST_WIDENINGS = 5, 2, 4
-SCHEDULE = {"schedule": "cosine", "schedule_cosine_warmup_fraction": 0.05,
-            "schedule_cosine_floor": 0.1}  # nanoGPT's: 5 % warm-up, cosine to lr / 10
-CLIP = {"clip_grad": True, "clip_grad_max_norm": 1.0}
+# nanoGPT's: 5 % warm-up, cosine to lr / 10; clipping at 1.0.
+SCHEDULE_CONFIG = {"name": "cosine", "warmup_fraction": 0.05, "floor": 0.1}
+SCHEDULE = {"schedule": "cosine", **{f"schedule_cosine_{k}": v for k, v in SCHEDULE_CONFIG.items()
+                                     if k != "name"}}
+CLIP_NORM = 1.0
+CLIP = {"clip_grad": True, "clip_grad_max_norm": CLIP_NORM}
 
 
 @dataclass(frozen=True)
@@ -162,11 +166,24 @@ def cell_needs(cell_trials: Sequence[optuna.trial.FrozenTrial], recipe: Recipe, 
     return [(x, s) for x in fine for s in range(seeds) if (x, s) not in taken], running
 
 
+def recipe_values(optimizer: str, lr: float) -> dict[str, Any]:
+    """The optimizer's hyperparameters in sampled terms at learning rate `lr`."""
+    recipe = RECIPES[optimizer]
+    return {"lr": lr, **recipe.fixed, **{k: lr * m for k, m in (recipe.tied or {}).items()}}
+
+
+def recipe_config(optimizer: str, lr: float) -> dict[str, Any]:
+    """A run's configuration as `hpsearch best` exports one (torch's own arguments)."""
+    spec = get_spec(optimizer)
+    return {"optimizer": optimizer, "torch_class": spec.torch_class,
+            "hyperparameters": {**spec.to_torch(recipe_values(optimizer, lr)), **spec.fixed},
+            "schedule": dict(SCHEDULE_CONFIG), "clip_grad_norm": CLIP_NORM, "implementation": {},
+            "weight_decay_on": "matrices"}
+
+
 def params_for(optimizer: str, log_lr: float) -> dict[str, Any]:
     """The Optuna parameters of one run: the recipe, the learning rate, the schedule, clipping."""
-    recipe = RECIPES[optimizer]
-    lr = 10.0 ** log_lr
-    values = {"lr": lr, **recipe.fixed, **{k: lr * m for k, m in (recipe.tied or {}).items()}}
+    values = recipe_values(optimizer, 10.0 ** log_lr)
     return {"optimizer": optimizer, **SCHEDULE, **sampled_params(optimizer, values), **CLIP}
 
 

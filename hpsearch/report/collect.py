@@ -34,13 +34,15 @@ def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = T
     studies = [summarise_study(s, importance) for s in loaded  # scale sweeps: `hpsearch scale`
                if not record.is_comparison(s.user_attrs) and not record.is_scale_sweep(s.user_attrs)]
     comparisons = [summarise_comparison(s) for s in loaded if record.is_comparison(s.user_attrs)]
+    scales = [summarise_scale(s) for s in loaded if record.is_scale_sweep(s.user_attrs)]
     seen = {row.optimizer for s in studies for row in s.optimizers} | {
-        row.optimizer for c in comparisons for row in c.optimizers}
+        row.optimizer for c in comparisons for row in c.optimizers} | {
+        t.optimizer for s in scales for t in s.transfers}
     order = optimizer_order(sorted(seen))
     return Report(
         storage=storage,
         generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         studies=studies, optimizer_order=order, comparisons=comparisons,
         across_tasks=across_tasks(comparisons, order),
-        scales=[summarise_scale(s) for s in loaded if record.is_scale_sweep(s.user_attrs)],
+        scales=scales,
     )

@@ -93,10 +93,14 @@ def _tune_part(report: Report) -> str:
             f"{sections}")
 
 
-def scale_part(scales: list[ScaleSummary]) -> str:
-    """Each scale sweep's numbers, as the terminal prints them (its figures are to come)."""
-    return "".join(f"<section><h2>Scale sweep {esc(s.study)}</h2><pre>"
-                   f"{esc(chr(10).join(scale_lines(s)))}</pre></section>" for s in scales)
+def scale_part(scales: list[ScaleSummary], order: Sequence[str]) -> str:
+    """Each scale sweep: its figures, then its numbers as the terminal prints them."""
+    from hpsearch.report.scale_figures import scale_figures
+
+    return "".join(
+        f'<section id="scale-{esc(s.study)}"><h2>Scale sweep {esc(s.study)}</h2>'
+        + "".join(f"<div>{figure(fig)}</div>" for fig in scale_figures(s, order))
+        + f"<pre>{esc(chr(10).join(scale_lines(s)))}</pre></section>" for s in scales)
 
 
 def render_page(report: Report) -> str:
@@ -121,5 +125,5 @@ def render_page(report: Report) -> str:
         "<h1>Which optimizer, for which task?</h1>"
         f'<p class="meta">{intro}</p>{comparisons_part(report)}'
         f"{_tune_part(report) if report.studies or not (report.comparisons or report.scales) else ''}"
-        f"{scale_part(report.scales)}</body></html>"
+        f"{scale_part(report.scales, report.optimizer_order)}</body></html>"
     )

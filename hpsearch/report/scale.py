@@ -37,7 +37,7 @@ class CellResult:
     runs: int
     best: BestLR | None
     problem: str = ""  # why there is no best learning rate yet
-    timescale: float | None = None  # AdamW's 1 / (lr x weight decay) at the best lr, in runs
+    timescale: float | None = None  # 1 / (lr x weight decay) at the best lr, in runs (AdamW's reading)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class Transfer:
     prediction: Prediction | None
     drift: float | None  # decades the best lr moved from the smallest to the largest width
     note: str = ""
+    axes: tuple[str, ...] = ("width",)  # what the power law is fitted over
 
 
 @dataclass(frozen=True)
@@ -92,31 +93,36 @@ def cell_result(cell: Cell, trials: Sequence[optuna.trial.FrozenTrial], steps: i
 
 def transfer(optimizer: str, parametrization: str, cells: list[CellResult],
              target: tuple[int | None, float | None]) -> Transfer:
+    """The power law over the axes the sweep varied (width, length, or both), its held-out error
+    on the largest value of the first, and the prediction at the target."""
     found = [c for c in cells if c.best is not None and not c.best.at_edge]
-    lengths = sorted({c.cell.length for c in found})
-    two_axes = len(lengths) >= 2
-    xs = [(c.cell.width, c.cell.length) if two_axes else (c.cell.width,) for c in found]
+    values = {"width": sorted({c.cell.width for c in found}),
+              "length": sorted({c.cell.length for c in found})}
+    axes = tuple(name for name, seen in values.items() if len(seen) >= 2)
+    xs = [tuple(getattr(c.cell, name) for name in axes) for c in found]
     ys = [c.best.log_lr for c in found if c.best]
     sigmas = [c.best.sigma for c in found if c.best]
-    shortest = [c for c in found if c.cell.length == (lengths[0] if lengths else 1)]
+    shortest = [c for c in found if c.cell.length == (values["length"] or [1])[0]]
     drift = (shortest[-1].best.log_lr - shortest[0].best.log_lr  # type: ignore[union-attr]
              if len(shortest) >= 2 else None)
     fit = held = prediction = None
     notes = [f"{len(cells) - len(found)} cell(s) left out: their minimum is at the grid's edge "
              "or unknown"] if len(found) < len(cells) else []
+    width, length = target
+    at = {"width": width, "length": length or 1.0}
+    for name, swept in values.items():
+        if name not in axes and swept and at[name] is not None and at[name] != swept[0]:
+            notes.append(f"{name} not swept: the prediction assumes the best lr does not move with "
+                         f"the run's {name}")
     try:
-        fit = fit_power_law(xs, ys, sigmas)
-        held = held_out_error(xs, ys, sigmas)
-        width, length = target
-        if width is not None:
-            prediction = fit.predict((width, length or 1.0) if two_axes else (width,))
-            if not two_axes and length not in (None, 1.0):
-                notes.append("length not swept: the prediction assumes the best lr does not move "
-                             "with the run's length")
+        fit = fit_power_law(xs, ys, sigmas) if axes else None
+        if fit is not None and (width is not None or length is not None):
+            prediction = fit.predict(tuple(float(at[name]) for name in axes))  # type: ignore[arg-type]
+        held = held_out_error(xs, ys, sigmas) if fit is not None else None
     except HpsearchError as error:
         notes.append(str(error))
     return Transfer(optimizer, parametrization, tuple(cells), fit, held, prediction, drift,
-                    "; ".join(notes))
+                    "; ".join(notes), axes)
 
 
 def speedups(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], optimizers: Sequence[str],
@@ -161,8 +167,12 @@ def speedups(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], optimizers: Se
     return tuple(found), "; ".join(notes)
 
 
-def summarise_scale(study: optuna.Study) -> ScaleSummary:
+def summarise_scale(study: optuna.Study, width: int | None = None,
+                    steps: int | None = None) -> ScaleSummary:
+    """The sweep, predicting for the target run it was made for, or for `width` and `steps`."""
     protocol: dict[str, Any] = dict(record.protocol_of(study.user_attrs) or {})
+    if width is not None:
+        protocol.update(target_width=width, target_steps=steps)
     steps = int(protocol.get("steps", 0)) or 1
     by_cell: dict[Cell, list[optuna.trial.FrozenTrial]] = {}
     for trial in study.get_trials(deepcopy=False):
@@ -198,7 +208,7 @@ def scale_lines(summary: ScaleSummary) -> list[str]:
                 lines.append(f"{where}: {c.problem} ({c.runs} runs)")
                 continue
             edge = " (at the grid's edge)" if c.best.at_edge else ""
-            decay = f", AdamW timescale {c.timescale:.2g} runs" if c.timescale else ""
+            decay = f", weight-decay timescale {c.timescale:.2g} runs" if c.timescale else ""
             lines.append(f"{where}: lr {c.best.lr:.3g} [{10 ** c.best.low:.3g}, "
                          f"{10 ** c.best.high:.3g}] ({c.runs} runs){edge}{decay}")
         if t.drift is not None:
@@ -206,9 +216,9 @@ def scale_lines(summary: ScaleSummary) -> list[str]:
         if t.fit is not None:
             lines.append("  fit: lr ~ " + " x ".join(
                 f"{name}^{b:.2f}±{se:.2f}" for name, b, se in zip(
-                    ("width", "length"), t.fit.exponents, t.fit.exponent_ses, strict=False)))
+                    t.axes, t.fit.exponents, t.fit.exponent_ses, strict=True)))
         if t.held_out is not None:
-            lines.append(f"  held out width {t.held_out.width:g}: the fit missed it by "
+            lines.append(f"  held out {t.axes[0]} {t.held_out.width:g}: the fit missed it by "
                          f"{t.held_out.mean_abs_error:.2f} decades")
         if t.prediction is not None:
             p = t.prediction

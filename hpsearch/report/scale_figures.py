@@ -1,0 +1,162 @@
+"""A scale sweep's figures: loss against learning rate per width (µTransfer's figure), the best
+learning rate against width with the power law and the prediction, AdamW's weight-decay timescale,
+and the data-equivalent speed-ups over AdamW."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hpsearch.report.plotting import colours, escape, layout
+from hpsearch.report.scale import ScaleSummary, Transfer
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+DASH = {"sp": "dot", "mup": "solid"}
+
+
+def width_colours(widths: Sequence[int]) -> dict[int, str]:
+    from plotly.colors import sample_colorscale
+
+    ordered = sorted(set(widths))
+    stops = [0.15 + 0.8 * i / max(1, len(ordered) - 1) for i in range(len(ordered))]
+    return dict(zip(ordered, sample_colorscale("Viridis", stops), strict=True))
+
+
+def loss_against_lr(optimizer: str, transfers: Sequence[Transfer]) -> go.Figure:
+    """Per parametrisation side by side: the seed-mean final loss against the learning rate, one
+    curve per width, the best learning rate marked with its interval."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    mine = [t for t in transfers if t.optimizer == optimizer]
+    fig = make_subplots(rows=1, cols=len(mine), shared_yaxes=True,
+                        subplot_titles=[t.parametrization for t in mine])
+    palette = width_colours([c.cell.width for t in mine for c in t.cells])
+    shown: set[int] = set()
+    for col, t in enumerate(mine, start=1):
+        for c in t.cells:
+            if c.best is None or c.cell.length != min(x.cell.length for x in t.cells):
+                continue
+            width, colour = c.cell.width, palette[c.cell.width]
+            finite = [(lr, loss) for lr, loss in zip(c.best.lrs, c.best.losses, strict=True)
+                      if math.isfinite(loss)]
+            fig.add_trace(go.Scatter(
+                x=[lr for lr, _ in finite], y=[loss for _, loss in finite], mode="lines+markers",
+                name=f"width {width}", legendgroup=str(width), showlegend=width not in shown,
+                line={"color": colour}), row=1, col=col)
+            shown.add(width)
+            low = min(loss for _, loss in finite)
+            fig.add_trace(go.Scatter(
+                x=[c.best.lr], y=[low], mode="markers", showlegend=False, legendgroup=str(width),
+                marker={"color": colour, "symbol": "x", "size": 10},
+                error_x={"type": "data", "symmetric": False,
+                         "array": [10 ** c.best.high - c.best.lr],
+                         "arrayminus": [c.best.lr - 10 ** c.best.low]},
+                hovertext=f"width {width}: best lr {c.best.lr:.3g}"), row=1, col=col)
+    fig.update_xaxes(type="log", title_text="learning rate (log)")
+    layout(fig, f"{escape(optimizer)}: final loss against learning rate, per width", "",
+           "validation loss (nats/token)",
+           subtitle="seed-mean final loss; x: the best lr and its 90 % interval. Under µP the "
+                    "minima should line up")
+    return fig.update_layout(margin={"t": 100})  # the panels' titles below the subtitle
+
+
+def best_lr_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Figure:
+    """The best learning rate at each width with its interval, the power law through them and
+    the target run's prediction."""
+    import plotly.graph_objects as go
+
+    palette = colours(order)
+    fig = go.Figure()
+    for t in summary.transfers:
+        found = [c for c in t.cells if c.best is not None
+                 and c.cell.length == min(x.cell.length for x in t.cells)]
+        if not found:
+            continue
+        name, colour = f"{t.optimizer} {t.parametrization}", palette.get(t.optimizer, "#999")
+        fig.add_trace(go.Scatter(
+            x=[c.cell.width for c in found], y=[c.best.lr for c in found if c.best],
+            mode="markers", name=escape(name), legendgroup=name,
+            marker={"color": colour, "symbol": "circle" if t.parametrization == "mup" else "square"},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [10 ** c.best.high - c.best.lr for c in found if c.best],
+                     "arrayminus": [c.best.lr - 10 ** c.best.low for c in found if c.best]}))
+        if t.fit is not None and "width" in t.axes:
+            widths = [c.cell.width for c in found]
+            top = max(widths + [summary.target_width or 0])
+            xs = [min(widths) * (top / min(widths)) ** (i / 20) for i in range(21)]
+            at = {"length": math.log10(found[0].cell.length)}  # the curve drawn: the shortest
+            rest = sum(b * at[name] for name, b in zip(t.axes, t.fit.exponents, strict=True)
+                       if name != "width")
+            slope = t.fit.exponents[t.axes.index("width")]
+            fig.add_trace(go.Scatter(
+                x=xs, y=[10 ** (t.fit.intercept + rest + slope * math.log10(x)) for x in xs],
+                mode="lines", showlegend=False, legendgroup=name,
+                line={"color": colour, "dash": DASH.get(t.parametrization, "dash"), "width": 1}))
+        if t.prediction is not None and summary.target_width:
+            p = t.prediction
+            fig.add_trace(go.Scatter(
+                x=[summary.target_width], y=[p.lr], mode="markers", showlegend=False,
+                legendgroup=name, marker={"color": colour, "symbol": "star", "size": 12},
+                error_y={"type": "data", "symmetric": False, "array": [p.lr_high - p.lr],
+                         "arrayminus": [p.lr - p.lr_low]},
+                hovertext=f"{escape(name)} at width {summary.target_width}: lr {p.lr:.3g} "
+                          f"[{p.lr_low:.3g}, {p.lr_high:.3g}]"))
+    fig.update_yaxes(type="log")
+    return layout(fig, "Best learning rate against width", "width (log)", "best learning rate (log)",
+                  log_x=True, subtitle="90 % intervals; lines: the power law (dotted: sp, solid: "
+                                       "µP); star: the target run's prediction")
+
+
+def timescale_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Figure:
+    """AdamW's timescale 1 / (lr x weight decay) at the best lr, as a fraction of the run."""
+    import plotly.graph_objects as go
+
+    palette = colours(order)
+    fig = go.Figure()
+    for t in summary.transfers:
+        found = [c for c in t.cells if c.timescale is not None]
+        if found:
+            fig.add_trace(go.Scatter(
+                x=[c.cell.width for c in found], y=[c.timescale for c in found],
+                mode="lines+markers", name=escape(f"{t.optimizer} {t.parametrization}"),
+                line={"color": palette.get(t.optimizer, "#999"),
+                      "dash": DASH.get(t.parametrization, "dash")}))
+    fig.update_yaxes(type="log")
+    return layout(fig, "Weight-decay timescale at the best learning rate", "width (log)",
+                  "1 / (lr x weight decay), in runs (log)", log_x=True,
+                  subtitle="flat: the weight decay found at one width holds at the others")
+
+
+def speedups_figure(summary: ScaleSummary, order: Sequence[str]) -> go.Figure:
+    import plotly.graph_objects as go
+
+    palette = colours(order)
+    fig = go.Figure()
+    for name in order:
+        rows = [s for s in summary.speedups if s.optimizer == name]
+        if rows:
+            fig.add_trace(go.Scatter(
+                x=[s.length * summary.steps for s in rows], y=[s.median for s in rows],
+                mode="lines+markers", name=escape(name), line={"color": palette[name]},
+                error_y={"type": "data", "symmetric": False,
+                         "array": [s.high - s.median for s in rows],
+                         "arrayminus": [s.median - s.low for s in rows]}))
+    return layout(fig, "Data-equivalent speed-up over AdamW", "steps (log)",
+                  "how much longer AdamW trains to match", log_x=True,
+                  subtitle="AdamW's loss against length fitted as a·D^-b + c; 90 % intervals by "
+                           "bootstrap over seeds (too narrow with few seeds)")
+
+
+def scale_figures(summary: ScaleSummary, order: Sequence[str]) -> list[go.Figure]:
+    figures = [loss_against_lr(name, summary.transfers)
+               for name in dict.fromkeys(t.optimizer for t in summary.transfers)]
+    figures.append(best_lr_against_width(summary, order))
+    if any(c.timescale is not None for t in summary.transfers for c in t.cells):
+        figures.append(timescale_against_width(summary, order))
+    if summary.speedups:
+        figures.append(speedups_figure(summary, order))
+    return figures
