@@ -21,7 +21,7 @@ ADAPTER = "hpsearch.engine.optuna_adapter"
 LAYERS = (
     ("errors", ("hpsearch.errors",)),
     ("record", ("hpsearch.record",)),
-    ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats")),
+    ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats", "hpsearch.study_stats")),
     ("space and registries", ("hpsearch.muon", "hpsearch.optimizer_spec", "hpsearch.optimizers",
                               "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
                               "hpsearch.export")),
