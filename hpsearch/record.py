@@ -37,6 +37,7 @@ SCALE = "scale"  # the kind `hpsearch scale` stores
 RANGE_TEST = "range_test"  # the lr ranges a range test narrowed, kept for resumed sweeps
 RUN_PREFIX = "run:"  # one attribute per run: `run:<moment>:<host>:<pid>:<random>`
 
+VAL_LOSS = "loss"  # a classification trial's validation loss, beside its accuracy
 # Trial attributes set when a trial is enqueued: its role in a protocol. A retry carries them.
 PHASE = "phase"  # a comparison's trials: default, search or rerun
 OPTIMIZER = "optimizer"  # also the name of the first parameter every trial draws
@@ -139,14 +140,31 @@ def optimizer_of(trial: optuna.trial.FrozenTrial) -> str | None:
     return None if value is None else str(value)
 
 
-def best_trial(trials: Sequence[optuna.trial.FrozenTrial], direction: str
+def validation_loss(trial: optuna.trial.FrozenTrial) -> float:
+    """The validation loss a classification trial recorded (inf where none was: older studies,
+    and tasks whose metric is itself a loss)."""
+    value = trial_attrs(trial).get(VAL_LOSS)
+    return float(value) if isinstance(value, int | float) and finite(value) is not None else math.inf
+
+
+def best_trial(trials: Sequence[optuna.trial.FrozenTrial], direction: str, by_loss: bool = False
                ) -> optuna.trial.FrozenTrial | None:
-    """The complete trial with the best finite value, the earliest on a tie (as Optuna's own)."""
+    """The complete trial with the best finite value, the earliest on a tie (as Optuna's own);
+    with `by_loss`, a tie goes to the lower validation loss first (a saturated metric, such as
+    accuracy 1.000 on a small split, does not tell the configurations apart)."""
     better = sign(direction)
     complete = [t for t in trials if t.state.name == "COMPLETE" and finite(t.value) is not None]
     if not complete:
         return None
-    return min(complete, key=lambda t: (-better * float(t.value), t.number))  # type: ignore[arg-type]
+    return min(complete, key=lambda t: (-better * float(t.value),  # type: ignore[arg-type]
+                                        validation_loss(t) if by_loss else 0.0, t.number))
+
+
+def tied_at_top(trials: Sequence[optuna.trial.FrozenTrial], direction: str) -> int:
+    """How many complete trials share the best value."""
+    best = best_trial(trials, direction)
+    return 0 if best is None else sum(
+        t.state.name == "COMPLETE" and t.value == best.value for t in trials)
 
 
 def best_per_optimizer(trials: Sequence[optuna.trial.FrozenTrial], direction: str

@@ -66,10 +66,11 @@ def slot_of(trial: optuna.trial.FrozenTrial) -> Slot | None:
 
 def rerun_source(trials: Sequence[optuna.trial.FrozenTrial], optimizer: str,
                  direction: str) -> optuna.trial.FrozenTrial | None:
-    """The search trial whose configuration is re-run: the best validation value, the earliest
-    on a tie; diverged and failed trials are never picked."""
+    """The search trial whose configuration is re-run: the best validation value, then the lowest
+    validation loss (a saturated accuracy ties many), then the earliest; diverged and failed trials
+    are never picked."""
     search = [t for t in trials if slot_of(t) == Slot("search", optimizer)]
-    return record.best_trial(search, direction)
+    return record.best_trial(search, direction, by_loss=True)
 
 
 def next_trial(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace, budget: int,

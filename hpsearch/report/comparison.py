@@ -70,6 +70,7 @@ class ComparedOptimizer:
     expected_best_std: tuple[float, ...]
     lr_window: float | None  # decades of lr whose value is near its best; None: under 2 trials
     seconds: float  # training time of all its trials: default, search and re-runs
+    search_tied: int = 0  # search trials sharing the best validation value (the loss chose among them)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, d
               if len(rated) >= 2 else None)
     return dict(
         search_trials=len(finished), search_complete=len(complete),
+        search_tied=record.tied_at_top(complete, direction),
         search_diverged=len(finished) - len(complete),
         best_value=values[best.number] if best else None, best_trial=best.number if best else None,
         best_config=record.trial_attrs(best).get(record.CONFIG) if best else None,

@@ -36,6 +36,8 @@ def _compared_row(r: ComparedOptimizer, c: ComparisonSummary, palette: dict[str,
     gain = _signed(r.gain) if r.gain is not None else (
         "default diverged" if r.default_state == "diverged" else "-")
     best = f"{number(r.best_value)} (#{r.best_trial})" if r.best_trial is not None else "-"
+    if r.search_tied > 1:
+        best += f"; {r.search_tied} tied at the top, the lowest validation loss re-run"
     return [str(r.rank or "-"), swatch(r.optimizer, palette), number(test.mean if test else None),
             interval, seeds, number(r.p_best), best,
             f"{r.search_trials} of {k}" + (f", {r.search_diverged} diverged" if r.search_diverged else "")

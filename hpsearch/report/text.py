@@ -63,7 +63,8 @@ def _compared(c: ComparisonSummary) -> list[list[str]]:
             "default diverged" if r.default_state == "diverged" else "-")
         rows.append([str(r.rank or "-"), r.optimizer, _number(test.mean if test else None), interval, seeds,
                      _number(r.p_best), f"{r.search_trials}/{c.protocol.budget}"
-                     + (f" ({r.search_diverged} div.)" if r.search_diverged else ""), gain,
+                     + (f" ({r.search_diverged} div.)" if r.search_diverged else "")
+                     + (f", {r.search_tied} tied at top" if r.search_tied > 1 else ""), gain,
                      _short(r.lr_window)])
     return rows
 
