@@ -13,6 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
+from hpsearch.errors import ConfigError
 from hpsearch.tasks.base import CLASSIFICATION, mlp
 from hpsearch.train import fit, steps_due
 from tests.conftest import on_cpu, tiny_classification
@@ -104,3 +105,15 @@ def test_table_budgets_that_do_not_fit_are_usage_errors(workdir: Path, args: lis
     result = CliRunner().invoke(cli, ["tune", "--task", "classification", *args])
     assert_one_line_error(result.exit_code, result.output, 2, *fragments)
     assert not (workdir / "studies" / "hpsearch.db").exists()
+
+
+def test_a_step_flag_takes_the_largest_interval_that_divides_it(tmp_path: Path) -> None:
+    from hpsearch.config import load_config
+
+    study_file = tmp_path / "study.toml"
+    study_file.write_text('task = "classification"\nsteps = 100\neval_every = 20\n')
+    config = load_config(None, study_file, {"steps": 30})
+    assert (config.steps, config.eval_every, config.epochs) == (30, 15, 2)
+    assert load_config(None, study_file, {}).eval_every == 20  # the file's own budget: as written
+    with pytest.raises(ConfigError, match=r"steps \(30\) must be a multiple of eval_every \(20\)"):
+        load_config(None, study_file, {"steps": 30, "eval_every": 20})  # as given
