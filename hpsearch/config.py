@@ -153,13 +153,12 @@ def budget_in_steps(values: dict[str, Any], flags: set[str], language: bool) -> 
     if "epochs" in values:
         raise ConfigError("give epochs or a budget in steps or tokens, not both")
     values.setdefault("eval_every", min(STEP_BUDGET["eval_every"], values["steps"]))
-    if flags & {"steps", "tokens"} and "eval_every" not in flags and isinstance(
-            values["eval_every"], int) and isinstance(values["steps"], int) and min(
-                values["eval_every"], values["steps"]) > 0:
+    steps, every = values["steps"], values["eval_every"]
+    if flags & {"steps", "tokens"} and "eval_every" not in flags and isinstance(steps, int) and (
+            isinstance(every, int) and every > 0 and steps > 0):
         # A flag's budget with a study file's interval that does not divide it: the largest that
         # does, no longer than the file's (a given --eval-every is taken as given).
-        values["eval_every"] = next(d for d in range(min(values["eval_every"], values["steps"]), 0, -1)
-                                    if values["steps"] % d == 0)
+        values["eval_every"] = next(d for d in range(min(every, steps), 0, -1) if steps % d == 0)
     values["epochs"] = max(1, values["steps"] // values["eval_every"])  # evaluation points
 
 

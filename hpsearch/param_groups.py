@@ -40,18 +40,11 @@ def groups(params: Sequence[torch.Tensor], model: torch.nn.Module, decay: str,
         return list(params)
     embeddings = embedding_ids(model)
     hidden = width_scaled_ids(model) if hidden_lr is not None else set()
-    found = []
-    for decayed in (True, False):
-        if decay == "all" and not decayed:
-            continue
-        for scaled in (False, True):
-            chosen = [p for p in params if (id(p) in hidden) == scaled
-                      and (decay == "all" or is_decayed(p, embeddings) == decayed)]
-            group: dict[str, Any] = {"params": chosen}
-            if not decayed:
-                group["weight_decay"] = 0.0
-            if scaled:
-                group["lr"] = hidden_lr
-            if chosen:
-                found.append(group)
-    return found
+    buckets: dict[tuple[bool, bool], list[torch.Tensor]] = {}  # (decayed, hidden): parameters
+    for p in params:
+        decayed = decay == "all" or is_decayed(p, embeddings)
+        buckets.setdefault((decayed, id(p) in hidden), []).append(p)
+    return [{"params": chosen, **({} if decayed else {"weight_decay": 0.0}),
+             **({"lr": hidden_lr} if scaled else {})}
+            for (decayed, scaled), chosen in sorted(buckets.items(),
+                                                    key=lambda item: (not item[0][0], item[0][1]))]

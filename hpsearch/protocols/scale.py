@@ -103,8 +103,7 @@ class ScaleConfig:
         stored = stored or {}
 
         def union(name: str, values: tuple[Any, ...]) -> list[Any]:
-            return sorted(set(stored.get(name, [])) | set(values), key=str) if name not in (
-                "widths", "lengths") else sorted(set(stored.get(name, [])) | set(values))
+            return sorted(set(stored.get(name, [])) | set(values))
 
         return {"kind": record.SCALE, "base_width": self.first_width, "depth": self.depth,
                 "seeds": self.seeds, "seed": self.seed, "steps": self.steps,

@@ -156,7 +156,8 @@ def cell_needs(cell_trials: Sequence[optuna.trial.FrozenTrial], recipe: Recipe, 
             continue  # a failed run is run again
         if loss is None:
             running = True
-        taken[spot] = loss if spot not in taken or taken[spot] is None else taken[spot]
+        if taken.get(spot) is None:  # a finished run of the spot outranks a running retry
+            taken[spot] = loss
     first = {x: loss for (x, s), loss in taken.items() if s == 0}
     coarse = coarse_points(recipe, first)
     missing = [(x, 0) for x in coarse if (x, 0) not in taken]

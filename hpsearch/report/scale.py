@@ -125,6 +125,18 @@ def transfer(optimizer: str, parametrization: str, cells: list[CellResult],
                     "; ".join(notes), axes)
 
 
+def seeds_at_best(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], cell: Cell) -> list[float]:
+    """The cell's final losses, one per seed, at its best learning rate (the lowest mean among
+    those run with more than one seed)."""
+    by_lr: dict[float, list[float]] = {}
+    for t in by_cell.get(cell, []):
+        loss = final_loss(t)
+        if loss is not None and math.isfinite(loss):
+            by_lr.setdefault(float(t.user_attrs[record.LR]), []).append(loss)
+    rows = [v for v in by_lr.values() if len(v) >= 2] or list(by_lr.values())
+    return min(rows, key=lambda v: sum(v) / len(v)) if rows else []
+
+
 def speedups(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], optimizers: Sequence[str],
              parametrizations: Sequence[str]) -> tuple[tuple[Speedup, ...], str]:
     """At the largest width, each optimizer's best final loss at each length against AdamW's loss
@@ -134,20 +146,10 @@ def speedups(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], optimizers: Se
     for parametrization in parametrizations:
         width = max((c.width for c in by_cell if c.parametrization == parametrization), default=0)
 
-        def seeds_at_best(optimizer: str, length: int, p: str = parametrization,
-                          w: int = width) -> list[float]:
-            trials = by_cell.get(Cell(optimizer, p, w, length), [])
-            by_lr: dict[float, list[float]] = {}
-            for t in trials:
-                loss = final_loss(t)
-                if loss is not None and math.isfinite(loss):
-                    by_lr.setdefault(float(t.user_attrs[record.LR]), []).append(loss)
-            rows = [v for v in by_lr.values() if len(v) >= 2] or list(by_lr.values())
-            return min(rows, key=lambda v: sum(v) / len(v)) if rows else []
-
         lengths = sorted(c.length for c in by_cell if c.optimizer == BASELINE
                          and c.parametrization == parametrization and c.width == width)
-        baseline = {float(n): seeds_at_best(BASELINE, n) for n in lengths}
+        baseline = {float(n): seeds_at_best(by_cell, Cell(BASELINE, parametrization, width, n))
+                    for n in lengths}
         baseline = {n: v for n, v in baseline.items() if v}
         if len(baseline) < MIN_LENGTHS:
             notes.append(f"{parametrization}: not estimated (AdamW ran at {len(baseline)} length(s); "
@@ -155,7 +157,7 @@ def speedups(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], optimizers: Se
             continue
         for optimizer in optimizers:
             for length in lengths:
-                other = seeds_at_best(optimizer, length)
+                other = seeds_at_best(by_cell, Cell(optimizer, parametrization, width, length))
                 if optimizer == BASELINE or not other:
                     continue
                 try:
