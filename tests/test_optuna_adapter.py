@@ -88,6 +88,19 @@ def test_within_one_sampling_the_trials_are_read_from_the_storage_once(tmp_path:
     assert len(study.get_trials(deepcopy=False)) == 4  # the class's own read again
 
 
+def test_a_block_inside_another_hands_the_outer_reads_back(tmp_path: Path) -> None:
+    # A configuration is drawn in one block, and TPE's own sampling opens another inside it.
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'nested.db'}")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    with trials_read_once(study):
+        outer = study.get_trials(deepcopy=False)
+        with trials_read_once(study):
+            assert study.get_trials(deepcopy=False) is outer  # the outer block's read
+        study.enqueue_trial({"x": 0.5})
+        assert study.get_trials(deepcopy=False) is outer  # still the outer block's
+    assert len(study.get_trials(deepcopy=False)) == 3
+
+
 @pytest.mark.parametrize("constant_liar", [True, False])
 def test_the_one_read_tpe_sampler_draws_what_optunas_draws(tmp_path: Path, constant_liar: bool) -> None:
     def objective(trial: optuna.trial.Trial) -> float:

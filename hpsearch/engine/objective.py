@@ -16,6 +16,7 @@ from hpsearch import space as search_space
 from hpsearch.device import describe
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger
+from hpsearch.engine.optuna_adapter import trials_read_once
 from hpsearch.engine.recovery import this_worker
 from hpsearch.optimizers import implementation_for
 from hpsearch.schedules import decay_start
@@ -93,7 +94,8 @@ class Objective:
         with signals.held(), warnings.catch_warnings():
             ledger.set_attr(rec.WORKER, this_worker())  # first: a killed run is found by it
             warnings.filterwarnings("ignore", message="Fixed parameter")  # a warm start's value
-            drawn = search_space.suggest(trial, self.space, self.epochs)  # may sit outside a range
+            with trials_read_once(trial.study):  # no trial of this process ends meanwhile
+                drawn = search_space.suggest(trial, self.space, self.epochs)  # may sit outside a range
             config = replace(drawn, implementation=implementation_for(drawn.optimizer,
                                                                       self.device.type))
             ledger.set_attr(rec.CONFIG, config.to_dict())  # from here on the trial is training

@@ -7,12 +7,13 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
   process did not ask for, so the storage is written directly (`study._storage`, `_trial_id`);
   likewise cancelling a WAITING trial (taken first, as `study.ask` takes one, so that no other
   process starts it meanwhile);
-- TPE reading the study once per trial: with its constant liar (Optuna 5's default, which keeps
-  parallel workers apart) it reads every trial from the storage again for each group of its
-  decomposed space, about 16 reads per trial here; one read per (states, cache) within one
-  sampling gives the same trials (`study._get_trials`);
+- TPE reading the study once per drawn configuration (relative and independent parameters
+  alike, and Hyperband's per-bracket views of the study): with its constant liar (Optuna 5's
+  default, which keeps parallel workers apart) it reads every trial from the storage again for
+  each group of its decomposed space, about 16 reads per trial here; one read per kind within one
+  drawing gives the same trials (`study._storage`);
 - the median pruner reading the study's complete trials once per trial, not at every epoch: no
-  trial of this process completes while one of its trials trains (`study._get_trials`).
+  trial of this process completes while one of its trials trains (`study._storage`).
 """
 
 from __future__ import annotations
@@ -71,22 +72,28 @@ Memo = dict[tuple[Any, ...], list["optuna.trial.FrozenTrial"]]
 @contextlib.contextmanager
 def trials_read_once(study: optuna.Study, memo: Memo | None = None) -> Iterator[None]:
     """Within the block, each kind of read of the study's trials goes to the storage once (or
-    never, if `memo`, kept from an earlier block, holds it)."""
-    read = study._get_trials
+    never, if `memo`, kept from an earlier block, holds it). The storage's read is the one
+    wrapped, so that the per-bracket views Optuna's Hyperband pruner builds of the study share it."""
+    storage = study._storage
+    read = storage.get_all_trials
+    outer = vars(storage).get("get_all_trials")  # an enclosing block's reader, restored on exit
     memo = {} if memo is None else memo
 
-    def once(deepcopy: bool = True, states: Any = None,
-             use_cache: bool = False) -> list[optuna.trial.FrozenTrial]:
-        key = (deepcopy, None if states is None else tuple(states), use_cache)
+    def once(study_id: int, deepcopy: bool = True,
+             states: Any = None) -> list[optuna.trial.FrozenTrial]:
+        key = (study_id, deepcopy, None if states is None else tuple(states))
         if key not in memo:
-            memo[key] = read(deepcopy=deepcopy, states=states, use_cache=use_cache)
+            memo[key] = read(study_id, deepcopy=deepcopy, states=states)
         return memo[key]
 
-    study._get_trials = once  # type: ignore[method-assign]
+    storage.get_all_trials = once  # type: ignore[method-assign]
     try:
         yield
     finally:
-        del study._get_trials  # the class's own method again
+        if outer is None:
+            del storage.get_all_trials  # the class's own method again
+        else:
+            storage.get_all_trials = outer  # type: ignore[method-assign]
 
 
 def tpe_sampler(**kwargs: Any) -> optuna.samplers.BaseSampler:
