@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hpsearch.cli_compare import compare
 from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks
 from hpsearch.cli_options import (
     OneLineErrors,
@@ -117,64 +118,6 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
         raise HpsearchError(result.stopped)
 
 
-@cli.command()
-@click.option("--task", "tasks", multiple=True, required=True, type=click.Choice(list(TASKS)),
-              help="Task to compare on (repeatable).")
-@click.option("--budget", type=int, default=None,
-              help="Search trials per optimizer, drawn at random in its own space "
-                   "[default: 20].")
-@click.option("--seeds", type=int, default=None,
-              help="Fresh seeds each optimizer's best configuration is re-trained with, scored "
-                   "on the test split [default: 5].")
-@optimizers_option
-@click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
-@click.option("--steps", type=int, help="Steps per trial instead of --epochs (--task lm: its default).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
-@storage_option
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--prefix", default="compare", show_default=True,
-              help="Studies are named PREFIX-TASK.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes on this machine sharing the comparison.")
-def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None,
-            optimizers: str | None, epochs: int | None, steps: int | None, seed: int,
-            storage: str | None, device: str, prefix: str, workers: int) -> None:
-    """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split."""
-
-    from hpsearch.cli_output import CompareProgress, compare_start_lines
-    from hpsearch.optimizers import CLASSIC
-    from hpsearch.protocols.compare import DEFAULT_BUDGET, DEFAULT_SEEDS, CompareConfig
-    from hpsearch.protocols.compare import compare as run_comparison
-
-    quiet_optuna()
-    config = CompareConfig(
-        tasks=tasks, budget=DEFAULT_BUDGET if budget is None else budget,
-        seeds=DEFAULT_SEEDS if seeds is None else seeds,
-        optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs, steps=steps,
-        seed=seed, storage=storage, device=device, prefix=prefix)
-    progress = CompareProgress(config)
-
-    def on_start(prepared: list[Any]) -> None:
-        click.echo("\n".join(compare_start_lines(config)), err=True)
-
-    try:
-        with signals.handled():
-            result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
-    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
-        progress.finish()
-        click.echo(f"{signals.described(stop)}: the trials in flight are recorded as failed; run the same "
-                   "command to continue where it stopped", err=True)
-        sys.exit(signals.exit_code(stop))
-    progress.finish()
-    from hpsearch.report.text import terminal
-
-    click.echo(terminal(summary_of(storage, list(result.studies))))
-    click.echo(f"\n{len(result.studies)} studies in {result.seconds:.0f} s; the page: "
-               f"hpsearch report --study {' --study '.join(result.studies)}")
-    if result.stopped:
-        raise HpsearchError(result.stopped)
-
-
 @cli.command("lr-find")
 @click.option("--task", type=click.Choice(list(TASKS)), required=True, help="Task to test on.")
 @click.option("--optimizer", "optimizers", default="adam", show_default=True,
@@ -246,7 +189,10 @@ def best(study_name: str | None, storage: str | None, fmt: str, for_width: int |
               default=Path("studies/report.html"), show_default=True, help="HTML page to write.")
 @click.option("--format", "fmt", type=click.Choice(TEXT_FORMATS),
               help="Also write the summary as Markdown or JSON, beside the page.")
-def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | None) -> None:
+@click.option("--reference", help="Optimizer whose re-runs set each comparison's time-to-target "
+                                  "target [default: the best in its study 1].")
+def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | None,
+           reference: str | None) -> None:
     """Write one self-contained HTML report of the studies, and print a summary."""
     from hpsearch.report.page import render_page
     from hpsearch.report.text import markdown, terminal, to_json
@@ -254,9 +200,13 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
     check_writable(out)
     if fmt:
         check_writable(out.with_suffix(f".{fmt}"))
-    summary = summary_of(storage, list(studies) or None)
+    summary = summary_of(storage, list(studies) or None, reference)
     if not summary.studies and not summary.comparisons and not summary.scales:
         raise ConfigError("no studies in this storage; run `hpsearch tune` first")
+    compared = sorted({r.optimizer for c in summary.comparisons for r in c.optimizers})
+    if reference is not None and reference not in compared:
+        raise ConfigError(f"--reference '{reference}' is in no comparison here; valid choices: "
+                          f"{', '.join(compared) or 'none (no comparison)'}")
     out.write_text(render_page(summary), encoding="utf-8")
     click.echo(terminal(summary))
     click.echo(f"\nreport: {out}")
@@ -270,6 +220,7 @@ cli.add_command(list_studies)
 cli.add_command(list_optimizers)
 cli.add_command(list_tasks)
 cli.add_command(scale)
+cli.add_command(compare)
 
 
 def main() -> None:

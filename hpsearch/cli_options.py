@@ -54,12 +54,14 @@ def check_writable(path: Path, option: str = "--out") -> None:
         path.unlink()
 
 
-def summary_of(storage: str | None, names: list[str] | None) -> Any:
-    """The report's plain data of the named studies (all when None)."""
+def summary_of(storage: str | None, names: list[str] | None, reference: str | None = None) -> Any:
+    """The report's plain data of the named studies (all when None); `reference`: the optimizer
+    whose re-runs set each comparison's time-to-target target."""
     from hpsearch.engine.storage import display, load_studies, storage_url
     from hpsearch.report.collect import summarise
 
-    return summarise(load_studies(storage, names), display(storage_url(storage)))
+    return summarise(load_studies(storage, names), display(storage_url(storage)),
+                     reference=reference)
 
 
 def quiet_optuna() -> None:

@@ -132,4 +132,4 @@ def compare_start_lines(config: Any) -> list[str]:
     """What a comparison says as it starts: per task, its protocol's budget."""
     return [f"study '{study.study_name}' ({study.task}): {len(study.space.optimizers)} optimizers x "
             f"({config.budget} search trials + 1 at torch's defaults + {config.seeds} re-runs on the "
-            f"test split), {study.epochs} epochs, seed {config.seed}" for study in config.studies]
+            f"test split), {study.epochs} epochs, seed {config.seed}" for study in config.study_configs]

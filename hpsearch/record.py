@@ -34,6 +34,9 @@ EVAL_EVERY = "eval_every"
 PROTOCOL = "protocol"  # {"kind": "compare", ...}: a comparison; absent for `tune`
 COMPARE = "compare"  # the kind of protocol `hpsearch compare` stores
 SCALE = "scale"  # the kind `hpsearch scale` stores
+# A comparison's protocol also says which of its repeated studies a study is (`study`, from 1) and
+# of which comparison (`group`: the name of its study 1), and the steps between evaluations.
+STUDY_INDEX, STUDY_GROUP, STEPS_PER_POINT = "study", "group", "steps_per_point"
 RANGE_TEST = "range_test"  # the lr ranges a range test narrowed, kept for resumed sweeps
 RUN_PREFIX = "run:"  # one attribute per run: `run:<moment>:<host>:<pid>:<random>`
 
@@ -74,6 +77,7 @@ SECONDS_PER_STEP = "seconds_per_step"
 FLOPS_PER_TOKEN = "flops_per_token"
 GRAD_NORMS = "grad_norms"  # at each evaluation, before clipping
 COMPILE_SECONDS = "compile_seconds"  # the first, compiling step with --compile
+POINT_SECONDS = "point_seconds"  # seconds since the trial began, at each evaluation point
 BEST_VALUE = "best_value"
 BEST_EPOCH = "best_epoch"
 TEST_VALUE = "test_value"

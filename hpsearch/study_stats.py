@@ -40,7 +40,7 @@ class StudyVerdict:
 class TimeToTarget:
     target: float
     run_steps: dict[str, tuple[float, ...]]  # per run: the step it first reached the target (inf: never)
-    times: dict[str, float]  # median of run_steps (inf when half or more never reach it)
+    times: dict[str, float]  # the step by which half its runs reached it (inf when more never did)
     fastest: float  # the smallest finite time (inf when nobody reached the target)
     ratios: dict[str, float]  # time / fastest (inf when not finite)
     reached: dict[str, bool]  # finite and ratio <= cap_ratio
@@ -237,8 +237,9 @@ def reference_target(reference_final_values: Sequence[float | Sequence[float]], 
 def time_to_target(curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], target: float,
                    direction: str, cap_ratio: float = 4.0) -> TimeToTarget:
     """Steps each optimizer takes to reach `target`: per run, the step of the first point whose value
-    is at least as good as it (inf: never); per optimizer, the median over its runs. Reached means
-    finite and within cap_ratio x the fastest (AlgoPerf: beyond 4x counts as not reached)."""
+    is at least as good as it (inf: never); per optimizer, the step by which half its runs reached
+    it. Reached means finite and within cap_ratio x the fastest (AlgoPerf: beyond 4x counts as not
+    reached)."""
     sign = direction_sign(direction)
     if not cap_ratio >= 1.0:
         raise ValueError(f"cap_ratio must be at least 1, got {cap_ratio}")
@@ -253,7 +254,9 @@ def time_to_target(curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]]
         run_steps[name] = tuple(next((float(step) for step, value in points
                                       if math.isfinite(value) and sign * value >= sign * target), math.inf)
                                 for points in per_run)
-    times = {name: float(np.median(steps)) for name, steps in run_steps.items()}
+    # The step by which half its runs got there: the median for an odd count; for an even count the
+    # lower middle, so that a reference whose median final value is the target reaches it.
+    times = {name: sorted(steps)[math.ceil(len(steps) / 2) - 1] for name, steps in run_steps.items()}
     fastest, ratios = _ratios(times, "")
     return TimeToTarget(target=float(target), run_steps=run_steps, times=times, fastest=fastest,
                         ratios=ratios, reached={name: ratios[name] <= cap_ratio for name in times},

@@ -25,7 +25,8 @@ DB = "sqlite:///studies/hpsearch.db"
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 BUDGET, SEEDS = 3, 2
 COMMAND = [sys.executable, "-m", "hpsearch", "compare", "--task", "small", "--epochs", "3",
-           "--optimizers", ",".join(OPTIMIZERS), "--budget", str(BUDGET), "--seeds", str(SEEDS)]
+           "--optimizers", ",".join(OPTIMIZERS), "--budget", str(BUDGET), "--seeds", str(SEEDS),
+           "--studies", "1"]
 
 
 def load(name: str = "compare-small") -> optuna.Study:
@@ -79,9 +80,9 @@ def test_compare_gives_every_optimizer_its_budget_and_fresh_seeds(workdir: Path)
 
 
 def wait_for_finished_trials(process: subprocess.Popen[bytes], count: int,
-                             deadline_s: float = 300) -> None:
-    """Poll the storage until `count` trials have finished and another is training. One storage
-    object is kept: opening one per poll costs more than a trial here on a busy machine."""
+                             deadline_s: float = 300, study: str = "compare-small") -> None:
+    """Poll the storage until `count` trials of `study` have finished and another is training. One
+    storage object is kept: opening one per poll costs more than a trial here on a busy machine."""
     from hpsearch.engine.storage import resolve
 
     storage = None
@@ -92,13 +93,13 @@ def wait_for_finished_trials(process: subprocess.Popen[bytes], count: int,
             storage = resolve(DB, create=False)
         if storage is not None:
             with contextlib.suppress(KeyError):  # the study is still being created
-                trials = optuna.load_study(study_name="compare-small", storage=storage).trials
+                trials = optuna.load_study(study_name=study, storage=storage).trials
         finished = [t for t in trials if t.state.is_finished()]
         running = [t for t in trials if t.state == TrialState.RUNNING and "config" in t.user_attrs]
         if len(finished) >= count and running:
             return
         time.sleep(0.02)
-    pytest.fail("the comparison was not caught running a trial after "
+    pytest.fail(f"{study} was not caught running a trial after "
                 f"{count} finished (exit code {process.poll()})")
 
 
@@ -165,14 +166,15 @@ def test_a_slot_just_taken_is_not_taken_again(workdir: Path) -> None:
     from hpsearch.protocols.compare import CompareConfig, next_from_plan
     from hpsearch.protocols.compare_plan import slot_of
 
-    config = CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=OPTIMIZERS, epochs=1)
-    study_config = config.studies[0]
+    config = CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=OPTIMIZERS, epochs=1,
+                           studies=1)
+    study_config = config.study_configs[0]
     study = optuna.create_study(storage=resolve(DB), study_name=study_config.study_name,
                                 direction="maximize")
     lock = StudyLock(DB, study_config.study_name)
     taken = []
     for _ in range(len(OPTIMIZERS) + 1):
-        trial = take_trial(study, lock, next_from_plan(config, study_config.space))
+        trial = take_trial(study, lock, next_from_plan(config, study_config))
         assert isinstance(trial, optuna.trial.Trial)
         taken.append(slot_of(study.trials[trial.number]))
     lock.close()

@@ -177,7 +177,7 @@ def test_language_budgets_that_do_not_fit_are_usage_errors(workdir: Path, args: 
 
 def test_compare_lm_scores_its_reruns_on_the_test_split_after_the_decay(workdir: Path) -> None:
     result = CliRunner().invoke(cli, ["compare", "--task", "lm", "--budget", "1", "--seeds", "1",
-                                      "--optimizers", "adamw", "--steps", "40"])
+                                      "--optimizers", "adamw", "--steps", "40", "--studies", "1"])
     assert result.exit_code == 0, result.output
     assert "for 40 steps, scored on the test split at the end of training" in result.output
     study = optuna.load_study(study_name="compare-lm", storage="sqlite:///studies/hpsearch.db")

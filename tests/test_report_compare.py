@@ -222,8 +222,8 @@ def test_markdown_terminal_and_json_carry_the_numbers(report: Report) -> None:
     md = markdown(report)
     assert "## Measured optimizer table" in md
     assert "| optimizer | tasks | won | tied for best | mean rank |" in md
-    assert "| adam | 2 | 1 | 1 | 1.25 | 0.76 | helped 2/2 | 0 | 32.0 |" in md
-    assert "| momentum | 2 | 0 | 1 | 1.75 | 0.00 | helped 1/1 | 1 | 34.0 |" in md  # + the stale re-run
+    assert "| adam | 2 | 1 | 1 | 1.25 | 0.76 | helped 2/2 | 0 | 2/2 | 32.0 |" in md
+    assert "| momentum | 2 | 0 | 1 | 1.75 | 0.00 | helped 1/1 | 1 | 1/2 | 34.0 |" in md  # + the stale re-run
     assert "| 2 | momentum | 0.8000 | 0.7752 .. 0.8248 | 3 | 0.0000 | 4/4 | default diverged |" in md
     assert "tie between momentum and adam" in md and "budgets were unequal" in md  # the tune study's
     text = terminal(report)
@@ -259,8 +259,9 @@ def test_comparison_figures_use_svg_traces_and_one_colour_per_optimizer(report: 
 def test_the_page_shows_comparisons_apart_from_tune_studies(report: Report) -> None:
     page = render_page(report)
     assert page.count('<section id="compare-') == 2 and page.count('<section id="study-') == 1
-    assert page.count('class="plotly-graph-div"') == 1 + 2 * (3 + 2) + 1 + (6 + 2)  # profile, 3 and 2
-    # cost figures per comparison, the tune leaderboard heatmap and the tune study's six and two
+    # Two profiles (of scores, of time to target); per comparison P(A > B) and time to target, three
+    # figures and two cost figures; the tune leaderboard heatmap and the tune study's six and two.
+    assert page.count('class="plotly-graph-div"') == 2 + 2 * (2 + 3 + 2) + 1 + (6 + 2)
     assert "<h2>Measured optimizer table</h2>" in page and "the sampler chose which optimizer" in page
     assert "my diabetes run" in page and "tie between momentum and adam" in page
     assert "default diverged" in page
@@ -272,5 +273,5 @@ def test_a_comparison_page_renders_in_a_browser(report: Report, tmp_path: Path) 
     path.write_text(render_page(report), encoding="utf-8")
     rendered = render(path, width=1400, height=2400, chromium=chromium)
     assert rendered.console_errors == []
-    assert rendered.plot_divs == 1 + 2 * (3 + 2) + 1 + (6 + 2)
+    assert rendered.plot_divs == 2 + 2 * (2 + 3 + 2) + 1 + (6 + 2)
     assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs  # each has js-plotly-plot

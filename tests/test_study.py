@@ -162,7 +162,7 @@ def test_tune_refuses_a_comparisons_study(workdir: Path, storage_url: str) -> No
     from hpsearch.protocols.compare import CompareConfig, compare
 
     compare(CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=("adam",), epochs=1,
-                          storage=storage_url))
+                          storage=storage_url, studies=1))
     before = optuna.load_study(study_name="compare-small", storage=storage_url)
     snapshot = (len(before.trials), before.user_attrs)
     with pytest.raises(StudyMismatchError, match="made by `hpsearch compare`, not `tune`"):

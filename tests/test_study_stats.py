@@ -209,6 +209,15 @@ def test_time_to_target_takes_the_median_over_runs_and_caps_the_ratio() -> None:
     assert time_to_target(curves, 0.9, "maximize", cap_ratio=6.0).reached["slow"] is True
 
 
+def test_time_to_target_is_where_half_the_runs_got_there_with_an_even_count() -> None:
+    # Two of four runs reach the target (as a reference's own median final value makes it): the time
+    # is the later of those two, not the average of a finite step and infinity.
+    result = time_to_target({"a": [curve(300), curve(None), curve(100), curve(None)]}, 0.9, "maximize")
+    assert result.times == {"a": 300.0}
+    assert time_to_target({"a": [curve(300), curve(None)] * 2 + [curve(None)]}, 0.9,
+                          "maximize").times == {"a": math.inf}  # two of five: fewer than half
+
+
 def test_time_to_target_respects_the_direction_and_skips_non_finite_points() -> None:
     losses = {"a": [[(1.0, 2.0), (2.0, math.nan), (3.0, 0.5), (4.0, 0.1)]], "b": [[(1.0, 0.3)]]}
     result = time_to_target(losses, 0.5, "minimize")  # at least as good: 0.5 itself counts

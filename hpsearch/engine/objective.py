@@ -151,6 +151,8 @@ class Objective:
         for result in results:
             epoch = result.epoch + 1
             record.update(result.extra)
+            # Training seconds by each evaluation point: time to a target, measured.
+            record.setdefault(rec.POINT_SECONDS, []).append(round(time.perf_counter() - started, 4))
             record.update({rec.EPOCHS_RUN: epoch, rec.TOTAL_STEPS: result.total_steps,
                            rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
                            rec.UPDATES: result.updates})

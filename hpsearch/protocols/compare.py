@@ -19,11 +19,11 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
+from hpsearch.config import StudyConfig
 from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
@@ -35,70 +35,19 @@ from hpsearch.engine.studies import (
     open_study,
     record_run,
 )
-from hpsearch.errors import ConfigError, StudyMismatchError, choices
-from hpsearch.optimizers import CLASSIC
+from hpsearch.errors import StudyMismatchError
+from hpsearch.protocols.compare_config import CompareConfig
 from hpsearch.protocols.compare_plan import next_trial
-from hpsearch.space import SearchSpace
 from hpsearch.stats import derive_seed
-from hpsearch.tasks import TASKS
 from hpsearch.tasks.prepare import PreparedTask, prepare_task
+from hpsearch.train import steps_due
 
 if TYPE_CHECKING:
     import optuna
     import torch
 
-DEFAULT_BUDGET = 20
-DEFAULT_SEEDS = 5
 
-
-@dataclass(frozen=True)
-class CompareConfig:
-    tasks: tuple[str, ...]
-    budget: int = DEFAULT_BUDGET
-    seeds: int = DEFAULT_SEEDS
-    optimizers: tuple[str, ...] = CLASSIC
-    epochs: int | None = None  # None: each task's own, from studies/<task>.toml
-    steps: int | None = None  # the language model's, likewise
-    seed: int = 0
-    storage: str | None = None
-    device: str = "auto"
-    prefix: str = "compare"
-    studies: tuple[StudyConfig, ...] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.tasks:
-            raise ConfigError(f"no task given; valid choices: {choices(TASKS)}")
-        for name, value in (("budget", self.budget), ("seeds", self.seeds)):
-            check_positive(name, value)
-        check_seed("seed", self.seed)
-        if len(set(self.tasks)) != len(self.tasks):
-            raise ConfigError(f"a task is given twice: {', '.join(self.tasks)}")
-        per_optimizer = self.budget + 1 + self.seeds
-        studies = tuple(load_config(task, None, {
-            "study": f"{self.prefix}-{task}", "optimizers": self.optimizers,
-            "sampler": "random", "pruner": "none", "epochs": self.epochs, "seed": self.seed,
-            "steps": self.steps, "eval_every": about_ten_evaluations(self.steps),
-            "storage": self.storage, "device": self.device,
-            "n_trials": per_optimizer * len(self.optimizers)}) for task in self.tasks)
-        object.__setattr__(self, "studies", studies)
-
-    def protocol(self, study: StudyConfig) -> dict[str, Any]:
-        """Stored with each task's study: what the report needs to read it as a comparison."""
-        steps = {"steps": study.steps, "eval_every": study.eval_every} if study.steps else {}
-        return {"kind": record.COMPARE, "budget": self.budget, "seeds": self.seeds,
-                "sampler": "random", "epochs": study.epochs, **steps,
-                "optimizers": list(study.space.optimizers), "seed": self.seed}
-
-
-def about_ten_evaluations(steps: int | None) -> int | None:
-    """An evaluation interval that divides `steps` into about ten (no pruner reads them here)."""
-    if steps is None:
-        return None
-    steps = check_positive("steps", steps)
-    return next(d for d in range(max(1, steps // 10), 0, -1) if steps % d == 0)
-
-
-def next_from_plan(config: CompareConfig, space: SearchSpace) -> Chooser:
+def next_from_plan(config: CompareConfig, study_config: StudyConfig) -> Chooser:
     """The protocol's rule under the study's lock: enqueue the plan's next trial and take it (or
     one a killed run left enqueued); DONE when the plan is done, BLOCKED while what is left waits
     on another process."""
@@ -108,8 +57,8 @@ def next_from_plan(config: CompareConfig, space: SearchSpace) -> Chooser:
 
         if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None
-        found = next_trial(study.get_trials(deepcopy=False), space, config.budget, config.seeds,
-                           config.seed, record.direction_of(study))
+        found = next_trial(study.get_trials(deepcopy=False), study_config.space, config.budget,
+                           config.seeds, int(study_config.seed or 0), record.direction_of(study))
         if found is None or isinstance(found, str):
             return found or DONE
         with warnings.catch_warnings():  # torch's defaults may sit outside a narrowed range
@@ -157,39 +106,54 @@ def check_task(study: optuna.Study, study_config: StudyConfig, prepared: Prepare
                                  f"{stored.get('epochs')}, not {study_config.epochs}")
 
 
-def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig,
-                prepared: PreparedTask, seed: int, device: torch.device, workers: int) -> None:
+def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig, index: int,
+                prepared: PreparedTask, device: torch.device, workers: int) -> None:
     """Reclaim trials of dead processes; record this run and the protocol with the study."""
     from hpsearch.device import describe
     from hpsearch.engine.recovery import reclaim_dead_trials
 
     reclaim_dead_trials(run.study)
-    protocol = config.protocol(study_config)
-    record_run(run.study, study_config, prepared, seed, describe(device), workers, protocol)
+    protocol = {**config.protocol(study_config, index),
+                record.STEPS_PER_POINT: steps_per_point(study_config, prepared)}
+    record_run(run.study, study_config, prepared, int(study_config.seed or 0), describe(device),
+               workers, protocol)
     run.study.set_user_attr(record.PROTOCOL, protocol)  # this run's budget and seeds
 
 
+def steps_per_point(study: StudyConfig, prepared: PreparedTask) -> int:
+    """Steps of the task's batch between two evaluations: the unit time to target counts in."""
+    train = prepared.data.train
+    if study.eval_every or not hasattr(train, "y"):  # a corpus is always budgeted in steps
+        return int(study.eval_every or 1)
+    return steps_due(len(train.y), study.batch_size, 1, None, full_batch=False)[0]
+
+
 def tasks_of(config: CompareConfig) -> list[PreparedTask]:
-    return [prepare_task(c.task, split_seed=c.split_seed, val_fraction=c.val_fraction,
-                         language=c.language()) for c in config.studies]
+    """Every study's task, each on its own split (a `--model` file is run once per study)."""
+    return [prepare_task(c.task, data=c.data, target=c.target, model=c.model,
+                         split_seed=c.split_seed, val_fraction=c.val_fraction,
+                         language=c.language()) for c in config.study_configs]
 
 
-def open_tasks(config: CompareConfig, prepared: list[PreparedTask], seed: int, index: int,
+def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,
                device: torch.device, first: bool, workers: int = 1) -> list[TaskStudy]:
-    """Every task's study; the first process checks them all before it records anything."""
-    pairs = list(zip(config.studies, prepared, strict=True))
+    """Every study; the first process checks them all before it records anything. Worker
+    `index` draws from its own stream of each study's seed."""
+    pairs = list(zip(config.study_configs, prepared, strict=True))
     if first:  # read only: a refused comparison leaves the storage as it was, byte for byte
         for study_config, task in pairs:
             existing = load_existing(study_config)
             if existing is not None:
                 check_task(existing, study_config, task)
-    runs = [open_task(config, study_config, task, derive_seed(seed, number, index), device)
-            for number, (study_config, task) in enumerate(pairs)]
+    runs = [open_task(config, study_config, task,
+                      derive_seed(int(study_config.seed or 0), number % len(config.tasks), index),
+                      device) for number, (study_config, task) in enumerate(pairs)]
     if first:
         for run, (study_config, task) in zip(runs, pairs, strict=True):
             check_task(run.study, study_config, task)
-        for run, (study_config, task) in zip(runs, pairs, strict=True):
-            record_task(config, run, study_config, task, seed, device, workers)
+        for number, (run, (study_config, task)) in enumerate(zip(runs, pairs, strict=True)):
+            record_task(config, run, study_config, config.study_index(number), task, device,
+                        workers)
     return runs
 
 
@@ -202,18 +166,19 @@ def run_tasks(config: CompareConfig, runs: list[TaskStudy],
     did. A process with nothing left to take on a task moves on: the process that finishes the
     last search trial of an optimizer runs its re-runs."""
     failures = FailureLimit()
-    for study_config, run in zip(config.studies, runs, strict=True):
+    for number, (study_config, run) in enumerate(zip(config.study_configs, runs, strict=True)):
+        label = study_config.task + (f", study {config.study_index(number)}/{config.studies}"
+                                     if config.studies > 1 else "")
         lock = StudyLock(study_config.storage, study_config.study_name)
         tell = [] if on_trial is None else [
-            lambda study, trial, task=study_config.task: on_trial(task, study, trial)]
+            lambda study, trial, label=label: on_trial(label, study, trial)]
         try:
             stopped = run_trials(run.study, run.objective, lock,
-                                 next_from_plan(config, study_config.space), tell,
-                                 failures=failures)
+                                 next_from_plan(config, study_config), tell, failures=failures)
         finally:
             lock.close()
         if stopped:
-            return f"{study_config.task}: {stopped}"
+            return f"{label}: {stopped}"
     return None
 
 
@@ -230,7 +195,7 @@ class CompareWork:
         from hpsearch.device import resolve_device
 
         device = resolve_device(self.config.device)
-        return run_tasks(self.config, open_tasks(self.config, prepared, seed, index, device,
+        return run_tasks(self.config, open_tasks(self.config, prepared, index, device,
                                                  first=False))
 
 
@@ -256,7 +221,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         torch.set_flush_denormal(True)
         # This process (worker 0) creates and checks every study before the others open one.
-        runs = open_tasks(config, prepared, config.seed, 0, device, first=True, workers=workers)
+        runs = open_tasks(config, prepared, 0, device, first=True, workers=workers)
         if on_start:
             on_start(prepared)
         if pool is None:
@@ -267,5 +232,5 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         if pool:
             pool.stop()
         raise
-    return CompareResult(tuple(c.study_name for c in config.studies),
+    return CompareResult(tuple(c.study_name for c in config.study_configs),
                          time.perf_counter() - started, stopped)

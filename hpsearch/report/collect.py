@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.report.comparison import AcrossTasks, ComparisonSummary, across_tasks, summarise_comparison
+from hpsearch.report.across_tasks import AcrossTasks, across_tasks
+from hpsearch.report.comparison import ComparisonSummary, summarise_comparison
 from hpsearch.report.points import optimizer_order
+from hpsearch.report.repeated import RepeatedComparison, group_comparisons
 from hpsearch.report.scale import ScaleSummary, summarise_scale
 from hpsearch.report.summary import StudySummary, summarise_study
 
@@ -26,11 +28,14 @@ class Report:
     optimizer_order: list[str]  # one order (and so one colour each) for every figure and task
     comparisons: list[ComparisonSummary] = field(default_factory=list)  # `hpsearch compare` studies
     across_tasks: AcrossTasks | None = None  # over every comparison; None without one
+    repeated: list[RepeatedComparison] = field(default_factory=list)  # each comparison, its studies
     scales: list[ScaleSummary] = field(default_factory=list)  # `hpsearch scale` sweeps
 
 
-def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = True) -> Report:
-    """The studies (as loaded from one storage, shown as `storage`) as plain data."""
+def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = True,
+              reference: str | None = None) -> Report:
+    """The studies (as loaded from one storage, shown as `storage`) as plain data; `reference`: the
+    optimizer whose re-runs set each comparison's time-to-target target (default: study 1's best)."""
     studies = [summarise_study(s, importance) for s in loaded  # scale sweeps: `hpsearch scale`
                if not record.is_comparison(s.user_attrs) and not record.is_scale_sweep(s.user_attrs)]
     comparisons = [summarise_comparison(s) for s in loaded if record.is_comparison(s.user_attrs)]
@@ -39,10 +44,11 @@ def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = T
         row.optimizer for c in comparisons for row in c.optimizers} | {
         t.optimizer for s in scales for t in s.transfers}
     order = optimizer_order(sorted(seen))
+    repeated = group_comparisons(comparisons, reference)
     return Report(
         storage=storage,
         generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         studies=studies, optimizer_order=order, comparisons=comparisons,
-        across_tasks=across_tasks(comparisons, order),
+        across_tasks=across_tasks(repeated, order), repeated=repeated,
         scales=scales,
     )

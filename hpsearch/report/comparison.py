@@ -9,7 +9,6 @@ statistics come from `hpsearch.stats`; this module only reads the stored trials 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,9 @@ class Protocol:
     optimizers: tuple[str, ...]
     seed: Any
     steps: int | None = None  # a budget in steps (the language model's, or a table's by flag)
+    steps_per_point: int | None = None  # steps between evaluations; None: a study stored before
+    study_index: int = 1  # which repeated study of its comparison (1 for those stored before)
+    group: str | None = None  # the comparison it belongs to: the name of its study 1
 
     @property
     def length(self) -> str:
@@ -71,6 +73,9 @@ class ComparedOptimizer:
     lr_window: float | None  # decades of lr whose value is near its best; None: under 2 trials
     seconds: float  # training time of all its trials: default, search and re-runs
     search_tied: int = 0  # search trials sharing the best validation value (the loss chose among them)
+    # Per re-run (as `reruns`): its validation curve, (evaluation point from 0, value, training
+    # seconds by then or None where a study stored before did not record them).
+    rerun_curves: tuple[tuple[tuple[int, float, float | None], ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,38 +95,13 @@ class ComparisonSummary:
     cost: CostSummary | None = None  # of its search trials: validation metric against compute
 
 
-@dataclass(frozen=True)
-class MeasuredRow:
-    """One optimizer across every comparison study: the measured "which optimizer" table."""
-
-    optimizer: str
-    tasks: int  # comparison studies where it has a re-run result
-    won: tuple[str, ...]  # studies it won outright
-    tied: tuple[str, ...]  # studies where it was among those tied for best
-    mean_rank: float | None  # by re-run test mean; tied means share their ranks
-    lr_window: float | None  # mean over tasks, in decades
-    mean_gain: float | None  # mean gain over defaults; None where the studies' metrics differ
-    helped: int  # tasks where tuning beat torch's defaults
-    gain_tasks: int  # tasks with a gain: a re-run result and a finite default
-    default_diverged: int  # tasks where torch's defaults diverged
-    seconds: float
-
-
-@dataclass(frozen=True)
-class AcrossTasks:
-    studies: tuple[str, ...]
-    gaps: dict[str, dict[str, float]]  # study -> optimizer -> |best - mean| / spread of the means
-    taus: tuple[float, ...]  # 0 and every gap: where the step-shaped profile changes
-    profile: dict[str, tuple[float, ...]]  # optimizer -> fraction of tasks within tau, per tau
-    table: list[MeasuredRow]
-
-
 def read_protocol(attrs: Mapping[str, Any]) -> Protocol:
     p = attrs[record.PROTOCOL]
     return Protocol(budget=int(p.get("budget", 0)), seeds=int(p.get("seeds", 0)),
                     sampler=str(p.get("sampler", "random")), epochs=p.get("epochs", attrs.get(record.EPOCHS)),
                     optimizers=tuple(p.get("optimizers", ())), seed=p.get("seed"),
-                    steps=p.get("steps"))
+                    steps=p.get("steps"), steps_per_point=p.get(record.STEPS_PER_POINT),
+                    study_index=int(p.get(record.STUDY_INDEX, 1)), group=p.get(record.STUDY_GROUP))
 
 
 def _phase(trial: optuna.trial.FrozenTrial) -> str:
@@ -171,12 +151,20 @@ def _reruns(trials: Sequence[optuna.trial.FrozenTrial], best: int | None) -> dic
     runs = sorted((t for t in trials if _phase(t) == "rerun" and record.outcome(t) in ("complete", "diverged")
                    and record.trial_attrs(t).get(record.RERUN_OF) == best),
                   key=lambda t: (int(record.trial_attrs(t).get(record.SEED_INDEX, 0)), t.number))
-    values = tuple(v for t in runs if (v := _test_value(t)) is not None)
+    scored = [t for t in runs if _test_value(t) is not None]
+    values = tuple(float(_test_value(t)) for t in scored)  # type: ignore[arg-type]
     finite = [v for v in values if math.isfinite(v)]
     return dict(
         rerun_of=best if runs else None, reruns=values, rerun_diverged=len(values) - len(finite),
         test=stats.mean_interval(finite) if finite else None,
+        rerun_curves=tuple(_curve(t) for t in scored),
     )
+
+
+def _curve(trial: optuna.trial.FrozenTrial) -> tuple[tuple[int, float, float | None], ...]:
+    seconds = record.trial_attrs(trial).get(record.POINT_SECONDS) or []
+    return tuple((point, float(value), float(seconds[point]) if point < len(seconds) else None)
+                 for point, value in sorted(trial.intermediate_values.items()))
 
 
 def _default(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[str, float | None]:
@@ -250,51 +238,4 @@ def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
         tied=judged.tied if judged else (), worst_search_value=worst,
         verdict=describe(rows, protocol, metric, said), trials=search,
         cost=summarise_cost(search, direction),
-    )
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return statistics.fmean(values) if values else None
-
-
-def _average_ranks(comparison: ComparisonSummary) -> dict[str, float]:
-    """1 = best re-run mean; optimizers with equal means share the average of their ranks."""
-    sign = record.sign(comparison.direction)
-    means = {r.optimizer: sign * r.test.mean for r in comparison.optimizers if r.test}
-    return {name: 1 + sum(m > mine for m in means.values()) + (sum(m == mine for m in means.values()) - 1) / 2
-            for name, mine in means.items()}
-
-
-def measured_row(name: str, comparisons: Sequence[ComparisonSummary]) -> MeasuredRow:
-    rows = [(c, r) for c in comparisons for r in c.optimizers if r.optimizer == name]
-    ranks = [_average_ranks(c)[name] for c, r in rows if r.test]
-    gains = [r.gain for _, r in rows if r.gain is not None]
-    one_metric = len({(c.metric, c.direction) for c in comparisons}) == 1  # else a mean mixes units
-    return MeasuredRow(
-        optimizer=name, tasks=len(ranks),
-        won=tuple(c.study for c, _ in rows if c.winner == name),
-        tied=tuple(c.study for c, _ in rows if c.winner is None and name in c.tied),
-        mean_rank=_mean(ranks),
-        lr_window=_mean([r.lr_window for _, r in rows if r.lr_window is not None]),
-        mean_gain=_mean(gains) if one_metric else None, helped=sum(g > 0 for g in gains),
-        gain_tasks=len(gains),
-        default_diverged=sum(r.default_state == "diverged" for _, r in rows),
-        seconds=sum(r.seconds for _, r in rows),
-    )
-
-
-def across_tasks(comparisons: Sequence[ComparisonSummary], order: Sequence[str]) -> AcrossTasks | None:
-    """Performance profile and measured table over every comparison study (None when there is none)."""
-    if not comparisons:
-        return None
-    scores = {c.study: {r.optimizer: r.test.mean for r in c.optimizers if r.test} for c in comparisons}
-    directions = {c.study: c.direction for c in comparisons}
-    gaps = stats.profile_gaps(scores, directions)
-    taus = tuple(sorted({0.0} | {g for task in gaps.values() for g in task.values()}))
-    profile = stats.performance_profile(scores, directions, taus)
-    names = [n for n in order if any(r.optimizer == n for c in comparisons for r in c.optimizers)]
-    return AcrossTasks(
-        studies=tuple(c.study for c in comparisons), gaps=gaps, taus=taus,
-        profile={n: tuple(profile[n]) for n in names if n in profile},
-        table=[measured_row(n, comparisons) for n in names],
     )

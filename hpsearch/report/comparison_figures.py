@@ -12,7 +12,8 @@ from hpsearch.report.plotting import FADED, colours, escape, layout
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from hpsearch.report.comparison import AcrossTasks, ComparedOptimizer, ComparisonSummary
+    from hpsearch.report.across_tasks import AcrossTasks
+    from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
 
 BAND = 0.15  # opacity of a +-1 std band
 

@@ -1,0 +1,95 @@
+"""`hpsearch compare`: parse, run the protocol, print the verdicts."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from hpsearch.cli_options import optimizers_option, quiet_optuna, storage_option, summary_of
+from hpsearch.device import DEVICE_CHOICES
+from hpsearch.engine import signals
+from hpsearch.errors import ConfigError, HpsearchError, choices
+from hpsearch.optimizers import parse_optimizers
+from hpsearch.tasks import TASKS
+
+
+@click.command()
+@click.option("--task", "tasks", multiple=True, required=True, type=click.Choice(list(TASKS)),
+              help="Task to compare on (repeatable); with --data, classification, regression "
+                   "or lm says what the data is.")
+@click.option("--budget", type=int, default=None,
+              help="Search trials per optimizer, drawn at random in its own space "
+                   "[default: 20].")
+@click.option("--seeds", type=int, default=None,
+              help="Fresh seeds each optimizer's best configuration is re-trained with, scored "
+                   "on the test split [default: 5].")
+@click.option("--studies", "repeats", type=int, default=None,
+              help="Whole repetitions of the protocol per task, each with its own data split, "
+                   "search draws and seeds; the verdict is the median over them [default: 3].")
+@click.option("--reference", help="Optimizer whose re-runs set the time-to-target target "
+                                  "[default: the best median in study 1].")
+@optimizers_option
+@click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
+@click.option("--steps", type=int, help="Steps per trial instead of --epochs (--task lm: its default).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
+@storage_option
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--prefix", default="compare", show_default=True,
+              help="Studies are named PREFIX-TASK (PREFIX-FILE with --data), then -study2, ...")
+@click.option("--data", help="Your own table (CSV or Parquet) or corpus (--task lm) instead of "
+                             "the task's data.")
+@click.option("--target", help="The column of --data to predict.")
+@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine sharing the comparison.")
+def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repeats: int | None,
+            reference: str | None, optimizers: str | None, epochs: int | None,
+            steps: int | None, seed: int, storage: str | None, device: str, prefix: str,
+            data: str | None, target: str | None, model: str | None, workers: int) -> None:
+    """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split,
+    repeated over independent studies."""
+    from hpsearch.cli_output import CompareProgress, compare_start_lines
+    from hpsearch.optimizers import CLASSIC
+    from hpsearch.protocols.compare import compare as run_comparison
+    from hpsearch.protocols.compare_config import (
+        DEFAULT_BUDGET,
+        DEFAULT_SEEDS,
+        DEFAULT_STUDIES,
+        CompareConfig,
+    )
+
+    quiet_optuna()
+    config = CompareConfig(
+        tasks=tasks, budget=DEFAULT_BUDGET if budget is None else budget,
+        seeds=DEFAULT_SEEDS if seeds is None else seeds,
+        studies=DEFAULT_STUDIES if repeats is None else repeats,
+        optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs, steps=steps,
+        seed=seed, storage=storage, device=device, prefix=prefix, data=data, target=target,
+        model=model)
+    if reference is not None and reference not in config.optimizers:
+        raise ConfigError(f"--reference '{reference}' is not among the optimizers compared; "
+                          f"valid choices: {choices(config.optimizers)}")
+    progress = CompareProgress(config)
+
+    def on_start(prepared: list[Any]) -> None:
+        click.echo("\n".join(compare_start_lines(config)), err=True)
+
+    try:
+        with signals.handled():
+            result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
+        progress.finish()
+        click.echo(f"{signals.described(stop)}: the trials in flight are recorded as failed; run the same "
+                   "command to continue where it stopped", err=True)
+        sys.exit(signals.exit_code(stop))
+    progress.finish()
+    from hpsearch.report.text import terminal
+
+    click.echo(terminal(summary_of(storage, list(result.studies), reference)))
+    click.echo(f"\n{len(result.studies)} studies in {result.seconds:.0f} s; the page: "
+               f"hpsearch report --study {' --study '.join(result.studies)}"
+               + (f" --reference {reference}" if reference else ""))
+    if result.stopped:
+        raise HpsearchError(result.stopped)

@@ -1,0 +1,98 @@
+"""How far two runs of the same comparison agree: run `hpsearch compare` twice with different
+`--seed` into two storages, then
+
+    python tests/benchmarks/verdict_stability.py sqlite:///a.db sqlite:///b.db
+
+Per task: each run's winner or tie set, whether they agree (the same winner, or identical tie sets;
+one's winner inside the other's tie set is counted apart), Kendall's tau between the two orderings
+by the verdict's score (the median over studies of the re-run mean), how many verdicts named a
+winner, and whether a claim was contradicted: a winner named by one run with P(best) below 0.05 in
+the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+from hpsearch.engine.storage import display, load_studies, storage_url
+from hpsearch.report.collect import summarise
+from hpsearch.report.repeated import RepeatedComparison
+
+CONTRADICTED_BELOW = 0.05
+
+
+def kendall_tau(a: dict[str, float], b: dict[str, float]) -> float:
+    """Kendall's tau-b between two scorings of the same optimizers (ties count as neither)."""
+    names = sorted(set(a) & set(b))
+    concordant = discordant = ties_a = ties_b = 0
+    for x, y in itertools.combinations(names, 2):
+        da, db = a[x] - a[y], b[x] - b[y]
+        if da == 0 and db == 0:
+            continue
+        if da == 0:
+            ties_a += 1
+        elif db == 0:
+            ties_b += 1
+        elif (da > 0) == (db > 0):
+            concordant += 1
+        else:
+            discordant += 1
+    denominator = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
+    return (concordant - discordant) / denominator if denominator else float("nan")
+
+
+def claim(g: RepeatedComparison) -> str:
+    return f"winner {g.winner}" if g.winner else f"tie {{{', '.join(sorted(g.tied))}}}"
+
+
+def agreement(a: RepeatedComparison, b: RepeatedComparison) -> str:
+    if a.winner and a.winner == b.winner:
+        return "same winner"
+    if not a.winner and not b.winner and set(a.tied) == set(b.tied):
+        return "identical tie sets"
+    if (a.winner and a.winner in b.tied) or (b.winner and b.winner in a.tied):
+        return "one's winner inside the other's tie set"
+    if not a.winner and not b.winner:
+        shared = set(a.tied) & set(b.tied)
+        return f"tie sets differ ({len(shared)} of {len(set(a.tied) | set(b.tied))} in both)"
+    return "disagree"
+
+
+def contradicted(a: RepeatedComparison, b: RepeatedComparison) -> list[str]:
+    """Winners one run named that the other gave P(best) below the threshold."""
+    found = []
+    for named, other in ((a, b), (b, a)):
+        if named.winner:
+            p = next((r.p_best for r in other.optimizers if r.optimizer == named.winner), None)
+            if p is not None and p < CONTRADICTED_BELOW:
+                found.append(f"{named.winner} (P(best) {p:.2f} in the other run)")
+    return found
+
+
+def groups(url: str) -> dict[str, RepeatedComparison]:
+    report = summarise(load_studies(url, None), display(storage_url(url)), importance=False)
+    return {g.task: g for g in report.repeated}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("first")
+    parser.add_argument("second")
+    args = parser.parse_args()
+    one, two = groups(args.first), groups(args.second)
+    named = 0
+    for task in sorted(set(one) & set(two)):
+        a, b = one[task], two[task]
+        named += bool(a.winner) + bool(b.winner)
+        tau = kendall_tau(*({r.optimizer: r.median for r in g.optimizers if r.median is not None}
+                            for g in (a, b)))
+        print(f"{task}: {len(a.studies)} vs {len(b.studies)} studies")
+        print(f"  first:  {claim(a)}\n  second: {claim(b)}")
+        print(f"  agreement: {agreement(a, b)}; Kendall tau {tau:.2f}; "
+              f"contradicted: {', '.join(contradicted(a, b)) or 'none'}")
+    print(f"verdicts naming a winner: {named} of {2 * len(set(one) & set(two))}")
+
+
+if __name__ == "__main__":
+    main()
