@@ -29,7 +29,7 @@ from hpsearch.tasks import TASKS
               help="Whole repetitions of the protocol per task, each with its own data split, "
                    "search draws and seeds; the verdict is the median over them [default: 3].")
 @click.option("--reference", help="Optimizer whose re-runs set the time-to-target target "
-                                  "[default: the best median in study 1].")
+                                  "[default: the best re-run mean of study 1].")
 @optimizers_option
 @click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
 @click.option("--steps", type=int, help="Steps per trial instead of --epochs (--task lm: its default).")

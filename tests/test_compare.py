@@ -143,6 +143,7 @@ def test_two_workers_share_a_comparison_exactly(workdir: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["--budget", "0"], "budget must be a positive integer; got 0"),
     (["--seeds", "-1"], "seeds must be a positive integer; got -1"),
+    (["--studies", "0"], "studies must be a positive integer; got 0"),
     (["--optimizers", "adam,adamx"], "unknown optimizer 'adamx'; valid choices: all, classic, modern, sgd"),
     (["--prefix", "taken"], "study 'taken-small' was made by `hpsearch tune`"),
 ])

@@ -5,6 +5,7 @@ report judges on the median over studies and shows ranks, P(A > B) and time to t
 from __future__ import annotations
 
 import collections
+import json
 import math
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from optuna.trial import TrialState
 from hpsearch.cli import cli
 from hpsearch.protocols.compare import CompareConfig, tasks_of
 from hpsearch.record import trial_attrs
+from hpsearch.report.text import to_json
 from tests.browser import render, require_chromium
 from tests.conftest import summarise
 from tests.test_compare import wait_for_finished_trials
@@ -90,6 +92,9 @@ def test_each_study_draws_its_own_split_search_and_seeds(workdir: Path) -> None:
     reference = group.reference
     assert reference == next(r.optimizer for r in group.studies[0].optimizers if r.test)
     assert rows[reference].steps_to_target is not None and math.isfinite(rows[reference].steps_to_target)
+    data = json.loads(to_json(report))
+    assert data["repeated"][0]["studies"] == ["compare-small", "compare-small-study2"]
+    assert {r["optimizer"] for r in data["repeated"][0]["optimizers"]} == set(OPTIMIZERS)
     text = CliRunner().invoke(cli, ["report", "--out", "r.html", "--reference", "sgd"])
     assert text.exit_code == 0, text.output
     assert "== compare-small: 2 studies" in text.output and "rank by study" in text.output

@@ -79,7 +79,10 @@ def markdown(report: Report) -> str:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(_clean(dataclasses.asdict(report)), indent=1)
+    data = _clean(dataclasses.asdict(report))
+    for group in data["repeated"]:  # each study is under "comparisons" already: named here
+        group["studies"] = [study["study"] for study in group["studies"]]
+    return json.dumps(data, indent=1)
 
 
 def _clean(value: Any) -> Any:
