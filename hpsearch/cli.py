@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hpsearch.cli_compare import compare
-from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks
+from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks, list_trials
 from hpsearch.cli_options import (
     OneLineErrors,
     check_writable,
@@ -219,6 +219,7 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
 cli.add_command(list_studies)
 cli.add_command(list_optimizers)
 cli.add_command(list_tasks)
+cli.add_command(list_trials)
 cli.add_command(scale)
 cli.add_command(compare)
 

@@ -1,33 +1,88 @@
-"""The read-only listings: the studies of a storage, the optimizers and the built-in tasks."""
+"""The read-only listings: the studies of a storage, a study's trials, the optimizers and the
+built-in tasks, as text, JSON or CSV (and a study's trials as Parquet)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import click
 
-from hpsearch.cli_options import storage_option
+from hpsearch.cli_options import check_writable, storage_option
+from hpsearch.errors import ConfigError
+from hpsearch.report.listings import LISTING_FORMATS
+
+TRIAL_FORMATS = ("csv", "json", "parquet")
+
+
+def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--format", "fmt", type=click.Choice(LISTING_FORMATS), default="text",
+                        show_default=True, help="text for people, json or csv for programs.")(command)
 
 
 @click.command("studies")
 @storage_option
-def list_studies(storage: str | None) -> None:
+@format_option
+def list_studies(storage: str | None, fmt: str) -> None:
     """List the studies in a storage: task, trials by state, best value."""
     from hpsearch.engine.storage import load_studies
+    from hpsearch.report.listings import render, study_rows
     from hpsearch.report.text import study_lines
 
-    click.echo("\n".join(study_lines(load_studies(storage))))
+    studies = load_studies(storage)
+    click.echo("\n".join(study_lines(studies)) if fmt == "text" else render(study_rows(studies), fmt))
+
+
+@click.command("trials")
+@storage_option
+@click.option("--study", help="The study (may be left out when the storage holds one).")
+@click.option("--format", "fmt", type=click.Choice(TRIAL_FORMATS), default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (required for parquet); default: standard output.")
+def list_trials(storage: str | None, study: str | None, fmt: str, out: Path | None) -> None:
+    """A study's trials as a table: one row per trial, its outcome, measurements, parameters and
+    exported configuration."""
+    from hpsearch.engine.storage import load_study
+    from hpsearch.report.trials_table import trials_frame
+
+    if fmt == "parquet":
+        if out is None:
+            raise ConfigError("--format parquet writes a file: give --out FILE.parquet")
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ConfigError("--format parquet needs pyarrow: pip install 'hpsearch[parquet]'") from None
+    if out is not None:
+        check_writable(out)
+    frame = trials_frame(load_study(storage, study))
+    if fmt == "parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        text = frame.to_csv(index=False) if fmt == "csv" else frame.to_json(orient="records", indent=1)
+        if out is None:
+            click.echo(text.rstrip("\n"))
+        else:
+            out.write_text(text, encoding="utf-8")
+    if out is not None:
+        click.echo(f"{len(frame)} trials: {out}", err=True)
 
 
 @click.command("optimizers")
-def list_optimizers() -> None:
+@format_option
+def list_optimizers(fmt: str) -> None:
     """List the optimizers, their torch classes and searched hyperparameters."""
     from hpsearch.cli_output import optimizer_lines
+    from hpsearch.report.listings import optimizer_rows, render
 
-    click.echo("\n".join(optimizer_lines()))
+    click.echo("\n".join(optimizer_lines()) if fmt == "text" else render(optimizer_rows(), fmt))
 
 
 @click.command("tasks")
-def list_tasks() -> None:
+@format_option
+def list_tasks(fmt: str) -> None:
     """List the built-in tasks."""
     from hpsearch.cli_output import task_lines
+    from hpsearch.report.listings import render, task_rows
 
-    click.echo("\n".join(task_lines()))
+    click.echo("\n".join(task_lines()) if fmt == "text" else render(task_rows(), fmt))
