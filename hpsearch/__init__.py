@@ -1,8 +1,10 @@
 """hpsearch: which optimizer, with which hyperparameters, should this model train with?
 
-The public API. Importing it does not import torch: builders import it when called.
+The public API. Importing it does not import torch: builders import it when called. From a
+notebook: `hpsearch.tune(...)`, `hpsearch.compare(...)` and `hpsearch.load(...)` (see `api`).
 """
 
+from hpsearch.api import Result, compare, load, tune
 from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError
 from hpsearch.optimizers import OPTIMIZERS, build_optimizer
 from hpsearch.schedules import build_scheduler
@@ -16,11 +18,15 @@ __all__ = [
     "TASKS",
     "ConfigError",
     "HpsearchError",
+    "Result",
     "SearchSpace",
     "StudyMismatchError",
     "TrialConfig",
     "build_optimizer",
     "build_scheduler",
+    "compare",
+    "load",
     "suggest",
     "suggest_optimizer",
+    "tune",
 ]

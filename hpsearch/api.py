@@ -1,0 +1,182 @@
+"""hpsearch from Python and notebooks: `tune`, `compare` and `load` return a `Result` (the best
+configuration, the Optuna study, the trials as a DataFrame, the verdict, and a method that writes the
+report), with the CLI's options, storages and resumption rules.
+
+Called from Python nothing exits the process: bad input raises `hpsearch.ConfigError`. Stopping
+signals are handled only while a call runs, on the main thread, and the previous handlers come back
+on return; Ctrl-C (SIGINT, as Jupyter sends it) records the trial in flight as failed, then raises
+`KeyboardInterrupt`. Optuna's own log is quiet during a call (warnings only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.errors import ConfigError, choices
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas
+
+Callback = Callable[["optuna.Study", "optuna.trial.FrozenTrial"], None]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a sweep or a comparison left in its storage, ready to use."""
+
+    study: optuna.Study  # a comparison's first study
+    storage: str | None = None
+    studies: tuple[optuna.Study, ...] = ()  # every study of a comparison (one for a sweep)
+    stopped: str | None = None  # why a run stopped short of its budget, if it did
+
+    @property
+    def best_config(self) -> dict[str, Any] | None:
+        """The best trial's exported configuration: `hpsearch.build_optimizer(config, model)`."""
+        from hpsearch import record
+
+        best = record.best_trial(self.study.get_trials(deepcopy=False), record.direction_of(self.study))
+        return None if best is None else dict(record.trial_attrs(best).get(record.CONFIG) or {}) or None
+
+    @property
+    def trials(self) -> pandas.DataFrame:
+        """One row per trial (every study of a comparison, with its name in `study`)."""
+        import pandas
+
+        from hpsearch.report.trials_table import trials_frame
+
+        frames = [trials_frame(s).assign(study=s.study_name) for s in self.studies or (self.study,)]
+        return pandas.concat(frames, ignore_index=True)
+
+    def summary(self, reference: str | None = None) -> Any:
+        """The report's plain data of these studies."""
+        from hpsearch.report.collect import summarise
+
+        return summarise(list(self.studies or (self.study,)), self.storage or "(in memory)",
+                         importance=False, reference=reference)
+
+    @property
+    def verdict(self) -> str | None:
+        """A comparison's verdict per comparison (over its studies); a sweep's own verdict."""
+        summary = self.summary()
+        texts = [g.verdict for g in summary.repeated] or [s.verdict for s in summary.studies]
+        return "\n".join(texts) or None
+
+    def write_report(self, path: str | Path = "studies/report.html") -> Path:
+        from hpsearch.report.page import render_page
+
+        out = Path(path)
+        out.write_text(render_page(self.summary()), encoding="utf-8")
+        return out
+
+    def _repr_html_(self) -> str:
+        from hpsearch.report.text import markdown
+
+        return f"<pre>{_escape(markdown(self.summary()))}</pre>"
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+@contextlib.contextmanager
+def _running() -> Iterator[None]:
+    """Stopping signals handled while the call runs (main thread only); Optuna's log quiet."""
+    import optuna
+
+    from hpsearch.engine import signals
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    on_main = threading.current_thread() is threading.main_thread()
+    try:
+        with signals.handled() if on_main else contextlib.nullcontext():
+            yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+class Relay:
+    """Hands every finished trial of the study, whichever worker ran it, to the callbacks, once
+    each and in order of number: called after this process's trials and while it waits on others."""
+
+    def __init__(self, callbacks: Iterable[Callback]) -> None:
+        self.callbacks = list(callbacks)
+        self.seen: set[int] = set()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        for finished in study.get_trials(deepcopy=False):
+            if finished.state.is_finished() and finished.number not in self.seen:
+                self.seen.add(finished.number)
+                for callback in self.callbacks:
+                    callback(study, finished)
+
+
+def _config_keys() -> set[str]:
+    from hpsearch.config import StudyConfig
+
+    return {f.name for f in dataclasses.fields(StudyConfig)} - {"task", "study_name", "space", "source"}
+
+
+def tune(task: str | None = None, *, study: str | None = None, storage: str | None = None,
+         n_trials: int | None = None, optimizers: str | Sequence[str] | None = None,
+         workers: int = 1, warm_start: Sequence[str] | None = None, config_file: str | Path | None = None,
+         callbacks: Iterable[Callback] = (), **options: Any) -> Result:
+    """Run (or resume) a sweep, as `hpsearch tune` does: `options` are its flags by their config
+    names (`epochs`, `steps`, `sampler`, `pruner`, `seed`, `data`, `target`, `model`, ...)."""
+    from hpsearch.config import load_config
+    from hpsearch.optimizers import parse_optimizers
+    from hpsearch.protocols.tune import run
+
+    unknown = sorted(set(options) - _config_keys())
+    if unknown:
+        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(_config_keys()))}")
+    names = (parse_optimizers(optimizers) if isinstance(optimizers, str) else
+             tuple(optimizers) if optimizers is not None else None)
+    config = load_config(task, Path(config_file) if config_file else None, {
+        **options, "study": study, "storage": storage, "n_trials": n_trials, "optimizers": names,
+        "warm_start": tuple(warm_start) if warm_start is not None else None})
+    relay = Relay(callbacks)
+    with _running():
+        result = run(config, callbacks=[relay], workers=workers, on_progress=relay)
+    relay(result.study)
+    return Result(result.study, storage, (result.study,), result.stopped)
+
+
+def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: int = 1,
+            optimizers: str | Sequence[str] | None = None, **options: Any) -> Result:
+    """Run (or continue) a comparison, as `hpsearch compare` does: `options` are its flags
+    (`budget`, `seeds`, `studies`, `epochs`, `steps`, `seed`, `prefix`, `data`, `target`, ...)."""
+    from hpsearch.optimizers import CLASSIC, parse_optimizers
+    from hpsearch.protocols.compare import CompareConfig
+    from hpsearch.protocols.compare import compare as run_comparison
+
+    fields = {f.name for f in dataclasses.fields(CompareConfig)} - {"tasks", "study_configs", "storage",
+                                                                   "optimizers"}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(fields))}")
+    names = (parse_optimizers(optimizers) if isinstance(optimizers, str) else
+             tuple(optimizers) if optimizers is not None else CLASSIC)
+    config = CompareConfig(tasks=(tasks,) if isinstance(tasks, str) else tuple(tasks),
+                           optimizers=names, storage=storage, **options)
+    with _running():
+        result = run_comparison(config, workers=workers)
+    studies = tuple(load(name, storage).study for name in result.studies)
+    return Result(studies[0], storage, studies, result.stopped)
+
+
+def load(study: str | None = None, storage: str | None = None) -> Result:
+    """An existing study (its name may be left out when the storage holds one)."""
+    from hpsearch.engine.storage import load_study
+
+    loaded = load_study(storage, study)
+    return Result(loaded, storage, (loaded,))

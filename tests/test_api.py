@@ -1,0 +1,108 @@
+"""hpsearch from Python: `tune`, `compare` and `load` give what the CLI gives, exit nothing, and leave
+the signal handlers as they found them."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+import hpsearch
+from hpsearch.cli import cli
+
+DB = "sqlite:///studies/hpsearch.db"
+TINY = {"n_trials": 3, "epochs": 2, "seed": 0, "optimizers": "adam,sgd"}
+
+
+def test_tune_from_python_gives_what_the_cli_gives(workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["tune", "--task", "small", "--study", "cli", "--n-trials", "3",
+                                      "--epochs", "2", "--seed", "0", "--optimizers", "adam,sgd"])
+    assert result.exit_code == 0, result.output
+    from_cli = optuna.load_study(study_name="cli", storage=DB)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    seen: list[int] = []
+    run = hpsearch.tune("small", study="api", callbacks=[lambda study, trial: seen.append(trial.number)],
+                        **TINY)  # type: ignore[arg-type]
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # put back on return
+    assert seen == [0, 1, 2]
+    assert run.study.best_value == from_cli.best_value
+    assert [t.params for t in run.study.trials] == [t.params for t in from_cli.trials]
+    assert run.best_config == from_cli.best_trial.user_attrs["config"]
+    frame = run.trials
+    assert list(frame["number"]) == [0, 1, 2] and set(frame["study"]) == {"api"}
+    assert "api" in run._repr_html_() and run._repr_html_().startswith("<pre>")
+    assert hpsearch.load("api").best_config == run.best_config
+    page = run.write_report("api.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "api" in page
+    # Resumed, as the CLI resumes: the total is reached, nothing more runs.
+    assert len(hpsearch.tune("small", study="api", **TINY).study.trials) == 3  # type: ignore[arg-type]
+
+
+def test_tune_runs_off_the_main_thread_and_bad_options_raise(workdir: Path) -> None:
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(
+        hpsearch.tune("small", study="thread", n_trials=1, epochs=1, optimizers=["adam"])))
+    thread.start()
+    thread.join()
+    assert isinstance(outcome[0], hpsearch.Result) and len(outcome[0].study.trials) == 1
+    with pytest.raises(hpsearch.ConfigError, match="unknown option 'epoch'; valid choices: .*epochs"):
+        hpsearch.tune("small", epoch=3)
+    with pytest.raises(hpsearch.ConfigError, match="unknown sampler 'tpx'"):
+        hpsearch.tune("small", sampler="tpx")
+
+
+def test_compare_from_python_after_the_cli_in_one_process(workdir: Path) -> None:
+    args = ["--task", "small", "--optimizers", "adam,sgd", "--budget", "1", "--seeds", "2",
+            "--epochs", "2", "--studies", "1"]
+    assert CliRunner().invoke(cli, ["compare", *args]).exit_code == 0
+    result = hpsearch.compare("small", optimizers="adam,sgd", budget=1, seeds=2, epochs=2, studies=2)
+    assert [s.study_name for s in result.studies] == ["compare-small", "compare-small-study2"]
+    assert result.verdict and "Over 2 independent studies" in result.verdict
+    assert set(result.trials["study"]) == {"compare-small", "compare-small-study2"}
+
+
+SCRIPT = """
+import hpsearch
+try:
+    hpsearch.tune("small", study="ctrl-c", n_trials=50, epochs=200, optimizers="adam")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt raised")
+"""
+
+
+def test_ctrl_c_fails_the_trial_in_flight_then_raises_keyboard_interrupt(workdir: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
+    end = time.monotonic() + 120
+    running: list[optuna.trial.FrozenTrial] = []
+    while not running and time.monotonic() < end and process.poll() is None:
+        if Path("studies/hpsearch.db").exists():
+            with contextlib.suppress(KeyError):
+                running = [t for t in optuna.load_study(study_name="ctrl-c", storage=DB).trials
+                           if t.state.name == "RUNNING" and "config" in t.user_attrs]
+        time.sleep(0.05)
+    assert running, "no trial was caught training"
+    process.send_signal(signal.SIGINT)  # what Jupyter's interrupt sends
+    out, _ = process.communicate(timeout=60)
+    assert "KeyboardInterrupt raised" in out
+    stopped = optuna.load_study(study_name="ctrl-c", storage=DB).trials[running[0].number]
+    assert stopped.state.name == "FAIL" and stopped.user_attrs["reason"] == "stopped by SIGINT"
+
+
+def test_the_readme_notebook_example_runs_as_written(workdir: Path) -> None:
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## From a notebook", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    assert Path("studies/compare.html").is_file()
+    assert len(optuna.load_study(study_name="nb", storage=DB).trials) == 4
