@@ -3,7 +3,6 @@ the signal handlers as they found them."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -78,18 +77,17 @@ except KeyboardInterrupt:
 def test_ctrl_c_fails_the_trial_in_flight_then_raises_keyboard_interrupt(workdir: Path) -> None:
     import subprocess
     import sys
-    import time
+
+    from tests.test_compare import wait_for_finished_trials
 
     process = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
-    end = time.monotonic() + 120
-    running: list[optuna.trial.FrozenTrial] = []
-    while not running and time.monotonic() < end and process.poll() is None:
-        if Path("studies/hpsearch.db").exists():
-            with contextlib.suppress(KeyError):
-                running = [t for t in optuna.load_study(study_name="ctrl-c", storage=DB).trials
-                           if t.state.name == "RUNNING" and "config" in t.user_attrs]
-        time.sleep(0.05)
-    assert running, "no trial was caught training"
+    try:  # polled read-only: a storage opened by URL here would race the run creating its tables
+        wait_for_finished_trials(process, 0, study="ctrl-c")  # type: ignore[arg-type]
+    except BaseException:
+        process.kill()
+        raise
+    running = [t for t in optuna.load_study(study_name="ctrl-c", storage=DB).trials
+               if t.state.name == "RUNNING"]
     process.send_signal(signal.SIGINT)  # what Jupyter's interrupt sends
     out, _ = process.communicate(timeout=60)
     assert "KeyboardInterrupt raised" in out
