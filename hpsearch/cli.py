@@ -75,8 +75,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--lr-from-range-test", is_flag=True, default=None,
               help="Narrow each optimizer's learning-rate range by a range test first.")
 @language_options
+@click.option("--quiet", is_flag=True, help="No progress line.")
 def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
-         warm_start: str | None, **flags: Any) -> None:
+         warm_start: str | None, quiet: bool, **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
 
     from hpsearch.cli_output import Progress, print_table, tune_start_lines
@@ -89,7 +90,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
     config = load_config(task, config_file, {
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None,
         "warm_start": parse_studies(warm_start) if warm_start is not None else None})
-    progress = Progress(config.n_trials)
+    progress = Progress(config.n_trials, quiet)
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
         click.echo("\n".join(tune_start_lines(config, before, notes)), err=True)
@@ -97,7 +98,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
     try:
         with signals.handled():
             result = run(config, callbacks=[progress], on_start=on_start, workers=workers,
-                         on_progress=progress.show)
+                         on_progress=progress.update)
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
         progress.finish()
         click.echo(f"{signals.described(stop)}: the trial in flight is recorded as failed; run the same "

@@ -44,10 +44,12 @@ from hpsearch.tasks import TASKS
 @click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the comparison.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
 def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repeats: int | None,
             reference: str | None, optimizers: str | None, epochs: int | None,
             steps: int | None, seed: int, storage: str | None, device: str, prefix: str,
-            data: str | None, target: str | None, model: str | None, workers: int) -> None:
+            data: str | None, target: str | None, model: str | None, workers: int,
+            quiet: bool) -> None:
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split,
     repeated over independent studies."""
     from hpsearch.cli_output import CompareProgress, compare_start_lines
@@ -71,7 +73,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
     if reference is not None and reference not in config.optimizers:
         raise ConfigError(f"--reference '{reference}' is not among the optimizers compared; "
                           f"valid choices: {choices(config.optimizers)}")
-    progress = CompareProgress(config)
+    progress = CompareProgress(config, quiet)
 
     def on_start(prepared: list[Any]) -> None:
         click.echo("\n".join(compare_start_lines(config)), err=True)

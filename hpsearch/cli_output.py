@@ -3,7 +3,9 @@ workers), a comparison's progress by phase, and each optimizer's best."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,53 +16,99 @@ if TYPE_CHECKING:
     import optuna
 
 
-class CompareProgress:
-    """Per task: trials finished by phase, on one live line (a terminal) or a line per phase."""
+def duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `1h02m`."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
-    def __init__(self, config: Any) -> None:
-        self.config = config
+
+class Pace:
+    """Elapsed time since the command began, and the time left at the pace of the trials finished
+    since the first one this run saw end (start-up and trials stored before do not count)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = time.monotonic()
+        self.first: tuple[float, int] | None = None  # when the first trial ended, and done by then
+
+    def text(self, done: int) -> str:
+        now = time.monotonic()
+        text = f"{duration(now - self.started)} elapsed"
+        if self.first is None:
+            self.first = (now, done)
+        since, done_then = self.first
+        if done > done_then and done < self.total:
+            text += f", about {duration((now - since) / (done - done_then) * (self.total - done))} left"
+        return text
+
+
+class Line:
+    """One status line: rewritten in place and cut to the width of a terminal, or one line each
+    in a log; nothing when quiet."""
+
+    def __init__(self, quiet: bool = False) -> None:
         self.live = sys.stderr.isatty()
+        self.quiet = quiet
         self.width = 0
-        self.last: tuple[str, str] | None = None
+
+    def show(self, line: str) -> None:
+        if self.quiet:
+            return
+        if self.live:
+            line = line[:max(20, shutil.get_terminal_size().columns - 1)]
+            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
+            self.width = len(line)
+        else:
+            click.echo(line, err=True)
+
+    def finish(self) -> None:
+        if self.live and self.width and not self.quiet:
+            click.echo(err=True)
+
+
+class CompareProgress(Line):
+    """Per study: trials finished by phase, the trial that ended, elapsed and time left."""
+
+    def __init__(self, config: Any, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self.config = config
+        per_study = len(config.optimizers) * (1 + config.budget + config.seeds)
+        self.pace = Pace(per_study * len(config.study_configs))
+        self.finished: dict[str, int] = {}
 
     def __call__(self, task: str, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         from hpsearch.protocols.compare_plan import finished_by_phase
 
         done = finished_by_phase(study.get_trials(deepcopy=False))
+        self.finished[study.study_name] = sum(done.values())
         n = len((record.protocol_of(study.user_attrs) or {}).get("optimizers", [])) or 1
-        phase = str(trial.user_attrs.get(record.PHASE))
-        line = (f"[{task}] defaults {done['default']}/{n}  search {done['search']}/"
-                f"{n * self.config.budget}  re-runs {done['rerun']}/{n * self.config.seeds}  | "
-                f"#{trial.number} {trial.params.get('optimizer')} {phase} "
-                f"{trial.state.name.lower()}")
-        if self.live:
-            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
-            self.width = len(line)
-        elif self.last is not None and self.last != (task, phase):
-            click.echo(line, err=True)
-        self.last = (task, phase)
-
-    def finish(self) -> None:
-        if self.live and self.width:
-            click.echo(err=True)
+        self.show(f"[{task}] defaults {done['default']}/{n}  search {done['search']}/"
+                  f"{n * self.config.budget}  re-runs {done['rerun']}/{n * self.config.seeds}  | "
+                  f"#{trial.number} {trial.params.get('optimizer')} "
+                  f"{trial.user_attrs.get(record.PHASE)} {trial.state.name.lower()} | "
+                  f"{self.pace.text(sum(self.finished.values()))}")
 
 
-class Progress:
-    """One status line, rewritten in place on a terminal, one line per trial otherwise."""
+class Progress(Line):
+    """The study as stored (all workers), the trial that just ended, elapsed and time left."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        super().__init__(quiet)
         self.total = total
-        self.live = sys.stderr.isatty()
-        self.width = 0
+        self.pace = Pace(total)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.show(study, trial)
+        self.update(study, trial)
 
-    def show(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
-        """The line for the study as stored (all workers), and the trial that just ended."""
+    def update(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
         trials = study.get_trials(deepcopy=False)
         count = record.tally(trials)
-        line = (f"[{record.counted(trials)}/{self.total}] complete {count['complete']} "
+        done = record.counted(trials)
+        line = (f"[{done}/{self.total}] complete {count['complete']} "
                 f"pruned {count['pruned']} diverged {count['diverged']}"
                 + (f" failed {count['failed']}" if count["failed"] else ""))
         # From the trials at hand: `study.best_trial` would query the storage again.
@@ -72,15 +120,7 @@ class Progress:
                      f"{trial.state.name.lower()}")
             if record.outcome(trial) == "failed":
                 line += f": {record.trial_attrs(trial).get(record.REASON, 'see --debug')}"
-        if self.live:
-            click.echo("\r" + line.ljust(self.width), nl=False, err=True)
-            self.width = len(line)
-        else:
-            click.echo(line, err=True)
-
-    def finish(self) -> None:
-        if self.live and self.width:
-            click.echo(err=True)
+        self.show(f"{line} | {self.pace.text(done)}")
 
 
 def print_table(study: optuna.Study) -> None:
