@@ -18,6 +18,13 @@ class OneLineErrors(click.Group):
     """Every error is one line: usage errors (exit 2) without the usage block, and library errors
     turned into click's exceptions (ConfigError -> exit 2, other HpsearchError -> exit 1)."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`--debug` is taken after the subcommand too (`hpsearch tune ... --debug`)."""
+        cut = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[1:cut]:
+            args = ["--debug", *(a for i, a in enumerate(args) if not (a == "--debug" and i < cut))]
+        return super().parse_args(ctx, args)
+
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)

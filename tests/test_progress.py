@@ -1,5 +1,5 @@
 """Progress in a log: one line per finished trial, with the elapsed time (and the time left once
-there is a pace to go by); `--quiet` prints none."""
+there is a pace to go by); `--quiet` prints none. `--debug` is taken after the subcommand too."""
 
 from __future__ import annotations
 
@@ -32,3 +32,13 @@ def test_tune_and_compare_print_a_line_per_trial_with_elapsed_time(workdir: Path
 
 def test_durations_read_as_people_write_them() -> None:
     assert [duration(s) for s in (4.4, 59.6, 185, 3725)] == ["4s", "1m00s", "3m05s", "1h02m"]
+
+
+def test_debug_is_taken_after_the_subcommand_too(workdir: Path) -> None:
+    from hpsearch.errors import ConfigError
+
+    plain = CliRunner().invoke(cli, ["tune", "--task", "small", "--sampler", "random", "--n-trials", "0"])
+    assert plain.exit_code == 2 and len(plain.output.strip().splitlines()) == 1
+    for args in (["--debug", "tune"], ["tune", "--debug"]):
+        result = CliRunner().invoke(cli, [*args, "--task", "small", "--n-trials", "0"])
+        assert isinstance(result.exception, ConfigError), result.output  # the traceback, not one line
