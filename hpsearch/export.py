@@ -14,7 +14,7 @@ from hpsearch.schedules import python_code as schedule_code
 if TYPE_CHECKING:
     import optuna
 
-FORMATS = ("json", "toml", "python")
+FORMATS = ("json", "toml", "python", "lightning", "hf")
 
 
 def best_config(study: optuna.Study) -> dict[str, Any]:
@@ -48,6 +48,10 @@ def render(config: Mapping[str, Any], fmt: str) -> str:
         return to_toml(config)
     if fmt == "python":
         return to_python(config)
+    if fmt in ("lightning", "hf"):
+        from hpsearch.export_frameworks import to_hf, to_lightning
+
+        return to_lightning(config) if fmt == "lightning" else to_hf(config)
     raise ConfigError(f"unknown format '{fmt}'; valid choices: {choices(FORMATS)}")
 
 

@@ -24,7 +24,7 @@ LAYERS = (
     ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats", "hpsearch.study_stats")),
     ("space and registries", ("hpsearch.muon", "hpsearch.optimizer_spec", "hpsearch.optimizers",
                               "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
-                              "hpsearch.export")),
+                              "hpsearch.export", "hpsearch.export_frameworks")),
     ("tasks", ("hpsearch.tasks", "hpsearch.models")),
     ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm")),
     ("study definition", ("hpsearch.config",)),
