@@ -56,18 +56,21 @@ class CompareConfig:
         if self.data is not None and len(self.tasks) != 1:
             raise ConfigError(f"--data is one dataset: give one --task with it, not "
                               f"{len(self.tasks)} ({', '.join(self.tasks)})")
-        per_optimizer = self.budget + 1 + self.seeds
-        configs = tuple(load_config(task, None, {
+        object.__setattr__(self, "study_configs", tuple(
+            self.study_config(task, index) for index in range(1, self.studies + 1)
+            for task in self.tasks))
+
+    def study_config(self, task: str, index: int) -> StudyConfig:
+        """The definition of study `index` of `task`: the task's study file, overlaid by this
+        comparison's budget, then this study's own name, seeds and split."""
+        config = load_config(task, None, {
             "study": self.study_name(task, index), "optimizers": self.optimizers,
             "sampler": "random", "pruner": "none", "epochs": self.epochs,
             "seed": self.study_seed(index), "steps": self.steps,
             "eval_every": about_ten_evaluations(self.steps), "storage": self.storage,
             "device": self.device, "data": self.data, "target": self.target, "model": self.model,
-            "n_trials": per_optimizer * len(self.optimizers)}) for index in range(1, self.studies + 1)
-            for task in self.tasks)
-        object.__setattr__(self, "study_configs", tuple(
-            replace(c, split_seed=self.split_seed(c, index)) for c, index in
-            zip(configs, (i for i in range(1, self.studies + 1) for _ in self.tasks), strict=True)))
+            "n_trials": (self.budget + 1 + self.seeds) * len(self.optimizers)})
+        return replace(config, split_seed=self.split_seed(config, index))
 
     def study_name(self, task: str, index: int) -> str:
         """`compare-small` for study 1 (the name comparisons always had), `compare-small-study2`..."""

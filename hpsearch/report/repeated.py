@@ -38,7 +38,7 @@ class StudiedOptimizer:
     lr_window: float | None  # mean over studies, in decades
     default_diverged: int  # studies where torch's defaults diverged
     seconds: float  # training time of all its trials, every study
-    steps_to_target: float | None  # median over its re-runs; inf: not reached; None: no target
+    steps_to_target: float | None  # by when half its re-runs got there; inf: never; None: no target
     seconds_to_target: float | None  # likewise, in training seconds (None where not recorded)
     reached: bool | None  # finite and within CAP_RATIO x the fastest
 
