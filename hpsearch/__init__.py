@@ -4,7 +4,7 @@ The public API. Importing it does not import torch: builders import it when call
 notebook: `hpsearch.tune(...)`, `hpsearch.compare(...)` and `hpsearch.load(...)` (see `api`).
 """
 
-from hpsearch.api import Result, compare, load, tune
+from hpsearch.api import Result, compare, load, scale, tune
 from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError
 from hpsearch.optimizers import OPTIMIZERS, build_optimizer
 from hpsearch.schedules import build_scheduler
@@ -26,6 +26,7 @@ __all__ = [
     "build_scheduler",
     "compare",
     "load",
+    "scale",
     "suggest",
     "suggest_optimizer",
     "tune",

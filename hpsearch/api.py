@@ -1,6 +1,6 @@
-"""hpsearch from Python and notebooks: `tune`, `compare` and `load` return a `Result` (the best
-configuration, the Optuna study, the trials as a DataFrame, the verdict, and a method that writes the
-report), with the CLI's options, storages and resumption rules.
+"""hpsearch from Python and notebooks: `tune`, `compare`, `scale` and `load` return a `Result` (the
+best configuration, the Optuna study, the trials as a DataFrame, the verdict, and a method that writes
+the report), with the CLI's options, storages and resumption rules.
 
 Called from Python nothing exits the process: bad input raises `hpsearch.ConfigError`. Stopping
 signals are handled only while a call runs, on the main thread, and the previous handlers come back
@@ -38,11 +38,33 @@ class Result:
 
     @property
     def best_config(self) -> dict[str, Any] | None:
-        """The best trial's exported configuration: `hpsearch.build_optimizer(config, model)`."""
+        """The best trial's exported configuration: `hpsearch.build_optimizer(config, model)`. A
+        scale sweep's is the one predicted for its target run (None without a target)."""
         from hpsearch import record
 
+        if record.is_scale_sweep(self.study.user_attrs):
+            protocol = record.protocol_of(self.study.user_attrs) or {}
+            width = protocol.get("target_width")
+            return self.config_for(int(width), protocol.get("target_steps")) if width else None
         best = record.best_trial(self.study.get_trials(deepcopy=False), record.direction_of(self.study))
         return None if best is None else dict(record.trial_attrs(best).get(record.CONFIG) or {}) or None
+
+    def config_for(self, width: int, steps: int | None = None, optimizer: str | None = None,
+                   parametrization: str | None = None) -> dict[str, Any] | None:
+        """A scale sweep's configuration for a run of `width` (and `steps`), as `hpsearch best
+        --for-width` prints it; None while the sweep cannot predict it yet."""
+        import json
+
+        from hpsearch.errors import HpsearchError
+        from hpsearch.report.scale_target import target_config
+
+        try:  # in the form `best.json` holds it
+            return dict(json.loads(json.dumps(target_config(self.study, width, steps, optimizer,
+                                                            parametrization))))
+        except ConfigError:
+            raise
+        except HpsearchError:
+            return None
 
     @property
     def trials(self) -> pandas.DataFrame:
@@ -64,8 +86,11 @@ class Result:
     @property
     def verdict(self) -> str | None:
         """A comparison's verdict per comparison (over its studies); a sweep's own verdict."""
+        from hpsearch.report.scale import scale_lines
+
         summary = self.summary()
-        texts = [g.verdict for g in summary.repeated] or [s.verdict for s in summary.studies]
+        texts = ([g.verdict for g in summary.repeated] or [s.verdict for s in summary.studies]
+                 or ["\n".join(scale_lines(s)) for s in summary.scales])
         return "\n".join(texts) or None
 
     def write_report(self, path: str | Path = "studies/report.html") -> Path:
@@ -76,15 +101,9 @@ class Result:
         return out
 
     def _repr_html_(self) -> str:
-        from hpsearch.report.text import markdown
+        from hpsearch.report.notebook import summary_html
 
-        return f"<pre>{_escape(markdown(self.summary()))}</pre>"
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=False)
+        return summary_html(self.summary())
 
 
 @contextlib.contextmanager
@@ -172,6 +191,34 @@ def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: 
         result = run_comparison(config, workers=workers)
     studies = tuple(load(name, storage).study for name in result.studies)
     return Result(studies[0], storage, studies, result.stopped)
+
+
+def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
+          parametrizations: str | Sequence[str] = ("sp", "mup"), widths: Sequence[int] = (16, 32, 64, 128),
+          lengths: Sequence[int] = (1,), storage: str | None = None, workers: int = 1,
+          callbacks: Iterable[Callback] = (), **options: Any) -> Result:
+    """Run (or continue) a learning-rate sweep across widths (and lengths), as `hpsearch scale`
+    does: `options` are its flags (`steps`, `seeds`, `target_width`, `target_steps`, `study`,
+    `data`, `model`, ...). `Result.best_config` is the target run's predicted configuration."""
+    from hpsearch.optimizers import parse_optimizers
+    from hpsearch.protocols.scale import ScaleConfig
+    from hpsearch.protocols.scale import scale as run_scale
+
+    fields = {f.name for f in dataclasses.fields(ScaleConfig)} - {
+        "optimizers", "parametrizations", "widths", "lengths", "storage", "study_config"}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(fields))}")
+    config = ScaleConfig(
+        optimizers=parse_optimizers(optimizers) if isinstance(optimizers, str) else tuple(optimizers),
+        parametrizations=(("sp", "mup") if parametrizations == "both" else (parametrizations,)
+                          if isinstance(parametrizations, str) else tuple(parametrizations)),
+        widths=tuple(widths), lengths=tuple(lengths), storage=storage, **options)
+    relay = Relay(callbacks)
+    with _running():
+        result = run_scale(config, workers=workers, on_trial=relay, on_progress=relay)
+    relay(result.study)
+    return Result(result.study, storage, (result.study,), result.stopped)
 
 
 def load(study: str | None = None, storage: str | None = None) -> Result:

@@ -132,12 +132,14 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
 @click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("studies/lr-find.html"), show_default=True, help="HTML page to write.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
 def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data: str | None,
-            target: str | None, model: str | None, out: Path) -> None:
+            target: str | None, model: str | None, out: Path, quiet: bool) -> None:
     """Learning-rate range test: loss against an exponentially growing lr, and the range to
     search."""
+    from hpsearch.cli_output import RangeTestProgress
     from hpsearch.device import resolve_device
-    from hpsearch.protocols.lr_find import run_range_tests
+    from hpsearch.protocols.lr_find import run_range_tests, testable
     from hpsearch.report.lr_find_page import write_page
     from hpsearch.space import SearchSpace
     from hpsearch.tasks.prepare import prepare_task
@@ -146,7 +148,10 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
     check_writable(out)  # before minutes of range tests, not after
     space = SearchSpace(optimizers=parse_optimizers(optimizers))
     prepared = prepare_task(task, data=data, target=target, model=model)
-    results = run_range_tests(space, prepared, resolve_device(device), seed=seed, steps=steps)
+    progress = RangeTestProgress(len(testable(space)), quiet)
+    results = run_range_tests(space, prepared, resolve_device(device), seed=seed, steps=steps,
+                              on_result=progress)
+    progress.finish()
     for key in space.optimizers:
         click.echo(results[key].describe() if key in results else f"{key}: no learning rate to test")
     if results:

@@ -35,14 +35,16 @@ class Pace:
         self.started = time.monotonic()
         self.first: tuple[float, int] | None = None  # when the first trial ended, and done by then
 
-    def text(self, done: int) -> str:
+    def text(self, done: int, total: int | None = None) -> str:
+        """`total`: the count expected by now, where it changes as the run goes (a scale sweep's)."""
         now = time.monotonic()
+        total = self.total if total is None else total
         text = f"{duration(now - self.started)} elapsed"
         if self.first is None:
             self.first = (now, done)
         since, done_then = self.first
-        if done > done_then and done < self.total:
-            text += f", about {duration((now - since) / (done - done_then) * (self.total - done))} left"
+        if done > done_then and done < total:
+            text += f", about {duration((now - since) / (done - done_then) * (total - done))} left"
         return text
 
 
@@ -121,6 +123,46 @@ class Progress(Line):
             if record.outcome(trial) == "failed":
                 line += f": {record.trial_attrs(trial).get(record.REASON, 'see --debug')}"
         self.show(f"{line} | {self.pace.text(done)}")
+
+
+class ScaleProgress(Line):
+    """A scale sweep: runs finished (all workers) of those its plan expects by now, the run that
+    ended, elapsed and time left."""
+
+    def __init__(self, plan: Any, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self.plan = plan
+        self.pace = Pace(0)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        from hpsearch.protocols.scale_plan import runs_expected
+
+        trials = study.get_trials(deepcopy=False)
+        done = sum(t.state.is_finished() and record.outcome(t) != "failed" for t in trials)
+        expected = max(done, runs_expected(trials, self.plan))
+        line = f"[{done}/~{expected}] runs"
+        if trial is not None:
+            attrs = trial.user_attrs
+            value = f"{trial.value:.4f}" if trial.value is not None else record.outcome(trial)
+            line += (f" | #{trial.number} {attrs.get(record.OPTIMIZER)} "
+                     f"{attrs.get(record.PARAMETRIZATION)} width {attrs.get(record.WIDTH)} "
+                     f"x{attrs.get(record.LENGTH)} lr {attrs.get(record.LR, 0):.3g} "
+                     f"seed {attrs.get(record.SEED_INDEX)}: {value}")
+        self.show(f"{line} | {self.pace.text(done, expected)}")
+
+
+class RangeTestProgress(Line):
+    """The learning-rate range tests: how many are done, the one that ended, elapsed, time left."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        super().__init__(quiet)
+        self.pace = Pace(total)
+        self.done = 0
+
+    def __call__(self, optimizer: str, result: Any) -> None:
+        self.done += 1
+        self.show(f"[{self.done}/{self.pace.total}] range tests | {optimizer}: {result.stopped}, "
+                  f"{result.seconds:.1f} s | {self.pace.text(self.done)}")
 
 
 def print_table(study: optuna.Study) -> None:

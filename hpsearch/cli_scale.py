@@ -4,7 +4,7 @@ target run."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -12,9 +12,6 @@ from hpsearch.cli_options import optimizers_option, quiet_optuna, storage_option
 from hpsearch.device import DEVICE_CHOICES, PRECISIONS
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
-
-if TYPE_CHECKING:
-    import optuna
 
 PARAMETRIZATION_CHOICES = ("both", "sp", "mup")
 
@@ -60,9 +57,11 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the sweep.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
 def scale(task: str, optimizers: str | None, parametrization: str, widths: str, lengths: str,
-          workers: int, **options: Any) -> None:
+          workers: int, quiet: bool, **options: Any) -> None:
     """Sweep the learning rate across widths (and lengths) in sp and µP; predict the target run's."""
+    from hpsearch.cli_output import ScaleProgress
     from hpsearch.optimizers import parse_optimizers
     from hpsearch.protocols.scale import ScaleConfig
     from hpsearch.protocols.scale import scale as run_scale
@@ -84,20 +83,17 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
         for note in prepared.notes:
             click.echo(f"  {note}", err=True)
 
-    def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        attrs = trial.user_attrs
-        value = f"{trial.value:.4f}" if trial.value is not None else trial.state.name.lower()
-        click.echo(f"#{trial.number} {attrs.get('optimizer')} {attrs.get('parametrization')} "
-                   f"width {attrs.get('width')} x{attrs.get('length')} lr {attrs.get('lr', 0):.3g} "
-                   f"seed {attrs.get('seed_index')}: {value}", err=True)
-
+    progress = ScaleProgress(config.plan(), quiet)
     try:
         with signals.handled():
-            result = run_scale(config, workers=workers, on_trial=on_trial, on_start=on_start)
+            result = run_scale(config, workers=workers, on_trial=progress, on_start=on_start,
+                               on_progress=progress)
     except KeyboardInterrupt as stop:
+        progress.finish()
         click.echo(f"{signals.described(stop)}: the runs in flight are recorded as failed; run the "
                    "same command to continue where it stopped", err=True)
         sys.exit(signals.exit_code(stop))
+    progress.finish()
     click.echo("\n".join(scale_lines(summarise_scale(result.study))))
     speed = (f", {result.steps_per_second:.1f} steps/s over all workers"
              if result.steps_per_second else "")

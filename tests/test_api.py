@@ -3,8 +3,11 @@ the signal handlers as they found them."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import optuna
@@ -34,7 +37,11 @@ def test_tune_from_python_gives_what_the_cli_gives(workdir: Path) -> None:
     assert run.best_config == from_cli.best_trial.user_attrs["config"]
     frame = run.trials
     assert list(frame["number"]) == [0, 1, 2] and set(frame["study"]) == {"api"}
-    assert "api" in run._repr_html_() and run._repr_html_().startswith("<pre>")
+    shown = run._repr_html_()  # the summary table, one row per optimizer tried
+    assert "<h4>api " in shown and shown.count("<tbody><tr>") == 1
+    tried = {t.params["optimizer"] for t in run.study.trials}
+    assert shown.count("</tr>") == 1 + len(tried) and all(f"</span>{k}</td>" in shown for k in tried)
+    assert run.verdict in shown.replace("&#x27;", "'")
     assert hpsearch.load("api").best_config == run.best_config
     page = run.write_report("api.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "api" in page
@@ -63,6 +70,37 @@ def test_compare_from_python_after_the_cli_in_one_process(workdir: Path) -> None
     assert [s.study_name for s in result.studies] == ["compare-small", "compare-small-study2"]
     assert result.verdict and "Over 2 independent studies" in result.verdict
     assert set(result.trials["study"]) == {"compare-small", "compare-small-study2"}
+
+
+def test_callbacks_hear_the_trials_of_every_worker(workdir: Path) -> None:
+    seen: list[int] = []
+
+    def heard(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        seen.append(trial.number)
+        deadline = time.monotonic() + 120
+        # This process waits after its first trial until the other worker has begun one.
+        while len(seen) == 1 and not any(t.user_attrs.get("worker", {}).get("pid") != os.getpid()
+                                         for t in study.get_trials(deepcopy=False)):
+            assert time.monotonic() < deadline, "the second worker never started a trial"
+            time.sleep(0.05)
+
+    run = hpsearch.tune("small", study="two", n_trials=4, epochs=2, optimizers="adam,sgd", workers=2,
+                        callbacks=[heard])
+    workers = {t.user_attrs["worker"]["pid"] for t in run.study.trials}
+    assert len(workers) == 2 and len(run.study.trials) == 4
+    assert sorted(seen) == [0, 1, 2, 3]  # each trial once, whichever process ran it
+
+
+def test_scale_from_python_predicts_the_target_run(workdir: Path) -> None:
+    seen: list[int] = []
+    run = hpsearch.scale("adamw", parametrizations="mup", widths=(8, 16, 24), steps=10, context=16,
+                         batch_size=8, target_width=64, callbacks=[lambda s, t: seen.append(t.number)])
+    assert sorted(seen) == [t.number for t in run.study.trials]
+    exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64"])
+    assert run.best_config == json.loads(exported.output)
+    assert run.config_for(128) is not None and run.config_for(128) != run.best_config
+    assert run.verdict and "target (width 64" in run.verdict
+    assert "<h4>scale-lm <small>scale sweep" in run._repr_html_()
 
 
 SCRIPT = """

@@ -1,5 +1,6 @@
-"""Progress in a log: one line per finished trial, with the elapsed time (and the time left once
-there is a pace to go by); `--quiet` prints none. `--debug` is taken after the subcommand too."""
+"""Progress in a log: one line per finished trial (or range test), with the elapsed time (and the
+time left once there is a pace to go by); `--quiet` prints none. `--debug` is taken after the
+subcommand too."""
 
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ def test_tune_and_compare_print_a_line_per_trial_with_elapsed_time(workdir: Path
     assert len(progress_lines(result.output)) == 2 * (1 + 1 + 1)  # every trial of the plan
     quiet = CliRunner().invoke(cli, ["tune", "--task", "small", "--n-trials", "4", "--epochs", "1",
                                      "--quiet"])
+    assert quiet.exit_code == 0 and progress_lines(quiet.output) == []
+
+
+def test_lr_find_prints_a_line_per_range_test(workdir: Path) -> None:
+    args = ["lr-find", "--task", "small", "--optimizer", "adam,sgd,momentum", "--steps", "20"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    lines = progress_lines(result.output)
+    assert [line.split(" |")[0] for line in lines] == [f"[{n}/3] range tests" for n in (1, 2, 3)]
+    assert "adam:" in lines[2] and "left" in lines[1]
+    quiet = CliRunner().invoke(cli, [*args, "--quiet"])
     assert quiet.exit_code == 0 and progress_lines(quiet.output) == []
 
 

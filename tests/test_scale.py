@@ -17,11 +17,12 @@ from optuna.trial import TrialState, create_trial
 from hpsearch import build_optimizer
 from hpsearch.cli import cli
 from hpsearch.errors import ConfigError
-from hpsearch.protocols.scale_plan import RECIPES, ScalePlan, cell_of, next_trial
+from hpsearch.protocols.scale_plan import RECIPES, ScalePlan, cell_of, next_trial, runs_expected
 from hpsearch.tasks.gpt import gpt
 from hpsearch.tasks.mup import build_at_width
 from tests.browser import render, require_chromium
 from tests.test_cli import assert_one_line_error
+from tests.test_progress import progress_lines
 
 
 def fill(plan: ScalePlan, best_log_lr: dict[int, float]) -> list[optuna.trial.FrozenTrial]:
@@ -73,6 +74,11 @@ def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
     assert study.user_attrs["protocol"]["kind"] == "scale"
     finished = [t for t in study.trials if t.state.is_finished()]
     assert {t.user_attrs["width"] for t in finished} == {8, 16, 24, 32}
+    # A progress line per finished run; by the end, the runs the plan expects are those it ran.
+    lines = progress_lines(result.output)
+    assert len(lines) == len(finished) and lines[-1].startswith(f"[{len(finished)}/~{len(finished)}]")
+    plan = ScalePlan(("adamw",), ("mup",), (8, 16, 24, 32), (1,), 2, 0)
+    assert runs_expected(study.trials, plan) == len(finished)
     assert all(len(t.intermediate_values) == 5 for t in finished if t.state == TrialState.COMPLETE)
 
     exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64",
@@ -141,3 +147,13 @@ def test_what_scale_cannot_take_is_refused_in_one_line(workdir: Path, args: list
     result = CliRunner().invoke(cli, ["scale", "--steps", "10", "--context", "16", *args])
     assert_one_line_error(result.exit_code, result.output, 2, *fragments)
     assert not (workdir / "studies" / "hpsearch.db").exists()
+
+
+def test_the_runs_expected_are_exact_without_a_widening_and_never_beyond_the_end() -> None:
+    centre = RECIPES["adamw"].centre
+    inside = ScalePlan(("adamw",), ("sp",), (16,), (1,), seeds=3, seed=0)
+    assert runs_expected([], inside) == len(fill(inside, {16: centre + 0.3}))
+    plan = ScalePlan(("adamw",), ("sp",), (16, 64), (1,), seeds=2, seed=0)
+    trials = fill(plan, {16: centre + 0.3, 64: centre + 2.2})  # width 64's grid widens 4 times
+    estimates = [runs_expected(trials[:n], plan) for n in range(len(trials) + 1)]
+    assert estimates == sorted(estimates) and estimates[-1] == len(trials) > estimates[0]

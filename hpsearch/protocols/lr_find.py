@@ -175,9 +175,11 @@ def narrowed_ranges(space: SearchSpace, results: Mapping[str, RangeTest]) -> dic
 
 
 def run_range_tests(space: SearchSpace, task: TaskAndData, device: torch.device | str, seed: int = 0,
-                    steps: int = 300) -> dict[str, RangeTest]:
+                    steps: int = 300, on_result: Callable[[str, RangeTest], None] | None = None
+                    ) -> dict[str, RangeTest]:
     """A range test for every optimizer of the space that has an `lr` parameter, from 1e-7 (or three
-    decades below its range) up to 10 (or a decade above it), so the test sees the blow-up."""
+    decades below its range) up to 10 (or a decade above it), so the test sees the blow-up;
+    `on_result` hears of each as it ends."""
     results = {}
     for key in space.optimizers:
         found = _lr_name(space, key)
@@ -185,7 +187,14 @@ def run_range_tests(space: SearchSpace, task: TaskAndData, device: torch.device 
             _, low, high = found
             results[key] = range_test(task, key, device, steps=steps, seed=seed,
                                       lr_min=min(1e-7, low / 1e3), lr_max=max(10.0, high * 10))
+            if on_result:
+                on_result(key, results[key])
     return results
+
+
+def testable(space: SearchSpace) -> list[str]:
+    """The optimizers of the space that have a learning rate to test."""
+    return [key for key in space.optimizers if _lr_name(space, key) is not None]
 
 
 def narrowing_notes(space: SearchSpace, results: Mapping[str, RangeTest]) -> list[str]:

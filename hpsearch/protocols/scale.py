@@ -253,8 +253,10 @@ class ScaleResult:
 
 def scale(config: ScaleConfig, workers: int = 1,
           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
-          on_start: Callable[[PreparedTask], None] | None = None) -> ScaleResult:
-    """Run (or continue) the sweep; `workers` processes share it."""
+          on_start: Callable[[PreparedTask], None] | None = None,
+          on_progress: Callable[[optuna.Study], None] | None = None) -> ScaleResult:
+    """Run (or continue) the sweep; `workers` processes share it. `on_progress` is called about
+    once a second while this process waits on the other workers' runs."""
     import torch
 
     from hpsearch.device import describe, resolve_device
@@ -284,7 +286,8 @@ def scale(config: ScaleConfig, workers: int = 1,
         objective = objective_for(config, prepared, config.seed, device)
         tell = [on_trial] if on_trial else []
         share = partial(run_share, config, study, objective, tell)
-        stopped = share() if pool is None else run_together(pool, config.seed, share)
+        stopped = share() if pool is None else run_together(
+            pool, config.seed, share, lambda: on_progress(study) if on_progress else None)
     except BaseException:
         if pool:
             pool.stop()

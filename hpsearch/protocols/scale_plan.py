@@ -188,14 +188,36 @@ def params_for(optimizer: str, log_lr: float) -> dict[str, Any]:
     return {"optimizer": optimizer, **SCHEDULE, **sampled_params(optimizer, values), **CLIP}
 
 
-def next_trial(trials: Sequence[optuna.trial.FrozenTrial], plan: ScalePlan) -> NextTrial | str | None:
-    """The next run to enqueue; None when the plan is done; BLOCKED when what is left waits on
-    runs of other processes."""
+def trials_by_cell(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[Cell, list[optuna.trial.FrozenTrial]]:
     by_cell: dict[Cell, list[optuna.trial.FrozenTrial]] = {}
     for trial in trials:
         cell = cell_of(trial)
         if cell is not None and record.LR in trial.user_attrs:
             by_cell.setdefault(cell, []).append(trial)
+    return by_cell
+
+
+def runs_expected(trials: Sequence[optuna.trial.FrozenTrial], plan: ScalePlan) -> int:
+    """The runs the plan will have made when done, as far as the stored ones tell: per cell, its
+    runs (finished or running) and what it still needs; a cell still in its coarse pass counts its
+    fine pass as if the coarse minimum were inside the grid (a widening adds runs beyond this)."""
+    on_coarse = 2 * int(FINE_REACH * FINE_STEP / COARSE_STEP) + 1  # fine points run in the coarse pass
+    fine = (2 * FINE_REACH + 1) * plan.seeds - on_coarse
+    total = 0
+    by_cell = trials_by_cell(trials)
+    for cell in plan.cells():
+        ran = [t for t in by_cell.get(cell, []) if record.outcome(t) != "failed"]  # failed: run again
+        needs, _ = cell_needs(ran, RECIPES[cell.optimizer], plan.seeds)
+        in_coarse = not any(s > 0 for _, s in needs) and not any(
+            int(t.user_attrs.get(record.SEED_INDEX, 0)) > 0 for t in ran)
+        total += len(ran) + len(needs) + (fine if in_coarse else 0)
+    return total
+
+
+def next_trial(trials: Sequence[optuna.trial.FrozenTrial], plan: ScalePlan) -> NextTrial | str | None:
+    """The next run to enqueue; None when the plan is done; BLOCKED when what is left waits on
+    runs of other processes."""
+    by_cell = trials_by_cell(trials)
     blocked = False
     for cell in plan.cells():
         needs, running = cell_needs(by_cell.get(cell, []), RECIPES[cell.optimizer], plan.seeds)

@@ -60,14 +60,19 @@ def _protocol(c: ComparisonSummary) -> str:
     ], prov)
 
 
+def comparison_table(c: ComparisonSummary, palette: dict[str, str]) -> str:
+    """One study of a comparison, best first (the page's and a notebook's table)."""
+    return html_table(["rank", "optimizer", f"test {c.metric}", "95% CI", "seeds", "P(best)",
+                       "best search value", "search trials", "default (test)", "gain over default",
+                       "lr window (decades)", "train s"],
+                      [_compared_row(r, c, palette) for r in c.optimizers],
+                      numeric={0, 2, 5, 9, 10, 11})
+
+
 def comparison_section(c: ComparisonSummary, order: Sequence[str]) -> str:
     palette = colours(order)
     plots = "".join(f"<div>{figure(fig)}</div>" for fig in comparison_figures.comparison_figures(c, order))
-    table = html_table(["rank", "optimizer", f"test {c.metric}", "95% CI", "seeds", "P(best)",
-                    "best search value", "search trials", "default (test)", "gain over default",
-                    "lr window (decades)", "train s"],
-                   [_compared_row(r, c, palette) for r in c.optimizers],
-                   numeric={0, 2, 5, 9, 10, 11})
+    table = comparison_table(c, palette)
     return (f'<section id="compare-{esc(c.study)}"><h2>{esc(c.study)} '
             f'<span class="meta">comparison on task {esc(c.task)}, {esc(c.metric)} '
             f"({esc(c.direction)})</span></h2>"
@@ -114,6 +119,14 @@ def _studied_row(r: StudiedOptimizer, g: RepeatedComparison, palette: dict[str, 
             time(r.steps_to_target, ".0f"), time(r.seconds_to_target, ".3g")]
 
 
+def repeated_table(g: RepeatedComparison, palette: dict[str, str]) -> str:
+    """A comparison over its studies (the page's and a notebook's table)."""
+    return html_table(["optimizer", f"median test {g.metric}", "90% interval", "P(best)",
+                       "best in", "rank by study", f"P({g.optimizers[0].optimizer} > it)",
+                       "re-runs", f"{g.time_unit}s to target", "seconds to target"],
+                      [_studied_row(r, g, palette) for r in g.optimizers], numeric={1, 3, 6, 7, 8, 9})
+
+
 def repeated_section(g: RepeatedComparison, order: Sequence[str]) -> str:
     """A comparison over its studies: the verdict on the median, ranks per study, P(A > B) and time
     to target; then each study's own section."""
@@ -121,10 +134,7 @@ def repeated_section(g: RepeatedComparison, order: Sequence[str]) -> str:
     plots = "".join(f"<div>{figure(fig)}</div>" for fig in repeated_figures.repeated_figures(g, order))
     head = ""
     if len(g.studies) > 1:
-        table = html_table(["optimizer", f"median test {g.metric}", "90% interval", "P(best)",
-                            "best in", "rank by study", f"P({g.optimizers[0].optimizer} > it)",
-                            "re-runs", f"{g.time_unit}s to target", "seconds to target"],
-                           [_studied_row(r, g, palette) for r in g.optimizers], numeric={1, 3, 6, 7, 8, 9})
+        table = repeated_table(g, palette)
         head = (f'<h2>{esc(g.name)} <span class="meta">{len(g.studies)} studies on task {esc(g.task)}, '
                 f'{esc(g.metric)} ({esc(g.direction)})</span></h2><p class="verdict">{esc(g.verdict)}</p>'
                 f"{table}")

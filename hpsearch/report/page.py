@@ -62,12 +62,17 @@ def _provenance(study: StudySummary) -> str:
     ], p)
 
 
+def study_table(study: StudySummary, palette: dict[str, str]) -> str:
+    """A sweep's optimizers, best first (the page's and a notebook's table)."""
+    return html_table(["rank", "optimizer", "best", "top-3 mean", "median", "IQR", "trials",
+                       "complete", "pruned", "diverged", "failed", "train s"],
+                      _optimizer_rows(study, palette), numeric={0, 2, 3, 4, 6, 7, 8, 9, 10, 11})
+
+
 def study_section(study: StudySummary, order: Sequence[str]) -> str:
     palette = colours(order)
     plots = "".join(f"<div>{figure(fig)}</div>" for fig in figures.study_figures(study, order))
-    table = html_table(["rank", "optimizer", "best", "top-3 mean", "median", "IQR", "trials",
-                    "complete", "pruned", "diverged", "failed", "train s"],
-                   _optimizer_rows(study, palette), numeric={0, 2, 3, 4, 6, 7, 8, 9, 10, 11})
+    table = study_table(study, palette)
     return (f'<section id="study-{esc(study.study)}"><h2>{esc(study.study)} '
             f'<span class="meta">task {esc(study.task)}, {esc(study.metric)} '
             f"({esc(study.direction)})</span></h2>"
