@@ -16,6 +16,8 @@ from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks, lis
 from hpsearch.cli_options import (
     OneLineErrors,
     check_writable,
+    example,
+    from_study_file,
     language_options,
     optimizers_option,
     quiet_optuna,
@@ -45,33 +47,44 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["debug"] = debug
 
 
-@cli.command()
-@click.option("--task", type=click.Choice(list(TASKS)), help="Built-in task to tune.")
+@cli.command(epilog=example("hpsearch tune --task classification --n-trials 50 --optimizers adam,sgd"))
+@click.option("--task", type=click.Choice(list(TASKS)),
+              help="Built-in task to tune [default: the --config file's `task`].")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Study definition (TOML); default studies/<task>.toml when present.")
-@click.option("--study", help="Study name (default: the task's name).")
+              help="Study definition (TOML) [default: studies/<task>.toml when present].")
+@click.option("--study", help="Study name [default: the task's name; with --data, the file's].")
 @storage_option
-@optimizers_option
-@click.option("--n-trials", type=int, help="Total finished trials the study should hold.")
-@click.option("--epochs", type=int, help="The most epochs a trial trains.")
-@click.option("--batch-size", type=int, help="Mini-batch size (default: the task's).")
-@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
-@click.option("--trial-timeout", type=float,
-              help="Stop a trial at the first epoch's end past this many seconds (pruned).")
-@click.option("--sampler", type=click.Choice(SAMPLERS), help="Search algorithm.")
-@click.option("--pruner", type=click.Choice(PRUNERS), help="Early stopping of poor trials.")
-@click.option("--seed", type=int, help="Seed of the sampler and of every trial's training.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), help="Training device.")
+@optimizers_option(from_study_file("optimizers"))
+@click.option("--n-trials", type=int,
+              help=f"Total finished trials the study should hold {from_study_file('n_trials')}.")
+@click.option("--epochs", type=int, help=f"The most epochs a trial trains {from_study_file('epochs')}.")
+@click.option("--batch-size", type=int,
+              help=f"Mini-batch size (else the task's) {from_study_file('batch_size')}.")
+@click.option("--timeout", type=float,
+              help="Stop starting trials after this many seconds [default: none].")
+@click.option("--trial-timeout", type=float, help="Stop a trial at the first epoch's end past this "
+                                                  "many seconds (pruned) [default: none].")
+@click.option("--sampler", type=click.Choice(SAMPLERS),
+              help=f"Search algorithm {from_study_file('sampler')}.")
+@click.option("--pruner", type=click.Choice(PRUNERS),
+              help=f"Early stopping of poor trials {from_study_file('pruner')}.")
+@click.option("--seed", type=int, help="Seed of the sampler and of every trial's training "
+                                       f"{from_study_file('seed')}.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES),
+              help="Training device [default: auto].")
 @click.option("--data", help="Your own table (CSV or Parquet) instead of the task's data; "
-                             "--task then says classification or regression.")
-@click.option("--target", help="The column of --data to predict.")
+                             "--task then says classification or regression [default: the "
+                             "task's own].")
+@click.option("--target", help="The column of --data to predict [default: none].")
 @click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION, "
-                              "called as FUNCTION(in_features, out_features).")
-@click.option("--val-fraction", type=float, help="Share of rows for validation (default 0.2).")
+                              "called as FUNCTION(in_features, out_features) [default: the "
+                              "task's own].")
+@click.option("--val-fraction", type=float,
+              help="Share of rows for validation [default: 0.2].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the study (cores split among them).")
 @click.option("--warm-start", help="Studies (comma-separated) whose best configuration of each "
-                                   "optimizer runs first in a new study.")
+                                   "optimizer runs first in a new study [default: none].")
 @click.option("--lr-from-range-test", is_flag=True, default=None,
               help="Narrow each optimizer's learning-rate range by a range test first.")
 @language_options
@@ -119,7 +132,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
         raise HpsearchError(result.stopped)
 
 
-@cli.command("lr-find")
+@cli.command("lr-find", epilog=example("hpsearch lr-find --task classification --optimizer adam,sgd"))
 @click.option("--task", type=click.Choice(list(TASKS)), required=True, help="Task to test on.")
 @click.option("--optimizer", "optimizers", default="adam", show_default=True,
               help="Optimizer(s), comma-separated, or a group: all, classic, modern.")
@@ -127,9 +140,11 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
               help="Mini-batches over which the learning rate grows exponentially.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--data", help="Your own table (CSV or Parquet) instead of the task's data.")
-@click.option("--target", help="The column of --data to predict.")
-@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION.")
+@click.option("--data", help="Your own table (CSV or Parquet) instead of the task's data "
+                             "[default: the task's own].")
+@click.option("--target", help="The column of --data to predict [default: none].")
+@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION "
+                              "[default: the task's own].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("studies/lr-find.html"), show_default=True, help="HTML page to write.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
@@ -160,16 +175,20 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
         click.echo(f"\npage: {out}")
 
 
-@cli.command()
-@click.option("--study", "study_name", help="Study name (may be left out when there is one).")
+@cli.command(epilog=example("hpsearch best --study classification --format python"))
+@click.option("--study", "study_name",
+              help="Study name [default: the storage's study, when it holds only one].")
 @storage_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
 @click.option("--for-width", type=click.IntRange(min=1),
-              help="A scale sweep: the configuration predicted for a run of this width.")
-@click.option("--for-steps", type=click.IntRange(min=1), help="... and of this many steps.")
+              help="A scale sweep: the configuration predicted for a run of this width "
+                   "[default: none: the best trial's configuration].")
+@click.option("--for-steps", type=click.IntRange(min=1),
+              help="... and of this many steps [default: the sweep's base length, its --steps].")
 @click.option("--optimizer", help="With --for-width: this optimizer [default: the best at the "
                                   "largest width swept].")
-@click.option("--parametrization", type=click.Choice(["sp", "mup"]), help="With --for-width.")
+@click.option("--parametrization", type=click.Choice(["sp", "mup"]),
+              help="With --for-width [default: the best at the largest width swept].")
 def best(study_name: str | None, storage: str | None, fmt: str, for_width: int | None,
          for_steps: int | None, optimizer: str | None, parametrization: str | None) -> None:
     """Print the winning configuration of a study (or a scale sweep's, for the target run)."""
@@ -188,13 +207,15 @@ def best(study_name: str | None, storage: str | None, fmt: str, for_width: int |
     click.echo(render(config, fmt), nl=False)
 
 
-@cli.command()
+@cli.command(epilog=example("hpsearch report --out studies/report.html --format md"))
 @storage_option
-@click.option("--study", "studies", multiple=True, help="Study to include (repeatable; default all).")
+@click.option("--study", "studies", multiple=True,
+              help="Study to include (repeatable) [default: all].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("studies/report.html"), show_default=True, help="HTML page to write.")
 @click.option("--format", "fmt", type=click.Choice(TEXT_FORMATS),
-              help="Also write the summary as Markdown or JSON, beside the page.")
+              help="Also write the summary as Markdown or JSON, beside the page [default: none: "
+                   "the page alone].")
 @click.option("--reference", help="Optimizer whose re-runs set each comparison's time-to-target "
                                   "target [default: the best in its study 1].")
 def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | None,

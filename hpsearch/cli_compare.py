@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from hpsearch.cli_options import optimizers_option, quiet_optuna, storage_option, summary_of
+from hpsearch.cli_options import (
+    example,
+    from_study_file,
+    optimizers_option,
+    quiet_optuna,
+    storage_option,
+    summary_of,
+)
 from hpsearch.device import DEVICE_CHOICES
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError, choices
@@ -15,7 +22,7 @@ from hpsearch.optimizers import parse_optimizers
 from hpsearch.tasks import TASKS
 
 
-@click.command()
+@click.command(epilog=example("hpsearch compare --task small --task sparse --budget 20 --seeds 5"))
 @click.option("--task", "tasks", multiple=True, required=True, type=click.Choice(list(TASKS)),
               help="Task to compare on (repeatable); with --data, classification, regression "
                    "or lm says what the data is.")
@@ -30,18 +37,21 @@ from hpsearch.tasks import TASKS
                    "search draws and seeds; the verdict is the median over them [default: 3].")
 @click.option("--reference", help="Optimizer whose re-runs set the time-to-target target "
                                   "[default: the best re-run mean of study 1].")
-@optimizers_option
-@click.option("--epochs", type=int, help="Epochs per trial (default: each task's study file).")
-@click.option("--steps", type=int, help="Steps per trial instead of --epochs (--task lm: its default).")
+@optimizers_option("[default: classic]")
+@click.option("--epochs", type=int,
+              help=f"Epochs per trial {from_study_file('epochs')}.")
+@click.option("--steps", type=int,
+              help="Steps per trial instead of --epochs [default: epochs; --task lm: 500].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
 @storage_option
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--prefix", default="compare", show_default=True,
               help="Studies are named PREFIX-TASK (PREFIX-FILE with --data), then -study2, ...")
 @click.option("--data", help="Your own table (CSV or Parquet) or corpus (--task lm) instead of "
-                             "the task's data.")
-@click.option("--target", help="The column of --data to predict.")
-@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION.")
+                             "the task's data [default: the task's own].")
+@click.option("--target", help="The column of --data to predict [default: none].")
+@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION "
+                              "[default: the task's own].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the comparison.")
 @click.option("--quiet", is_flag=True, help="No progress line.")

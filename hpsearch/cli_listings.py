@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hpsearch.cli_options import check_writable, storage_option
+from hpsearch.cli_options import check_writable, example, storage_option
 from hpsearch.errors import ConfigError
 from hpsearch.report.listings import LISTING_FORMATS
 
@@ -21,7 +21,7 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
                         show_default=True, help="text for people, json or csv for programs.")(command)
 
 
-@click.command("studies")
+@click.command("studies", epilog=example("hpsearch studies --format json"))
 @storage_option
 @format_option
 def list_studies(storage: str | None, fmt: str) -> None:
@@ -34,12 +34,13 @@ def list_studies(storage: str | None, fmt: str) -> None:
     click.echo("\n".join(study_lines(studies)) if fmt == "text" else render(study_rows(studies), fmt))
 
 
-@click.command("trials")
+@click.command("trials", epilog=example(
+    "hpsearch trials --study classification --format parquet --out trials.parquet"))
 @storage_option
-@click.option("--study", help="The study (may be left out when the storage holds one).")
+@click.option("--study", help="The study [default: the storage's study, when it holds only one].")
 @click.option("--format", "fmt", type=click.Choice(TRIAL_FORMATS), default="csv", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write (required for parquet); default: standard output.")
+              help="File to write (required for parquet) [default: standard output].")
 def list_trials(storage: str | None, study: str | None, fmt: str, out: Path | None) -> None:
     """A study's trials as a table: one row per trial, its outcome, measurements, parameters and
     exported configuration."""
@@ -68,7 +69,7 @@ def list_trials(storage: str | None, study: str | None, fmt: str, out: Path | No
         click.echo(f"{len(frame)} trials: {out}", err=True)
 
 
-@click.command("optimizers")
+@click.command("optimizers", epilog=example("hpsearch optimizers --format json"))
 @format_option
 def list_optimizers(fmt: str) -> None:
     """List the optimizers, their torch classes and searched hyperparameters."""
@@ -78,7 +79,7 @@ def list_optimizers(fmt: str) -> None:
     click.echo("\n".join(optimizer_lines()) if fmt == "text" else render(optimizer_rows(), fmt))
 
 
-@click.command("tasks")
+@click.command("tasks", epilog=example("hpsearch tasks --format csv"))
 @format_option
 def list_tasks(fmt: str) -> None:
     """List the built-in tasks."""

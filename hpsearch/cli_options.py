@@ -3,13 +3,15 @@ Optuna's log kept quiet unless --debug."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hpsearch.config import StudyConfig
 from hpsearch.device import PRECISIONS
-from hpsearch.engine.storage import ENV_VAR
+from hpsearch.engine.storage import DEFAULT_STORAGE, ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.optimizers import OPTIMIZERS
 
@@ -44,6 +46,27 @@ class OneLineErrors(click.Group):
             if ctx.meta.get("debug"):
                 raise
             raise click.ClickException(str(error)) from None
+
+
+def from_study_file(key: str) -> str:
+    """How --help shows the default of a flag that a study file sets: the built-in value is the
+    one studies/classification.toml holds (a test keeps the two equal)."""
+    return f"[default: from studies/<task>.toml; classification: {built_in_default(key)}]"
+
+
+def built_in_default(key: str) -> Any:
+    """A study's setting without a study file (`optimizers`: the name of the group)."""
+    from hpsearch.optimizers import CLASSIC
+    from hpsearch.space import SearchSpace
+
+    if key == "optimizers":
+        return "classic" if SearchSpace().optimizers == CLASSIC else ",".join(SearchSpace().optimizers)
+    return {f.name: f.default for f in fields(StudyConfig)}[key]
+
+
+def example(command_line: str) -> str:
+    """A command's --help ends with one example (`\b`: printed as written, not rewrapped)."""
+    return f"\b\nExample:\n  {command_line}"
 
 
 def check_writable(path: Path, option: str = "--out") -> None:
@@ -81,31 +104,35 @@ def quiet_optuna() -> None:
 
 storage_option = click.option(
     "--storage", envvar=ENV_VAR, show_envvar=True,
-    help="Optuna storage URL: sqlite:///PATH (default sqlite:///studies/hpsearch.db), "
-         "journal:PATH or postgresql://USER:PASSWORD@HOST/DB.")
+    help=f"Optuna storage URL: sqlite:///PATH, journal:PATH or "
+         f"postgresql://USER:PASSWORD@HOST/DB [default: {DEFAULT_STORAGE}].")
 
-optimizers_option = click.option(
-    "--optimizers", help="Comma-separated names, or the groups all, classic (the default) and "
-                         f"modern: {', '.join(OPTIMIZERS)}.")
+
+def optimizers_option(default: str) -> Any:
+    return click.option("--optimizers", help=f"Comma-separated names, or the groups all, classic "
+                                              f"and modern: {', '.join(OPTIMIZERS)} {default}.")
 
 
 def language_options(command: Any) -> Any:
     """Budgets in steps or tokens (every task), and the language model's size (`--task lm`)."""
     for option in reversed([
         click.option("--steps", type=int, help="A budget in optimizer steps per trial instead of "
-                                               "epochs (--task lm: the default, 500)."),
+                                               "epochs [default: epochs; --task lm: 500]."),
         click.option("--eval-every", type=int,
                      help="With --steps or --tokens: steps between validation evaluations "
-                          "(default 50)."),
-        click.option("--width", type=int, help="--task lm: the GPT's width (default 64)."),
-        click.option("--depth", type=int, help="--task lm: the GPT's blocks (default 2)."),
-        click.option("--context", type=int, help="--task lm: tokens per window (default 64)."),
+                          "[default: 50]."),
+        click.option("--width", type=int, help="--task lm: the GPT's width [default: 64]."),
+        click.option("--depth", type=int, help="--task lm: the GPT's blocks [default: 2]."),
+        click.option("--context", type=int, help="--task lm: tokens per window [default: 64]."),
         click.option("--vocab-size", type=int,
-                     help="--task lm with nanoGPT's train.bin: the vocabulary (else meta.pkl)."),
+                     help="--task lm with nanoGPT's train.bin: the vocabulary [default: from "
+                          "meta.pkl]."),
         click.option("--tokens", type=int,
-                     help="A budget in tokens instead of --steps (a table's token is a row)."),
+                     help="A budget in tokens instead of --steps (a table's token is a row) "
+                          "[default: none]."),
         click.option("--precision", type=click.Choice(PRECISIONS),
-                     help="--task lm: autocast (auto: bf16 on a GPU that has it, else fp32)."),
+                     help="--task lm: autocast (auto: bf16 on a GPU that has it, else fp32) "
+                          "[default: auto]."),
         click.option("--compile", "compile", is_flag=True, default=None,
                      help="--task lm: train through torch.compile (its time recorded apart)."),
     ]):

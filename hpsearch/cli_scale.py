@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from hpsearch.cli_options import optimizers_option, quiet_optuna, storage_option
+from hpsearch.cli_options import example, optimizers_option, quiet_optuna, storage_option
 from hpsearch.device import DEVICE_CHOICES, PRECISIONS
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
@@ -27,10 +27,11 @@ def integers(name: str, text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-@click.command()
+@click.command(epilog=example("hpsearch scale --optimizers adamw,muon --widths 32,64,128,256 "
+                              "--target-width 1024 --target-steps 2000"))
 @click.option("--task", type=click.Choice(["lm"]), default="lm", show_default=True,
               help="The task swept (the language model).")
-@optimizers_option
+@optimizers_option("[default: adamw,muon,lion]")
 @click.option("--parametrization", type=click.Choice(PARAMETRIZATION_CHOICES), default="both",
               show_default=True, help="Standard (sp), µP (mup), or both side by side.")
 @click.option("--widths", default="16,32,64,128", show_default=True,
@@ -44,12 +45,15 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @click.option("--depth", type=int, default=2, show_default=True, help="Transformer blocks.")
 @click.option("--context", type=int, default=64, show_default=True, help="Tokens per window.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")
-@click.option("--target-width", type=int, help="The big run's width: its learning rate is predicted.")
-@click.option("--target-steps", type=int, help="The big run's steps.")
-@click.option("--data", help="Your corpus: a text file, or nanoGPT's train.bin.")
+@click.option("--target-width", type=int, help="The big run's width: its learning rate is predicted "
+                                                "[default: none: no prediction].")
+@click.option("--target-steps", type=int, help="The big run's steps [default: the base length, "
+                                               "--steps].")
+@click.option("--data", help="Your corpus: a text file, or nanoGPT's train.bin [default: the "
+                             "built-in corpus].")
 @click.option("--model", help="Your model: FILE.py:FUNCTION called as FUNCTION(vocab_size, "
                               "context, width), listing its hidden matrices in "
-                              "`model.hpsearch_width_scaled`.")
+                              "`model.hpsearch_width_scaled` [default: the built-in GPT].")
 @click.option("--study", default="scale-lm", show_default=True, help="Study name.")
 @storage_option
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
