@@ -5,13 +5,16 @@ the report), with the CLI's options, storages and resumption rules.
 Called from Python nothing exits the process: bad input raises `hpsearch.ConfigError`. Stopping
 signals are handled only while a call runs, on the main thread, and the previous handlers come back
 on return; Ctrl-C (SIGINT, as Jupyter sends it) records the trial in flight as failed, then raises
-`KeyboardInterrupt`. Optuna's own log is quiet during a call (warnings only).
+`KeyboardInterrupt`. Optuna's own log is quiet during a call (warnings only); hpsearch's goes to
+the `hpsearch` logger (the start of a run, and a line per finished trial at INFO), which prints
+nothing until the program configures logging (`logging.basicConfig(level=logging.INFO)`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     import pandas
 
 Callback = Callable[["optuna.Study", "optuna.trial.FrozenTrial"], None]
+log = logging.getLogger("hpsearch")
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ class Relay:
     each and in order of number: called after this process's trials and while it waits on others."""
 
     def __init__(self, callbacks: Iterable[Callback]) -> None:
-        self.callbacks = list(callbacks)
+        self.callbacks = [log_trial, *callbacks]
         self.seen: set[int] = set()
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
@@ -137,6 +141,16 @@ class Relay:
                 self.seen.add(finished.number)
                 for callback in self.callbacks:
                     callback(study, finished)
+
+
+def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    from hpsearch import record
+
+    value = "" if trial.value is None else f" {trial.value:.6g}"
+    reason = record.trial_attrs(trial).get(record.REASON)
+    log.info("%s #%d %s %s%s%s", study.study_name, trial.number,
+             trial.params.get(record.OPTIMIZER, trial.user_attrs.get(record.OPTIMIZER, "")),
+             record.outcome(trial), value, f": {reason}" if reason else "")
 
 
 def _config_keys() -> set[str]:
@@ -163,9 +177,16 @@ def tune(task: str | None = None, *, study: str | None = None, storage: str | No
     config = load_config(task, Path(config_file) if config_file else None, {
         **options, "study": study, "storage": storage, "n_trials": n_trials, "optimizers": names,
         "warm_start": tuple(warm_start) if warm_start is not None else None})
+    from hpsearch.cli_output import tune_start_lines
+
+    def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
+        for line in tune_start_lines(config, before, notes):
+            log.info(line.strip())
+
     relay = Relay(callbacks)
     with _running():
-        result = run(config, callbacks=[relay], workers=workers, on_progress=relay)
+        result = run(config, callbacks=[relay], workers=workers, on_progress=relay,
+                     on_start=on_start)
     relay(result.study)
     return Result(result.study, storage, (result.study,), result.stopped)
 
@@ -188,7 +209,8 @@ def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: 
     config = CompareConfig(tasks=(tasks,) if isinstance(tasks, str) else tuple(tasks),
                            optimizers=names, storage=storage, **options)
     with _running():
-        result = run_comparison(config, workers=workers)
+        result = run_comparison(config, workers=workers,
+                                on_trial=lambda task, study, trial: log_trial(study, trial))
     studies = tuple(load(name, storage).study for name in result.studies)
     return Result(studies[0], storage, studies, result.stopped)
 

@@ -4,6 +4,7 @@ the signal handlers as they found them."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -49,13 +50,20 @@ def test_tune_from_python_gives_what_the_cli_gives(workdir: Path) -> None:
     assert len(hpsearch.tune("small", study="api", **TINY).study.trials) == 3  # type: ignore[arg-type]
 
 
-def test_tune_runs_off_the_main_thread_and_bad_options_raise(workdir: Path) -> None:
+def test_tune_runs_off_the_main_thread_and_bad_options_raise(workdir: Path, capfd: pytest.CaptureFixture[str],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     outcome: list[object] = []
     thread = threading.Thread(target=lambda: outcome.append(
         hpsearch.tune("small", study="thread", n_trials=1, epochs=1, optimizers=["adam"])))
     thread.start()
     thread.join()
     assert isinstance(outcome[0], hpsearch.Result) and len(outcome[0].study.trials) == 1
+    assert capfd.readouterr() == ("", "")  # quiet by default: nothing printed
+    with caplog.at_level(logging.INFO, logger="hpsearch"):  # as logging.basicConfig(level=INFO)
+        hpsearch.tune("small", study="logged", n_trials=2, epochs=1, optimizers=["adam"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "hpsearch"]
+    assert lines[0].startswith("study 'logged' (small, 2 trials")
+    assert [line.split()[:2] for line in lines[-2:]] == [["logged", "#0"], ["logged", "#1"]]
     with pytest.raises(hpsearch.ConfigError, match="unknown option 'epoch'; valid choices: .*epochs"):
         hpsearch.tune("small", epoch=3)
     with pytest.raises(hpsearch.ConfigError, match="unknown sampler 'tpx'"):
