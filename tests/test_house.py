@@ -26,7 +26,7 @@ LAYERS = (
                               "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
                               "hpsearch.export", "hpsearch.export_frameworks")),
     ("tasks", ("hpsearch.tasks", "hpsearch.models")),
-    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm")),
+    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm", "hpsearch.batched")),
     ("study definition", ("hpsearch.config",)),
     ("engine", ("hpsearch.engine",)),
     ("protocols", ("hpsearch.protocols",)),
@@ -42,6 +42,7 @@ FORBIDDEN = {
                         "hpsearch.protocols.lr_find", "hpsearch.protocols.warmstart"),
     "hpsearch.train": ("optuna",),
     "hpsearch.train_lm": ("optuna",),
+    "hpsearch.batched": ("optuna",),
     "hpsearch.device": ("optuna",),
     "hpsearch.record": tuple(f"hpsearch.{name}" for name in (
         "stats", "optimizers", "space", "tasks", "train", "engine", "protocols", "report", "cli")),
