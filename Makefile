@@ -36,6 +36,7 @@ bench: install
 	$(PY) tests/benchmarks/bench_workers.py
 	$(PY) tests/benchmarks/bench_lr_find.py
 	$(PY) tests/benchmarks/bench_lm.py
+	$(PY) tests/benchmarks/bench_batched.py
 
 lint: install
 	$(VENV)/bin/ruff check hpsearch tests

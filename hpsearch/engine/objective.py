@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from hpsearch.engine.recovery import this_worker
 from hpsearch.optimizers import implementation_for
 from hpsearch.schedules import decay_start
 from hpsearch.stats import derive_seed
-from hpsearch.train import DeviceData, evaluate, fit
+from hpsearch.train import DeviceData, EpochResult, evaluate, fit
 from hpsearch.train_lm import LMDeviceData, evaluate_lm, fit_lm
 
 if TYPE_CHECKING:
@@ -85,10 +86,16 @@ class Objective:
     compile_model: bool = False  # a language model's training steps through torch.compile
 
     def __call__(self, trial: optuna.trial.Trial, ledger: TrialLedger | None = None) -> float:
-        import optuna
+        ledger = ledger or TrialLedger(trial)
+        config, record = self.begin(ledger)
+        return self.train_one(ledger, config, record)
+
+    def begin(self, ledger: TrialLedger) -> tuple[search_space.TrialConfig, dict[str, Any]]:
+        """Draw the trial's configuration and store it (from here on the trial is training); the
+        record of its measurements starts with its device and seed."""
         import torch
 
-        ledger = ledger or TrialLedger(trial)
+        trial = ledger.trial
         torch.set_flush_denormal(True)
         # Stopping signals wait while the storage is written (`signals.held`); training is not.
         with signals.held(), warnings.catch_warnings():
@@ -98,10 +105,16 @@ class Objective:
                 drawn = search_space.suggest(trial, self.space, self.epochs)  # may sit outside a range
             config = replace(drawn, implementation=implementation_for(drawn.optimizer,
                                                                       self.device.type))
-            ledger.set_attr(rec.CONFIG, config.to_dict())  # from here on the trial is training
+            ledger.set_attr(rec.CONFIG, config.to_dict())
         # A comparison's re-runs carry their own seed, set when they were enqueued.
         seed = trial.user_attrs.get(rec.SEED, derive_seed(self.seed, trial.number))
-        record: dict[str, Any] = {rec.DEVICE: describe(self.device), rec.SEED: int(seed)}
+        return config, {rec.DEVICE: describe(self.device), rec.SEED: int(seed)}
+
+    def train_one(self, ledger: TrialLedger, config: search_space.TrialConfig,
+                  record: dict[str, Any]) -> float:
+        """Train the trial alone; its record is written however it ends."""
+        import optuna
+
         started = time.perf_counter()
         failed = False
         try:
@@ -113,10 +126,15 @@ class Objective:
             record[rec.REASON] = failure_reason(error)
             raise TrialFailed(record[rec.REASON]) from error
         finally:
-            record[rec.SECONDS] = round(time.perf_counter() - started, 4)
-            with signals.held():
-                ledger.set_attr(rec.RECORD, record)
-            release_memory(self.device, failed)
+            self.finish(ledger, record, time.perf_counter() - started, failed)
+
+    def finish(self, ledger: TrialLedger, record: dict[str, Any], seconds: float,
+               failed: bool = False) -> None:
+        """Write what the trial measured, in one attribute, and free what it held."""
+        record[rec.SECONDS] = round(seconds, 4)
+        with signals.held():
+            ledger.set_attr(rec.RECORD, record)
+        release_memory(self.device, failed)
 
     def point(self, epoch: int) -> str:
         """An evaluation point as a user counts it: an epoch, or the steps done by then."""
@@ -137,7 +155,6 @@ class Objective:
         model.to(self.device)
         record.update({rec.MODEL: type(model).__name__,
                        rec.PARAMETERS: sum(p.numel() for p in model.parameters())})
-        sign = rec.sign(self.task.problem.direction)
         if isinstance(self.data, LMDeviceData):
             results = fit_lm(self.data, model, config, self.task.problem, points,
                              self.batch_size, record["seed"], self.eval_every or 1, self.precision,
@@ -145,41 +162,53 @@ class Objective:
         else:
             results = fit(self.data, model, config, self.task.problem, points,
                           self.batch_size, record["seed"], self.eval_every)
-        # A language model is compared with others only once its decay has begun: rankings flip
-        # while the learning rate is still high.
-        decay_from = decay_start(config.schedule) if isinstance(self.data, LMDeviceData) else 0.0
         for result in results:
-            epoch = result.epoch + 1
-            record.update(result.extra)
-            # Training seconds by each evaluation point: time to a target, measured.
-            record.setdefault(rec.POINT_SECONDS, []).append(round(time.perf_counter() - started, 4))
-            record.update({rec.EPOCHS_RUN: epoch, rec.TOTAL_STEPS: result.total_steps,
-                           rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
-                           rec.UPDATES: result.updates})
-            if result.diverged:
-                with signals.held():
-                    ledger.report(float("nan"), result.epoch)
-                record.update({rec.DIVERGED: True, rec.DIVERGED_EPOCH: epoch,
-                               rec.REASON: result.diverged})
-                raise optuna.TrialPruned(f"diverged: {result.diverged}")
-            with signals.held():
-                ledger.report(result.val_metric, result.epoch)
-                prune = (self.pruning and epoch / points > decay_from
-                         and ledger.should_prune())
-            if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
-                record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
-            record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
-            if prune:
-                record[rec.REASON] = f"pruned by the pruner after {self.point(epoch)}"
-                raise optuna.TrialPruned(record[rec.REASON])
-            elapsed = time.perf_counter() - started
-            if self.trial_timeout is not None and elapsed > self.trial_timeout and epoch < points:
-                record[rec.REASON] = (f"trial timeout: {elapsed:.1f} s > {self.trial_timeout:g} s, "
-                                      f"stopped after {self.point(epoch)}")
-                raise optuna.TrialPruned(record[rec.REASON])
+            stop = self.take_point(ledger, config, record, result, points,
+                                   lambda: time.perf_counter() - started)
+            if stop:
+                raise optuna.TrialPruned(stop)
         if self.score_test:
             tested = (evaluate_lm(model, self.data, self.precision, "test")
                       if isinstance(self.data, LMDeviceData)
                       else evaluate(model, self.data, self.task.problem, "test"))
             record[rec.TEST_VALUE] = float(tested[0])
         return result.val_metric
+
+    def take_point(self, ledger: TrialLedger, config: search_space.TrialConfig,
+                   record: dict[str, Any], result: EpochResult, points: int,
+                   elapsed: Callable[[], float]) -> str | None:
+        """Record and report one evaluation point; why the trial stops there (it diverged, the
+        pruner stopped it, it ran out of time), or None. `elapsed`: the trial's training seconds."""
+        epoch = result.epoch + 1
+        record.update(result.extra)
+        # Training seconds by each evaluation point: time to a target, measured.
+        record.setdefault(rec.POINT_SECONDS, []).append(round(elapsed(), 4))
+        record.update({rec.EPOCHS_RUN: epoch, rec.TOTAL_STEPS: result.total_steps,
+                       rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
+                       rec.UPDATES: result.updates})
+        if result.diverged:
+            with signals.held():
+                ledger.report(float("nan"), result.epoch)
+            record.update({rec.DIVERGED: True, rec.DIVERGED_EPOCH: epoch,
+                           rec.REASON: result.diverged})
+            return f"diverged: {result.diverged}"
+        # A language model is compared with others only once its decay has begun: rankings flip
+        # while the learning rate is still high.
+        decay_from = decay_start(config.schedule) if isinstance(self.data, LMDeviceData) else 0.0
+        with signals.held():
+            ledger.report(result.val_metric, result.epoch)
+            prune = (self.pruning and epoch / points > decay_from
+                     and ledger.should_prune())
+        sign = rec.sign(self.task.problem.direction)
+        if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
+            record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
+        record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
+        if prune:
+            record[rec.REASON] = f"pruned by the pruner after {self.point(epoch)}"
+            return str(record[rec.REASON])
+        seconds = elapsed()
+        if self.trial_timeout is not None and seconds > self.trial_timeout and epoch < points:
+            record[rec.REASON] = (f"trial timeout: {seconds:.1f} s > {self.trial_timeout:g} s, "
+                                  f"stopped after {self.point(epoch)}")
+            return str(record[rec.REASON])
+        return None
