@@ -85,6 +85,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Worker processes on this machine sharing the study (cores split among them).")
 @click.option("--warm-start", help="Studies (comma-separated) whose best configuration of each "
                                    "optimizer runs first in a new study [default: none].")
+@click.option("--batch-trials", type=click.IntRange(min=1),
+              help="Trials taken together; those sharing an optimizer train as one stacked model "
+                   "(one forward per step for all) [default: 1].")
 @click.option("--lr-from-range-test", is_flag=True, default=None,
               help="Narrow each optimizer's learning-rate range by a range test first.")
 @language_options

@@ -59,11 +59,12 @@ class StudyConfig:
     tokens: int | None = None  # a budget in tokens instead of steps: steps = tokens / (batch x context)
     precision: str = "auto"  # the forward passes' autocast: bf16 on a GPU that has it, else fp32
     compile: bool = False  # the language model's training steps through torch.compile
+    batch_trials: int = 1  # trials taken together and trained as one stacked model where they can
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
         get_task(self.task)
-        for name in ("n_trials", "epochs", "batch_size"):
+        for name in ("n_trials", "epochs", "batch_size", "batch_trials"):
             check_positive(name, getattr(self, name))
         for name in ("timeout", "trial_timeout"):
             value = getattr(self, name)

@@ -78,6 +78,9 @@ FLOPS_PER_TOKEN = "flops_per_token"
 GRAD_NORMS = "grad_norms"  # at each evaluation, before clipping
 COMPILE_SECONDS = "compile_seconds"  # the first, compiling step with --compile
 POINT_SECONDS = "point_seconds"  # seconds since the trial began, at each evaluation point
+# A trial trained in a batch of trials (one stacked model): the batch (its first trial's number),
+# how many trials it started with, and that `seconds` is the trial's even share of the batch's time.
+BATCH_ID, TRIALS_IN_BATCH, SECONDS_SHARED = "batch_id", "batch_size", "seconds_shared"
 BEST_VALUE = "best_value"
 BEST_EPOCH = "best_epoch"
 TEST_VALUE = "test_value"

@@ -84,6 +84,7 @@ class Objective:
     eval_every: int | None = None  # a budget in steps: steps between evaluations (its "epochs")
     precision: Any = None  # the autocast dtype (bf16 on a GPU that has it), None for fp32
     compile_model: bool = False  # a language model's training steps through torch.compile
+    batch_trials: int = 1  # trials taken together, and trained as one stacked model where they can
 
     def __call__(self, trial: optuna.trial.Trial, ledger: TrialLedger | None = None) -> float:
         ledger = ledger or TrialLedger(trial)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch import record
 from hpsearch.engine import signals
+from hpsearch.engine.batch import run_batch
 from hpsearch.engine.budget import Chooser, StudyLock, take_trial
 from hpsearch.engine.ledger import TrialLedger, tell
 from hpsearch.engine.objective import Objective, TrialFailed
@@ -89,11 +90,26 @@ def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choos
         if deadline is not None and time.monotonic() >= deadline:
             break
         with signals.held(deliver=False) as stopping:  # a trial taken is run, or failed as stopped
-            trial = take_trial(study, lock, choose)
-        if isinstance(trial, str):
+            taken = take_trials(study, lock, choose, objective.batch_trials)
+        if isinstance(taken, str):
             signals.deliver(stopping)
             break
-        finished = run_one(study, trial, objective, stopping)
-        for callback in every:
-            callback(study, finished)
+        finished = (run_batch(study, taken, objective, stopping) if len(taken) > 1
+                    else [run_one(study, taken[0], objective, stopping)])
+        for trial in finished:
+            for callback in every:
+                callback(study, trial)
     return failures.message
+
+
+def take_trials(study: optuna.Study, lock: StudyLock, choose: Chooser, most: int
+                ) -> list[optuna.trial.Trial] | str:
+    """Up to `most` trials, each asked of the sampler in turn (its constant liar sees the ones
+    taken before); why there is none, when there is none."""
+    taken: list[optuna.trial.Trial] = []
+    while len(taken) < most:
+        trial = take_trial(study, lock, choose)
+        if isinstance(trial, str):
+            return taken or trial
+        taken.append(trial)
+    return taken

@@ -150,7 +150,7 @@ def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                      config.trial_timeout, pruning=config.pruner != "none",
                      eval_every=config.eval_every,
                      precision=autocast_dtype(device, config.precision),
-                     compile_model=config.compile)
+                     compile_model=config.compile, batch_trials=config.batch_trials)
 
 
 def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
@@ -188,8 +188,9 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         torch.set_flush_denormal(True)
         if pool is None:
             # Alone on a local file; a server's study may have workers on other machines.
-            study.sampler = make_sampler(config.sampler, seed,
-                                         concurrent=storages.is_server(config.storage))
+            study.sampler = make_sampler(config.sampler, seed,  # a batch's trials run together
+                                         concurrent=storages.is_server(config.storage)
+                                         or config.batch_trials > 1)
             stopped = run_until_total(study, objective_for(config, prepared, seed, device), config,
                                       callbacks)
         else:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 COLUMNS = ("number", "state", "optimizer", "value", "diverged", "reason", "seconds", "steps",
            "tokens", "seed", "best_epoch", "best_step", "warm_start")
-BATCH = ("batch_id", "batch_size")  # trials trained as one stacked model record these
+BATCH = (record.BATCH_ID, record.TRIALS_IN_BATCH)  # trials trained as one stacked model
 
 
 def trial_row(trial: optuna.trial.FrozenTrial, eval_every: int | None) -> dict[str, Any]:

@@ -77,7 +77,8 @@ def main() -> None:
                     together.append(batched(data, task, configs, epochs))
                 a, b = statistics.median(alone), statistics.median(together)
                 target = TARGET.get((name, size)) if key == "adam" else None
-                verdict = f" (target >= {target:g}x: {'PASS' if a / b >= target else 'MISS'})" if target else ""
+                verdict = (f" (target >= {target:g}x: {'PASS' if a / b >= target else 'MISS'})"
+                           if target else "")
                 print(f"  {name:<15} {key:<9} B={size:<3} one at a time {a:6.2f} s "
                       f"({size * 60 / a:7.0f} trials/min), batched {b:6.2f} s "
                       f"({size * 60 / b:7.0f} trials/min): {a / b:5.2f}x{verdict}")

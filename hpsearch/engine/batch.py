@@ -1,0 +1,184 @@
+"""Trials taken together and trained as batches (`--batch-trials`): those that share an optimizer
+with a vectorised update, a model shape and a length train as one stacked model
+(`batched.fit.BatchedFit`); the others, one at a time, as always.
+
+Each trial of a batch stays its own Optuna trial: its own heartbeat, reports, pruning (a pruned or
+diverged trial is told at once and leaves the batch; the others train on unchanged), seed, reason
+and record, which adds the batch's id and size and marks its seconds as its even share of the
+batch's. A stopping signal fails every trial of the batch not yet told, with the signal as reason;
+a killed batch's trials are reclaimed and retried like any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import record as rec
+from hpsearch.batched.fit import BatchedFit, Member, why_not_batched
+from hpsearch.batched.stacked import NotBatchable
+from hpsearch.engine import signals
+from hpsearch.engine.ledger import TrialLedger, tell
+from hpsearch.engine.objective import Objective, TrialFailed, failure_reason
+from hpsearch.engine.optuna_adapter import heartbeat
+from hpsearch.space import TrialConfig
+from hpsearch.train import DeviceData
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger("hpsearch")
+SAID: set[str] = set()  # why a batch fell back to one trial at a time: said once per process
+
+
+def say_once(text: str) -> None:
+    if text not in SAID:
+        SAID.add(text)
+        log.warning(text)
+
+
+@dataclass
+class Entry:
+    """One trial of the batch, from its drawn configuration to its end."""
+
+    ledger: TrialLedger
+    config: TrialConfig
+    record: dict[str, Any]
+    model: Any = None
+    points: int = 0
+    ended: bool = field(default=False)
+
+
+Ending = Callable[[Entry, str, "float | None"], None]
+
+
+def run_batch(study: optuna.Study, trials: Sequence[optuna.trial.Trial], objective: Objective,
+              stopping: list[int] | None = None) -> list[optuna.trial.FrozenTrial]:
+    """Train the trials taken together; their ends as told, in the order they ended."""
+    import optuna
+
+    told: list[optuna.trial.FrozenTrial] = []
+    entries: list[Entry] = []
+
+    def end(entry: Entry, state: str, value: float | None = None) -> None:
+        with signals.held():
+            told.append(tell(study, entry.ledger, state, value))
+        entry.ended = True
+
+    with contextlib.ExitStack() as beats:
+        for trial in trials:
+            beats.enter_context(heartbeat(study, trial))
+        try:
+            signals.deliver(stopping or [])
+            for trial in trials:
+                ledger = TrialLedger(trial)
+                entries.append(Entry(ledger, *objective.begin(ledger)))
+            alone, groups = group(objective, entries)
+            for entry in alone:
+                train_alone(objective, entry, end)
+            for members in groups:
+                train_together(objective, members, end)
+        except BaseException as stop:
+            reason = (f"stopped by {stop.args[0] if stop.args else 'SIGINT'}"
+                      if isinstance(stop, KeyboardInterrupt) else None)
+            with signals.held():
+                for trial in trials:
+                    mine = next((e for e in entries if e.ledger.trial is trial), None)
+                    if mine is not None and (mine.ended or mine.ledger.orphaned):
+                        continue
+                    if reason:
+                        trial.set_user_attr(rec.REASON, reason)
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            raise
+    return told
+
+
+def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list[list[Entry]]]:
+    """(the trials to train alone, the batches): a batch shares an optimizer, a model shape and a
+    length; a group of one trains alone."""
+    import torch
+
+    alone: list[Entry] = []
+    batches: dict[Any, list[Entry]] = {}
+    if not isinstance(objective.data, DeviceData):  # the language model's loop is its own
+        say_once("batched trials: the language model trains one trial at a time for now")
+        return entries, []
+    for entry in entries:
+        reason = why_not_batched([entry.config])
+        if reason:
+            say_once(f"batched trials: {reason}; such trials train one at a time")
+            alone.append(entry)
+            continue
+        torch.manual_seed(entry.record[rec.SEED])
+        entry.model, entry.points = objective.shape(entry.ledger.trial)
+        entry.model.to(objective.device)
+        shapes = tuple((n, tuple(p.shape)) for n, p in entry.model.named_parameters())
+        batches.setdefault((entry.config.optimizer, entry.points, shapes), []).append(entry)
+    together = [members for members in batches.values() if len(members) > 1]
+    alone += [members[0] for members in batches.values() if len(members) == 1]
+    return alone, together
+
+
+def train_alone(objective: Objective, entry: Entry, end: Ending) -> None:
+    import optuna
+
+    try:
+        value = objective.train_one(entry.ledger, entry.config, entry.record)
+    except optuna.TrialPruned:
+        end(entry, "PRUNED", None)
+    except TrialFailed:
+        end(entry, "FAIL", None)
+    else:
+        end(entry, "COMPLETE", value)
+
+
+def train_together(objective: Objective, members: list[Entry], end: Ending) -> None:
+    """One batch: each evaluation point reported per trial, pruned and diverged trials told and
+    dropped at once, the rest told when the batch ends."""
+    problem = objective.task.problem
+    for entry in members:
+        entry.record.update({rec.MODEL: type(entry.model).__name__,
+                             rec.PARAMETERS: sum(p.numel() for p in entry.model.parameters()),
+                             rec.BATCH_ID: members[0].ledger.trial.number,
+                             rec.TRIALS_IN_BATCH: len(members), rec.SECONDS_SHARED: True})
+    try:
+        if not isinstance(objective.data, DeviceData):
+            raise NotBatchable("the language model trains one trial at a time for now")
+        run = BatchedFit(objective.data, [Member(e.config, e.model, e.record[rec.SEED]) for e in members],
+                         problem, members[0].points, objective.batch_size, objective.eval_every)
+    except NotBatchable as why:
+        say_once(f"batched trials: {why}; these trials train one at a time")
+        for entry in members:
+            for key in (rec.BATCH_ID, rec.TRIALS_IN_BATCH, rec.SECONDS_SHARED):
+                entry.record.pop(key)
+            train_alone(objective, entry, end)
+        return
+    last: dict[int, float] = {}
+    try:
+        for results in run:
+            stopped = []
+            for i, result in results.items():
+                entry, last[i] = members[i], result.val_metric
+                if objective.take_point(entry.ledger, entry.config, entry.record, result,
+                                        entry.points, lambda i=i: run.seconds[i]):  # type: ignore[misc]
+                    stopped.append(i)
+            run.drop(stopped)
+            for i in stopped:
+                objective.finish(members[i].ledger, members[i].record, run.seconds[i])
+                end(members[i], "PRUNED", None)
+        tested = run.metrics("test") if objective.score_test and run.active else None
+        for position, i in enumerate(list(run.active)):
+            if tested is not None:
+                members[i].record[rec.TEST_VALUE] = float(tested[position][0])
+            objective.finish(members[i].ledger, members[i].record, run.seconds[i])
+            end(members[i], "COMPLETE", last[i])
+    except Exception as error:
+        for i, entry in enumerate(members):
+            if not entry.ended:
+                entry.record[rec.REASON] = failure_reason(error)
+                objective.finish(entry.ledger, entry.record, run.seconds[i], failed=True)
+                end(entry, "FAIL", None)
+

@@ -1,0 +1,73 @@
+"""`tune --batch-trials`: the trials of a batch are each their own Optuna trial, with the numbers they
+get one at a time (float32: within 1e-4 for at least 7 of 8), their own seed and record; a stopping
+signal leaves none of them RUNNING."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from click.testing import CliRunner
+
+from hpsearch.cli import cli
+from hpsearch.engine.storage import resolve
+from tests.test_compare import wait_for_finished_trials
+
+DB = "sqlite:///studies/hpsearch.db"
+FLAGS = ["--task", "small", "--sampler", "random", "--pruner", "none", "--n-trials", "8", "--epochs",
+         "4", "--seed", "5"]
+
+
+def test_a_batch_of_enqueued_trials_gives_what_they_give_one_at_a_time(workdir: Path) -> None:
+    alone = CliRunner().invoke(cli, ["tune", *FLAGS, "--study", "alone"])
+    assert alone.exit_code == 0, alone.output
+    drawn = optuna.load_study(study_name="alone", storage=DB).trials
+    fresh = optuna.create_study(study_name="together", storage=DB, direction="maximize")
+    for trial in drawn:
+        fresh.enqueue_trial(trial.params)
+    together = CliRunner().invoke(cli, ["tune", *FLAGS, "--study", "together", "--batch-trials", "8"])
+    assert together.exit_code == 0, together.output
+    batched = optuna.load_study(study_name="together", storage=DB).trials
+    assert [t.params for t in batched] == [t.params for t in drawn]
+    records = [t.user_attrs["record"] for t in batched]
+    in_batches = [r for r in records if r.get("batch_size", 1) > 1]
+    assert len(in_batches) >= 2 and all(r["seconds_shared"] for r in in_batches)
+    assert all(r["batch_id"] in {t.number for t in batched} for r in in_batches)
+    assert [r["seed"] for r in records] == [t.user_attrs["record"]["seed"] for t in drawn]
+    close = [abs(a.value - b.value) <= 1e-4 for a, b in zip(batched, drawn, strict=True)]
+    assert sum(close) >= 7, [(a.value, b.value) for a, b in zip(batched, drawn, strict=True)]
+
+
+SCRIPT = """
+import sys
+from hpsearch.cli import main
+sys.argv = ["hpsearch", "tune", "--task", "small", "--optimizers", "adam", "--n-trials", "8",
+            "--epochs", "400", "--batch-trials", "4", "--pruner", "none", "--study", "stopped"]
+main()
+"""
+
+
+def test_ctrl_c_fails_every_trial_of_the_batch_and_none_stays_running(workdir: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:  # four trials taken together: RUNNING until their batch ends
+        wait_for_finished_trials(process, 0, study="stopped")  # type: ignore[arg-type]
+        storage = resolve(DB, create=False, read_only=True)
+        while sum("config" in t.user_attrs for t in optuna.load_study(
+                study_name="stopped", storage=storage).get_trials(
+                    states=(optuna.trial.TrialState.RUNNING,))) < 4:  # all four training
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.02)
+    except BaseException:
+        process.kill()
+        raise
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    trials = optuna.load_study(study_name="stopped", storage=DB).trials
+    assert len(trials) == 4 and all(t.state.name == "FAIL" for t in trials), output
+    assert {t.user_attrs["reason"] for t in trials} == {"stopped by SIGINT"}
