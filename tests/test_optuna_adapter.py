@@ -19,6 +19,7 @@ from hpsearch.engine.optuna_adapter import (
     fail_trial,
     heartbeat,
     median_pruner,
+    reports_together,
     tpe_sampler,
     trials_read_once,
 )
@@ -135,3 +136,26 @@ def test_the_one_read_median_pruner_prunes_as_optunas_does(tmp_path: Path) -> No
         outcomes.append([(t.state, max(t.intermediate_values)) for t in study.trials])
     assert outcomes[0] == outcomes[1]
     assert any(state == TrialState.PRUNED for state, _ in outcomes[0])
+
+
+def test_a_batch_s_reports_are_written_in_one_transaction(tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    database = tmp_path / "reports.db"
+    study = optuna.create_study(storage=f"sqlite:///{database}")
+    first, second, gone = study.ask(), study.ask(), study.ask()
+    fail_trial(study, study.trials[2], {"reason": "another process failed it"})
+    commits: list[int] = []
+    event.listen(study._storage._backend.engine, "commit", lambda connection: commits.append(1))
+    with reports_together(study) as refused:
+        first.report(0.5, 0)
+        second.report(0.25, 0)
+        with sqlite3.connect(database) as other:  # not written yet
+            assert other.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone() == (0,)
+        assert commits == []
+    assert len(commits) == 1 and refused == []
+    assert [t.intermediate_values for t in study.trials[:2]] == [{0: 0.5}, {0: 0.25}]
+    with reports_together(study) as refused:  # one trial finished elsewhere: the others written
+        first.report(0.4, 1)
+        gone.report(0.1, 0)
+    assert refused == [2] and study.trials[0].intermediate_values == {0: 0.5, 1: 0.4}

@@ -23,7 +23,7 @@ from hpsearch.batched.stacked import NotBatchable
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger, tell
 from hpsearch.engine.objective import Objective, TrialFailed, failure_reason
-from hpsearch.engine.optuna_adapter import heartbeat, trials_read_once
+from hpsearch.engine.optuna_adapter import heartbeat, reports_together, trials_read_once
 from hpsearch.space import TrialConfig
 from hpsearch.train import DeviceData
 
@@ -162,12 +162,16 @@ def train_together(objective: Objective, members: list[Entry], end: Ending) -> N
             stopped = []
             # The pruner decides for the batch's trials as for parallel workers: each sees the
             # study as it stood at this evaluation point, read once for the whole batch.
-            with trials_read_once(members[0].ledger.trial.study):
+            # Its reports are written in one transaction as the point ends.
+            study = members[0].ledger.trial.study
+            with reports_together(study) as refused, trials_read_once(study):
                 for i, result in results.items():
                     entry, last[i] = members[i], result.val_metric
                     if objective.take_point(entry.ledger, entry.config, entry.record, result,
                                             entry.points, lambda i=i: run.seconds[i]):  # type: ignore[misc]
                         stopped.append(i)
+            for entry in members:  # failed by another process while it trained here
+                entry.ledger.orphaned |= entry.ledger.trial.number in refused
             run.drop(stopped)
             for i in stopped:
                 objective.finish(members[i].ledger, members[i].record, run.seconds[i])

@@ -13,7 +13,10 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
   each group of its decomposed space, about 16 reads per trial here; one read per kind within one
   drawing gives the same trials (`study._storage`);
 - the median pruner reading the study's complete trials once per trial, not at every epoch: no
-  trial of this process completes while one of its trials trains (`study._storage`).
+  trial of this process completes while one of its trials trains (`study._storage`);
+- a batch of trials writing its evaluation point's reports in one transaction of an RDB storage
+  (`study._storage._backend`, its `_set_trial_intermediate_value_without_commit` and
+  `optuna.storages._rdb.storage._create_scoped_session`).
 """
 
 from __future__ import annotations
@@ -126,3 +129,46 @@ def median_pruner(**kwargs: Any) -> optuna.pruners.BasePruner:
                 return bool(super().prune(study, trial))
 
     return OneReadMedianPruner(**kwargs)
+
+
+@contextlib.contextmanager
+def reports_together(study: optuna.Study) -> Iterator[list[int]]:
+    """Within the block, the intermediate values reported are written as it ends, in one
+    transaction (an RDB storage; others write each as it comes). The list yielded is filled, on
+    exit, with the numbers of the trials another process finished meanwhile, whose reports were
+    refused (each of the others is written all the same)."""
+    from optuna.storages import RDBStorage
+
+    storage = study._storage
+    backend = getattr(storage, "_backend", None)
+    finished: list[int] = []
+    if not isinstance(backend, RDBStorage):
+        yield finished
+        return
+    pending: list[tuple[int, int, float]] = []
+
+    def later(trial_id: int, step: int, value: float) -> None:
+        pending.append((trial_id, step, value))
+
+    storage.set_trial_intermediate_value = later  # type: ignore[method-assign,assignment]
+    try:
+        yield finished
+    finally:
+        del storage.set_trial_intermediate_value  # the class's own method again
+        write_reports(backend, pending, finished)
+
+
+def write_reports(backend: Any, pending: list[tuple[int, int, float]], finished: list[int]) -> None:
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    try:
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            for trial_id, step, value in pending:
+                backend._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
+    except UpdateFinishedTrialError:  # rolled back: one at a time, each refusal noted
+        for trial_id, step, value in pending:
+            try:
+                backend.set_trial_intermediate_value(trial_id, step, value)
+            except UpdateFinishedTrialError:
+                finished.append(backend.get_trial_number_from_id(trial_id))

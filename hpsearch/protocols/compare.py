@@ -58,7 +58,8 @@ def next_from_plan(config: CompareConfig, study_config: StudyConfig) -> Chooser:
         if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None
         found = next_trial(study.get_trials(deepcopy=False), study_config.space, config.budget,
-                           config.seeds, int(study_config.seed or 0), record.direction_of(study))
+                           config.seeds, int(study_config.seed or 0), record.direction_of(study),
+                           config.batch_trials)
         if found is None or isinstance(found, str):
             return found or DONE
         with warnings.catch_warnings():  # torch's defaults may sit outside a narrowed range
@@ -90,7 +91,7 @@ def open_task(config: CompareConfig, study_config: StudyConfig, prepared: Prepar
                           study_config.batch_size, seed, device, score_test=True, pruning=False,
                           eval_every=study_config.eval_every,
                           precision=autocast_dtype(device, study_config.precision),
-                          compile_model=study_config.compile)
+                          compile_model=study_config.compile, batch_trials=config.batch_trials)
     return TaskStudy(study, objective)
 
 

@@ -40,6 +40,7 @@ class CompareConfig:
     data: str | None = None  # the user's table (or corpus) instead of the task's data
     target: str | None = None
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
+    batch_trials: int = 1  # trials taken together: a search round's draws, a re-run's seeds
     # Per study, task after task within it: study 1 of every task first, so that a comparison
     # made before repeated studies existed is study 1 and keeps its names and seeds.
     study_configs: tuple[StudyConfig, ...] = field(init=False, repr=False)
@@ -48,7 +49,7 @@ class CompareConfig:
         if not self.tasks:
             raise ConfigError(f"no task given; valid choices: {choices(TASKS)}")
         for name, value in (("budget", self.budget), ("seeds", self.seeds),
-                            ("studies", self.studies)):
+                            ("studies", self.studies), ("batch_trials", self.batch_trials)):
             check_positive(name, value)
         check_seed("seed", self.seed)
         if len(set(self.tasks)) != len(self.tasks):

@@ -44,13 +44,18 @@ class NextTrial:
     attrs: dict[str, Any]
 
 
-def plan(optimizers: Sequence[str], budget: int, seeds: int) -> list[Slot]:
+def plan(optimizers: Sequence[str], budget: int, seeds: int, batch: int = 1) -> list[Slot]:
     """Every trial the protocol needs, in the order they are best run: defaults, then the search
     round by round (a comparison stopped early still has equal budgets, give or take one), then
-    the re-runs."""
+    the re-runs. With `batch` trials taken together, a round gives each optimizer up to `batch`
+    consecutive slots, so that they train as one batch (equal budgets give or take `batch`)."""
     slots = [Slot("default", key) for key in optimizers]
-    slots += [Slot("search", key) for _ in range(budget) for key in optimizers]
-    slots += [Slot("rerun", key, i) for i in range(seeds) for key in optimizers]
+    for start in range(0, budget, batch):
+        slots += [Slot("search", key) for key in optimizers
+                  for _ in range(min(batch, budget - start))]
+    for start in range(0, seeds, batch):
+        slots += [Slot("rerun", key, i) for key in optimizers
+                  for i in range(start, min(start + batch, seeds))]
     return slots
 
 
@@ -74,7 +79,7 @@ def rerun_source(trials: Sequence[optuna.trial.FrozenTrial], optimizer: str,
 
 
 def next_trial(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace, budget: int,
-               seeds: int, seed: int, direction: str) -> NextTrial | str | None:
+               seeds: int, seed: int, direction: str, batch: int = 1) -> NextTrial | str | None:
     """The next trial to enqueue; None when the plan is done; BLOCKED when what is left waits on
     another process's search trials.
 
@@ -92,7 +97,7 @@ def next_trial(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace, b
                 continue  # a re-run of an earlier best: the search has moved on since
         filled[slot] = filled.get(slot, 0) + 1
     blocked = False
-    for slot in plan(space.optimizers, budget, seeds):
+    for slot in plan(space.optimizers, budget, seeds, batch):
         if filled.get(slot, 0) > 0:
             filled[slot] -= 1
             continue
