@@ -15,6 +15,7 @@ from hpsearch.cli_compare import compare
 from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks, list_trials
 from hpsearch.cli_options import (
     OneLineErrors,
+    batch_trials_option,
     check_writable,
     example,
     from_study_file,
@@ -85,9 +86,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Worker processes on this machine sharing the study (cores split among them).")
 @click.option("--warm-start", help="Studies (comma-separated) whose best configuration of each "
                                    "optimizer runs first in a new study [default: none].")
-@click.option("--batch-trials", type=click.IntRange(min=1),
-              help="Trials taken together; those sharing an optimizer train as one stacked model "
-                   "(one forward per step for all) [default: 1].")
+@batch_trials_option
 @click.option("--lr-from-range-test", is_flag=True, default=None,
               help="Narrow each optimizer's learning-rate range by a range test first.")
 @language_options

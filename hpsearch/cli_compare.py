@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from hpsearch.cli_options import (
+    batch_trials_option,
     example,
     from_study_file,
     optimizers_option,
@@ -54,15 +55,13 @@ from hpsearch.tasks import TASKS
                               "[default: the task's own].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the comparison.")
-@click.option("--batch-trials", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Trials taken together: an optimizer's search draws, and its re-runs over seeds, "
-                   "train as one stacked model.")
+@batch_trials_option
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repeats: int | None,
             reference: str | None, optimizers: str | None, epochs: int | None,
             steps: int | None, seed: int, storage: str | None, device: str, prefix: str,
             data: str | None, target: str | None, model: str | None, workers: int,
-            batch_trials: int, quiet: bool) -> None:
+            batch_trials: int | None, quiet: bool) -> None:
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split,
     repeated over independent studies."""
     from hpsearch.cli_output import CompareProgress, compare_start_lines
@@ -82,14 +81,14 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
         studies=DEFAULT_STUDIES if repeats is None else repeats,
         optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs, steps=steps,
         seed=seed, storage=storage, device=device, prefix=prefix, data=data, target=target,
-        model=model, batch_trials=batch_trials)
+        model=model, batch_trials=1 if batch_trials is None else batch_trials)
     if reference is not None and reference not in config.optimizers:
         raise ConfigError(f"--reference '{reference}' is not among the optimizers compared; "
                           f"valid choices: {choices(config.optimizers)}")
     progress = CompareProgress(config, quiet)
 
-    def on_start(prepared: list[Any]) -> None:
-        click.echo("\n".join(compare_start_lines(config)), err=True)
+    def on_start(prepared: list[Any], notes: tuple[str, ...]) -> None:
+        click.echo("\n".join([*compare_start_lines(config), *notes]), err=True)
 
     try:
         with signals.handled():

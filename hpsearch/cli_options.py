@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hpsearch.config import StudyConfig
+from hpsearch.config import AUTO_BATCH, StudyConfig
 from hpsearch.device import PRECISIONS
 from hpsearch.engine.storage import DEFAULT_STORAGE, ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
@@ -67,6 +67,30 @@ def built_in_default(key: str) -> Any:
 def example(command_line: str) -> str:
     """A command's --help ends with one example (`\b`: printed as written, not rewrapped)."""
     return f"\b\nExample:\n  {command_line}"
+
+
+class BatchTrials(click.ParamType):
+    """`--batch-trials`: a whole number of trials, or `auto` (measured on the device)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if value in ("auto", AUTO_BATCH):
+            return AUTO_BATCH
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = -1
+        if number < 1:
+            self.fail(f"'{value}' is neither a positive whole number nor auto", param, ctx)
+        return number
+
+
+batch_trials_option = click.option(
+    "--batch-trials", type=BatchTrials(),
+    help="Trials taken together; those that share an optimizer train as one stacked model (one "
+         "forward call per step for all); auto measures a few steps on the device and batches only "
+         "where it is faster [default: 1].")
 
 
 def check_writable(path: Path, option: str = "--out") -> None:

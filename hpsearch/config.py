@@ -23,6 +23,7 @@ else:  # pragma: no cover
 SAMPLERS = ("tpe", "random", "qmc")
 MAX_SEED = 2**32 - 1  # what every generator seeded from it accepts
 PRUNERS = ("median", "hyperband", "sha", "none")
+AUTO_BATCH = 0  # `--batch-trials auto`: the batch size is measured on the device
 STUDIES_DIR = Path("studies")
 
 
@@ -59,12 +60,12 @@ class StudyConfig:
     tokens: int | None = None  # a budget in tokens instead of steps: steps = tokens / (batch x context)
     precision: str = "auto"  # the forward passes' autocast: bf16 on a GPU that has it, else fp32
     compile: bool = False  # the language model's training steps through torch.compile
-    batch_trials: int = 1  # trials taken together and trained as one stacked model where they can
+    batch_trials: int = 1  # trials taken together, one stacked model where they can; 0: measure
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
         get_task(self.task)
-        for name in ("n_trials", "epochs", "batch_size", "batch_trials"):
+        for name in ("n_trials", "epochs", "batch_size"):
             check_positive(name, getattr(self, name))
         for name in ("timeout", "trial_timeout"):
             value = getattr(self, name)
@@ -76,6 +77,9 @@ class StudyConfig:
             raise ConfigError(f"unknown pruner '{self.pruner}'; valid choices: {choices(PRUNERS)}")
         if not isinstance(self.study_name, str) or not self.study_name:
             raise ConfigError(f"the study name must be a non-empty string; got {self.study_name!r}")
+        if not isinstance(self.batch_trials, int) or self.batch_trials < 0:
+            raise ConfigError(f"batch_trials must be a positive integer or auto; got "
+                              f"{self.batch_trials!r}")
         if self.seed is not None:
             check_seed("seed", self.seed)
         check_seed("split_seed", self.split_seed)

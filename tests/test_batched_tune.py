@@ -71,3 +71,41 @@ def test_ctrl_c_fails_every_trial_of_the_batch_and_none_stays_running(workdir: P
     trials = optuna.load_study(study_name="stopped", storage=DB).trials
     assert len(trials) == 4 and all(t.state.name == "FAIL" for t in trials), output
     assert {t.user_attrs["reason"] for t in trials} == {"stopped by SIGINT"}
+
+
+def test_auto_measures_and_says_what_it_chose_and_bad_values_are_one_line(workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["tune", "--task", "small", "--n-trials", "4", "--epochs", "1",
+                                      "--batch-trials", "auto", "--optimizers", "adam"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.output.splitlines() if "batch trials:" in line]
+    assert len(said) == 1 and "measured gains over one at a time 8: " in said[0]
+    chosen = 1 if "one at a time (" in said[0] else int(said[0].split("batch trials: ")[1].split()[0])
+    sizes = {t.user_attrs["record"].get("batch_size", 1)
+             for t in optuna.load_study(study_name="small", storage=DB).trials}
+    assert sizes == {min(chosen, 4)}  # four trials of one optimizer: one batch, or none
+    for bad in ("0", "x"):
+        refused = CliRunner().invoke(cli, ["tune", "--task", "small", "--batch-trials", bad])
+        assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1
+        assert f"'{bad}' is neither a positive whole number nor auto" in refused.output
+
+
+def test_compare_batches_an_optimizer_s_draws_and_its_reruns_across_seeds(workdir: Path) -> None:
+    args = ["compare", "--task", "small", "--optimizers", "adam,lbfgs", "--budget", "4", "--seeds",
+            "4", "--epochs", "3", "--studies", "1"]
+    one = CliRunner().invoke(cli, [*args, "--prefix", "one"])
+    assert one.exit_code == 0, one.output
+    batched = CliRunner().invoke(cli, [*args, "--prefix", "four", "--batch-trials", "4"])
+    assert batched.exit_code == 0, batched.output
+    alone = optuna.load_study(study_name="one-small", storage=DB).trials
+    together = optuna.load_study(study_name="four-small", storage=DB).trials
+    reruns = [t.user_attrs["record"] for t in together
+              if t.user_attrs["phase"] == "rerun" and t.user_attrs["optimizer"] == "adam"]
+    assert len({r["batch_id"] for r in reruns}) == 1 and {r["batch_size"] for r in reruns} == {4}
+    assert len({r["seed"] for r in reruns}) == 4  # one configuration over four seeds, as one batch
+    assert all("batch_id" not in t.user_attrs["record"] for t in together
+               if t.user_attrs["optimizer"] == "lbfgs")  # no vectorised update: one at a time
+    searched = [t.user_attrs["record"] for t in together
+                if t.user_attrs["phase"] == "search" and t.user_attrs["optimizer"] == "adam"]
+    assert {r["batch_size"] for r in searched} == {4}  # the draws of a search round, together
+    assert "== four-small" in batched.output and "test mean" in batched.output  # its verdict table
+    assert len(together) == len(alone)  # the same protocol, every slot filled

@@ -19,11 +19,11 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.config import StudyConfig
+from hpsearch.config import AUTO_BATCH, StudyConfig
 from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
@@ -55,9 +55,10 @@ def next_from_plan(config: CompareConfig, study_config: StudyConfig) -> Chooser:
     def choose(study: optuna.Study) -> str | None:
         from optuna.trial import TrialState
 
-        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trials = study.get_trials(deepcopy=False)  # one read: this runs for every trial taken
+        if any(t.state == TrialState.WAITING for t in trials):
             return None
-        found = next_trial(study.get_trials(deepcopy=False), study_config.space, config.budget,
+        found = next_trial(trials, study_config.space, config.budget,
                            config.seeds, int(study_config.seed or 0), record.direction_of(study),
                            config.batch_trials)
         if found is None or isinstance(found, str):
@@ -161,6 +162,16 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,
 Callback = Callable[[str, "optuna.Study", "optuna.trial.FrozenTrial"], None]
 
 
+def measured_batch(config: CompareConfig, prepared: PreparedTask) -> tuple[int, str]:
+    """`--batch-trials auto`: measured on the first task's model and data, for every task."""
+    from hpsearch.batched.auto import choose_for
+    from hpsearch.device import resolve_device
+
+    study = config.study_configs[0]
+    return choose_for(prepared, resolve_device(config.device), study.language().context,
+                      study.batch_size)
+
+
 def run_tasks(config: CompareConfig, runs: list[TaskStudy],
               on_trial: Callback | None = None) -> str | None:
     """Run this process's share of every task's protocol; returns why it stopped short, if it
@@ -208,23 +219,31 @@ class CompareResult:
 
 
 def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None = None,
-            on_start: Callable[[list[PreparedTask]], None] | None = None) -> CompareResult:
-    """Run (or continue) the protocol on every task; `workers` processes share it."""
+            on_start: Callable[[list[PreparedTask], tuple[str, ...]], None] | None = None
+            ) -> CompareResult:
+    """Run (or continue) the protocol on every task; `workers` processes share it. `on_start`
+    hears the prepared tasks and what was decided on the way (`--batch-trials auto`)."""
     import torch
 
     from hpsearch.device import resolve_device
 
     started = time.perf_counter()
+    notes: tuple[str, ...] = ()
+    prepared: list[PreparedTask] | None = None
+    if config.batch_trials == AUTO_BATCH:  # measured once, before the workers start
+        prepared = tasks_of(config)
+        chosen, line = measured_batch(config, prepared[0])
+        config, notes = replace(config, batch_trials=chosen), (line,)
     pool = WorkerPool(CompareWork(config), workers) if workers > 1 else None
     try:
         device = resolve_device(config.device)
-        prepared = tasks_of(config)
+        prepared = prepared or tasks_of(config)
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         torch.set_flush_denormal(True)
         # This process (worker 0) creates and checks every study before the others open one.
         runs = open_tasks(config, prepared, 0, device, first=True, workers=workers)
         if on_start:
-            on_start(prepared)
+            on_start(prepared, notes)
         if pool is None:
             stopped = run_tasks(config, runs, on_trial)
         else:

@@ -40,7 +40,7 @@ class CompareConfig:
     data: str | None = None  # the user's table (or corpus) instead of the task's data
     target: str | None = None
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
-    batch_trials: int = 1  # trials taken together: a search round's draws, a re-run's seeds
+    batch_trials: int = 1  # trials taken together: a search round's draws, a re-run's seeds; 0: auto
     # Per study, task after task within it: study 1 of every task first, so that a comparison
     # made before repeated studies existed is study 1 and keeps its names and seeds.
     study_configs: tuple[StudyConfig, ...] = field(init=False, repr=False)
@@ -49,9 +49,12 @@ class CompareConfig:
         if not self.tasks:
             raise ConfigError(f"no task given; valid choices: {choices(TASKS)}")
         for name, value in (("budget", self.budget), ("seeds", self.seeds),
-                            ("studies", self.studies), ("batch_trials", self.batch_trials)):
+                            ("studies", self.studies)):
             check_positive(name, value)
         check_seed("seed", self.seed)
+        if not isinstance(self.batch_trials, int) or self.batch_trials < 0:
+            raise ConfigError(f"batch_trials must be a positive integer or auto; got "
+                              f"{self.batch_trials!r}")
         if len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"a task is given twice: {', '.join(self.tasks)}")
         if self.data is not None and len(self.tasks) != 1:

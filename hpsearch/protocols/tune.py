@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.config import StudyConfig
+from hpsearch.config import AUTO_BATCH, StudyConfig
 from hpsearch.engine import storage as storages
 from hpsearch.engine.budget import StudyLock, below_total
 from hpsearch.engine.objective import Objective
@@ -140,6 +140,16 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
     return replace(config, space=space), [f"range test {line}" for line in notes]
 
 
+def resolve_batch(config: StudyConfig, prepared: PreparedTask) -> tuple[StudyConfig, str]:
+    """`--batch-trials auto`: the batch size measured fastest on this device, and what was seen."""
+    from hpsearch.batched.auto import choose_for
+    from hpsearch.device import resolve_device
+
+    chosen, line = choose_for(prepared, resolve_device(config.device), config.language().context,
+                              config.batch_size)
+    return replace(config, batch_trials=chosen), line
+
+
 def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                   device: torch.device) -> Objective:
     from hpsearch.device import autocast_dtype
@@ -165,6 +175,10 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     if config.lr_from_range_test:  # the workers must start with the narrowed space
         prepared = task_of(config)
         config, range_notes = narrow_by_range_test(config, prepared)
+    if config.batch_trials == AUTO_BATCH:  # measured before the workers start, for them too
+        prepared = prepared or task_of(config)
+        config, line = resolve_batch(config, prepared)
+        range_notes.append(line)
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
     pool = WorkerPool(TuneWork(config), workers) if workers > 1 else None

@@ -1,0 +1,70 @@
+"""`--batch-trials auto`: measure a few training steps of the task's model on the device, one trial
+at a time and as batches, and batch only where it is faster (on a CPU small models gain, larger ones
+may lose; on a GPU the gain is where kernel launches set the pace)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from hpsearch.batched.fit import BatchedFit, Member
+from hpsearch.optimizers import OPTIMIZERS
+from hpsearch.space import TrialConfig
+from hpsearch.train import DeviceData, fit
+from hpsearch.train_lm import device_data
+
+if TYPE_CHECKING:
+    import torch
+
+    from hpsearch.tasks import Problem
+    from hpsearch.tasks.prepare import PreparedTask
+
+CANDIDATES = (8, 32)
+MIN_GAIN = 1.2  # below this, one at a time: a batch also delays the pruner's and sampler's feedback
+STEPS = 10
+
+
+def probe_config() -> TrialConfig:
+    """Adam at torch's defaults: a typical update, the same work in both arms."""
+    spec = OPTIMIZERS["adam"]
+    return TrialConfig("adam", {**spec.to_torch(spec.defaults), **spec.fixed}, {"name": "none"}, None)
+
+
+def choose_for(prepared: PreparedTask, device: torch.device, context: int,
+               batch_size: int) -> tuple[int, str]:
+    """`choose_batch` on a prepared task's model and data on `device`."""
+    data = device_data(prepared.data, device, context)
+    if not isinstance(data, DeviceData):
+        return 1, "batch trials: one at a time (the language model trains one trial at a time)"
+    return choose_batch(data, lambda: prepared.task.build_model(*data.model_shape()).to(device),
+                        prepared.task.problem, batch_size)
+
+
+def choose_batch(data: DeviceData, build: Callable[[], torch.nn.Module], problem: Problem,
+                 batch_size: int, candidates: Sequence[int] = CANDIDATES) -> tuple[int, str]:
+    """(the trials to batch, a line saying what was measured and chosen)."""
+    config = probe_config()
+
+    def alone(n: int) -> float:
+        started = time.perf_counter()
+        for seed in range(n):
+            for _ in fit(data, build(), config, problem, 1, batch_size, seed, STEPS):
+                pass
+        return (time.perf_counter() - started) / n
+
+    def together(n: int) -> float:
+        started = time.perf_counter()
+        members = [Member(config, build(), seed) for seed in range(n)]
+        for _ in BatchedFit(data, members, problem, 1, batch_size, STEPS):
+            pass
+        return (time.perf_counter() - started) / n
+
+    alone(2), together(2)  # warm-up: first calls and allocations
+    per_trial = min(alone(4), alone(4))
+    gains = {n: per_trial / min(together(n), together(n)) for n in candidates}
+    best = max(gains, key=lambda n: gains[n])
+    measured = ", ".join(f"{n}: {gain:.2f}x" for n, gain in gains.items())
+    if gains[best] < MIN_GAIN:
+        return 1, f"batch trials: one at a time (measured gains over one at a time {measured})"
+    return best, f"batch trials: {best} at a time (measured gains over one at a time {measured})"
