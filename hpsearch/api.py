@@ -153,6 +153,13 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
              record.outcome(trial), value, f": {reason}" if reason else "")
 
 
+def batch_option(options: dict[str, Any]) -> dict[str, Any]:
+    """`batch_trials="auto"` as the CLI takes it: measured on the device."""
+    from hpsearch.config import AUTO_BATCH
+
+    return {**options, "batch_trials": AUTO_BATCH} if options.get("batch_trials") == "auto" else options
+
+
 def _config_keys() -> set[str]:
     from hpsearch.config import StudyConfig
 
@@ -175,8 +182,8 @@ def tune(task: str | None = None, *, study: str | None = None, storage: str | No
     names = (parse_optimizers(optimizers) if isinstance(optimizers, str) else
              tuple(optimizers) if optimizers is not None else None)
     config = load_config(task, Path(config_file) if config_file else None, {
-        **options, "study": study, "storage": storage, "n_trials": n_trials, "optimizers": names,
-        "warm_start": tuple(warm_start) if warm_start is not None else None})
+        **batch_option(options), "study": study, "storage": storage, "n_trials": n_trials,
+        "optimizers": names, "warm_start": tuple(warm_start) if warm_start is not None else None})
     from hpsearch.cli_output import tune_start_lines
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
@@ -207,7 +214,7 @@ def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: 
     names = (parse_optimizers(optimizers) if isinstance(optimizers, str) else
              tuple(optimizers) if optimizers is not None else CLASSIC)
     config = CompareConfig(tasks=(tasks,) if isinstance(tasks, str) else tuple(tasks),
-                           optimizers=names, storage=storage, **options)
+                           optimizers=names, storage=storage, **batch_option(options))
     with _running():
         result = run_comparison(config, workers=workers,
                                 on_trial=lambda task, study, trial: log_trial(study, trial))
@@ -235,7 +242,7 @@ def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
         optimizers=parse_optimizers(optimizers) if isinstance(optimizers, str) else tuple(optimizers),
         parametrizations=(("sp", "mup") if parametrizations == "both" else (parametrizations,)
                           if isinstance(parametrizations, str) else tuple(parametrizations)),
-        widths=tuple(widths), lengths=tuple(lengths), storage=storage, **options)
+        widths=tuple(widths), lengths=tuple(lengths), storage=storage, **batch_option(options))
     relay = Relay(callbacks)
     with _running():
         result = run_scale(config, workers=workers, on_trial=relay, on_progress=relay)

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from hpsearch.cli_options import example, optimizers_option, quiet_optuna, storage_option
+from hpsearch.cli_options import (
+    batch_trials_option,
+    example,
+    optimizers_option,
+    quiet_optuna,
+    storage_option,
+)
 from hpsearch.device import DEVICE_CHOICES, PRECISIONS
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
@@ -61,9 +67,10 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the sweep.")
+@batch_trials_option
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def scale(task: str, optimizers: str | None, parametrization: str, widths: str, lengths: str,
-          workers: int, quiet: bool, **options: Any) -> None:
+          workers: int, batch_trials: int | None, quiet: bool, **options: Any) -> None:
     """Sweep the learning rate across widths (and lengths) in sp and µP; predict the target run's."""
     from hpsearch.cli_output import ScaleProgress
     from hpsearch.optimizers import parse_optimizers
@@ -75,7 +82,8 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
     config = ScaleConfig(
         optimizers=parse_optimizers(optimizers) if optimizers else ("adamw", "muon", "lion"),
         parametrizations=("sp", "mup") if parametrization == "both" else (parametrization,),
-        widths=integers("widths", widths), lengths=integers("lengths", lengths), **options)
+        widths=integers("widths", widths), lengths=integers("lengths", lengths),
+        batch_trials=1 if batch_trials is None else batch_trials, **options)
 
     def on_start(prepared: Any) -> None:
         plan = config.plan()

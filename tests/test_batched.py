@@ -150,3 +150,32 @@ def test_batchnorm_s_running_statistics_are_each_trial_s_own(data: DeviceData) -
         state = run.state_of(trial)
         for name, tensor in trained.state_dict().items():
             assert (state[name].double() - tensor.double()).abs().max().item() < 1e-9, name
+
+
+@pytest.mark.parametrize("key", ["adamw", "muon", "lion"])
+def test_a_language_model_batch_trains_as_each_trial_alone(key: str) -> None:
+    from hpsearch.batched.lm import BatchedLMFit
+    from hpsearch.tasks.gpt import gpt
+    from hpsearch.tasks.prepare import LanguageModel, prepare_task
+    from hpsearch.train_lm import device_data, fit_lm
+
+    prepared = prepare_task("lm", language=LanguageModel(width=16, depth=1, context=16))
+    corpus = device_data(prepared.data, torch.device("cpu"), 16)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    space = SearchSpace(optimizers=(key,), weight_decay_on="matrices")
+    drawn = [dataclasses.replace(suggest(study.ask(), space, 2), clip_grad_norm=1.0 if i % 2 else None)
+             for i in range(4)]
+
+    def gpt_at(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return gpt(corpus.vocab_size, 16, 16, 1).double()
+
+    run = BatchedLMFit(corpus, [Member(c, gpt_at(i), i) for i, c in enumerate(drawn)],
+                       prepared.task.problem, 2, 8, 5)
+    by_point = list(run)
+    for trial, config in enumerate(drawn):
+        alone = list(fit_lm(corpus, gpt_at(trial), config, prepared.task.problem, 2, 8, trial, 5))
+        for point, expected in enumerate(alone):
+            assert by_point[point][trial].metrics == pytest.approx(expected.metrics, abs=1e-9, rel=0)
+            # the loss is float32 by design (logits.float()): vmap sums it in another order
+            assert by_point[point][trial].train_loss == pytest.approx(expected.train_loss, rel=1e-6)

@@ -109,3 +109,21 @@ def test_compare_batches_an_optimizer_s_draws_and_its_reruns_across_seeds(workdi
     assert {r["batch_size"] for r in searched} == {4}  # the draws of a search round, together
     assert "== four-small" in batched.output and "test mean" in batched.output  # its verdict table
     assert len(together) == len(alone)  # the same protocol, every slot filled
+
+
+def test_a_batched_scale_sweep_runs_the_same_plan_to_the_same_losses(workdir: Path) -> None:
+    args = ["scale", "--optimizers", "adamw", "--parametrization", "mup", "--widths", "8,16",
+            "--steps", "10", "--context", "16", "--batch-size", "8", "--quiet"]
+    for name, batch in (("one", "1"), ("eight", "8")):
+        result = CliRunner().invoke(cli, [*args, "--study", name, "--batch-trials", batch])
+        assert result.exit_code == 0, result.output
+
+    def runs(name: str) -> dict[tuple[int, float, int], optuna.trial.FrozenTrial]:
+        return {(t.user_attrs["width"], round(t.user_attrs["lr"], 12), t.user_attrs["seed_index"]): t
+                for t in optuna.load_study(study_name=name, storage=DB).trials}
+
+    one, eight = runs("one"), runs("eight")
+    assert one.keys() == eight.keys()  # the plan does not depend on how runs are batched
+    assert max(abs(one[k].value - eight[k].value) for k in one) <= 1e-4  # float32
+    sizes = [t.user_attrs["record"].get("batch_size", 1) for t in eight.values()]
+    assert max(sizes) >= 5  # a cell's coarse pass, five rates at once

@@ -9,15 +9,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from hpsearch.batched.fit import BatchedFit, Member
+from hpsearch.batched.lm import BatchedLMFit
 from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.space import TrialConfig
-from hpsearch.train import DeviceData, fit
-from hpsearch.train_lm import device_data
+from hpsearch.train import fit
+from hpsearch.train_lm import LMDeviceData, device_data, fit_lm
 
 if TYPE_CHECKING:
     import torch
 
-    from hpsearch.tasks import Problem
     from hpsearch.tasks.prepare import PreparedTask
 
 CANDIDATES = (8, 32)
@@ -31,34 +31,43 @@ def probe_config() -> TrialConfig:
     return TrialConfig("adam", {**spec.to_torch(spec.defaults), **spec.fixed}, {"name": "none"}, None)
 
 
-def choose_for(prepared: PreparedTask, device: torch.device, context: int,
-               batch_size: int) -> tuple[int, str]:
-    """`choose_batch` on a prepared task's model and data on `device`."""
+def choose_for(prepared: PreparedTask, device: torch.device, context: int, batch_size: int,
+               precision: torch.dtype | None = None,
+               build: Callable[[], torch.nn.Module] | None = None) -> tuple[int, str]:
+    """`choose_batch` on a prepared task's model (or `build`'s) and data on `device`."""
     data = device_data(prepared.data, device, context)
-    if not isinstance(data, DeviceData):
-        return 1, "batch trials: one at a time (the language model trains one trial at a time)"
-    return choose_batch(data, lambda: prepared.task.build_model(*data.model_shape()).to(device),
-                        prepared.task.problem, batch_size)
-
-
-def choose_batch(data: DeviceData, build: Callable[[], torch.nn.Module], problem: Problem,
-                 batch_size: int, candidates: Sequence[int] = CANDIDATES) -> tuple[int, str]:
-    """(the trials to batch, a line saying what was measured and chosen)."""
+    problem = prepared.task.problem
+    make = build or (lambda: prepared.task.build_model(*data.model_shape()))
     config = probe_config()
 
     def alone(n: int) -> float:
         started = time.perf_counter()
         for seed in range(n):
-            for _ in fit(data, build(), config, problem, 1, batch_size, seed, STEPS):
+            model = make().to(device)
+            points = (fit_lm(data, model, config, problem, 1, batch_size, seed, STEPS, precision)
+                      if isinstance(data, LMDeviceData) else
+                      fit(data, model, config, problem, 1, batch_size, seed, STEPS))
+            for _ in points:
                 pass
         return (time.perf_counter() - started) / n
 
     def together(n: int) -> float:
         started = time.perf_counter()
-        members = [Member(config, build(), seed) for seed in range(n)]
-        for _ in BatchedFit(data, members, problem, 1, batch_size, STEPS):
+        members = [Member(config, make().to(device), seed) for seed in range(n)]
+        run = (BatchedLMFit(data, members, problem, 1, batch_size, STEPS, precision)
+               if isinstance(data, LMDeviceData) else
+               BatchedFit(data, members, problem, 1, batch_size, STEPS))
+        for _ in run:
             pass
         return (time.perf_counter() - started) / n
+
+    return choose_batch(alone, together)
+
+
+def choose_batch(alone: Callable[[int], float], together: Callable[[int], float],
+                 candidates: Sequence[int] = CANDIDATES) -> tuple[int, str]:
+    """(the trials to batch, a line saying what was measured and chosen): `alone(n)` and
+    `together(n)` train n trials for a few steps and give the seconds per trial."""
 
     alone(2), together(2)  # warm-up: first calls and allocations
     per_trial = min(alone(4), alone(4))

@@ -26,7 +26,6 @@ from hpsearch.schedules import is_fractional, lr_factor
 from hpsearch.space import TrialConfig
 from hpsearch.train import (
     EVAL_CHUNK,
-    DeviceData,
     EpochResult,
     divergence,
     shuffled_batches,
@@ -78,9 +77,12 @@ def why_not_batched(configs: Sequence[TrialConfig]) -> str | None:
 
 
 class BatchedFit:
-    """`for results in BatchedFit(...)`: {trial index: its EpochResult} at each evaluation point."""
+    """`for results in BatchedFit(...)`: {trial index: its EpochResult} at each evaluation point.
 
-    def __init__(self, data: DeviceData, members: Sequence[Member], problem: Problem, epochs: int,
+    A table's loop; `batched.lm.BatchedLMFit` overrides the hooks below for a language model: the
+    steps due by each point, each trial's stream of batches, the loss, and the metrics."""
+
+    def __init__(self, data: Any, members: Sequence[Member], problem: Problem, epochs: int,
                  batch_size: int, eval_every: int | None = None) -> None:
         import torch
 
@@ -93,27 +95,72 @@ class BatchedFit:
         for m in members:  # torch's own checks of every trial's values, as alone
             build(m.config.optimizer, m.config.hyperparameters, None, m.model, m.config.decay)
         self.data, self.problem, self.batch_size = data, problem, batch_size
+        self.device = self.device_of(data)
         self.stacked = StackedModel([m.model for m in members])
-        sample = torch.arange(min(2, len(data.x_train)), device=data.x_train.device)
-        rows = sample.expand(len(members), -1)
-        self.stacked.check(data.x_train[rows], data.y_train[rows], problem.loss)
+        self.stacked.check(*self.sample(len(members)), self.loss)
         roles = param_roles(members[0].model, configs[0].optimizer, configs[0].decay)
         self.optimizer = VECTORISED[configs[0].optimizer](
             self.stacked.tensors(), [c.hyperparameters for c in configs], roles)
-        n = len(data.x_train)
-        self.due = steps_due(n, batch_size, epochs, eval_every, False)
+        self.due = self.steps_due(epochs, eval_every)
         last = max(1, self.due[-1] - 1)
         self.factors = torch.tensor([[lr_factor(c.schedule, t / last) for c in configs]
                                      for t in range(self.due[-1])], dtype=torch.float64,
-                                    device=data.x_train.device)
+                                    device=self.device)
         self.clip = torch.tensor([c.clip_grad_norm or 0.0 for c in configs], dtype=torch.float64,
-                                 device=data.x_train.device)
-        self.batches = [shuffled_batches(n, batch_size, torch.Generator(device=data.x_train.device)
-                                         .manual_seed(m.seed), data.x_train.device) for m in members]
+                                 device=self.device)
+        self.batches = [self.stream(m.seed) for m in members]
         self.active = list(range(len(members)))  # trial index at each position of the stack
         self.seconds = [0.0] * len(members)  # each trial's share of the batch's time
         self.grad_norms: list[list[float]] = [[] for _ in members]
         self.flops = 6 * sum(p[0].numel() for p in self.stacked.tensors())
+
+    # The hooks: what a table's loop does; a language model's does otherwise.
+    @staticmethod
+    def device_of(data: Any) -> torch.device:
+        return data.x_train.device  # type: ignore[no-any-return]
+
+    def sample(self, trials: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A few rows for every trial, to check that the model can be traced (no stream is used)."""
+        import torch
+
+        rows = torch.arange(min(2, len(self.data.x_train)), device=self.device).expand(trials, -1)
+        return self.data.x_train[rows], self.data.y_train[rows]
+
+    def steps_due(self, points: int, eval_every: int | None) -> list[int]:
+        return steps_due(len(self.data.x_train), self.batch_size, points, eval_every, False)
+
+    def stream(self, seed: int) -> Any:
+        """One trial's source of batches, seeded with its seed as when it trains alone."""
+        import torch
+
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        return shuffled_batches(len(self.data.x_train), self.batch_size, generator, self.device)
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Every trial's next batch, stacked, and the rows (or tokens) each holds: the weight of
+        its loss in the mean over an evaluation point."""
+        import torch
+
+        index = torch.stack([next(b) for b in self.batches])
+        return self.data.x_train[index], self.data.y_train[index], int(index.shape[1])
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.problem.loss(output, target)
+
+    @staticmethod
+    def weighted(losses: torch.Tensor, rows: int) -> torch.Tensor:
+        """A step's losses as the point's mean sums them: a table weighs each batch by its rows."""
+        return losses * rows
+
+    @staticmethod
+    def mean(total: torch.Tensor, rows: int, steps: int) -> torch.Tensor:
+        return total / max(1, rows)
+
+    def forward(self) -> Any:
+        """The context of a forward pass (a language model's autocast)."""
+        import contextlib
+
+        return contextlib.nullcontext()
 
     def drop(self, trials: Iterable[int]) -> None:
         """Take these trials out of the batch (the others train on as before)."""
@@ -147,28 +194,29 @@ class BatchedFit:
     def __iter__(self) -> Iterator[dict[int, EpochResult]]:
         import torch
 
-        data, stacked = self.data, self.stacked
+        stacked = self.stacked
         steps = rows = 0
-        norm = torch.zeros(len(self.active), device=data.x_train.device)
+        norm = torch.zeros(len(self.active), device=self.device)
         for epoch, until in enumerate(self.due):
             started = time.perf_counter()
             stacked.base.train()
-            total = torch.zeros(len(self.active), device=data.x_train.device)
-            rows_before = rows
+            total = torch.zeros(len(self.active), device=self.device)
+            rows_before, steps_before = rows, steps
             while steps < until:
-                index = torch.stack([next(b) for b in self.batches])
+                x, y, held = self.draw()
                 for p in stacked.tensors():
                     p.grad = None
-                losses = stacked.losses(data.x_train[index], data.y_train[index], self.problem.loss)
+                with self.forward():
+                    losses = stacked.losses(x, y, self.loss)
                 losses.sum().backward()
                 norm = self.clip_gradients()
                 with torch.no_grad():
                     self.optimizer.step(self.factors[steps])
-                total += losses.detach() * index.shape[1]
+                total += self.weighted(losses.detach(), held)
                 steps += 1
-                rows += index.shape[1]
-            results = self.evaluate(epoch, total / max(1, rows - rows_before), norm, steps, rows,
-                                    time.perf_counter() - started)
+                rows += held
+            results = self.evaluate(epoch, self.mean(total, rows - rows_before, steps - steps_before),
+                                    norm, steps, rows, time.perf_counter() - started)
             yield results
             self.drop(trial for trial, result in results.items() if result.diverged)
             if not self.active:

@@ -4,13 +4,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
 Loss = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+
+
+@contextlib.contextmanager
+def quiet_fallbacks() -> Iterator[None]:
+    """vmap warns on every call where it loops over the batch for want of a batching rule (CPU
+    attention): the numbers are right, and the speed is what `--batch-trials auto` measures."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="There is a performance drop")
+        yield
 
 
 class NotBatchable(Exception):
@@ -44,7 +56,8 @@ class StackedModel:
         def member(params: dict[str, Any], buffers: dict[str, Any], xb: Any, yb: Any) -> Any:
             return loss(functional_call(self.base, (params, buffers), (xb,)), yb)
 
-        return vmap(member)(self.params, self.buffers, x, y)  # type: ignore[no-any-return]
+        with quiet_fallbacks():
+            return vmap(member)(self.params, self.buffers, x, y)  # type: ignore[no-any-return]
 
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
         """Every trial's outputs on the same rows: [B, rows, ...]."""
@@ -53,7 +66,8 @@ class StackedModel:
         def member(params: dict[str, Any], buffers: dict[str, Any]) -> Any:
             return functional_call(self.base, (params, buffers), (x,))
 
-        return vmap(member)(self.params, self.buffers)  # type: ignore[no-any-return]
+        with quiet_fallbacks():
+            return vmap(member)(self.params, self.buffers)  # type: ignore[no-any-return]
 
     def check(self, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> None:
         """A forward and backward pass on a few rows, or NotBatchable saying why (in-place changes

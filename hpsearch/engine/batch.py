@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record as rec
 from hpsearch.batched.fit import BatchedFit, Member, why_not_batched
+from hpsearch.batched.lm import BatchedLMFit
 from hpsearch.batched.stacked import NotBatchable
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger, tell
 from hpsearch.engine.objective import Objective, TrialFailed, failure_reason
 from hpsearch.engine.optuna_adapter import heartbeat, reports_together, trials_read_once
 from hpsearch.space import TrialConfig
-from hpsearch.train import DeviceData
+from hpsearch.train_lm import LMDeviceData
 
 if TYPE_CHECKING:
     import optuna
@@ -103,8 +104,8 @@ def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list
 
     alone: list[Entry] = []
     batches: dict[Any, list[Entry]] = {}
-    if not isinstance(objective.data, DeviceData):  # the language model's loop is its own
-        say_once("batched trials: the language model trains one trial at a time for now")
+    if objective.compile_model:
+        say_once("batched trials: --compile trains one trial at a time")
         return entries, []
     for entry in entries:
         reason = why_not_batched([entry.config])
@@ -144,11 +145,13 @@ def train_together(objective: Objective, members: list[Entry], end: Ending) -> N
                              rec.PARAMETERS: sum(p.numel() for p in entry.model.parameters()),
                              rec.BATCH_ID: members[0].ledger.trial.number,
                              rec.TRIALS_IN_BATCH: len(members), rec.SECONDS_SHARED: True})
+    stacked = [Member(e.config, e.model, e.record[rec.SEED]) for e in members]
     try:
-        if not isinstance(objective.data, DeviceData):
-            raise NotBatchable("the language model trains one trial at a time for now")
-        run = BatchedFit(objective.data, [Member(e.config, e.model, e.record[rec.SEED]) for e in members],
-                         problem, members[0].points, objective.batch_size, objective.eval_every)
+        run = (BatchedLMFit(objective.data, stacked, problem, members[0].points, objective.batch_size,
+                            objective.eval_every or 1, objective.precision)
+               if isinstance(objective.data, LMDeviceData) else
+               BatchedFit(objective.data, stacked, problem, members[0].points, objective.batch_size,
+                          objective.eval_every))
     except NotBatchable as why:
         say_once(f"batched trials: {why}; these trials train one at a time")
         for entry in members:

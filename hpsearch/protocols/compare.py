@@ -165,11 +165,12 @@ Callback = Callable[[str, "optuna.Study", "optuna.trial.FrozenTrial"], None]
 def measured_batch(config: CompareConfig, prepared: PreparedTask) -> tuple[int, str]:
     """`--batch-trials auto`: measured on the first task's model and data, for every task."""
     from hpsearch.batched.auto import choose_for
-    from hpsearch.device import resolve_device
+    from hpsearch.device import autocast_dtype, resolve_device
 
     study = config.study_configs[0]
-    return choose_for(prepared, resolve_device(config.device), study.language().context,
-                      study.batch_size)
+    device = resolve_device(config.device)
+    return choose_for(prepared, device, study.language().context, study.batch_size,
+                      autocast_dtype(device, study.precision))
 
 
 def run_tasks(config: CompareConfig, runs: list[TaskStudy],

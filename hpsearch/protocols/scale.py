@@ -9,121 +9,26 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
+from hpsearch.config import AUTO_BATCH
 from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
 from hpsearch.engine.runner import run_trials
 from hpsearch.engine.studies import check_study, load_existing, make_sampler, open_study, record_run
-from hpsearch.errors import ConfigError, StudyMismatchError
+from hpsearch.errors import StudyMismatchError
+from hpsearch.protocols.scale_config import FIXED, ScaleConfig, width_builder
 from hpsearch.protocols.scale_plan import ScalePlan, next_trial
-from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, build_at_width, check_parametrization
+from hpsearch.tasks.mup import build_at_width
 from hpsearch.tasks.prepare import LanguageModel, PreparedTask, prepare_task
 
 if TYPE_CHECKING:
     import optuna
     import torch
-
-EVALUATIONS = 5  # per base length: a run's curve, read by the report (nothing is pruned)
-# What must match for a stored sweep to be continued; the plan's axes may grow.
-FIXED = ("base_width", "depth", "seeds", "seed", "steps")
-
-
-@dataclass(frozen=True)
-class ScaleConfig:
-    optimizers: tuple[str, ...] = ("adamw", "muon", "lion")
-    parametrizations: tuple[str, ...] = PARAMETRIZATIONS
-    widths: tuple[int, ...] = (16, 32, 64, 128)
-    lengths: tuple[int, ...] = (1,)
-    seeds: int = 2
-    steps: int = 250
-    base_width: int | None = None  # µP's base: the smallest width unless given
-    depth: int = 2
-    context: int = 64
-    batch_size: int = 32
-    target_width: int | None = None
-    target_steps: int | None = None
-    data: str | None = None
-    model: str | None = None  # FILE.py:FUNCTION called as FUNCTION(vocab_size, context, width)
-    study: str = "scale-lm"
-    storage: str | None = None
-    device: str = "auto"
-    seed: int = 0
-    precision: str = "auto"
-    study_config: StudyConfig = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        for name in ("seeds", "steps", "depth", "context", "batch_size"):
-            check_positive(name, getattr(self, name))
-        for name in ("widths", "lengths"):
-            values = getattr(self, name)
-            if not values:
-                raise ConfigError(f"no {name} given")
-            for value in values:
-                check_positive(name, value)
-            if len(set(values)) != len(values):
-                raise ConfigError(f"{name} holds a value twice: {', '.join(map(str, values))}")
-        for name in ("target_width", "target_steps", "base_width"):
-            if getattr(self, name) is not None:
-                check_positive(name, getattr(self, name))
-        for name in self.parametrizations:
-            check_parametrization(name)
-        check_seed("seed", self.seed)
-        if self.steps % EVALUATIONS:
-            raise ConfigError(f"steps ({self.steps}) must be a multiple of {EVALUATIONS}: each run "
-                              f"evaluates {EVALUATIONS} times per base length")
-        self.plan()  # refuses an optimizer without a recipe, or too few seeds
-        study = load_config("lm", None, {
-            "study": self.study, "optimizers": self.optimizers, "schedules": ("cosine",),
-            "sampler": "random", "pruner": "none", "steps": self.steps,
-            "eval_every": self.steps // EVALUATIONS, "batch_size": self.batch_size,
-            "context": self.context, "depth": self.depth, "width": self.first_width,
-            "data": self.data, "model": self.model, "storage": self.storage,
-            "device": self.device, "seed": self.seed, "precision": self.precision,
-            "n_trials": 1, "clip": True})
-        object.__setattr__(self, "study_config", study)
-
-    @property
-    def first_width(self) -> int:
-        return self.base_width or min(self.widths)
-
-    def plan(self) -> ScalePlan:
-        return ScalePlan(tuple(self.optimizers), tuple(self.parametrizations),
-                         tuple(sorted(self.widths)), tuple(sorted(self.lengths)), self.seeds,
-                         self.seed)
-
-    def protocol(self, stored: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Stored with the study: what the report needs to read it as a scale sweep; the axes
-        are the union of every run's."""
-        stored = stored or {}
-
-        def union(name: str, values: tuple[Any, ...]) -> list[Any]:
-            return sorted(set(stored.get(name, [])) | set(values))
-
-        return {"kind": record.SCALE, "base_width": self.first_width, "depth": self.depth,
-                "seeds": self.seeds, "seed": self.seed, "steps": self.steps,
-                "optimizers": union("optimizers", self.optimizers),
-                "parametrizations": union("parametrizations", self.parametrizations),
-                "widths": union("widths", self.widths), "lengths": union("lengths", self.lengths),
-                "target_width": self.target_width, "target_steps": self.target_steps}
-
-
-def width_builder(config: ScaleConfig, parametrization: str) -> WidthBuilder:
-    """The model at a width: the built-in GPT (µP's attention scale under µP), or the user's
-    `build(vocab_size, context, width)`."""
-    from hpsearch.models import load_model_builder
-    from hpsearch.tasks.gpt import gpt
-
-    if config.model:
-        return load_model_builder(config.model)  # type: ignore[return-value]
-    return partial(gpt, depth=config.depth,
-                   attention="linear" if parametrization == "mup" else "sqrt")
-
 
 def prepare(config: ScaleConfig) -> PreparedTask:
     """The corpus, and the model built at the smallest and largest widths in every parametrisation
@@ -211,7 +116,8 @@ def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
     return ScaleObjective(prepared.task, device_data(prepared.data, device, config.context),
                           study.space, study.epochs, config.batch_size, seed, device,
                           pruning=False, eval_every=study.eval_every,
-                          precision=autocast_dtype(device, config.precision), config=config)
+                          precision=autocast_dtype(device, config.precision), config=config,
+                          batch_trials=config.batch_trials)
 
 
 def run_share(config: ScaleConfig, study: optuna.Study, objective: ScaleObjective,
@@ -242,6 +148,24 @@ class ScaleWork:
         return run_share(self.config, study, objective, [])
 
 
+def measured_batch(config: ScaleConfig, prepared: PreparedTask) -> tuple[ScaleConfig, str]:
+    """`--batch-trials auto`: measured on the largest width swept."""
+    from hpsearch.batched.auto import choose_for
+    from hpsearch.device import autocast_dtype, resolve_device
+
+    device = resolve_device(config.device)
+    parametrization, width = config.parametrizations[0], max(config.widths)
+    vocab = prepared.data.vocab_size  # type: ignore[union-attr]  # a corpus
+
+    def build() -> torch.nn.Module:
+        return build_at_width(width_builder(config, parametrization), vocab, config.context, width,
+                              parametrization, config.first_width)
+
+    chosen, line = choose_for(prepared, device, config.context, config.batch_size,
+                              autocast_dtype(device, config.precision), build)
+    return replace(config, batch_trials=chosen), f"{line}, at width {width}"
+
+
 @dataclass(frozen=True)
 class ScaleResult:
     study: optuna.Study
@@ -263,10 +187,15 @@ def scale(config: ScaleConfig, workers: int = 1,
     from hpsearch.engine.recovery import reclaim_dead_trials
 
     started = time.perf_counter()
+    prepared: PreparedTask | None = None
+    if config.batch_trials == AUTO_BATCH:  # measured once, before the workers start
+        prepared = prepare(config)
+        config, line = measured_batch(config, prepared)
+        prepared = replace(prepared, notes=(*prepared.notes, line))
     pool = WorkerPool(ScaleWork(config), workers) if workers > 1 else None
     try:
         device = resolve_device(config.device)
-        prepared = prepare(config)
+        prepared = prepared or prepare(config)
         existing = load_existing(config.study_config)  # read only: a refusal changes nothing
         if existing is not None:
             check_scale_study(existing, config, prepared)

@@ -143,10 +143,11 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
 def resolve_batch(config: StudyConfig, prepared: PreparedTask) -> tuple[StudyConfig, str]:
     """`--batch-trials auto`: the batch size measured fastest on this device, and what was seen."""
     from hpsearch.batched.auto import choose_for
-    from hpsearch.device import resolve_device
+    from hpsearch.device import autocast_dtype, resolve_device
 
-    chosen, line = choose_for(prepared, resolve_device(config.device), config.language().context,
-                              config.batch_size)
+    device = resolve_device(config.device)
+    chosen, line = choose_for(prepared, device, config.language().context, config.batch_size,
+                              autocast_dtype(device, config.precision))
     return replace(config, batch_trials=chosen), line
 
 

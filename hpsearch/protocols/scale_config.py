@@ -1,0 +1,113 @@
+"""What a scale sweep is: its axes (optimizers, parametrisations, widths, lengths), its seeds and
+budget, the study definition its runs share, and the model at a width."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from hpsearch import record
+from hpsearch.config import AUTO_BATCH, StudyConfig, check_positive, check_seed, load_config
+from hpsearch.errors import ConfigError
+from hpsearch.protocols.scale_plan import ScalePlan
+from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
+
+EVALUATIONS = 5  # per base length: a run's curve, read by the report (nothing is pruned)
+# What must match for a stored sweep to be continued; the plan's axes may grow.
+FIXED = ("base_width", "depth", "seeds", "seed", "steps")
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    optimizers: tuple[str, ...] = ("adamw", "muon", "lion")
+    parametrizations: tuple[str, ...] = PARAMETRIZATIONS
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    lengths: tuple[int, ...] = (1,)
+    seeds: int = 2
+    steps: int = 250
+    base_width: int | None = None  # µP's base: the smallest width unless given
+    depth: int = 2
+    context: int = 64
+    batch_size: int = 32
+    target_width: int | None = None
+    target_steps: int | None = None
+    data: str | None = None
+    model: str | None = None  # FILE.py:FUNCTION called as FUNCTION(vocab_size, context, width)
+    study: str = "scale-lm"
+    storage: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    precision: str = "auto"
+    batch_trials: int = 1  # runs taken together; those of one cell train as one; 0: measured
+    study_config: StudyConfig = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "steps", "depth", "context", "batch_size"):
+            check_positive(name, getattr(self, name))
+        for name in ("widths", "lengths"):
+            values = getattr(self, name)
+            if not values:
+                raise ConfigError(f"no {name} given")
+            for value in values:
+                check_positive(name, value)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{name} holds a value twice: {', '.join(map(str, values))}")
+        for name in ("target_width", "target_steps", "base_width"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        for name in self.parametrizations:
+            check_parametrization(name)
+        check_seed("seed", self.seed)
+        if not isinstance(self.batch_trials, int) or self.batch_trials < AUTO_BATCH:
+            raise ConfigError(f"batch_trials must be a positive integer or auto; got "
+                              f"{self.batch_trials!r}")
+        if self.steps % EVALUATIONS:
+            raise ConfigError(f"steps ({self.steps}) must be a multiple of {EVALUATIONS}: each run "
+                              f"evaluates {EVALUATIONS} times per base length")
+        self.plan()  # refuses an optimizer without a recipe, or too few seeds
+        study = load_config("lm", None, {
+            "study": self.study, "optimizers": self.optimizers, "schedules": ("cosine",),
+            "sampler": "random", "pruner": "none", "steps": self.steps,
+            "eval_every": self.steps // EVALUATIONS, "batch_size": self.batch_size,
+            "context": self.context, "depth": self.depth, "width": self.first_width,
+            "data": self.data, "model": self.model, "storage": self.storage,
+            "device": self.device, "seed": self.seed, "precision": self.precision,
+            "n_trials": 1, "clip": True})
+        object.__setattr__(self, "study_config", study)
+
+    @property
+    def first_width(self) -> int:
+        return self.base_width or min(self.widths)
+
+    def plan(self) -> ScalePlan:
+        return ScalePlan(tuple(self.optimizers), tuple(self.parametrizations),
+                         tuple(sorted(self.widths)), tuple(sorted(self.lengths)), self.seeds,
+                         self.seed)
+
+    def protocol(self, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Stored with the study: what the report needs to read it as a scale sweep; the axes
+        are the union of every run's."""
+        stored = stored or {}
+
+        def union(name: str, values: tuple[Any, ...]) -> list[Any]:
+            return sorted(set(stored.get(name, [])) | set(values))
+
+        return {"kind": record.SCALE, "base_width": self.first_width, "depth": self.depth,
+                "seeds": self.seeds, "seed": self.seed, "steps": self.steps,
+                "optimizers": union("optimizers", self.optimizers),
+                "parametrizations": union("parametrizations", self.parametrizations),
+                "widths": union("widths", self.widths), "lengths": union("lengths", self.lengths),
+                "target_width": self.target_width, "target_steps": self.target_steps}
+
+
+def width_builder(config: ScaleConfig, parametrization: str) -> WidthBuilder:
+    """The model at a width: the built-in GPT (µP's attention scale under µP), or the user's
+    `build(vocab_size, context, width)`."""
+    from hpsearch.models import load_model_builder
+    from hpsearch.tasks.gpt import gpt
+
+    if config.model:
+        return load_model_builder(config.model)  # type: ignore[return-value]
+    return partial(gpt, depth=config.depth,
+                   attention="linear" if parametrization == "mup" else "sqrt")
