@@ -127,3 +127,32 @@ def test_a_batched_scale_sweep_runs_the_same_plan_to_the_same_losses(workdir: Pa
     assert max(abs(one[k].value - eight[k].value) for k in one) <= 1e-4  # float32
     sizes = [t.user_attrs["record"].get("batch_size", 1) for t in eight.values()]
     assert max(sizes) >= 5  # a cell's coarse pass, five rates at once
+
+
+def test_a_killed_batch_is_reclaimed_and_retried_like_any_trial(workdir: Path) -> None:
+    command = [sys.executable, "-m", "hpsearch", "tune", "--task", "small", "--optimizers", "adam",
+               "--n-trials", "6", "--epochs", "60", "--batch-trials", "3", "--pruner", "none",
+               "--study", "killed"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_finished_trials(process, 0, study="killed")  # type: ignore[arg-type]
+        storage = resolve(DB, create=False, read_only=True)
+        while sum("config" in t.user_attrs for t in optuna.load_study(
+                study_name="killed", storage=storage).get_trials(
+                    states=(optuna.trial.TrialState.RUNNING,))) < 3:  # the batch is training
+            assert process.poll() is None
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    lost = [t.number for t in optuna.load_study(study_name="killed", storage=DB).trials
+            if t.state.name == "RUNNING"]
+    assert len(lost) == 3
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"reclaimed trials {lost}" in rerun.stderr
+    trials = optuna.load_study(study_name="killed", storage=DB).trials
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    retried = {t.user_attrs.get("retry_of") for t in trials} - {None}
+    assert retried == set(lost)  # each killed trial retried once, with what it had drawn
