@@ -1,11 +1,17 @@
-"""Batched trials against one at a time: the training loop alone (no Optuna, no storage).
+"""Batched trials against one at a time.
 
-For each task and batch size B, B trials of one optimizer (drawn from its space, schedules and
-clipping included) are trained for a few epochs one after another by `train.fit`, then together by
-`batched.fit.BatchedFit`; the two arms alternate over rounds, so that machine noise hits both, and
-the ratio of their medians is the gain in trials per minute.
+(a) The training loop alone (no Optuna, no storage): for `small`, `classification` and `lm`, B trials
+    of one optimizer (drawn from its space, schedules and clipping included) trained one after
+    another by `train.fit` / `fit_lm`, then together by `BatchedFit` / `BatchedLMFit`; the arms
+    alternate over rounds so that machine noise hits both; the ratio of medians is the gain in trials
+    per minute (target on `small` at B = 32: at least 5x).
+(b) End to end, each a fresh `hpsearch` process on its own SQLite file: `tune --task small`
+    batched against not (target: at least 2.5x); and, without a target, `compare --task small --task
+    sparse --studies 1` with and without batching, L-BFGS's share of its training time, and
+    `--workers 2` against `--batch-trials` against both.
 
-Run: `python tests/benchmarks/bench_batched.py [--quick] [--threads N]` (also `make bench`).
+Run: `python tests/benchmarks/bench_batched.py [--quick] [--part a|b] [--device cuda]`
+(also `make bench`, and `make gpu-check` on a machine with a GPU).
 """
 
 from __future__ import annotations
@@ -13,75 +19,164 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import optuna
 import torch
 
 from hpsearch.batched.fit import BatchedFit, Member
+from hpsearch.batched.lm import BatchedLMFit
 from hpsearch.space import SearchSpace, TrialConfig, suggest
-from hpsearch.tasks import get_task
-from hpsearch.train import DeviceData, fit
+from hpsearch.tasks.prepare import LanguageModel, prepare_task
+from hpsearch.train import fit
+from hpsearch.train_lm import LMDeviceData, device_data, fit_lm
 
-TARGET = {("small", 32): 5.0}  # the issue's target: at least 5x more trials per minute
+LOOP_TARGET = {("small", 32): 5.0}
+TUNE_TARGET = 2.5
+REPO = Path(__file__).resolve().parents[2]
 
 
-def draws(key: str, n: int, epochs: int) -> list[TrialConfig]:
+def draws(key: str, n: int, points: int) -> list[TrialConfig]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    return [suggest(study.ask(), SearchSpace(optimizers=(key,)), epochs) for _ in range(n)]
+    return [suggest(study.ask(), SearchSpace(optimizers=(key,)), points) for _ in range(n)]
 
 
-def one_at_a_time(data: DeviceData, task: object, configs: list[TrialConfig], epochs: int) -> float:
-    started = time.perf_counter()
-    for seed, config in enumerate(configs):
+class Loop:
+    """One task's training loop, alone and batched, for `points` evaluation points."""
+
+    def __init__(self, name: str, device: torch.device, points: int) -> None:
+        self.prepared = prepare_task(name, language=LanguageModel(width=64, depth=2, context=64))
+        self.data = device_data(self.prepared.data, device, 64)
+        self.device, self.points = device, points
+        self.lm = isinstance(self.data, LMDeviceData)
+        self.batch = self.prepared.task.batch_size
+        self.every = 25 if self.lm else None
+
+    def model(self, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
-        model = task.build_model(*data.model_shape())  # type: ignore[attr-defined]
-        for _ in fit(data, model, config, task.problem, epochs, task.batch_size, seed):  # type: ignore[attr-defined]
+        return self.prepared.task.build_model(*self.data.model_shape()).to(self.device)
+
+    def alone(self, configs: list[TrialConfig]) -> float:
+        started = time.perf_counter()
+        problem = self.prepared.task.problem
+        for seed, config in enumerate(configs):
+            run = (fit_lm(self.data, self.model(seed), config, problem, self.points, self.batch,  # type: ignore[arg-type]
+                          seed, self.every or 1) if self.lm else
+                   fit(self.data, self.model(seed), config, problem, self.points, self.batch, seed))  # type: ignore[arg-type]
+            for _ in run:
+                pass
+        self.sync()
+        return time.perf_counter() - started
+
+    def together(self, configs: list[TrialConfig]) -> float:
+        started = time.perf_counter()
+        members = [Member(c, self.model(seed), seed) for seed, c in enumerate(configs)]
+        problem = self.prepared.task.problem
+        run = (BatchedLMFit(self.data, members, problem, self.points, self.batch, self.every or 1)  # type: ignore[arg-type]
+               if self.lm else BatchedFit(self.data, members, problem, self.points, self.batch))
+        for _ in run:
             pass
-    return time.perf_counter() - started
+        self.sync()
+        return time.perf_counter() - started
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
 
 
-def batched(data: DeviceData, task: object, configs: list[TrialConfig], epochs: int) -> float:
+def part_a(device: torch.device, quick: bool) -> None:
+    rounds, points = (1, 2) if quick else (3, 4)
+    print(f"== (a) the training loop: {points} evaluation points per trial, median of {rounds} "
+          f"rounds, one at a time against batched")
+    for name in ("small", "classification", "lm"):
+        loop = Loop(name, device, points)
+        for key in ("adam", "momentum"):
+            for size in (8,) if loop.lm and device.type == "cpu" else (8, 32):  # lm: minutes a round
+                configs = draws(key, size, points)
+                loop.alone(configs[:2]), loop.together(configs[:2])  # warm-up
+                alone, together = [], []
+                for _ in range(rounds):
+                    alone.append(loop.alone(configs))
+                    together.append(loop.together(configs))
+                a, b = statistics.median(alone), statistics.median(together)
+                target = LOOP_TARGET.get((name, size)) if key == "adam" else None
+                verdict = (f" (target >= {target:g}x: {'PASS' if a / b >= target else 'MISS'})"
+                           if target else "")
+                print(f"  {name:<15} {key:<9} B={size:<3} one at a time {a:6.2f} s "
+                      f"({size * 60 / a:7.0f} trials/min), batched {b:6.2f} s "
+                      f"({size * 60 / b:7.0f} trials/min): {a / b:5.2f}x{verdict}", flush=True)
+
+
+def hpsearch(args: list[str], folder: Path) -> tuple[float, Path]:
+    """Run `hpsearch ARGS` in `folder` on a fresh SQLite file; (wall seconds, the file)."""
+    database = folder / f"run-{time.monotonic_ns()}.db"
     started = time.perf_counter()
-    members = []
-    for seed, config in enumerate(configs):
-        torch.manual_seed(seed)
-        members.append(Member(config, task.build_model(*data.model_shape()), seed))  # type: ignore[attr-defined]
-    for _ in BatchedFit(data, members, task.problem, epochs, task.batch_size):  # type: ignore[attr-defined]
-        pass
-    return time.perf_counter() - started
+    subprocess.run([sys.executable, "-m", "hpsearch", *args, "--storage", f"sqlite:///{database}",
+                    "--quiet"], cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started, database
+
+
+def training_seconds(database: Path) -> tuple[float, float]:
+    """(every trial's training seconds, L-BFGS's) over the studies of the file."""
+    storage = f"sqlite:///{database}"
+    total = lbfgs = 0.0
+    for summary in optuna.get_all_study_summaries(storage):
+        for trial in optuna.load_study(study_name=summary.study_name, storage=storage).trials:
+            seconds = float(trial.user_attrs.get("record", {}).get("seconds", 0.0))
+            total += seconds
+            lbfgs += seconds if trial.params.get("optimizer") == "lbfgs" else 0.0
+    return total, lbfgs
+
+
+def part_b(device: torch.device, quick: bool) -> None:
+    trials, epochs = ("32", "10") if quick else ("100", "20")
+    tune = ["tune", "--task", "small", "--n-trials", trials, "--epochs", epochs, "--seed", "0",
+            "--device", device.type]
+    compare = ["compare", "--task", "small", "--task", "sparse", "--studies", "1", "--seed", "0",
+               "--device", device.type] + (["--budget", "4", "--seeds", "2"] if quick else [])
+    print("== (b) end to end, each a fresh process on its own SQLite file")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        one, _ = hpsearch([*tune, "--study", "one"], folder)
+        many, _ = hpsearch([*tune, "--study", "many", "--batch-trials", "32"], folder)
+        print(f"  tune --task small ({trials} trials x {epochs} epochs): one at a time {one:.1f} s, "
+              f"--batch-trials 32 {many:.1f} s: {one / many:.2f}x (target >= {TUNE_TARGET:g}x: "
+              f"{'PASS' if one / many >= TUNE_TARGET else 'MISS'})", flush=True)
+        arms = {"one at a time": [], "--batch-trials 8": ["--batch-trials", "8"],
+                "--workers 2": ["--workers", "2"],
+                "--workers 2 --batch-trials 8": ["--workers", "2", "--batch-trials", "8"]}
+        base = None
+        for label, extra in arms.items():
+            wall, database = hpsearch([*compare, "--prefix", f"c{len(label)}", *extra], folder)
+            total, lbfgs = training_seconds(database)
+            base = base or wall
+            print(f"  compare small+sparse, {label:<28} {wall:6.1f} s ({base / wall:4.2f}x); "
+                  f"training {total:.1f} s, of which L-BFGS {lbfgs / total:.0%}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--part", choices=("a", "b", "both"), default="both")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rounds, epochs = (1, 2) if args.quick else (3, 4)
-    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; torch threads "
-          f"{args.threads}; {epochs} epochs per trial, median of {rounds} rounds")
-    for name in ("small", "classification"):
-        task = get_task(name)
-        data = DeviceData.from_task_data(task.load(), torch.device("cpu"))
-        for key in ("adam", "momentum"):
-            for size in (8, 32):
-                configs = draws(key, size, epochs)
-                one_at_a_time(data, task, configs[:2], 1)  # warm-up: first calls, allocations
-                batched(data, task, configs[:2], 1)
-                alone, together = [], []
-                for _ in range(rounds):
-                    alone.append(one_at_a_time(data, task, configs, epochs))
-                    together.append(batched(data, task, configs, epochs))
-                a, b = statistics.median(alone), statistics.median(together)
-                target = TARGET.get((name, size)) if key == "adam" else None
-                verdict = (f" (target >= {target:g}x: {'PASS' if a / b >= target else 'MISS'})"
-                           if target else "")
-                print(f"  {name:<15} {key:<9} B={size:<3} one at a time {a:6.2f} s "
-                      f"({size * 60 / a:7.0f} trials/min), batched {b:6.2f} s "
-                      f"({size * 60 / b:7.0f} trials/min): {a / b:5.2f}x{verdict}")
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; device "
+          f"{name}; torch threads {args.threads}")
+    if args.part in ("a", "both"):
+        part_a(device, args.quick)
+    if args.part in ("b", "both"):
+        part_b(device, args.quick)
 
 
 if __name__ == "__main__":
