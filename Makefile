@@ -76,3 +76,4 @@ gpu-check:
 	$(PYTHON) -m venv --system-site-packages .gpu-venv
 	.gpu-venv/bin/python -m pip install --quiet --no-index --no-deps --find-links $(GPU_WHEELS) $(GPU_PACKAGES)
 	PYTHONPATH=. timeout 600 .gpu-venv/bin/python tests/gpu_check.py
+	PYTHONPATH=. timeout 300 .gpu-venv/bin/python tests/benchmarks/bench_batched.py --device cuda --quick --part a --tasks lm

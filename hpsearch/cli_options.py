@@ -3,6 +3,7 @@ Optuna's log kept quiet unless --debug."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -119,11 +120,25 @@ def summary_of(storage: str | None, names: list[str] | None, reference: str | No
 
 
 def quiet_optuna() -> None:
-    """Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks."""
+    """Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
+    hpsearch's own warnings (a batch that trains one trial at a time, and why) go to stderr as
+    plain lines."""
+    import logging
+
     import optuna
 
     debug = click.get_current_context().meta.get("debug")
     optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
+    logger = logging.getLogger("hpsearch")
+    if not any(isinstance(h, EchoHandler) for h in logger.handlers):
+        logger.addHandler(EchoHandler(logging.DEBUG if debug else logging.WARNING))
+
+
+class EchoHandler(logging.Handler):
+    """A log record as one line on stderr, through click (so that tests capture it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
 
 
 storage_option = click.option(

@@ -203,7 +203,7 @@ FILE_TYPES: dict[str, str] = {
     "model": "string", "warm_start": "list of names", "lr_from_range_test": "boolean",
     "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
     "ranges": "table of [low, high] pairs", "weight_decay_on": "string", "precision": "string",
-    "compile": "boolean",
+    "compile": "boolean", "batch_trials": "integer or auto",
     **dict.fromkeys((*BUDGET_KEYS, *LANGUAGE_KEYS), "integer"),
 }
 FILE_KEYS = set(FILE_TYPES)
@@ -217,6 +217,7 @@ def typed(key: str, value: Any, path: Path) -> Any:
         value = [name.strip() for name in value.split(",") if name.strip()]
     ok = {"string": isinstance(value, str),
           "integer": isinstance(value, int) and not isinstance(value, bool),
+          "integer or auto": value == "auto" or isinstance(value, int) and not isinstance(value, bool),
           "number": number,
           "boolean": isinstance(value, bool),
           "list of names": isinstance(value, list) and all(isinstance(v, str) for v in value),
@@ -228,6 +229,8 @@ def typed(key: str, value: Any, path: Path) -> Any:
         article = "an" if kind[0] in "aeiou" else "a"
         raise ConfigError(f"'{key}' in '{path}' must be {article} {kind}; got {value!r} "
                           f"({type(value).__name__})")
+    if kind == "integer or auto" and value == "auto":
+        return AUTO_BATCH
     return tuple(value) if kind == "list of names" else value
 
 

@@ -156,3 +156,30 @@ def test_a_killed_batch_is_reclaimed_and_retried_like_any_trial(workdir: Path) -
     assert sum(t.state.name == "COMPLETE" for t in trials) == 6
     retried = {t.user_attrs.get("retry_of") for t in trials} - {None}
     assert retried == set(lost)  # each killed trial retried once, with what it had drawn
+
+
+GATED = """
+import torch
+
+
+class Gate(torch.nn.Module):  # Python control flow on a tensor's value: vmap cannot trace it
+    def forward(self, x):
+        return x if x.detach().sum().item() > 0 else -x
+
+
+def build(in_features, out_features):
+    return torch.nn.Sequential(torch.nn.Linear(in_features, out_features), Gate())
+"""
+
+
+def test_a_model_vmap_cannot_trace_trains_one_at_a_time_said_once(workdir: Path) -> None:
+    (workdir / "gated.py").write_text(GATED)
+    result = CliRunner().invoke(cli, ["tune", "--task", "small", "--model", "gated.py:build",
+                                      "--optimizers", "adam", "--n-trials", "4", "--epochs", "2",
+                                      "--batch-trials", "2"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.output.splitlines() if "cannot be traced" in line]
+    assert len(said) == 1 and said[0].startswith("batched trials: the model cannot be traced")
+    trials = optuna.load_study(study_name="small", storage=DB).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert all("batch_id" not in t.user_attrs["record"] for t in trials)  # each trained alone

@@ -88,11 +88,11 @@ class Loop:
             torch.cuda.synchronize()
 
 
-def part_a(device: torch.device, quick: bool) -> None:
+def part_a(device: torch.device, quick: bool, tasks: list[str]) -> None:
     rounds, points = (1, 2) if quick else (3, 4)
     print(f"== (a) the training loop: {points} evaluation points per trial, median of {rounds} "
           f"rounds, one at a time against batched")
-    for name in ("small", "classification", "lm"):
+    for name in tasks:
         loop = Loop(name, device, points)
         for key in ("adam", "momentum"):
             for size in (8,) if loop.lm and device.type == "cpu" else (8, 32):  # lm: minutes a round
@@ -165,6 +165,8 @@ def main() -> None:
     parser.add_argument("--part", choices=("a", "b", "both"), default="both")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tasks", default="small,classification,lm",
+                        help="part (a)'s tasks (a GPU machine without scikit-learn: lm)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -174,7 +176,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; device "
           f"{name}; torch threads {args.threads}")
     if args.part in ("a", "both"):
-        part_a(device, args.quick)
+        part_a(device, args.quick, args.tasks.split(","))
     if args.part in ("b", "both"):
         part_b(device, args.quick)
 
