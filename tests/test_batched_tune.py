@@ -183,3 +183,18 @@ def test_a_model_vmap_cannot_trace_trains_one_at_a_time_said_once(workdir: Path)
     trials = optuna.load_study(study_name="small", storage=DB).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4
     assert all("batch_id" not in t.user_attrs["record"] for t in trials)  # each trained alone
+
+
+def test_a_value_torch_refuses_fails_its_own_trial_and_the_batch_goes_on(workdir: Path) -> None:
+    CliRunner().invoke(cli, ["tune", *FLAGS, "--study", "refused", "--n-trials", "0"])  # made
+    study = optuna.create_study(study_name="refused", storage=DB, load_if_exists=True)
+    good = {"optimizer": "adam", "adam_lr": 1e-3, "adam_one_minus_beta1": 0.1, "adam_beta2": 0.999,
+            "adam_eps": 1e-8, "adam_weight_decay_on": False, "schedule": "none", "clip_grad": False}
+    study.enqueue_trial({**good, "adam_beta2": 1.5})  # Optuna takes it (out of range); torch not
+    study.enqueue_trial(good)
+    result = CliRunner().invoke(cli, ["tune", *FLAGS, "--study", "refused", "--n-trials", "2",
+                                      "--batch-trials", "2"])
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="refused", storage=DB).trials
+    assert [t.state.name for t in trials[:2]] == ["FAIL", "COMPLETE"]  # then one more, for the total
+    assert "Invalid beta parameter at index 1: 1.5" in trials[0].user_attrs["record"]["reason"]

@@ -152,8 +152,9 @@ def train_together(objective: Objective, members: list[Entry], end: Ending) -> N
                if isinstance(objective.data, LMDeviceData) else
                BatchedFit(objective.data, stacked, problem, members[0].points, objective.batch_size,
                           objective.eval_every))
-    except NotBatchable as why:
-        say_once(f"batched trials: {why}; these trials train one at a time")
+    except Exception as why:  # not batchable, or a value torch refuses: alone, each its own end
+        if isinstance(why, NotBatchable):
+            say_once(f"batched trials: {why}; these trials train one at a time")
         for entry in members:
             for key in (rec.BATCH_ID, rec.TRIALS_IN_BATCH, rec.SECONDS_SHARED):
                 entry.record.pop(key)
