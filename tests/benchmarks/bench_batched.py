@@ -9,8 +9,10 @@
     batched against not (target: at least 2.5x); and, without a target, `compare --task small --task
     sparse --studies 1` with and without batching, L-BFGS's share of its training time, and
     `--workers 2` against `--batch-trials` against both.
+(c) A trial leaving a batch (pruned, diverged): compacted out of the stacked tensors, as BatchedFit
+    does, against the cost of leaving it in, masked.
 
-Run: `python tests/benchmarks/bench_batched.py [--quick] [--part a|b] [--device cuda]`
+Run: `python tests/benchmarks/bench_batched.py [--quick] [--part a|b|c] [--device cuda]`
 (also `make bench`, and `make gpu-check` on a machine with a GPU).
 """
 
@@ -159,10 +161,34 @@ def part_b(device: torch.device, quick: bool) -> None:
                   f"training {total:.1f} s, of which L-BFGS {lbfgs / total:.0%}", flush=True)
 
 
+def part_c(device: torch.device) -> None:
+    """A trial leaving a batch: compacted out (what BatchedFit does) against masked (left in,
+    computed and ignored). Compaction costs once; a masked trial costs about 1/B of every step left."""
+    print("== (c) a trial leaving a batch of 32: compacted against masked")
+    for name in ("small", "classification"):
+        loop = Loop(name, device, 40)
+        members = [Member(c, loop.model(seed), seed) for seed, c in enumerate(draws("adam", 32, 40))]
+        run = BatchedFit(loop.data, members, loop.prepared.task.problem, 40, loop.batch)  # type: ignore[arg-type]
+        points = iter(run)
+        next(points)  # warm
+        started = time.perf_counter()
+        next(points)
+        step = (time.perf_counter() - started) / (run.due[1] - run.due[0])
+        drops = []
+        for _ in range(8):
+            started = time.perf_counter()
+            run.drop([run.active[0]])
+            drops.append(time.perf_counter() - started)
+        drop = statistics.median(drops)
+        print(f"  {name:<15} step {step * 1e3:.2f} ms; compacting one trial out {drop * 1e3:.2f} ms; "
+              f"masked, it would cost about {step / 32 * 1e3:.3f} ms a step: compaction is faster "
+              f"once {drop / (step / 32):.0f} steps are left", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--part", choices=("a", "b", "both"), default="both")
+    parser.add_argument("--part", choices=("a", "b", "c", "all"), default="all")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tasks", default="small,classification,lm",
@@ -175,10 +201,12 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; device "
           f"{name}; torch threads {args.threads}")
-    if args.part in ("a", "both"):
+    if args.part in ("a", "all"):
         part_a(device, args.quick, args.tasks.split(","))
-    if args.part in ("b", "both"):
+    if args.part in ("b", "all"):
         part_b(device, args.quick)
+    if args.part in ("c", "all"):
+        part_c(device)
 
 
 if __name__ == "__main__":
