@@ -136,9 +136,8 @@ def training_seconds(database: Path) -> tuple[float, float]:
 
 
 def part_b(device: torch.device, quick: bool) -> None:
-    trials, epochs = ("32", "10") if quick else ("100", "20")
-    tune = ["tune", "--task", "small", "--n-trials", trials, "--epochs", epochs, "--seed", "0",
-            "--device", device.type]
+    budget = ["--n-trials", "32", "--epochs", "10"] if quick else []  # else studies/small.toml's
+    tune = ["tune", "--task", "small", *budget, "--seed", "0", "--device", device.type]
     compare = ["compare", "--task", "small", "--task", "sparse", "--studies", "1", "--seed", "0",
                "--device", device.type] + (["--budget", "4", "--seeds", "2"] if quick else [])
     print("== (b) end to end, each a fresh process on its own SQLite file")
@@ -146,7 +145,7 @@ def part_b(device: torch.device, quick: bool) -> None:
         folder = Path(tmp)
         one, _ = hpsearch([*tune, "--study", "one"], folder)
         many, _ = hpsearch([*tune, "--study", "many", "--batch-trials", "32"], folder)
-        print(f"  tune --task small ({trials} trials x {epochs} epochs): one at a time {one:.1f} s, "
+        print(f"  tune --task small {' '.join(budget)}: one at a time {one:.1f} s, "
               f"--batch-trials 32 {many:.1f} s: {one / many:.2f}x (target >= {TUNE_TARGET:g}x: "
               f"{'PASS' if one / many >= TUNE_TARGET else 'MISS'})", flush=True)
         arms = {"one at a time": [], "--batch-trials 8": ["--batch-trials", "8"],
