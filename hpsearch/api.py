@@ -153,17 +153,27 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
              record.outcome(trial), value, f": {reason}" if reason else "")
 
 
-def batch_option(options: dict[str, Any]) -> dict[str, Any]:
-    """`batch_trials="auto"` as the CLI takes it: measured on the device."""
-    from hpsearch.config import AUTO_BATCH
+def flags(options: dict[str, Any], definition: type, taken: set[str]) -> dict[str, Any]:
+    """A call's keyword flags, checked against the fields of the protocol's definition (less those
+    the call takes by name), with `batch_trials` read as the CLI reads it ("auto" or a number)."""
+    from hpsearch.batched.size import parse_batch_trials
 
-    return {**options, "batch_trials": AUTO_BATCH} if options.get("batch_trials") == "auto" else options
+    known = {f.name for f in dataclasses.fields(definition)} - taken
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(known))}")
+    if "batch_trials" in options:
+        return {**options, "batch_trials": parse_batch_trials(options["batch_trials"])}
+    return options
 
 
-def _config_keys() -> set[str]:
-    from hpsearch.config import StudyConfig
+def names(optimizers: str | Sequence[str] | None, default: Any = None) -> Any:
+    """Optimizers as the CLI takes them ("adam,sgd", a group) or as a sequence."""
+    from hpsearch.optimizers import parse_optimizers
 
-    return {f.name for f in dataclasses.fields(StudyConfig)} - {"task", "study_name", "space", "source"}
+    if optimizers is None:
+        return default
+    return parse_optimizers(optimizers) if isinstance(optimizers, str) else tuple(optimizers)
 
 
 def tune(task: str | None = None, *, study: str | None = None, storage: str | None = None,
@@ -172,18 +182,13 @@ def tune(task: str | None = None, *, study: str | None = None, storage: str | No
          callbacks: Iterable[Callback] = (), **options: Any) -> Result:
     """Run (or resume) a sweep, as `hpsearch tune` does: `options` are its flags by their config
     names (`epochs`, `steps`, `sampler`, `pruner`, `seed`, `data`, `target`, `model`, ...)."""
-    from hpsearch.config import load_config
-    from hpsearch.optimizers import parse_optimizers
+    from hpsearch.config import StudyConfig, load_config
     from hpsearch.protocols.tune import run
 
-    unknown = sorted(set(options) - _config_keys())
-    if unknown:
-        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(_config_keys()))}")
-    names = (parse_optimizers(optimizers) if isinstance(optimizers, str) else
-             tuple(optimizers) if optimizers is not None else None)
+    given = flags(options, StudyConfig, {"task", "study_name", "space", "source"})
     config = load_config(task, Path(config_file) if config_file else None, {
-        **batch_option(options), "study": study, "storage": storage, "n_trials": n_trials,
-        "optimizers": names, "warm_start": tuple(warm_start) if warm_start is not None else None})
+        **given, "study": study, "storage": storage, "n_trials": n_trials,
+        "optimizers": names(optimizers), "warm_start": tuple(warm_start) if warm_start is not None else None})
     from hpsearch.cli_output import tune_start_lines
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
@@ -202,19 +207,13 @@ def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: 
             optimizers: str | Sequence[str] | None = None, **options: Any) -> Result:
     """Run (or continue) a comparison, as `hpsearch compare` does: `options` are its flags
     (`budget`, `seeds`, `studies`, `epochs`, `steps`, `seed`, `prefix`, `data`, `target`, ...)."""
-    from hpsearch.optimizers import CLASSIC, parse_optimizers
+    from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import CompareConfig
     from hpsearch.protocols.compare import compare as run_comparison
 
-    fields = {f.name for f in dataclasses.fields(CompareConfig)} - {"tasks", "study_configs", "storage",
-                                                                   "optimizers"}
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(fields))}")
-    names = (parse_optimizers(optimizers) if isinstance(optimizers, str) else
-             tuple(optimizers) if optimizers is not None else CLASSIC)
+    given = flags(options, CompareConfig, {"tasks", "study_configs", "storage", "optimizers"})
     config = CompareConfig(tasks=(tasks,) if isinstance(tasks, str) else tuple(tasks),
-                           optimizers=names, storage=storage, **batch_option(options))
+                           optimizers=names(optimizers, CLASSIC), storage=storage, **given)
     with _running():
         result = run_comparison(config, workers=workers,
                                 on_trial=lambda task, study, trial: log_trial(study, trial))
@@ -229,20 +228,16 @@ def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
     """Run (or continue) a learning-rate sweep across widths (and lengths), as `hpsearch scale`
     does: `options` are its flags (`steps`, `seeds`, `target_width`, `target_steps`, `study`,
     `data`, `model`, ...). `Result.best_config` is the target run's predicted configuration."""
-    from hpsearch.optimizers import parse_optimizers
     from hpsearch.protocols.scale import ScaleConfig
     from hpsearch.protocols.scale import scale as run_scale
 
-    fields = {f.name for f in dataclasses.fields(ScaleConfig)} - {
-        "optimizers", "parametrizations", "widths", "lengths", "storage", "study_config"}
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(fields))}")
+    given = flags(options, ScaleConfig, {"optimizers", "parametrizations", "widths", "lengths",
+                                         "storage", "study_config"})
     config = ScaleConfig(
-        optimizers=parse_optimizers(optimizers) if isinstance(optimizers, str) else tuple(optimizers),
+        optimizers=names(optimizers),
         parametrizations=(("sp", "mup") if parametrizations == "both" else (parametrizations,)
                           if isinstance(parametrizations, str) else tuple(parametrizations)),
-        widths=tuple(widths), lengths=tuple(lengths), storage=storage, **batch_option(options))
+        widths=tuple(widths), lengths=tuple(lengths), storage=storage, **given)
     relay = Relay(callbacks)
     with _running():
         result = run_scale(config, workers=workers, on_trial=relay, on_progress=relay)

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from hpsearch.config import AUTO_BATCH, StudyConfig
+from hpsearch.batched.size import AUTO_BATCH, parse_batch_trials
+from hpsearch.config import StudyConfig
 from hpsearch.device import PRECISIONS
 from hpsearch.engine.storage import DEFAULT_STORAGE, ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
@@ -76,15 +77,12 @@ class BatchTrials(click.ParamType):
     name = "N|auto"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if value in ("auto", AUTO_BATCH):
+        if value == AUTO_BATCH:  # converted already
             return AUTO_BATCH
         try:
-            number = int(value)
-        except (TypeError, ValueError):
-            number = -1
-        if number < 1:
-            self.fail(f"'{value}' is neither a positive whole number nor auto", param, ctx)
-        return number
+            return parse_batch_trials(value)
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
 
 
 batch_trials_option = click.option(
@@ -130,8 +128,8 @@ def quiet_optuna() -> None:
     debug = click.get_current_context().meta.get("debug")
     optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
     logger = logging.getLogger("hpsearch")
-    if not any(isinstance(h, EchoHandler) for h in logger.handlers):
-        logger.addHandler(EchoHandler(logging.DEBUG if debug else logging.WARNING))
+    if not any(isinstance(h, EchoHandler) for h in logger.handlers):  # once per process
+        logger.addHandler(EchoHandler(logging.WARNING))
 
 
 class EchoHandler(logging.Handler):

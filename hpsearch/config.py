@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpsearch.batched.size import check_batch_trials, parse_batch_trials
 from hpsearch.device import PRECISIONS
 from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
@@ -23,7 +24,6 @@ else:  # pragma: no cover
 SAMPLERS = ("tpe", "random", "qmc")
 MAX_SEED = 2**32 - 1  # what every generator seeded from it accepts
 PRUNERS = ("median", "hyperband", "sha", "none")
-AUTO_BATCH = 0  # `--batch-trials auto`: the batch size is measured on the device
 STUDIES_DIR = Path("studies")
 
 
@@ -77,9 +77,7 @@ class StudyConfig:
             raise ConfigError(f"unknown pruner '{self.pruner}'; valid choices: {choices(PRUNERS)}")
         if not isinstance(self.study_name, str) or not self.study_name:
             raise ConfigError(f"the study name must be a non-empty string; got {self.study_name!r}")
-        if not isinstance(self.batch_trials, int) or self.batch_trials < 0:
-            raise ConfigError(f"batch_trials must be a positive integer or auto; got "
-                              f"{self.batch_trials!r}")
+        check_batch_trials(self.batch_trials)
         if self.seed is not None:
             check_seed("seed", self.seed)
         check_seed("split_seed", self.split_seed)
@@ -217,7 +215,7 @@ def typed(key: str, value: Any, path: Path) -> Any:
         value = [name.strip() for name in value.split(",") if name.strip()]
     ok = {"string": isinstance(value, str),
           "integer": isinstance(value, int) and not isinstance(value, bool),
-          "integer or auto": value == "auto" or isinstance(value, int) and not isinstance(value, bool),
+          "integer or auto": True,  # `parse_batch_trials` says what is wrong
           "number": number,
           "boolean": isinstance(value, bool),
           "list of names": isinstance(value, list) and all(isinstance(v, str) for v in value),
@@ -229,8 +227,8 @@ def typed(key: str, value: Any, path: Path) -> Any:
         article = "an" if kind[0] in "aeiou" else "a"
         raise ConfigError(f"'{key}' in '{path}' must be {article} {kind}; got {value!r} "
                           f"({type(value).__name__})")
-    if kind == "integer or auto" and value == "auto":
-        return AUTO_BATCH
+    if kind == "integer or auto":
+        return parse_batch_trials(value)
     return tuple(value) if kind == "list of names" else value
 
 

@@ -86,7 +86,7 @@ def test_auto_measures_and_says_what_it_chose_and_bad_values_are_one_line(workdi
     for bad in ("0", "x"):
         refused = CliRunner().invoke(cli, ["tune", "--task", "small", "--batch-trials", bad])
         assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1
-        assert f"'{bad}' is neither a positive whole number nor auto" in refused.output
+        assert f"batch_trials '{bad}' is neither a positive whole number nor auto" in refused.output
 
 
 def test_compare_batches_an_optimizer_s_draws_and_its_reruns_across_seeds(workdir: Path) -> None:

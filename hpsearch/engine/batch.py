@@ -22,14 +22,18 @@ from hpsearch.batched.fit import BatchedFit, Member, why_not_batched
 from hpsearch.batched.lm import BatchedLMFit
 from hpsearch.batched.stacked import NotBatchable
 from hpsearch.engine import signals
-from hpsearch.engine.ledger import TrialLedger, tell
-from hpsearch.engine.objective import Objective, TrialFailed, failure_reason
+from hpsearch.engine.ledger import TrialLedger, fail_stopped, tell
+from hpsearch.engine.objective import Objective, ending, failure_reason
 from hpsearch.engine.optuna_adapter import heartbeat, reports_together, trials_read_once
 from hpsearch.space import TrialConfig
 from hpsearch.train_lm import LMDeviceData
 
 if TYPE_CHECKING:
     import optuna
+    import torch
+
+    from hpsearch.config import StudyConfig
+    from hpsearch.tasks.prepare import PreparedTask
 
 log = logging.getLogger("hpsearch")
 SAID: set[str] = set()  # why a batch fell back to one trial at a time: said once per process
@@ -59,7 +63,6 @@ Ending = Callable[[Entry, str, "float | None"], None]
 def run_batch(study: optuna.Study, trials: Sequence[optuna.trial.Trial], objective: Objective,
               stopping: list[int] | None = None) -> list[optuna.trial.FrozenTrial]:
     """Train the trials taken together; their ends as told, in the order they ended."""
-    import optuna
 
     told: list[optuna.trial.FrozenTrial] = []
     entries: list[Entry] = []
@@ -82,25 +85,32 @@ def run_batch(study: optuna.Study, trials: Sequence[optuna.trial.Trial], objecti
                 train_alone(objective, entry, end)
             for members in groups:
                 train_together(objective, members, end)
-        except BaseException as stop:
-            reason = (f"stopped by {stop.args[0] if stop.args else 'SIGINT'}"
-                      if isinstance(stop, KeyboardInterrupt) else None)
+        except BaseException as stop:  # every trial not yet told: failed, as `run_one` fails one
+            begun = {id(e.ledger.trial): e for e in entries}
             with signals.held():
                 for trial in trials:
-                    mine = next((e for e in entries if e.ledger.trial is trial), None)
-                    if mine is not None and (mine.ended or mine.ledger.orphaned):
-                        continue
-                    if reason:
-                        trial.set_user_attr(rec.REASON, reason)
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                    mine = begun.get(id(trial))
+                    if mine is None or not mine.ended:
+                        fail_stopped(study, mine.ledger if mine else TrialLedger(trial), stop)
             raise
     return told
+
+
+def measured_batch(study: StudyConfig, prepared: PreparedTask,
+                   build: Callable[[], torch.nn.Module] | None = None) -> tuple[int, str]:
+    """`--batch-trials auto`: the batch size measured fastest for the study's model (or `build`'s)
+    on its device, and a line saying what was measured."""
+    from hpsearch.batched.auto import choose_for
+    from hpsearch.device import autocast_dtype, resolve_device
+
+    device = resolve_device(study.device)
+    return choose_for(prepared, device, study.language().context, study.batch_size,
+                      autocast_dtype(device, study.precision), build)
 
 
 def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list[list[Entry]]]:
     """(the trials to train alone, the batches): a batch shares an optimizer, a model shape and a
     length; a group of one trains alone."""
-    import torch
 
     alone: list[Entry] = []
     batches: dict[Any, list[Entry]] = {}
@@ -113,9 +123,7 @@ def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list
             say_once(f"batched trials: {reason}; such trials train one at a time")
             alone.append(entry)
             continue
-        torch.manual_seed(entry.record[rec.SEED])
-        entry.model, entry.points = objective.shape(entry.ledger.trial)
-        entry.model.to(objective.device)
+        entry.model, entry.points = objective.model_for(entry.ledger.trial, entry.record)
         shapes = tuple((n, tuple(p.shape)) for n, p in entry.model.named_parameters())
         batches.setdefault((entry.config.optimizer, entry.points, shapes), []).append(entry)
     together = [members for members in batches.values() if len(members) > 1]
@@ -124,16 +132,7 @@ def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list
 
 
 def train_alone(objective: Objective, entry: Entry, end: Ending) -> None:
-    import optuna
-
-    try:
-        value = objective.train_one(entry.ledger, entry.config, entry.record)
-    except optuna.TrialPruned:
-        end(entry, "PRUNED", None)
-    except TrialFailed:
-        end(entry, "FAIL", None)
-    else:
-        end(entry, "COMPLETE", value)
+    end(entry, *ending(lambda: objective.train_one(entry.ledger, entry.config, entry.record)))
 
 
 def train_together(objective: Objective, members: list[Entry], end: Ending) -> None:
@@ -141,9 +140,7 @@ def train_together(objective: Objective, members: list[Entry], end: Ending) -> N
     dropped at once, the rest told when the batch ends."""
     problem = objective.task.problem
     for entry in members:
-        entry.record.update({rec.MODEL: type(entry.model).__name__,
-                             rec.PARAMETERS: sum(p.numel() for p in entry.model.parameters()),
-                             rec.BATCH_ID: members[0].ledger.trial.number,
+        entry.record.update({rec.BATCH_ID: members[0].ledger.trial.number,
                              rec.TRIALS_IN_BATCH: len(members), rec.SECONDS_SHARED: True})
     stacked = [Member(e.config, e.model, e.record[rec.SEED]) for e in members]
     try:

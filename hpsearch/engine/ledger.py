@@ -90,6 +90,19 @@ def tell(study: optuna.Study, ledger: TrialLedger, state: str,
     return store_again(study, ledger, state, value)
 
 
+def fail_stopped(study: optuna.Study, ledger: TrialLedger, stop: BaseException) -> None:
+    """A trial that did not finish: FAIL, with the signal as its reason when a stopping signal
+    (Ctrl-C, `signals.Stopped`) ended it; a reclaim's retry, if there is one, runs it again. One
+    another process failed meanwhile is left as it is."""
+    from optuna.trial import TrialState
+
+    if ledger.orphaned:
+        return
+    if isinstance(stop, KeyboardInterrupt):
+        ledger.set_attr(record.REASON, f"stopped by {stop.args[0] if stop.args else 'SIGINT'}")
+    study.tell(ledger.trial, state=TrialState.FAIL, skip_if_finished=True)
+
+
 def store_again(study: optuna.Study, ledger: TrialLedger, state: str,
                 value: float | None) -> optuna.trial.FrozenTrial:
     """Store an orphaned trial's result as a new trial and cancel the retry of the failed one."""

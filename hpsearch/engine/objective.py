@@ -37,6 +37,20 @@ class TrialFailed(Exception):
     its reason, and the study goes on."""
 
 
+def ending(train: Callable[[], float]) -> tuple[str, float | None]:
+    """How a trial's training ended: (COMPLETE, its value), (PRUNED, None) or (FAIL, None); a
+    stopping signal or any other exception goes through."""
+    import optuna
+
+    try:
+        value = train()
+    except optuna.TrialPruned:
+        return "PRUNED", None
+    except TrialFailed:
+        return "FAIL", None
+    return "COMPLETE", value
+
+
 def failure_reason(error: BaseException) -> str:
     import torch
 
@@ -146,16 +160,23 @@ class Objective:
         points; a protocol whose trials differ in model or length says so here."""
         return self.task.build_model(*self.data.model_shape()), self.epochs
 
-    def _train(self, ledger: TrialLedger, config: search_space.TrialConfig, record: dict[str, Any],
-               started: float) -> float:
-        import optuna
+    def model_for(self, trial: optuna.trial.Trial, record: dict[str, Any]
+                  ) -> tuple[torch.nn.Module, int]:
+        """The trial's model, built under its seed on the device and recorded, and its points."""
         import torch
 
-        torch.manual_seed(record["seed"])
-        model, points = self.shape(ledger.trial)
+        torch.manual_seed(record[rec.SEED])
+        model, points = self.shape(trial)
         model.to(self.device)
         record.update({rec.MODEL: type(model).__name__,
                        rec.PARAMETERS: sum(p.numel() for p in model.parameters())})
+        return model, points
+
+    def _train(self, ledger: TrialLedger, config: search_space.TrialConfig, record: dict[str, Any],
+               started: float) -> float:
+        import optuna
+
+        model, points = self.model_for(ledger.trial, record)
         if isinstance(self.data, LMDeviceData):
             results = fit_lm(self.data, model, config, self.task.problem, points,
                              self.batch_size, record["seed"], self.eval_every or 1, self.precision,

@@ -12,8 +12,8 @@ from hpsearch import record
 from hpsearch.engine import signals
 from hpsearch.engine.batch import run_batch
 from hpsearch.engine.budget import Chooser, StudyLock, take_trial
-from hpsearch.engine.ledger import TrialLedger, tell
-from hpsearch.engine.objective import Objective, TrialFailed
+from hpsearch.engine.ledger import TrialLedger, fail_stopped, tell
+from hpsearch.engine.objective import Objective, ending
 from hpsearch.engine.optuna_adapter import heartbeat
 
 if TYPE_CHECKING:
@@ -51,32 +51,17 @@ def run_one(study: optuna.Study, trial: optuna.trial.Trial, objective: Objective
     being taken: `stopping`) records it as failed, with the signal as its reason, then stops. Its
     end is told with signals held (see `signals.held`); a trial another process failed while it
     trained here is stored again (see `ledger`)."""
-    import optuna
-
     entry = TrialLedger(trial)
     try:
         signals.deliver(stopping or [])
         with heartbeat(study, trial):
-            value = objective(trial, entry)
-    except optuna.TrialPruned:
+            state, value = ending(lambda: objective(trial, entry))
+    except BaseException as stop:  # Ctrl-C, another stopping signal, or an error of hpsearch's
         with signals.held():
-            return tell(study, entry, "PRUNED")
-    except TrialFailed:
-        with signals.held():
-            return tell(study, entry, "FAIL")
-    except KeyboardInterrupt as stop:  # Ctrl-C, or another stopping signal (`signals.Stopped`)
-        with signals.held():  # not finished: a reclaim's retry, if there is one, runs it again
-            if not entry.orphaned:
-                entry.set_attr(record.REASON,
-                               f"stopped by {stop.args[0] if stop.args else 'SIGINT'}")
-                study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-        raise
-    except BaseException:
-        with signals.held():
-            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            fail_stopped(study, entry, stop)
         raise
     with signals.held():
-        return tell(study, entry, "COMPLETE", value)
+        return tell(study, entry, state, value)
 
 
 def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choose: Chooser,

@@ -23,7 +23,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.config import AUTO_BATCH, StudyConfig
+from hpsearch.batched.size import AUTO_BATCH
+from hpsearch.config import StudyConfig
+from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
@@ -162,17 +164,6 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,
 Callback = Callable[[str, "optuna.Study", "optuna.trial.FrozenTrial"], None]
 
 
-def measured_batch(config: CompareConfig, prepared: PreparedTask) -> tuple[int, str]:
-    """`--batch-trials auto`: measured on the first task's model and data, for every task."""
-    from hpsearch.batched.auto import choose_for
-    from hpsearch.device import autocast_dtype, resolve_device
-
-    study = config.study_configs[0]
-    device = resolve_device(config.device)
-    return choose_for(prepared, device, study.language().context, study.batch_size,
-                      autocast_dtype(device, study.precision))
-
-
 def run_tasks(config: CompareConfig, runs: list[TaskStudy],
               on_trial: Callback | None = None) -> str | None:
     """Run this process's share of every task's protocol; returns why it stopped short, if it
@@ -233,7 +224,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
     prepared: list[PreparedTask] | None = None
     if config.batch_trials == AUTO_BATCH:  # measured once, before the workers start
         prepared = tasks_of(config)
-        chosen, line = measured_batch(config, prepared[0])
+        chosen, line = measured_batch(config.study_configs[0], prepared[0])  # for every task
         config, notes = replace(config, batch_trials=chosen), (line,)
     pool = WorkerPool(CompareWork(config), workers) if workers > 1 else None
     try:

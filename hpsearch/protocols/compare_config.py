@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch import record
+from hpsearch.batched.size import check_batch_trials
 from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
 from hpsearch.errors import ConfigError, choices
 from hpsearch.optimizers import CLASSIC
@@ -52,9 +53,7 @@ class CompareConfig:
                             ("studies", self.studies)):
             check_positive(name, value)
         check_seed("seed", self.seed)
-        if not isinstance(self.batch_trials, int) or self.batch_trials < 0:
-            raise ConfigError(f"batch_trials must be a positive integer or auto; got "
-                              f"{self.batch_trials!r}")
+        check_batch_trials(self.batch_trials)
         if len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"a task is given twice: {', '.join(self.tasks)}")
         if self.data is not None and len(self.tasks) != 1:

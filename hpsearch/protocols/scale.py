@@ -14,7 +14,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.config import AUTO_BATCH
+from hpsearch.batched.size import AUTO_BATCH
+from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import DONE, Chooser, StudyLock
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
@@ -148,12 +149,8 @@ class ScaleWork:
         return run_share(self.config, study, objective, [])
 
 
-def measured_batch(config: ScaleConfig, prepared: PreparedTask) -> tuple[ScaleConfig, str]:
+def measured_on_widest(config: ScaleConfig, prepared: PreparedTask) -> tuple[ScaleConfig, str]:
     """`--batch-trials auto`: measured on the largest width swept."""
-    from hpsearch.batched.auto import choose_for
-    from hpsearch.device import autocast_dtype, resolve_device
-
-    device = resolve_device(config.device)
     parametrization, width = config.parametrizations[0], max(config.widths)
     vocab = prepared.data.vocab_size  # type: ignore[union-attr]  # a corpus
 
@@ -161,8 +158,7 @@ def measured_batch(config: ScaleConfig, prepared: PreparedTask) -> tuple[ScaleCo
         return build_at_width(width_builder(config, parametrization), vocab, config.context, width,
                               parametrization, config.first_width)
 
-    chosen, line = choose_for(prepared, device, config.context, config.batch_size,
-                              autocast_dtype(device, config.precision), build)
+    chosen, line = measured_batch(config.study_config, prepared, build)
     return replace(config, batch_trials=chosen), f"{line}, at width {width}"
 
 
@@ -190,7 +186,7 @@ def scale(config: ScaleConfig, workers: int = 1,
     prepared: PreparedTask | None = None
     if config.batch_trials == AUTO_BATCH:  # measured once, before the workers start
         prepared = prepare(config)
-        config, line = measured_batch(config, prepared)
+        config, line = measured_on_widest(config, prepared)
         prepared = replace(prepared, notes=(*prepared.notes, line))
     pool = WorkerPool(ScaleWork(config), workers) if workers > 1 else None
     try:

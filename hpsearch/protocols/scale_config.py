@@ -8,7 +8,8 @@ from functools import partial
 from typing import Any
 
 from hpsearch import record
-from hpsearch.config import AUTO_BATCH, StudyConfig, check_positive, check_seed, load_config
+from hpsearch.batched.size import check_batch_trials
+from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
 from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import ScalePlan
 from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
@@ -59,9 +60,7 @@ class ScaleConfig:
         for name in self.parametrizations:
             check_parametrization(name)
         check_seed("seed", self.seed)
-        if not isinstance(self.batch_trials, int) or self.batch_trials < AUTO_BATCH:
-            raise ConfigError(f"batch_trials must be a positive integer or auto; got "
-                              f"{self.batch_trials!r}")
+        check_batch_trials(self.batch_trials)
         if self.steps % EVALUATIONS:
             raise ConfigError(f"steps ({self.steps}) must be a multiple of {EVALUATIONS}: each run "
                               f"evaluates {EVALUATIONS} times per base length")

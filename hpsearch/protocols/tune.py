@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.config import AUTO_BATCH, StudyConfig
+from hpsearch.batched.size import AUTO_BATCH
+from hpsearch.config import StudyConfig
 from hpsearch.engine import storage as storages
+from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import StudyLock, below_total
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
@@ -140,17 +142,6 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
     return replace(config, space=space), [f"range test {line}" for line in notes]
 
 
-def resolve_batch(config: StudyConfig, prepared: PreparedTask) -> tuple[StudyConfig, str]:
-    """`--batch-trials auto`: the batch size measured fastest on this device, and what was seen."""
-    from hpsearch.batched.auto import choose_for
-    from hpsearch.device import autocast_dtype, resolve_device
-
-    device = resolve_device(config.device)
-    chosen, line = choose_for(prepared, device, config.language().context, config.batch_size,
-                              autocast_dtype(device, config.precision))
-    return replace(config, batch_trials=chosen), line
-
-
 def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                   device: torch.device) -> Objective:
     from hpsearch.device import autocast_dtype
@@ -178,7 +169,8 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         config, range_notes = narrow_by_range_test(config, prepared)
     if config.batch_trials == AUTO_BATCH:  # measured before the workers start, for them too
         prepared = prepared or task_of(config)
-        config, line = resolve_batch(config, prepared)
+        chosen, line = measured_batch(config, prepared)
+        config = replace(config, batch_trials=chosen)
         range_notes.append(line)
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
