@@ -14,6 +14,10 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
   drawing gives the same trials (`study._storage`);
 - the median pruner reading the study's complete trials once per trial, not at every epoch: no
   trial of this process completes while one of its trials trains (`study._storage`);
+- a read of finished trials only (the pruners') asking the RDB storage for the trials that finished
+  since its cache last looked, not for every unfinished one again: a batch's running trials, their
+  reports growing, would be read back whole at every evaluation point (`study._storage._backend`,
+  its `_get_trials`, and the cache's `_studies`, `_lock`);
 - a batch of trials writing its evaluation point's reports in one transaction of an RDB storage
   (`study._storage._backend`, its `_set_trial_intermediate_value_without_commit` and
   `optuna.storages._rdb.storage._create_scoped_session`).
@@ -22,6 +26,8 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
 from __future__ import annotations
 
 import contextlib
+import copy
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -86,7 +92,10 @@ def trials_read_once(study: optuna.Study, memo: Memo | None = None) -> Iterator[
              states: Any = None) -> list[optuna.trial.FrozenTrial]:
         key = (study_id, deepcopy, None if states is None else tuple(states))
         if key not in memo:
-            memo[key] = read(study_id, deepcopy=deepcopy, states=states)
+            finished = (None if states is None or outer is not None  # else the outer block reads
+                        else finished_trials(storage, study_id, states))
+            memo[key] = read(study_id, deepcopy=deepcopy, states=states) if finished is None else (
+                copy.deepcopy(finished) if deepcopy else finished)
         return memo[key]
 
     storage.get_all_trials = once  # type: ignore[method-assign]
@@ -97,6 +106,43 @@ def trials_read_once(study: optuna.Study, memo: Memo | None = None) -> Iterator[
             del storage.get_all_trials  # the class's own method again
         else:
             storage.get_all_trials = outer  # type: ignore[method-assign]
+
+
+FINISHED_SEEN: weakref.WeakKeyDictionary[Any, dict[int, dict[int, Any]]] = weakref.WeakKeyDictionary()
+
+
+def finished_trials(storage: Any, study_id: int, states: Any
+                    ) -> list[optuna.trial.FrozenTrial] | None:
+    """The study's trials in `states`, all of them finished states, as the cached storage's
+    `get_all_trials` returns them, read without its refresh of every unfinished trial: the cache's
+    finished trials and those read here before (both final) and, from the database, those that
+    finished since. None where the storage is not Optuna's cache over an RDB storage, or `states`
+    holds an unfinished one."""
+    from optuna.storages import RDBStorage
+    from optuna.storages._cached_storage import _CachedStorage
+    from optuna.trial import TrialState
+
+    wanted = tuple(states)
+    if (not isinstance(storage, _CachedStorage) or not isinstance(storage._backend, RDBStorage)
+            or not all(TrialState(s).is_finished() for s in wanted)):
+        return None
+    with storage._lock:
+        cached = storage._studies.get(study_id)
+        if cached is None:
+            return None
+        seen = FINISHED_SEEN.setdefault(storage, {}).setdefault(study_id, {})
+        finished = {t._trial_id: t for t in cached.trials.values()
+                    if t.state.is_finished() and t._trial_id not in cached.unfinished_trial_ids}
+        last = cached.last_finished_trial_id
+        unknown = set(cached.unfinished_trial_ids)
+    finished.update(seen)
+    newest = max([last, *seen])  # the trials after `last` up to it are asked for by id
+    unknown = (unknown | set(range(last + 1, newest + 1))) - finished.keys()
+    ended = [s for s in TrialState if s.is_finished()]  # the running ones stay in the database
+    for trial in storage._backend._get_trials(study_id, states=ended, included_trial_ids=unknown,
+                                              trial_id_greater_than=newest):
+        seen[trial._trial_id] = finished[trial._trial_id] = trial
+    return sorted((t for t in finished.values() if t.state in wanted), key=lambda t: t.number)
 
 
 def tpe_sampler(**kwargs: Any) -> optuna.samplers.BaseSampler:
