@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.batched.mixed import Kind, MixedOptimizer
 from hpsearch.batched.stacked import NotBatchable, StackedModel
 from hpsearch.batched.vector_adam import VECTORISED
 from hpsearch.batched.vector_optim import ParamRole, gradient
@@ -62,15 +63,16 @@ def param_roles(model: torch.nn.Module, key: str, decay: str) -> list[ParamRole]
             for p in params]
 
 
+def kind(config: TrialConfig) -> Kind:
+    return config.optimizer, config.decay
+
+
 def why_not_batched(configs: Sequence[TrialConfig]) -> str | None:
-    """Why these configurations cannot share a batch (None: they can)."""
-    key = configs[0].optimizer
-    if any(c.optimizer != key for c in configs):
-        return "the trials' optimizers differ"
-    if key not in VECTORISED:
-        return f"{key} has no vectorised update"
-    if len({c.decay for c in configs}) > 1:
-        return "the trials decay different parameters"
+    """Why these configurations cannot share a batch (None: they can). Trials of different
+    vectorised optimizers can: each optimizer updates its own trials (`batched.mixed`)."""
+    for config in configs:
+        if config.optimizer not in VECTORISED:
+            return f"{config.optimizer} has no vectorised update"
     if not all(is_fractional(c.schedule) for c in configs):
         return "an epoch-wise schedule (stored before schedules were fractions)"
     return None
@@ -86,6 +88,10 @@ class BatchedFit:
                  batch_size: int, eval_every: int | None = None) -> None:
         import torch
 
+        # The stack holds each optimizer's trials side by side; `active` maps its positions to
+        # the trials' indices in `members`.
+        self.active = sorted(range(len(members)), key=lambda i: kind(members[i].config))
+        members = [members[i] for i in self.active]
         configs = [m.config for m in members]
         reason = why_not_batched(configs)
         if reason:
@@ -98,9 +104,9 @@ class BatchedFit:
         self.device = self.device_of(data)
         self.stacked = StackedModel([m.model for m in members])
         self.stacked.check(*self.sample(len(members)), self.loss)
-        roles = param_roles(members[0].model, configs[0].optimizer, configs[0].decay)
-        self.optimizer = VECTORISED[configs[0].optimizer](
-            self.stacked.tensors(), [c.hyperparameters for c in configs], roles)
+        self.optimizer = MixedOptimizer(self.stacked.tensors(), [kind(c) for c in configs],
+                                        [c.hyperparameters for c in configs],
+                                        lambda k: param_roles(members[0].model, *k))
         self.due = self.steps_due(epochs, eval_every)
         last = max(1, self.due[-1] - 1)
         self.factors = torch.tensor([[lr_factor(c.schedule, t / last) for c in configs]
@@ -109,7 +115,6 @@ class BatchedFit:
         self.clip = torch.tensor([c.clip_grad_norm or 0.0 for c in configs], dtype=torch.float64,
                                  device=self.device)
         self.batches = [self.stream(m.seed) for m in members]
-        self.active = list(range(len(members)))  # trial index at each position of the stack
         self.seconds = [0.0] * len(members)  # each trial's share of the batch's time
         self.grad_norms: list[list[float]] = [[] for _ in members]
         self.flops = 6 * sum(p[0].numel() for p in self.stacked.tensors())

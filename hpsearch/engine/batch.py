@@ -1,6 +1,6 @@
-"""Trials taken together and trained as batches (`--batch-trials`): those that share an optimizer
-with a vectorised update, a model shape and a length train as one stacked model
-(`batched.fit.BatchedFit`); the others, one at a time, as always.
+"""Trials taken together and trained as batches (`--batch-trials`): those whose optimizers have a
+vectorised update and that share a model shape and a length train as one stacked model
+(`batched.fit.BatchedFit`, each optimizer updating its own trials); the others, one at a time.
 
 Each trial of a batch stays its own Optuna trial: its own heartbeat, reports, pruning (a pruned or
 diverged trial is told at once and leaves the batch; the others train on unchanged), seed, reason
@@ -109,8 +109,8 @@ def measured_batch(study: StudyConfig, prepared: PreparedTask,
 
 
 def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list[list[Entry]]]:
-    """(the trials to train alone, the batches): a batch shares an optimizer, a model shape and a
-    length; a group of one trains alone."""
+    """(the trials to train alone, the batches): a batch shares a model shape and a length, its
+    trials' optimizers all vectorised; a group of one trains alone."""
 
     alone: list[Entry] = []
     batches: dict[Any, list[Entry]] = {}
@@ -125,7 +125,7 @@ def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list
             continue
         entry.model, entry.points = objective.model_for(entry.ledger.trial, entry.record)
         shapes = tuple((n, tuple(p.shape)) for n, p in entry.model.named_parameters())
-        batches.setdefault((entry.config.optimizer, entry.points, shapes), []).append(entry)
+        batches.setdefault((entry.points, shapes), []).append(entry)
     together = [members for members in batches.values() if len(members) > 1]
     alone += [members[0] for members in batches.values() if len(members) == 1]
     return alone, together
