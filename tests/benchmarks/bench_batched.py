@@ -42,9 +42,14 @@ TUNE_TARGET = 2.5
 REPO = Path(__file__).resolve().parents[2]
 
 
+# A batch of several optimizers: the vectorised ones of studies/small.toml, each on its own slice.
+MIXED = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam")
+
+
 def draws(key: str, n: int, points: int) -> list[TrialConfig]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    return [suggest(study.ask(), SearchSpace(optimizers=(key,)), points) for _ in range(n)]
+    space = SearchSpace(optimizers=MIXED if key == "mixed" else (key,))
+    return [suggest(study.ask(), space, points) for _ in range(n)]
 
 
 class Loop:
@@ -96,7 +101,7 @@ def part_a(device: torch.device, quick: bool, tasks: list[str]) -> None:
           f"rounds, one at a time against batched")
     for name in tasks:
         loop = Loop(name, device, points)
-        for key in ("adam", "momentum"):
+        for key in ("adam", "momentum", "mixed"):
             for size in (8,) if loop.lm and device.type == "cpu" else (8, 32):  # lm: minutes a round
                 configs = draws(key, size, points)
                 loop.alone(configs[:2]), loop.together(configs[:2])  # warm-up
