@@ -173,8 +173,8 @@ def test_batchnorm_s_running_statistics_are_each_trial_s_own(data: DeviceData) -
             assert (state[name].double() - tensor.double()).abs().max().item() < 1e-9, name
 
 
-@pytest.mark.parametrize("key", ["adamw", "muon", "lion"])
-def test_a_language_model_batch_trains_as_each_trial_alone(key: str) -> None:
+@pytest.mark.parametrize("keys", [("adamw",), ("muon",), ("lion",), ("muon", "adamw", "lion")])
+def test_a_language_model_batch_trains_as_each_trial_alone(keys: tuple[str, ...]) -> None:
     from hpsearch.batched.lm import BatchedLMFit
     from hpsearch.tasks.gpt import gpt
     from hpsearch.tasks.prepare import LanguageModel, prepare_task
@@ -182,10 +182,12 @@ def test_a_language_model_batch_trains_as_each_trial_alone(key: str) -> None:
 
     prepared = prepare_task("lm", language=LanguageModel(width=16, depth=1, context=16))
     corpus = device_data(prepared.data, torch.device("cpu"), 16)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
-    space = SearchSpace(optimizers=(key,), weight_decay_on="matrices")
-    drawn = [dataclasses.replace(suggest(study.ask(), space, 2), clip_grad_norm=1.0 if i % 2 else None)
-             for i in range(4)]
+    studies = {key: optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)) for key in keys}
+    drawn = []
+    for i in range(4):
+        key = keys[i % len(keys)]
+        config = suggest(studies[key].ask(), SearchSpace(optimizers=(key,), weight_decay_on="matrices"), 2)
+        drawn.append(dataclasses.replace(config, clip_grad_norm=1.0 if i % 2 else None))
 
     def gpt_at(seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
