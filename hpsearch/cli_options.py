@@ -87,8 +87,8 @@ class BatchTrials(click.ParamType):
 
 batch_trials_option = click.option(
     "--batch-trials", type=BatchTrials(),
-    help="Trials taken together; those that share an optimizer train as one stacked model (one "
-         "forward call per step for all); auto measures a few steps on the device and batches only "
+    help="Trials taken together; those with a vectorised optimizer train as one stacked model "
+         "(one forward call per step for all); auto measures a few steps on the device and batches only "
          "where it is faster [default: 1].")
 
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 Callback = Callable[["optuna.Study", "optuna.trial.FrozenTrial"], None]
 MAX_CONSECUTIVE_FAILURES = 3
-BATCH_FULL = "the batch is full"  # the next trial is of another optimizer: it waits for the next
 
 
 class FailureLimit:
@@ -91,29 +90,12 @@ def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choos
 def take_trials(study: optuna.Study, lock: StudyLock, choose: Chooser, most: int
                 ) -> list[optuna.trial.Trial] | str:
     """Up to `most` trials, each asked of the sampler in turn (its constant liar sees the ones
-    taken before); why there is none, when there is none. Once a trial enqueued with its optimizer
-    (a comparison's) is taken, the batch takes only trials of that optimizer: the next one waits
-    for the next batch, so that batches line up with the protocol's runs of one optimizer."""
+    taken before); why there is none, when there is none."""
     taken: list[optuna.trial.Trial] = []
     while len(taken) < most:
-        optimizer = taken[0].user_attrs.get(record.OPTIMIZER) if taken else None
-        trial = take_trial(study, lock, choose if optimizer is None else same(choose, optimizer))
+        trial = take_trial(study, lock, choose)
         if isinstance(trial, str):
             return taken or trial
         taken.append(trial)
     return taken
 
-
-def same(choose: Chooser, optimizer: str) -> Chooser:
-    """`choose`, but the trial it would take next must be of `optimizer`."""
-    from optuna.trial import TrialState
-
-    def choose_same(study: optuna.Study) -> str | None:
-        reason = choose(study)
-        if reason is not None:
-            return reason
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        next_one = record.optimizer_of(waiting[0]) if waiting else None
-        return None if next_one in (None, optimizer) else BATCH_FULL
-
-    return choose_same

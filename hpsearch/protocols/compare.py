@@ -61,8 +61,7 @@ def next_from_plan(config: CompareConfig, study_config: StudyConfig) -> Chooser:
         if any(t.state == TrialState.WAITING for t in trials):
             return None
         found = next_trial(trials, study_config.space, config.budget,
-                           config.seeds, int(study_config.seed or 0), record.direction_of(study),
-                           config.batch_trials)
+                           config.seeds, int(study_config.seed or 0), record.direction_of(study))
         if found is None or isinstance(found, str):
             return found or DONE
         with warnings.catch_warnings():  # torch's defaults may sit outside a narrowed range

@@ -41,7 +41,7 @@ class CompareConfig:
     data: str | None = None  # the user's table (or corpus) instead of the task's data
     target: str | None = None
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
-    batch_trials: int = 1  # trials taken together: a search round's draws, a re-run's seeds; 0: auto
+    batch_trials: int = 1  # consecutive slots of the plan taken together; 0: auto
     # Per study, task after task within it: study 1 of every task first, so that a comparison
     # made before repeated studies existed is study 1 and keeps its names and seeds.
     study_configs: tuple[StudyConfig, ...] = field(init=False, repr=False)

@@ -44,18 +44,15 @@ class NextTrial:
     attrs: dict[str, Any]
 
 
-def plan(optimizers: Sequence[str], budget: int, seeds: int, batch: int = 1) -> list[Slot]:
+def plan(optimizers: Sequence[str], budget: int, seeds: int) -> list[Slot]:
     """Every trial the protocol needs, in the order they are best run: defaults, then the search
     round by round (a comparison stopped early still has equal budgets, give or take one), then
-    the re-runs. With `batch` trials taken together, a round gives each optimizer up to `batch`
-    consecutive slots, so that they train as one batch (equal budgets give or take `batch`)."""
+    the re-runs, seed by seed. Trials taken together (`--batch-trials`) are consecutive slots: a
+    round's draws, one per optimizer, so that each optimizer's draws still come one after another
+    as they do one at a time."""
     slots = [Slot("default", key) for key in optimizers]
-    for start in range(0, budget, batch):
-        slots += [Slot("search", key) for key in optimizers
-                  for _ in range(min(batch, budget - start))]
-    for start in range(0, seeds, batch):
-        slots += [Slot("rerun", key, i) for key in optimizers
-                  for i in range(start, min(start + batch, seeds))]
+    slots += [Slot("search", key) for _ in range(budget) for key in optimizers]
+    slots += [Slot("rerun", key, i) for i in range(seeds) for key in optimizers]
     return slots
 
 
@@ -79,7 +76,7 @@ def rerun_source(trials: Sequence[optuna.trial.FrozenTrial], optimizer: str,
 
 
 def next_trial(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace, budget: int,
-               seeds: int, seed: int, direction: str, batch: int = 1) -> NextTrial | str | None:
+               seeds: int, seed: int, direction: str) -> NextTrial | str | None:
     """The next trial to enqueue; None when the plan is done; BLOCKED when what is left waits on
     another process's search trials.
 
@@ -97,7 +94,7 @@ def next_trial(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace, b
                 continue  # a re-run of an earlier best: the search has moved on since
         filled[slot] = filled.get(slot, 0) + 1
     blocked = False
-    for slot in plan(space.optimizers, budget, seeds, batch):
+    for slot in plan(space.optimizers, budget, seeds):
         if filled.get(slot, 0) > 0:
             filled[slot] -= 1
             continue
