@@ -202,3 +202,15 @@ def test_a_language_model_batch_trains_as_each_trial_alone(keys: tuple[str, ...]
             assert by_point[point][trial].metrics == pytest.approx(expected.metrics, abs=1e-9, rel=0)
             # the loss is float32 by design (logits.float()): vmap sums it in another order
             assert by_point[point][trial].train_loss == pytest.approx(expected.train_loss, rel=1e-6)
+
+
+def test_auto_measures_the_study_s_own_optimizers() -> None:
+    from hpsearch.batched.auto import choose_for, probe_configs
+    from hpsearch.tasks.prepare import prepare_task
+
+    assert [c.optimizer for c in probe_configs(["lbfgs", "adam", "sgd", "muon"])] == ["adam", "sgd",
+                                                                                      "muon"]
+    chosen, line = choose_for(prepare_task("small"), torch.device("cpu"), 0, TASK.batch_size,
+                              optimizers=("lbfgs",))
+    assert (chosen, line) == (1, "batch trials: one at a time (no optimizer of the study has a "
+                                 "vectorised update)")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch.batched.fit import BatchedFit, Member
 from hpsearch.batched.lm import BatchedLMFit
+from hpsearch.batched.vector_adam import VECTORISED
 from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.space import TrialConfig
 from hpsearch.train import fit
@@ -25,25 +26,37 @@ MIN_GAIN = 1.2  # below this, one at a time: a batch also delays the pruner's an
 STEPS = 10
 
 
-def probe_config() -> TrialConfig:
-    """Adam at torch's defaults: a typical update, the same work in both arms."""
-    spec = OPTIMIZERS["adam"]
-    return TrialConfig("adam", {**spec.to_torch(spec.defaults), **spec.fixed}, {"name": "none"}, None)
+def probe_configs(optimizers: Sequence[str]) -> list[TrialConfig]:
+    """The study's vectorised optimizers at their defaults: the updates its batches will hold
+    (several optimizers share a batch, each on its own slice), the same work in both arms."""
+    configs = []
+    for key in optimizers:
+        if key in VECTORISED:
+            spec = OPTIMIZERS[key]
+            configs.append(TrialConfig(key, {**spec.to_torch(spec.defaults), **spec.fixed},
+                                       {"name": "none"}, None))
+    return configs
 
 
 def choose_for(prepared: PreparedTask, device: torch.device, context: int, batch_size: int,
                precision: torch.dtype | None = None,
-               build: Callable[[], torch.nn.Module] | None = None) -> tuple[int, str]:
-    """`choose_batch` on a prepared task's model (or `build`'s) and data on `device`."""
+               build: Callable[[], torch.nn.Module] | None = None,
+               optimizers: Sequence[str] = ("adam",)) -> tuple[int, str]:
+    """`choose_batch` on a prepared task's model (or `build`'s) and data on `device`, for batches
+    of `optimizers` in turn."""
     data = device_data(prepared.data, device, context)
     problem = prepared.task.problem
     make = build or (lambda: prepared.task.build_model(*data.model_shape()))
-    config = probe_config()
+    configs = probe_configs(optimizers)
+    if not configs:
+        return 1, ("batch trials: one at a time (no optimizer of the study has a vectorised "
+                   "update)")
 
-    def alone(n: int) -> float:
+    def alone(n: int) -> float:  # every optimizer at least once: their costs differ
+        n = max(n, len(configs))
         started = time.perf_counter()
         for seed in range(n):
-            model = make().to(device)
+            model, config = make().to(device), configs[seed % len(configs)]
             points = (fit_lm(data, model, config, problem, 1, batch_size, seed, STEPS, precision)
                       if isinstance(data, LMDeviceData) else
                       fit(data, model, config, problem, 1, batch_size, seed, STEPS))
@@ -53,7 +66,8 @@ def choose_for(prepared: PreparedTask, device: torch.device, context: int, batch
 
     def together(n: int) -> float:
         started = time.perf_counter()
-        members = [Member(config, make().to(device), seed) for seed in range(n)]
+        members = [Member(configs[seed % len(configs)], make().to(device), seed)
+                   for seed in range(n)]
         run = (BatchedLMFit(data, members, problem, 1, batch_size, STEPS, precision)
                if isinstance(data, LMDeviceData) else
                BatchedFit(data, members, problem, 1, batch_size, STEPS))

@@ -99,13 +99,13 @@ def run_batch(study: optuna.Study, trials: Sequence[optuna.trial.Trial], objecti
 def measured_batch(study: StudyConfig, prepared: PreparedTask,
                    build: Callable[[], torch.nn.Module] | None = None) -> tuple[int, str]:
     """`--batch-trials auto`: the batch size measured fastest for the study's model (or `build`'s)
-    on its device, and a line saying what was measured."""
+    and optimizers on its device, and a line saying what was measured."""
     from hpsearch.batched.auto import choose_for
     from hpsearch.device import autocast_dtype, resolve_device
 
     device = resolve_device(study.device)
     return choose_for(prepared, device, study.language().context, study.batch_size,
-                      autocast_dtype(device, study.precision), build)
+                      autocast_dtype(device, study.precision), build, study.space.optimizers)
 
 
 def group(objective: Objective, entries: list[Entry]) -> tuple[list[Entry], list[list[Entry]]]:
