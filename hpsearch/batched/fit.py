@@ -114,6 +114,7 @@ class BatchedFit:
                                     device=self.device)
         self.clip = torch.tensor([c.clip_grad_norm or 0.0 for c in configs], dtype=torch.float64,
                                  device=self.device)
+        self.clipping = bool((self.clip > 0).any())  # read once, not at every step
         self.batches = [self.stream(m.seed) for m in members]
         self.seconds = [0.0] * len(members)  # each trial's share of the batch's time
         self.grad_norms: list[list[float]] = [[] for _ in members]
@@ -179,6 +180,7 @@ class BatchedFit:
         self.stacked.keep(index)
         self.optimizer.keep(index, self.stacked.tensors())
         self.factors, self.clip = self.factors[:, index], self.clip[index]
+        self.clipping = bool((self.clip > 0).any())
         self.batches = [self.batches[i] for i in keep]
         self.active = [self.active[i] for i in keep]
 
@@ -189,7 +191,7 @@ class BatchedFit:
         tensors = self.stacked.tensors()
         norms = torch.stack([torch.linalg.vector_norm(gradient(p).flatten(1), dim=1) for p in tensors])
         total = torch.linalg.vector_norm(norms, dim=0)
-        if bool((self.clip > 0).any()):
+        if self.clipping:
             coef = torch.where(self.clip > 0, torch.clamp(self.clip.to(total.dtype) / (total + 1e-6),
                                                           max=1.0), torch.ones_like(total))
             for p in tensors:

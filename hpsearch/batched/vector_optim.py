@@ -45,6 +45,7 @@ class VectorOptimizer:
         self.hyperparameters = [dict(h) for h in hyperparameters]
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
         self.steps = 0
+        self.nonzero: dict[int, bool] = {}  # whether a hyperparameter is on in any trial
         self.rebuild()
 
     def per_trial(self, name: str, default: float = 0.0) -> torch.Tensor:
@@ -77,10 +78,13 @@ class VectorOptimizer:
     weight_decay: torch.Tensor
 
     def decay(self, weight_decay: torch.Tensor, role: ParamRole) -> torch.Tensor | None:
-        """The weight decay on this parameter; None where no trial decays it."""
-        if not role.decayed or not bool((weight_decay != 0).any()):
+        """The weight decay on this parameter; None where no trial decays it (read from the device
+        once per rebuild, not at every step: on a GPU each read waits for the device)."""
+        if not role.decayed:
             return None
-        return weight_decay
+        if id(weight_decay) not in self.nonzero:
+            self.nonzero[id(weight_decay)] = bool((weight_decay != 0).any())
+        return weight_decay if self.nonzero[id(weight_decay)] else None
 
     def step(self, factor: torch.Tensor) -> None:
         """One update of every trial, at its learning rate times `factor` (its schedule's, [B])."""
@@ -97,6 +101,7 @@ class VectorOptimizer:
             for key, value in state.items():
                 if isinstance(value, torch.Tensor) and value.ndim >= 1:
                     state[key] = value[index.to(value.device)]
+        self.nonzero = {}
         self.rebuild()
 
     def rebuild(self) -> None:
