@@ -64,7 +64,7 @@ class Adam(VectorOptimizer):
         lr = self.lr * factor
         for param, role, state in zip(self.params, self.roles, self.state, strict=True):
             adam_update(param, state, self.steps + 1, lr / role.lr_divisor, self.betas, self.eps,
-                        self.decay(self.weight_decay, role), self.decoupled)
+                        self.decay(role), self.decoupled)
         self.steps += 1
 
 
@@ -119,7 +119,7 @@ class Lion(VectorOptimizer):
         lr = self.lr * factor
         for param, role, state in zip(self.params, self.roles, self.state, strict=True):
             grad, rate = gradient(param), lr / role.lr_divisor
-            decay = self.decay(self.weight_decay, role)
+            decay = self.decay(role)
             if decay is not None:
                 param.mul_(self.shaped(1.0 - decay * rate, param))
             exp_avg = state.setdefault("exp_avg", torch.zeros_like(param))
@@ -165,7 +165,7 @@ class Muon(VectorOptimizer):
 
         lr, adamw_lr = self.lr * factor, self.adamw_lr * factor
         for param, role, state in zip(self.params, self.roles, self.state, strict=True):
-            decay = self.decay(self.weight_decay, role)
+            decay = self.decay(role)
             if not role.muon:
                 adam_update(param, state, self.steps + 1, adamw_lr, self.adamw_betas, self.adamw_eps,
                             decay, decoupled=True)

@@ -45,8 +45,7 @@ class VectorOptimizer:
         self.hyperparameters = [dict(h) for h in hyperparameters]
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
         self.steps = 0
-        self.nonzero: dict[int, bool] = {}  # whether a hyperparameter is on in any trial
-        self.rebuild()
+        self.reread()
 
     def per_trial(self, name: str, default: float = 0.0) -> torch.Tensor:
         """One value per trial (torch's 0 where a trial leaves an optional value off)."""
@@ -77,14 +76,9 @@ class VectorOptimizer:
 
     weight_decay: torch.Tensor
 
-    def decay(self, weight_decay: torch.Tensor, role: ParamRole) -> torch.Tensor | None:
-        """The weight decay on this parameter; None where no trial decays it (read from the device
-        once per rebuild, not at every step: on a GPU each read waits for the device)."""
-        if not role.decayed:
-            return None
-        if id(weight_decay) not in self.nonzero:
-            self.nonzero[id(weight_decay)] = bool((weight_decay != 0).any())
-        return weight_decay if self.nonzero[id(weight_decay)] else None
+    def decay(self, role: ParamRole) -> torch.Tensor | None:
+        """The weight decay on this parameter; None where no trial decays it."""
+        return self.weight_decay if role.decayed and self.decaying else None
 
     def step(self, factor: torch.Tensor) -> None:
         """One update of every trial, at its learning rate times `factor` (its schedule's, [B])."""
@@ -101,8 +95,13 @@ class VectorOptimizer:
             for key, value in state.items():
                 if isinstance(value, torch.Tensor) and value.ndim >= 1:
                     state[key] = value[index.to(value.device)]
-        self.nonzero = {}
+        self.reread()
+
+    def reread(self) -> None:
+        """`rebuild`, and whether any trial decays: read from the device once here, not at every
+        step (on a GPU each read waits for the device)."""
         self.rebuild()
+        self.decaying = bool((self.weight_decay != 0).any())
 
     def rebuild(self) -> None:
         """Read the per-trial hyperparameters (again, after `keep`)."""
@@ -110,7 +109,7 @@ class VectorOptimizer:
     def l2_gradient(self, param: torch.Tensor, role: ParamRole) -> torch.Tensor:
         """The gradient with weight decay added as L2 (torch's coupled weight decay)."""
         grad = gradient(param)
-        decay = self.decay(self.weight_decay, role)
+        decay = self.decay(role)
         return grad if decay is None else grad.add(param * self.shaped(decay, param))
 
 

@@ -108,6 +108,8 @@ def trials_read_once(study: optuna.Study, memo: Memo | None = None) -> Iterator[
             storage.get_all_trials = outer  # type: ignore[method-assign]
 
 
+# Finished trials `finished_trials` read past the cache, per storage and study: final, kept until
+# the storage goes.
 FINISHED_SEEN: weakref.WeakKeyDictionary[Any, dict[int, dict[int, Any]]] = weakref.WeakKeyDictionary()
 
 
