@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
+PLAIN ?= .plain-install
 
-.PHONY: install tune compare report test test-slow bench lint clean browser postgres gpu-wheels gpu-check
+.PHONY: install tune compare report test plain-install-check test-slow bench lint clean browser postgres \
+	gpu-wheels gpu-check
 
 install: $(VENV)/.installed
 
@@ -24,11 +26,20 @@ compare: install
 report: install
 	$(VENV)/bin/hpsearch report
 
-test: install lint browser postgres
+test: install lint browser postgres plain-install-check
 	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS)
 
+# What a user who runs `pip install .` (no extras) gets: a fresh environment each time, outside
+# $(VENV), running every built-in study for two short trials (tests/plain_install.py).
+plain-install-check:
+	rm -rf $(PLAIN)
+	$(PYTHON) -m venv $(PLAIN)/venv
+	$(PLAIN)/venv/bin/python -m pip install --quiet .
+	$(PLAIN)/venv/bin/python tests/plain_install.py $(PLAIN)/venv
+
+# A full default study takes minutes: a cap for a hang, not pyproject's per-test 300 s.
 test-slow: install
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow --timeout 3600
 
 bench: install
 	$(PY) tests/benchmarks/bench_core.py
@@ -57,14 +68,15 @@ postgres:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(PLAIN) build *.egg-info .pytest_cache
 
 # For a machine with a GPU that reaches no package registry: `make gpu-wheels` here fills the folder
 # with optuna and its pure-Python dependencies (wheels for each Python below); copy the checkout with
 # it there and run `make gpu-check`, which uses that machine's own torch and numpy.
 GPU_WHEELS ?= gpu-wheels
 GPU_PYTHONS ?= 3.10 3.11 3.12 3.13
-GPU_PACKAGES := optuna alembic sqlalchemy colorlog tqdm pyyaml mako markupsafe typing-extensions packaging click
+GPU_PACKAGES := optuna alembic sqlalchemy colorlog tqdm pyyaml mako markupsafe typing-extensions packaging click \
+	schedulefree pytorch-optimizer
 
 gpu-wheels:
 	for version in $(GPU_PYTHONS); do \

@@ -65,7 +65,6 @@ class OptimizerSpec:
     foreach: bool = True  # the class takes `foreach=` (used on CUDA where there is no fused kernel)
     group: str = "classic"  # "classic": the default choice; "modern": picked by name, "modern" or "all"
     package: str = ""  # the pip distribution that provides `torch_class`; "" for torch itself
-    extra: str = ""  # the hpsearch extra that installs `package`
     schedule_free: bool = False  # replaces learning-rate schedules: the space draws none
     train_eval_modes: bool = False  # needs optimizer.train() before training, .eval() before evaluating
     build: Builder | None = None  # builds from the model, when not `torch_class(params, **kwargs)`
@@ -85,6 +84,12 @@ class OptimizerSpec:
 
     def param_name(self, hp: Hyperparameter) -> str:
         return f"{self.key}_{hp.name}"
+
+    @property
+    def decays(self) -> bool:
+        """Whether it has a weight decay to search: where it has none (L-BFGS), which parameters
+        decay is moot, and its parameters stay one plain list (L-BFGS refuses groups)."""
+        return any(hp.name == "weight_decay" for hp in self.hyperparameters)
 
     def with_ranges(self, ranges: Mapping[str, tuple[float, float]]) -> OptimizerSpec:
         """This spec with some ranges replaced; `ranges` is keyed by the full Optuna name."""

@@ -5,7 +5,7 @@ sampled values become torch's own arguments (`one_minus_momentum=0.1` -> `moment
 optimizer is adding one entry, its quirks included: a package to install (`available`), a closure
 (L-BFGS), train/eval modes and no schedule (schedule-free AdamW), two optimizers in one (Muon).
 The classic ten are the default choice; the modern entries are picked by name or with "modern"/"all".
-This module imports torch (and the optional packages) only when an optimizer is built.
+This module imports torch (and the packages outside it) only when an optimizer is built.
 """
 
 from __future__ import annotations
@@ -104,14 +104,14 @@ _SPECS = (
                    Hyperparameter("warmup_steps", 10, 1000, log=True, integer=True, optional=True,
                                   help="linear warm-up, in optimizer steps")),
                   schedule_free_args, package="schedulefree", schedule_free=True, train_eval_modes=True,
-                  group="modern", extra="modern",
+                  group="modern",
                   defaults={"lr": 2.5e-3, "one_minus_beta1": 0.1, "beta2": 0.999, "weight_decay": None,
                             "warmup_steps": None}, mup_rule="adam"),
     OptimizerSpec("lion", "pytorch_optimizer.Lion", "sign of interpolated momentum; small lr, large decay",
                   (lr_range(1e-6, 1e-2), ADAM_FAMILY[0],
                    Hyperparameter("beta2", 0.9, 0.999, help="momentum decay"),
                    weight_decay(1e-4, 10.0)), adam_args,
-                  package="pytorch-optimizer", group="modern", extra="modern", mup_rule="adam",
+                  package="pytorch-optimizer", group="modern", mup_rule="adam",
                   defaults={"lr": 1e-4, "one_minus_beta1": 0.1, "beta2": 0.99, "weight_decay": None}),
 )
 
@@ -130,11 +130,12 @@ def available(spec: OptimizerSpec) -> bool:
 
 
 def unavailable_reason(key: str) -> str | None:
-    """One line saying what to install for `key`; None when it can be used."""
+    """One line saying what to install for `key`; None when it can be used. Its package is one of
+    hpsearch's own dependencies: missing only from an environment that left it out."""
     spec = OPTIMIZERS.get(key)
     if spec is None or available(spec):
         return None
-    return f"optimizer '{key}' needs `pip install 'hpsearch[{spec.extra}]'` ({spec.package})"
+    return f"optimizer '{key}' needs `pip install {spec.package}` (a dependency of hpsearch, missing here)"
 
 
 def notes(spec: OptimizerSpec) -> str:
@@ -250,6 +251,8 @@ def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[
                           + choices(k for k, s in OPTIMIZERS.items() if s.mup_rule))
     if spec.build is not None:
         return spec.build(model, kwargs, decay)
+    if not spec.decays:
+        decay = "all"
     params = [p for p in model.parameters() if p.requires_grad]
     hidden_lr = kwargs["lr"] / multiplier if multiplier is not None else None
     return torch_class(spec)(groups(params, model, decay, hidden_lr), **kwargs)

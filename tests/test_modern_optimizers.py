@@ -171,10 +171,11 @@ def test_availability_is_found_without_importing_the_package() -> None:
     assert not available(missing)
 
 
-def test_an_unavailable_optimizer_is_refused_in_one_line_naming_the_extra(
+def test_an_unavailable_optimizer_is_refused_in_one_line_naming_its_package(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(optimizers, "available", lambda spec: spec.key != "lion")
-    reason = "optimizer 'lion' needs `pip install 'hpsearch[modern]'` (pytorch-optimizer)"
+    reason = ("optimizer 'lion' needs `pip install pytorch-optimizer` (a dependency of hpsearch, "
+              "missing here)")
     assert unavailable_reason("lion") == reason
     assert unavailable_reason("adam") is None
     for attempt in (lambda: get_spec("lion"), lambda: parse_optimizers("adam, lion"),
@@ -186,5 +187,5 @@ def test_an_unavailable_optimizer_is_refused_in_one_line_naming_the_extra(
     assert "lion" not in parse_optimizers("all") and "lion" not in parse_optimizers("modern")
     assert parse_optimizers("all")[-1] == "schedulefree_adamw"
     assert notes(OPTIMIZERS["lion"]).endswith(
-        "; unavailable: pip install 'hpsearch[modern]' (pytorch-optimizer)]")
+        "; unavailable: pip install pytorch-optimizer (a dependency of hpsearch, missing here)]")
     assert "unavailable" not in notes(OPTIMIZERS["muon"])

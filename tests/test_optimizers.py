@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import tomllib
 import torch
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from hpsearch.errors import ConfigError
 from hpsearch.optimizers import (
@@ -19,7 +22,7 @@ from hpsearch.optimizers import (
 from hpsearch.space import SearchSpace, default_params, suggest
 from hpsearch.tasks.base import CLASSIFICATION, mlp
 from hpsearch.train import fit
-from tests.conftest import on_cpu, tiny_classification
+from tests.conftest import REPO, on_cpu, tiny_classification
 
 CLASSIC_TEN = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw",
                "nadam", "lbfgs"]
@@ -63,15 +66,7 @@ GOOD_SETTINGS = {
 }
 
 
-def needs(key: str) -> None:
-    """Skip a test of an entry whose package is not installed, naming the extra to install."""
-    reason = unavailable_reason(key)
-    if reason:
-        pytest.skip(reason)
-
-
 def config_for(key: str, epochs: int = 6, schedule: str = "none") -> dict:
-    needs(key)
     params = {"optimizer": key, **GOOD_SETTINGS[key], "schedule": schedule, "clip_grad": False}
     space = SearchSpace(optimizers=(key,))
     config = suggest(optuna.trial.FixedTrial(params), space, epochs).to_dict()
@@ -87,7 +82,14 @@ def test_registry_holds_the_classic_ten_then_the_modern_five_with_namespaced_uni
     assert len(names) == len(set(names))
     for spec in OPTIMIZERS.values():
         assert all(spec.param_name(hp).startswith(spec.key + "_") for hp in spec.hyperparameters)
-        assert bool(spec.package) == bool(spec.extra)
+
+
+def test_every_package_an_optimizer_needs_is_a_dependency_of_a_plain_install() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = {canonicalize_name(Requirement(line).name) for line in project["dependencies"]}
+    packages = {canonicalize_name(spec.package) for spec in OPTIMIZERS.values() if spec.package}
+    assert packages == {"schedulefree", "pytorch-optimizer"} and packages <= core
+    assert [key for key in OPTIMIZERS if unavailable_reason(key)] == []  # installed: none skipped
 
 
 @pytest.mark.parametrize("key", EVERY)
@@ -106,7 +108,6 @@ def test_torch_defaults_name_every_hyperparameter_inside_its_range(key: str) -> 
 
 @pytest.mark.parametrize("key", EVERY)
 def test_the_trial_at_torch_defaults_builds_the_classes_own_defaults(key: str) -> None:
-    needs(key)
     space = SearchSpace(optimizers=(key,))
     config = suggest(optuna.trial.FixedTrial(default_params(key, space)), space, 10).to_dict()
     model = mlp(4, 2, (8, 8))

@@ -4,17 +4,10 @@ import optuna
 import pytest
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import CLASSIC, OPTIMIZERS, parse_optimizers, unavailable_reason
+from hpsearch.optimizers import CLASSIC, OPTIMIZERS, parse_optimizers
 from hpsearch.space import SearchSpace, default_params, suggest
 
 GENERIC = {"optimizer", "schedule", "clip_grad", "clip_grad_max_norm"}
-
-
-def needs(key: str) -> None:
-    """Skip a test of an entry whose package is not installed, naming the extra to install."""
-    reason = unavailable_reason(key)
-    if reason:
-        pytest.skip(reason)
 
 
 def fixed(params: dict, space: SearchSpace | None = None, epochs: int = 20) -> dict:
@@ -96,7 +89,6 @@ def test_random_trials_only_ever_draw_the_chosen_optimizers_parameters(group: st
 
 @pytest.mark.parametrize("key", list(OPTIMIZERS))
 def test_default_params_are_a_valid_trial_of_every_entry(key: str) -> None:
-    needs(key)
     space = SearchSpace(optimizers=(key,))
     params = default_params(key, space)
     config = suggest(optuna.trial.FixedTrial(params), space, 10)
@@ -105,7 +97,6 @@ def test_default_params_are_a_valid_trial_of_every_entry(key: str) -> None:
 
 
 def test_a_schedule_free_optimizer_needs_no_constant_schedule_in_the_space() -> None:
-    needs("schedulefree_adamw")
     space = SearchSpace(optimizers=("schedulefree_adamw", "adam"), schedules=("cosine",))
     assert "schedule" not in default_params("schedulefree_adamw", space)
     with pytest.raises(ConfigError, match="torch's defaults need the schedule 'none'"):
