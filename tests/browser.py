@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
-
 # Debian's package installs `chromium`; the others are what Chrome / Ubuntu images call it.
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 
@@ -151,18 +149,6 @@ def find_chromium() -> str | None:
         if path:
             return path
     return None
-
-
-def require_chromium() -> str:
-    """find_chromium() for a test: skips when there is none, but fails on CI (CI=true) so that a
-    missing browser never passes as a skipped test there. `make browser` installs it."""
-    path = find_chromium()
-    if path is None:
-        message = "chromium not found on PATH or at $CHROMIUM: `make browser` installs it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def render(

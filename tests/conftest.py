@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import random
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +23,8 @@ from hpsearch.report.collect import Report
 from hpsearch.report.collect import summarise as summarise_studies
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, TaskData, split_and_scale
 from hpsearch.train import DeviceData
+from tests.browser import find_chromium
+from tests.postgres import DEBIAN_BINDIRS, PostgresServer, find_postgres, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,6 +34,79 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 # reaches the `hpsearch` processes that tests start, too.
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
+
+
+# The modules of the [dev] extra that tests import, and what installs each.
+DEV_MODULES = {"pyarrow": "pyarrow", "psycopg": "psycopg[binary]", "openpyxl": "openpyxl"}
+TOOLS = ("unshare", "chromium", "postgresql", *DEV_MODULES)
+
+
+def on_ci() -> bool:
+    """Whether CI runs the tests (CI set, as CI services set it): there a missing tool fails."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require(tool: str) -> str:
+    """What a test needs beyond hpsearch's own dependencies: "unshare" (one that can make PID and
+    mount namespaces here), "chromium", "postgresql" (its server binaries) or a module of the [dev]
+    extra ("pyarrow", "psycopg", "openpyxl"). Gives the program's path (PostgreSQL's bin directory;
+    the module's name). Where it is missing the test is skipped, but fails when CI is set, so that
+    an install mistake never passes there as a skipped test."""
+    if tool not in TOOLS:
+        raise ValueError(f"unknown tool {tool!r}; valid choices: {', '.join(TOOLS)}")
+    found, missing = _find(tool)
+    if found is None:
+        if on_ci():
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return found
+
+
+def _find(tool: str) -> tuple[str | None, str]:
+    """(where `tool` is, or None; the line saying what is missing and what installs it)."""
+    if tool == "unshare":
+        return _unshare()
+    if tool == "chromium":
+        return find_chromium(), "chromium not found on PATH or at $CHROMIUM: `make browser` installs it"
+    if tool == "postgresql":
+        bindir = find_postgres()
+        return (None if bindir is None else str(bindir)), (
+            "PostgreSQL server binaries (initdb, pg_ctl) not found under "
+            f"{DEBIAN_BINDIRS}, at $PG_BINDIR or on PATH: `make postgres` installs them")
+    try:
+        importlib.import_module(tool)
+    except ImportError as error:
+        return None, (f"{tool} cannot be imported ({error}): the [dev] extra installs it "
+                      f"({DEV_MODULES[tool]}; `make install`)")
+    return tool, ""
+
+
+def _unshare() -> tuple[str | None, str]:
+    """unshare, probed: it may be installed yet refused (no root, user namespaces switched off)."""
+    path = shutil.which("unshare")
+    if path is None:
+        return None, "unshare not found on PATH: util-linux installs it"
+    refused = _refused(path)
+    if refused:
+        return None, (f"unshare cannot make PID and mount namespaces here: {refused} "
+                      "(run the tests as root, or where user namespaces are allowed)")
+    return path, ""
+
+
+@functools.cache
+def _refused(unshare: str) -> str:
+    """Why `unshare` cannot make a PID namespace with its own /proc (a mount namespace), or ""."""
+    probe = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", "true"], capture_output=True,
+                           text=True, timeout=60, check=False)
+    return (probe.stderr.strip() or f"exit code {probe.returncode}") if probe.returncode else ""
+
+
+def serve_postgres() -> Iterator[PostgresServer]:
+    """A test module's PostgreSQL server (`pytest.fixture(scope="module")(serve_postgres)`), stopped
+    and removed afterwards: skips without PostgreSQL, fails on CI."""
+    require("postgresql")
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -3,11 +3,8 @@
     with postgres_server() as server:
         optuna.create_study(storage=server.url, study_name="x")
 
-    @pytest.fixture(scope="module")
-    def postgres() -> Iterator[PostgresServer]:
-        require_postgres()  # skips without PostgreSQL, fails on CI (CI=true)
-        with postgres_server() as server:
-            yield server
+    # A test module's server; tests/conftest.py's serve_postgres skips without PostgreSQL (fails on CI).
+    server = pytest.fixture(scope="module", name="server")(serve_postgres)
 
 The server is Debian's (`make postgres` installs the `postgresql` package): the highest version
 under /usr/lib/postgresql/*/bin, or the directory named by $PG_BINDIR, or initdb/pg_ctl on PATH.
@@ -40,8 +37,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 HOST = "127.0.0.1"
 USER = "hpsearch"
@@ -90,27 +85,6 @@ def find_postgres() -> Path | None:
         if all(os.access(bindir / name, os.X_OK) for name in ("initdb", "pg_ctl")):
             return bindir
     return None
-
-
-def require_postgres() -> Path:
-    """find_postgres() for a test: skips when there is no PostgreSQL, but fails on CI (CI=true)
-    so that a missing server never passes as a skipped test there. `make postgres` installs it."""
-    bindir = find_postgres()
-    if bindir is None:
-        message = ("PostgreSQL server binaries (initdb, pg_ctl) not found under "
-                   f"{DEBIAN_BINDIRS}, at $PG_BINDIR or on PATH: `make postgres` installs them")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return bindir
-
-
-def serve() -> Iterator[PostgresServer]:
-    """A test module's server (`pytest.fixture(scope="module")(serve)`): skips without PostgreSQL,
-    fails on CI."""
-    require_postgres()
-    with postgres_server() as server:
-        yield server
 
 
 @contextlib.contextmanager

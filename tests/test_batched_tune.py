@@ -4,19 +4,20 @@ signal leaves none of them RUNNING."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
 from click.testing import CliRunner
 
+from hpsearch.batched.auto import CANDIDATES, MIN_GAIN, batch_for, choose_batch
 from hpsearch.cli import cli
-from hpsearch.engine.storage import resolve
-from tests.test_compare import wait_for_finished_trials
+from tests.waiting import wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"
 FLAGS = ["--task", "small", "--sampler", "random", "--pruner", "none", "--n-trials", "8", "--epochs",
@@ -56,13 +57,7 @@ def test_ctrl_c_fails_every_trial_of_the_batch_and_none_stays_running(workdir: P
     process = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     try:  # four trials taken together: RUNNING until their batch ends
-        wait_for_finished_trials(process, 0, study="stopped")  # type: ignore[arg-type]
-        storage = resolve(DB, create=False, read_only=True)
-        while sum("config" in t.user_attrs for t in optuna.load_study(
-                study_name="stopped", storage=storage).get_trials(
-                    states=(optuna.trial.TrialState.RUNNING,))) < 4:  # all four training
-            assert process.poll() is None, process.communicate()[0]
-            time.sleep(0.02)
+        wait_for_trials(process, "stopped", running=4)  # all four training
     except BaseException:
         process.kill()
         raise
@@ -81,6 +76,9 @@ def test_auto_measures_and_says_what_it_chose_and_bad_values_are_one_line(workdi
     said = [line for line in result.output.splitlines() if "batch trials:" in line]
     assert len(said) == 1 and "measured gains over one at a time 8: " in said[0]
     chosen = 1 if "one at a time (" in said[0] else int(said[0].split("batch trials: ")[1].split()[0])
+    measured = said[0].split("measured gains over one at a time ")[1]
+    gains = {int(n): float(gain) for n, gain in re.findall(r"(\d+): (\d+\.\d+)x", measured)}
+    assert list(gains) == list(CANDIDATES) and chosen == batch_for(gains)  # the rule, on its timings
     sizes = {t.user_attrs["record"].get("batch_size", 1)
              for t in optuna.load_study(study_name="small", storage=DB).trials}
     assert sizes == {min(chosen, 4)}  # four trials of one optimizer: one batch, or none
@@ -88,6 +86,25 @@ def test_auto_measures_and_says_what_it_chose_and_bad_values_are_one_line(workdi
         refused = CliRunner().invoke(cli, ["tune", "--task", "small", "--batch-trials", bad])
         assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1
         assert f"batch_trials '{bad}' is neither a positive whole number nor auto" in refused.output
+
+
+@pytest.mark.parametrize("gains, chosen, shown", [
+    ({8: MIN_GAIN - 0.01, 32: 0.5}, 1, "8: 1.19x, 32: 0.50x"),  # below the threshold
+    ({8: MIN_GAIN, 32: 0.9}, 8, "8: 1.20x, 32: 0.90x"),  # at it
+    ({8: 1.5, 32: 2.5}, 32, "8: 1.50x, 32: 2.50x"),  # the larger gain wins
+    ({8: 3.0, 32: 2.5}, 8, "8: 3.00x, 32: 2.50x"),
+])
+def test_auto_batches_only_where_the_measured_gain_reaches_min_gain(
+        gains: dict[int, float], chosen: int, shown: str) -> None:
+    def alone(n: int) -> float:  # seconds per trial, one at a time
+        return 1.0
+
+    def together(n: int) -> float:  # seconds per trial, in a batch of n
+        return 1.0 / gains.get(n, 1.0)  # the warm-up's batch of 2: no gain
+
+    how = "one" if chosen == 1 else str(chosen)
+    assert choose_batch(alone, together) == (
+        chosen, f"batch trials: {how} at a time (measured gains over one at a time {shown})")
 
 
 def test_a_batched_comparison_draws_and_scores_what_it_does_one_at_a_time(workdir: Path) -> None:
@@ -120,7 +137,7 @@ def test_a_batched_comparison_draws_and_scores_what_it_does_one_at_a_time(workdi
 
 
 def test_a_batched_scale_sweep_runs_the_same_plan_to_the_same_losses(workdir: Path) -> None:
-    args = ["scale", "--optimizers", "adamw", "--parametrization", "mup", "--widths", "8,16",
+    args = ["scale", "--optimizers", "adamw", "--parametrization", "mup", "--widths", "16,32",
             "--steps", "10", "--context", "16", "--batch-size", "8", "--quiet"]
     for name, batch in (("one", "1"), ("eight", "8")):
         result = CliRunner().invoke(cli, [*args, "--study", name, "--batch-trials", batch])
@@ -143,13 +160,7 @@ def test_a_killed_batch_is_reclaimed_and_retried_like_any_trial(workdir: Path) -
                "--study", "killed"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_finished_trials(process, 0, study="killed")  # type: ignore[arg-type]
-        storage = resolve(DB, create=False, read_only=True)
-        while sum("config" in t.user_attrs for t in optuna.load_study(
-                study_name="killed", storage=storage).get_trials(
-                    states=(optuna.trial.TrialState.RUNNING,))) < 3:  # the batch is training
-            assert process.poll() is None
-            time.sleep(0.02)
+        wait_for_trials(process, "killed", running=3)  # the batch is training
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

@@ -17,14 +17,14 @@ from tests.browser import (
     count_plots,
     parse_console,
     render,
-    require_chromium,
     with_prelude,
 )
+from tests.conftest import require
 
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    return require_chromium()
+    return require("chromium")
 
 
 def page_with(tmp_path: Path, body: str, head: str = "", name: str = "page.html") -> Path:
@@ -157,4 +157,4 @@ def test_missing_chromium_skips_locally_but_fails_on_ci(
         monkeypatch.setenv("CI", ci)
     outcome = pytest.fail.Exception if ci == "true" else pytest.skip.Exception
     with pytest.raises(outcome, match="make browser"):
-        require_chromium()
+        require("chromium")

@@ -4,11 +4,9 @@ the test split, resumable after a kill, shared by workers."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -20,6 +18,7 @@ from hpsearch.cli import cli
 from hpsearch.optimizers import OPTIMIZERS as REGISTRY
 from hpsearch.protocols.compare_plan import rerun_source
 from hpsearch.record import trial_attrs
+from tests.waiting import wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
@@ -79,35 +78,11 @@ def test_compare_gives_every_optimizer_its_budget_and_fresh_seeds(workdir: Path)
     assert all(count[key, "search"] == BUDGET + 1 for key in OPTIMIZERS)
 
 
-def wait_for_finished_trials(process: subprocess.Popen[bytes], count: int,
-                             deadline_s: float = 300, study: str = "compare-small") -> None:
-    """Poll the storage until `count` trials of `study` have finished and another is training. One
-    storage object is kept: opening one per poll costs more than a trial here on a busy machine."""
-    from hpsearch.engine.storage import resolve
-
-    storage = None
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end and process.poll() is None:
-        trials = []
-        if storage is None and Path("studies/hpsearch.db").exists():
-            storage = resolve(DB, create=False)
-        if storage is not None:
-            with contextlib.suppress(KeyError):  # the study is still being created
-                trials = optuna.load_study(study_name=study, storage=storage).trials
-        finished = [t for t in trials if t.state.is_finished()]
-        running = [t for t in trials if t.state == TrialState.RUNNING and "config" in t.user_attrs]
-        if len(finished) >= count and running:
-            return
-        time.sleep(0.02)
-    pytest.fail(f"{study} was not caught running a trial after "
-                f"{count} finished (exit code {process.poll()})")
-
-
 def test_a_killed_comparison_continues_where_it_stopped(workdir: Path) -> None:
     command = [*COMMAND, "--epochs", "40"]  # long enough trials to be caught running
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_finished_trials(process, 5)
+        wait_for_trials(process, "compare-small", finished=5, deadline_s=240)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

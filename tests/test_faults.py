@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -20,6 +18,7 @@ from optuna.trial import TrialState
 from hpsearch.cli import cli
 from hpsearch.engine.storage import resolve
 from hpsearch.record import trial_attrs
+from tests.waiting import wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"
 TINY = ["--task", "classification", "--epochs", "2", "--optimizers", "adam,sgd"]
@@ -36,25 +35,6 @@ def snapshot(trials: list[optuna.trial.FrozenTrial]) -> dict[int, tuple]:
             for t in trials if t.state.is_finished()}
 
 
-def wait_for_running_trial(process: subprocess.Popen[bytes] | None = None,
-                           deadline_s: float = 60) -> None:
-    """Poll the storage until a trial is RUNNING with its worker recorded (its training began)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"the sweep ended (code {process.returncode}) before a trial was caught "
-                        f"training: {Path('sweep.log').read_text()[-2000:]}")
-        trials = []
-        if Path("studies/hpsearch.db").exists():  # opening a missing file would create it
-            with contextlib.suppress(KeyError):  # the study is still being created
-                trials = load().trials
-        running = [t for t in trials if t.state == TrialState.RUNNING and "config" in t.user_attrs]
-        if running and len(trials) >= 3:
-            return
-        time.sleep(0.05)
-    pytest.fail("no trial started training in time")
-
-
 def test_a_sigkilled_sweep_resumes_keeps_what_finished_and_retries_the_lost_trial(
     workdir: Path,
 ) -> None:
@@ -63,7 +43,7 @@ def test_a_sigkilled_sweep_resumes_keeps_what_finished_and_retries_the_lost_tria
     with open("sweep.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_running_trial(process)
+        wait_for_trials(process, finished=2, log=Path("sweep.log"))
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

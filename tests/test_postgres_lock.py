@@ -18,12 +18,13 @@ from optuna.trial import TrialState
 from hpsearch.engine.budget import StudyLock
 from hpsearch.engine.locks import IDLE_SESSION_TIMEOUT_S, LOCK_TIMEOUT_S, PostgresLock
 from hpsearch.errors import HpsearchError
-from tests.postgres import PostgresServer, serve
+from tests.conftest import serve_postgres
+from tests.postgres import PostgresServer
 
 LOCK_SESSIONS = "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'hpsearch pid %'"
 
 
-server = pytest.fixture(scope="module", name="server")(serve)
+server = pytest.fixture(scope="module", name="server")(serve_postgres)
 
 
 def test_a_sweep_whose_lock_session_is_terminated_finishes_with_every_trial(

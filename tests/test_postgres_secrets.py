@@ -14,7 +14,8 @@ import pytest
 from psycopg import sql
 
 from hpsearch.engine.storage import display
-from tests.postgres import PostgresServer, postgres_server, require_postgres
+from tests.conftest import require
+from tests.postgres import PostgresServer, postgres_server
 from tests.test_cli import assert_one_line_error, invoke
 
 PASSWORD = "p@ss:w%rd/'\"x"  # every character a URL or a shell would trip on
@@ -23,7 +24,7 @@ USER, DATABASE = "analyst", "secrets"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
-    require_postgres()
+    require("postgresql")
     with postgres_server() as running:
         with psycopg.connect(running.superuser_url, autocommit=True) as admin:
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(

@@ -13,12 +13,13 @@ import optuna
 import psycopg
 import pytest
 
-from tests.postgres import PostgresServer, postgres_server, require_postgres
+from tests.conftest import require
+from tests.postgres import PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
-    require_postgres()
+    require("postgresql")
     with postgres_server() as running:
         yield running
 
@@ -80,7 +81,7 @@ def test_optuna_stores_and_loads_a_study(server: PostgresServer) -> None:
 
 @pytest.mark.parametrize("fails", [False, True], ids=["exits", "test-fails"])
 def test_stops_the_server_and_removes_its_files(fails: bool) -> None:
-    require_postgres()
+    require("postgresql")
     with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():  # noqa: SIM117
         with postgres_server() as running:
             with psycopg.connect(running.url) as connection:

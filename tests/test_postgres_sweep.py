@@ -11,9 +11,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.postgres import PostgresServer, serve
+from tests.conftest import serve_postgres
+from tests.postgres import PostgresServer
 
-server = pytest.fixture(scope="module", name="server")(serve)
+server = pytest.fixture(scope="module", name="server")(serve_postgres)
 
 
 def test_processes_started_at_once_share_one_study_on_an_empty_database(
@@ -48,16 +49,16 @@ def test_a_scale_sweep_shared_by_two_workers_runs_each_run_once(server: Postgres
     from hpsearch.protocols.scale_plan import ScalePlan, next_trial
 
     command = [sys.executable, "-m", "hpsearch", "scale", "--optimizers", "adamw",
-               "--parametrization", "mup", "--widths", "8,16,24,32", "--steps", "10",
+               "--parametrization", "mup", "--widths", "16,32,48,64", "--steps", "10",
                "--context", "16", "--batch-size", "8", "--storage", server.url, "--workers", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
-    assert "held out width 32" in result.stdout
+    assert "held out width 64" in result.stdout
     trials = optuna.load_study(study_name="scale-lm", storage=server.url).trials
     assert all(t.state.is_finished() and t.state != TrialState.FAIL for t in trials)
     runs = [(t.user_attrs["width"], t.user_attrs["lr"], t.user_attrs["seed_index"]) for t in trials]
     assert len(runs) == len(set(runs))  # no run twice
     assert len({t.user_attrs["worker"]["pid"] for t in trials}) == 2
-    plan = ScalePlan(("adamw",), ("mup",), (8, 16, 24, 32), (1,), seeds=2, seed=0)
+    plan = ScalePlan(("adamw",), ("mup",), (16, 32, 48, 64), (1,), seeds=2, seed=0)
     assert next_trial(trials, plan) is None  # and none missing

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from hpsearch import record
 from hpsearch.engine.optuna_adapter import fail_trial
 from hpsearch.engine.recovery import is_gone, process_start, reclaim_dead_trials, retry_once, this_worker
 from hpsearch.engine.storage import resolve
+from tests.conftest import require
+from tests.waiting import poll, wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"
 SWEEP = [sys.executable, "-m", "hpsearch", "tune", "--task", "classification", "--optimizers",
          "adam,sgd", "--pruner", "none", "--sampler", "random"]
+LOG = Path("sweep.log")  # in the test's working directory
 
 
 def load() -> optuna.Study | None:
@@ -31,32 +32,28 @@ def load() -> optuna.Study | None:
         return None
 
 
-def training_trial(process: subprocess.Popen[bytes], deadline_s: float = 120
-                   ) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
-    """Poll until a trial is RUNNING and has reported an epoch."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            pytest.fail(f"the sweep ended first: {Path('sweep.log').read_text()[-2000:]}")
-        study = load()
-        for trial in study.get_trials(states=(TrialState.RUNNING,)) if study else ():
-            if trial.intermediate_values:
-                return study, trial
-        time.sleep(0.05)
-    pytest.fail("no trial was seen training")
+def training_trial(process: subprocess.Popen[bytes]) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
+    """A trial training, once it has reported an epoch."""
+    study, training = wait_for_trials(process, epochs=1, log=LOG)
+    return study, training[0]
 
 
 def test_an_owner_whose_trial_was_failed_under_it_stores_its_result_again(workdir: Path) -> None:
-    with open("sweep.log", "wb") as log:
+    with open(LOG, "wb") as log:
         process = subprocess.Popen([*SWEEP, "--epochs", "60", "--n-trials", "3"], stdout=log,
                                    stderr=subprocess.STDOUT)
+
+    def reclaim_a_living_trial() -> tuple[optuna.Study, optuna.trial.FrozenTrial] | None:
+        """What a reclaim does, to a trial that is in fact still training (None: it had ended)."""
+        study, victim = training_trial(process)
+        if fail_trial(study, victim, {record.RECLAIMED: "its process ended while it ran"}):
+            return study, victim
+        return None
+
     try:
-        while True:  # what a reclaim does, to a trial that is in fact still training
-            study, victim = training_trial(process)
-            if fail_trial(study, victim, {record.RECLAIMED: "its process ended while it ran"}):
-                retry_once(study, victim)
-                break
-        assert process.wait(timeout=300) == 0, Path("sweep.log").read_text()
+        study, victim = poll(reclaim_a_living_trial, "a training trial failed under its owner")
+        retry_once(study, victim)
+        assert process.wait(timeout=300) == 0, LOG.read_text()
     finally:
         process.kill()
     trials = load().trials  # type: ignore[union-attr]
@@ -77,10 +74,9 @@ def test_an_owner_whose_trial_was_failed_under_it_stores_its_result_again(workdi
 
 
 def test_a_trial_in_another_pid_namespace_is_not_reclaimed(workdir: Path) -> None:
-    if subprocess.run(["unshare", "-pf", "--mount-proc", "true"], capture_output=True).returncode:
-        pytest.skip("unshare cannot make a PID namespace here")
-    with open("sweep.log", "wb") as log:  # as a container on this machine would run it
-        process = subprocess.Popen(["unshare", "-pf", "--mount-proc", *SWEEP, "--epochs", "400",
+    unshare = require("unshare")
+    with open(LOG, "wb") as log:  # as a container on this machine would run it
+        process = subprocess.Popen([unshare, "-pf", "--mount-proc", *SWEEP, "--epochs", "400",
                                     "--n-trials", "1"], stdout=log, stderr=subprocess.STDOUT)
     try:
         study, trial = training_trial(process)

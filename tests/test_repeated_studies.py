@@ -22,9 +22,9 @@ from hpsearch.cli import cli
 from hpsearch.protocols.compare import CompareConfig, tasks_of
 from hpsearch.record import trial_attrs
 from hpsearch.report.text import to_json
-from tests.browser import render, require_chromium
-from tests.conftest import summarise
-from tests.test_compare import wait_for_finished_trials
+from tests.browser import render
+from tests.conftest import require, summarise
+from tests.waiting import wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"
 OPTIMIZERS = ("sgd", "adam")
@@ -109,7 +109,7 @@ def test_each_study_draws_its_own_split_search_and_seeds(workdir: Path) -> None:
 
 def check_page(page: Path) -> None:
     """The page of a comparison over two studies, as a reader sees it in Chromium."""
-    chromium = require_chromium()
+    chromium = require("chromium")
     html = page.read_text()
     assert "Rank in each study" in html and "Probability of improvement" in html
     assert "Time to target" in html and "Time-to-target profile" in html
@@ -133,7 +133,7 @@ def test_a_killed_multi_study_comparison_resumes_where_it_stopped(workdir: Path)
     command = [sys.executable, "-m", "hpsearch", *ARGS, "--studies", "2", "--epochs", "20"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_finished_trials(process, 2, study="compare-small-study2")
+        wait_for_trials(process, "compare-small-study2", finished=2, deadline_s=240)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

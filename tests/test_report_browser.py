@@ -7,14 +7,14 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from tests.browser import render, require_chromium
-from tests.conftest import REPO
+from tests.browser import render
+from tests.conftest import REPO, require
 
 ARTEFACTS = REPO / "build" / "artefacts"
 
 
 def test_every_plot_renders_without_a_javascript_error(storage: str, tmp_path: Path) -> None:
-    chromium = require_chromium()
+    chromium = require("chromium")
     page = tmp_path / "report.html"
     result = CliRunner().invoke(cli, ["report", "--storage", storage, "--out", str(page)])
     assert result.exit_code == 0, result.output
@@ -34,7 +34,7 @@ WIDTHS = """<script>window.addEventListener("load", () => setTimeout(() =>
 
 
 def test_no_plot_is_drawn_wider_than_its_place_on_the_page(storage: str, tmp_path: Path) -> None:
-    chromium = require_chromium()
+    chromium = require("chromium")
     page = tmp_path / "report.html"
     result = CliRunner().invoke(cli, ["report", "--storage", storage, "--out", str(page)])
     assert result.exit_code == 0, result.output

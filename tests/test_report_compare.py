@@ -19,8 +19,8 @@ from hpsearch.report.comparison_figures import comparison_figures, profile_figur
 from hpsearch.report.page import render_page
 from hpsearch.report.text import markdown, terminal, to_json
 from hpsearch.stats import expected_best, lr_window, mean_interval
-from tests.browser import render, require_chromium
-from tests.conftest import summarise
+from tests.browser import render
+from tests.conftest import require, summarise
 from tests.test_report_summary import known_trials
 
 KEYS = ("sgd", "momentum", "adam")
@@ -268,7 +268,7 @@ def test_the_page_shows_comparisons_apart_from_tune_studies(report: Report) -> N
 
 
 def test_a_comparison_page_renders_in_a_browser(report: Report, tmp_path: Path) -> None:
-    chromium = require_chromium()
+    chromium = require("chromium")
     path = tmp_path / "compare.html"
     path.write_text(render_page(report), encoding="utf-8")
     rendered = render(path, width=1400, height=2400, chromium=chromium)

@@ -29,8 +29,8 @@ from hpsearch.report.page import render_page
 from hpsearch.report.points import TrialPoint
 from hpsearch.report.summary import StudySummary, summarise_study
 from hpsearch.report.text import markdown, terminal, to_json
-from tests.browser import render, require_chromium
-from tests.conftest import summarise
+from tests.browser import render
+from tests.conftest import require, summarise
 from tests.test_report_compare import CLEAR_WINNER, DIGITS, add_comparison
 
 OPTIMIZERS = CategoricalDistribution(["sgd", "adam", "lbfgs"])
@@ -263,7 +263,7 @@ def test_the_page_shows_costs_and_warm_starts(report: Report) -> None:
 
 
 def test_the_cost_figures_render_in_a_browser(report: Report, tmp_path: Path) -> None:
-    chromium = require_chromium()
+    chromium = require("chromium")
     path = tmp_path / "cost.html"
     path.write_text(render_page(report), encoding="utf-8")
     rendered = render(path, width=1400, height=2400, chromium=chromium)

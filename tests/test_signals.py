@@ -4,7 +4,6 @@ outlives the command, and the same command resumes to its total."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -18,10 +17,13 @@ from optuna.trial import TrialState
 
 from hpsearch.engine.storage import resolve
 from hpsearch.record import trial_attrs
+from tests.conftest import require
+from tests.waiting import poll, wait_for_trials
 
 # Trials of a second or more, and a stuck process's stacks on SIGABRT (faulthandler).
 SWEEP = [sys.executable, "-X", "faulthandler", "-m", "hpsearch", "tune", "--task", "classification",
          "--optimizers", "adam,sgd", "--pruner", "none", "--epochs", "150", "--n-trials", "1000"]
+LOG = Path("sweep.log")  # in the test's working directory
 
 
 def trials() -> list[optuna.trial.FrozenTrial]:
@@ -34,24 +36,8 @@ def trials() -> list[optuna.trial.FrozenTrial]:
         return []
 
 
-def wait_until(condition: str, process: subprocess.Popen[bytes], deadline_s: float = 120) -> None:
-    """Poll the storage until `condition` holds: "training" (a trial is training) or
-    "two-training" (two trials training at once: both workers busy)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            pytest.fail(f"the sweep ended first (code {process.returncode}): "
-                        f"{Path('sweep.log').read_text()[-2000:]}")
-        found = trials()
-        training = [t for t in found if t.state == TrialState.RUNNING and "config" in t.user_attrs]
-        if len(training) >= (2 if condition == "two-training" else 1):
-            return
-        time.sleep(0.05)
-    pytest.fail(f"not seen in {deadline_s} s: {condition}")
-
-
 def start(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
-    with open("sweep.log", "wb") as log:
+    with open(LOG, "wb") as log:
         return subprocess.Popen([*prefix, *SWEEP, *args], stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -64,7 +50,7 @@ def exit_code(process: subprocess.Popen[bytes], deadline_s: float = 60) -> int:
         process.send_signal(signal.SIGABRT)
         process.wait()
         pytest.fail(f"still running {deadline_s} s after the signal: "
-                    f"{Path('sweep.log').read_text()[-4000:]}")
+                    f"{LOG.read_text()[-4000:]}")
 
 
 def gone(pid: int) -> bool:
@@ -97,10 +83,10 @@ def resume_reaches_the_total(found: list[optuna.trial.FrozenTrial], *args: str) 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_stop_a_sweep_as_ctrl_c_does(workdir: Path, signum: int) -> None:
     process = start()
-    wait_until("training", process)
+    wait_for_trials(process, log=LOG)
     process.send_signal(signum)
     assert exit_code(process) == 128 + signum
-    output = Path("sweep.log").read_text()
+    output = LOG.read_text()
     assert f"stopped by {signal.Signals(signum).name}" in output
     resume_reaches_the_total(assert_stopped_cleanly(signum, output))
 
@@ -109,16 +95,14 @@ def test_sigterm_and_sighup_stop_a_sweep_as_ctrl_c_does(workdir: Path, signum: i
 def test_a_signal_to_the_main_process_stops_every_worker_within_seconds(
         workdir: Path, signum: int) -> None:
     process = start("--workers", "2")
-    wait_until("two-training", process)
+    wait_for_trials(process, running=2, log=LOG)  # both workers busy
     workers = {trial_attrs(t)["worker"]["pid"] for t in trials()} - {process.pid}
     signalled = time.monotonic()
     process.send_signal(signum)  # to the main process alone, not its group
     assert exit_code(process) == 128 + signum
     assert time.monotonic() - signalled < 10
-    end = time.monotonic() + 10
-    while not all(gone(pid) for pid in workers) and time.monotonic() < end:
-        time.sleep(0.05)
-    assert workers and all(gone(pid) for pid in workers)
+    assert workers
+    poll(lambda: all(gone(pid) for pid in workers) or None, f"workers {workers} gone", deadline_s=10)
     found = trials()
     assert not [t for t in found if t.state == TrialState.RUNNING]
     assert sum(t.state == TrialState.FAIL for t in found) == 2  # one in flight per worker
@@ -126,36 +110,24 @@ def test_a_signal_to_the_main_process_stops_every_worker_within_seconds(
 
 
 def test_as_pid_1_in_a_container_sigterm_still_stops_the_sweep(workdir: Path) -> None:
-    if subprocess.run(["unshare", "-pf", "--mount-proc", "true"], capture_output=True).returncode:
-        pytest.skip("unshare cannot make a PID namespace here")
-    process = start(prefix=("unshare", "-pf", "--mount-proc"))
-    wait_until("training", process)
+    process = start(prefix=(require("unshare"), "-pf", "--mount-proc"))
+    wait_for_trials(process, log=LOG)
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
     assert len(children) == 1  # the sweep, PID 1 of its namespace
     os.kill(int(children[0]), signal.SIGTERM)
     assert exit_code(process) == 128 + signal.SIGTERM
-    assert_stopped_cleanly(signal.SIGTERM, Path("sweep.log").read_text())
+    assert_stopped_cleanly(signal.SIGTERM, LOG.read_text())
 
 
 def test_ctrl_c_stops_a_comparison_as_it_stops_tune(workdir: Path) -> None:
-    with open("sweep.log", "wb") as log:
+    with open(LOG, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "hpsearch", "compare", "--task", "small",
                                     "--budget", "40", "--epochs", "60"],
                                    stdout=log, stderr=subprocess.STDOUT)
-    end = time.monotonic() + 120
-    while time.monotonic() < end:  # poll until one of its trials is training
-        assert process.poll() is None, Path("sweep.log").read_text()[-2000:]
-        found: list[optuna.trial.FrozenTrial] = []
-        if Path("studies/hpsearch.db").exists():
-            with contextlib.suppress(KeyError):
-                found = optuna.load_study(study_name="compare-small", storage=resolve(
-                    "sqlite:///studies/hpsearch.db", create=False)).trials
-        if any(t.state == TrialState.RUNNING and "config" in t.user_attrs for t in found):
-            break
-        time.sleep(0.05)
+    wait_for_trials(process, "compare-small", log=LOG)
     process.send_signal(signal.SIGINT)
     assert exit_code(process) == 130
-    output = Path("sweep.log").read_text()
+    output = LOG.read_text()
     assert "interrupted" in output and "Aborted" not in output and "Traceback" not in output
     study = optuna.load_study(study_name="compare-small",
                               storage=resolve("sqlite:///studies/hpsearch.db", create=False))

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import optuna
-import pytest
 from click.testing import CliRunner
 
 import hpsearch
 from hpsearch.cli import cli
+from tests.conftest import require
 
 DB = Path("studies/hpsearch.db")
 
@@ -63,8 +63,7 @@ def test_reading_commands_leave_a_plain_optuna_file_as_it_was(workdir: Path) -> 
 
 
 def test_reading_commands_work_on_a_read_only_mount(workdir: Path) -> None:
-    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
-        pytest.skip("unshare cannot make a mount namespace here")
+    unshare = require("unshare")
     shelf = workdir / "shelf"
     shelf.mkdir()
     plain_optuna_study(shelf / "plain.db")
@@ -82,7 +81,7 @@ def test_reading_commands_work_on_a_read_only_mount(workdir: Path) -> None:
         f"{hpsearch_command} best --storage {url}",
         f"{hpsearch_command} report --storage {url} --out {workdir / 'report.html'}",
     ])
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+    done = subprocess.run([unshare, "-m", "--propagation", "private", "sh", "-c", script],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "mine" in done.stdout and "Traceback" not in done.stderr

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from hpsearch.cli import cli
 from hpsearch.errors import ConfigError
 from hpsearch.tasks.table import table_task
+from tests.conftest import require
 
 TINY = ["--n-trials", "2", "--epochs", "2", "--optimizers", "adam", "--pruner", "none"]
 
@@ -147,7 +148,7 @@ def test_data_options_that_do_not_fit_are_usage_errors(workdir: Path, tmp_path: 
 def test_parquet_tables_read_like_csv(tmp_path: Path) -> None:
     import pandas as pd
 
-    pytest.importorskip("pyarrow")
+    require("pyarrow")
     csv = penguins(tmp_path / "penguins.csv")
     parquet = tmp_path / "penguins.parquet"
     pd.read_csv(csv).to_parquet(parquet)

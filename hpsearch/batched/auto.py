@@ -5,7 +5,7 @@ may lose; on a GPU the gain is where kernel launches set the pace)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from hpsearch.batched.fit import BatchedFit, Member
@@ -85,9 +85,17 @@ def choose_batch(alone: Callable[[int], float], together: Callable[[int], float]
 
     alone(2), together(2)  # warm-up: first calls and allocations
     per_trial = min(alone(4), alone(4))
-    gains = {n: per_trial / min(together(n), together(n)) for n in candidates}
-    best = max(gains, key=lambda n: gains[n])
+    # Rounded as the line shows them, so that the choice follows from what it says.
+    gains = {n: round(per_trial / min(together(n), together(n)), 2) for n in candidates}
+    best = batch_for(gains)
     measured = ", ".join(f"{n}: {gain:.2f}x" for n, gain in gains.items())
-    if gains[best] < MIN_GAIN:
+    if best == 1:
         return 1, f"batch trials: one at a time (measured gains over one at a time {measured})"
     return best, f"batch trials: {best} at a time (measured gains over one at a time {measured})"
+
+
+def batch_for(gains: Mapping[int, float]) -> int:
+    """The batch size of the largest gain (seconds per trial one at a time over seconds per trial
+    in batches of that size), or 1 where even that one is below MIN_GAIN."""
+    best = max(gains, key=lambda n: gains[n])
+    return best if gains[best] >= MIN_GAIN else 1
