@@ -15,6 +15,9 @@ from hpsearch import record
 if TYPE_CHECKING:
     import optuna
 
+    from hpsearch.protocols.scale import Share
+    from hpsearch.protocols.scale_plan import ScalePlan
+
 
 def duration(seconds: float) -> str:
     """`42s`, `3m05s`, `1h02m`."""
@@ -126,21 +129,26 @@ class Progress(Line):
 
 
 class ScaleProgress(Line):
-    """A scale sweep: runs finished (all workers) of those its plan expects by now, the run that
-    ended, elapsed and time left."""
+    """The study's runs finished (every process's, other commands' too) of those its plan expects
+    by now, how many of them this command ran where others did some, the run that ended, elapsed
+    and time left (the study's, at the pace of every process)."""
 
-    def __init__(self, plan: Any, quiet: bool = False) -> None:
+    def __init__(self, plan: ScalePlan, quiet: bool = False) -> None:
         super().__init__(quiet)
         self.plan = plan
         self.pace = Pace(0)
+        self.share: Share | None = None  # known once the study is open
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
         from hpsearch.protocols.scale_plan import runs_expected
 
         trials = study.get_trials(deepcopy=False)
-        done = sum(t.state.is_finished() and record.outcome(t) != "failed" for t in trials)
-        expected = max(done, runs_expected(trials, self.plan))
-        line = f"[{done}/~{expected}] runs"
+        counted = [t for t in trials if t.state.is_finished() and record.outcome(t) != "failed"]
+        expected = max(len(counted), runs_expected(trials, self.plan))
+        line = f"[{len(counted)}/~{expected}] runs of the study"
+        mine = sum(map(self.share.ran, counted)) if self.share else len(counted)
+        if mine != len(counted):
+            line += f", {mine} by this command"
         if trial is not None:
             attrs = trial.user_attrs
             value = f"{trial.value:.4f}" if trial.value is not None else record.outcome(trial)
@@ -148,7 +156,7 @@ class ScaleProgress(Line):
                      f"{attrs.get(record.PARAMETRIZATION)} width {attrs.get(record.WIDTH)} "
                      f"x{attrs.get(record.LENGTH)} lr {attrs.get(record.LR, 0):.3g} "
                      f"seed {attrs.get(record.SEED_INDEX)}: {value}")
-        self.show(f"{line} | {self.pace.text(done, expected)}")
+        self.show(f"{line} | {self.pace.text(len(counted), expected)}")
 
 
 class RangeTestProgress(Line):
@@ -163,6 +171,23 @@ class RangeTestProgress(Line):
         self.done += 1
         self.show(f"[{self.done}/{self.pace.total}] range tests | {optimizer}: {result.stopped}, "
                   f"{result.seconds:.1f} s | {self.pace.text(self.done)}")
+
+
+def stopped_line(stop: KeyboardInterrupt, workers: int = 1) -> str:
+    """What a stopping signal did to a sweep: how many trials it found in flight (this process's
+    own count; with workers, theirs are failed too and not counted here)."""
+    from hpsearch.engine import signals
+
+    count = signals.in_flight(stop)
+    if count is None or workers > 1:
+        failed = "the trials in flight are recorded as failed"
+    elif count == 0:
+        failed = "no trial was in flight"
+    elif count == 1:
+        failed = "the trial in flight is recorded as failed"
+    else:
+        failed = f"the {count} trials in flight are recorded as failed"
+    return f"{signals.described(stop)}: {failed}; run the same command to continue"
 
 
 def print_table(study: optuna.Study) -> None:

@@ -5,8 +5,9 @@ vectorised update and that share a model shape and a length train as one stacked
 Each trial of a batch stays its own Optuna trial: its own heartbeat, reports, pruning (a pruned or
 diverged trial is told at once and leaves the batch; the others train on unchanged), seed, reason
 and record, which adds the batch's id and size and marks its seconds as its even share of the
-batch's. A stopping signal fails every trial of the batch not yet told, with the signal as reason;
-a killed batch's trials are reclaimed and retried like any other.
+batch's. A stopping signal fails every trial of the batch still training, each with its record of
+what it ran and the signal as reason; one that comes while trials that ended are stored waits until
+they are told as they ended. A killed batch's trials are reclaimed and retried like any other.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from hpsearch.batched.fit import BatchedFit, Member, why_not_batched
 from hpsearch.batched.lm import BatchedLMFit
 from hpsearch.batched.stacked import NotBatchable
 from hpsearch.engine import signals
-from hpsearch.engine.ledger import TrialLedger, fail_stopped, tell
+from hpsearch.engine.ledger import TrialLedger, end_all_stopped, tell
 from hpsearch.engine.objective import Objective, ending, failure_reason
 from hpsearch.engine.optuna_adapter import heartbeat, reports_together, trials_read_once
 from hpsearch.space import TrialConfig
+from hpsearch.train import EpochResult
 from hpsearch.train_lm import LMDeviceData
 
 if TYPE_CHECKING:
@@ -70,12 +72,12 @@ def run_batch(study: optuna.Study, trials: Sequence[optuna.trial.Trial], objecti
     def end(entry: Entry, state: str, value: float | None = None) -> None:
         with signals.held():
             told.append(tell(study, entry.ledger, state, value))
-        entry.ended = True
+            entry.ended = True
 
     with contextlib.ExitStack() as beats:
-        for trial in trials:
-            beats.enter_context(heartbeat(study, trial))
         try:
+            for trial in trials:
+                beats.enter_context(heartbeat(study, trial))
             signals.deliver(stopping or [])
             for trial in trials:
                 ledger = TrialLedger(trial)
@@ -85,13 +87,14 @@ def run_batch(study: optuna.Study, trials: Sequence[optuna.trial.Trial], objecti
                 train_alone(objective, entry, end)
             for members in groups:
                 train_together(objective, members, end)
-        except BaseException as stop:  # every trial not yet told: failed, as `run_one` fails one
-            begun = {id(e.ledger.trial): e for e in entries}
-            with signals.held():
-                for trial in trials:
-                    mine = begun.get(id(trial))
-                    if mine is None or not mine.ended:
-                        fail_stopped(study, mine.ledger if mine else TrialLedger(trial), stop)
+        except BaseException as stop:  # every trial not yet told: ended as `run_one` ends one
+            untold = [entry for entry in entries if not entry.ended]
+            with signals.held(deliver=False):  # one not trained yet: its record all the same
+                for entry in untold:
+                    if rec.RECORD not in entry.ledger.attrs:
+                        objective.finish(entry.ledger, entry.record, 0.0, None)
+            not_begun = [TrialLedger(trial) for trial in trials[len(entries):]]
+            end_all_stopped(study, [entry.ledger for entry in untold] + not_begun, stop)
             raise
     return told
 
@@ -160,33 +163,51 @@ def train_together(objective: Objective, members: list[Entry], end: Ending) -> N
     last: dict[int, float] = {}
     try:
         for results in run:
-            stopped = []
-            # The pruner decides for the batch's trials as for parallel workers: each sees the
-            # study as it stood at this evaluation point, read once for the whole batch.
-            # Its reports are written in one transaction as the point ends.
-            study = members[0].ledger.trial.study
-            with reports_together(study) as refused, trials_read_once(study):
-                for i, result in results.items():
-                    entry, last[i] = members[i], result.val_metric
-                    if objective.take_point(entry.ledger, entry.config, entry.record, result,
-                                            entry.points, lambda i=i: run.seconds[i]):  # type: ignore[misc]
-                        stopped.append(i)
-            for entry in members:  # failed by another process while it trained here
-                entry.ledger.orphaned |= entry.ledger.trial.number in refused
-            run.drop(stopped)
-            for i in stopped:
-                objective.finish(members[i].ledger, members[i].record, run.seconds[i])
-                end(members[i], "PRUNED", None)
+            # A stopping signal waits for the point's reports, and for the ends of the trials it
+            # stops, to be stored: a trial whose training ended is stored as it ended.
+            with signals.held():
+                stopped = take_points(objective, members, results, run.seconds, last)
+                run.drop(stopped)
+                for i in stopped:
+                    objective.finish(members[i].ledger, members[i].record, run.seconds[i], "PRUNED")
+                    end(members[i], "PRUNED", None)
         tested = run.metrics("test") if objective.score_test and run.active else None
-        for position, i in enumerate(list(run.active)):
-            if tested is not None:
-                members[i].record[rec.TEST_VALUE] = float(tested[position][0])
-            objective.finish(members[i].ledger, members[i].record, run.seconds[i])
-            end(members[i], "COMPLETE", last[i])
+        with signals.held():
+            for position, i in enumerate(list(run.active)):
+                if tested is not None:
+                    members[i].record[rec.TEST_VALUE] = float(tested[position][0])
+                objective.finish(members[i].ledger, members[i].record, run.seconds[i], "COMPLETE",
+                                 last[i])
+                end(members[i], "COMPLETE", last[i])
     except Exception as error:
         for i, entry in enumerate(members):
             if not entry.ended:
                 entry.record[rec.REASON] = failure_reason(error)
-                objective.finish(entry.ledger, entry.record, run.seconds[i], failed=True)
+                objective.finish(entry.ledger, entry.record, run.seconds[i], "FAIL")
                 end(entry, "FAIL", None)
+    except KeyboardInterrupt:  # stopped: each trial's record, what it ran so far, as a trial alone
+        with signals.held(deliver=False):
+            for i, entry in enumerate(members):
+                if not entry.ended and rec.RECORD not in entry.ledger.attrs:
+                    objective.finish(entry.ledger, entry.record, run.seconds[i], None)
+        raise
+
+
+def take_points(objective: Objective, members: list[Entry], results: dict[int, EpochResult],
+                seconds: list[float], last: dict[int, float]) -> list[int]:
+    """Report one evaluation point of the batch's trials, in one transaction; those it stops.
+
+    The pruner decides for the batch's trials as for parallel workers: each sees the study as it
+    stood at this evaluation point, read once for the whole batch."""
+    stopped = []
+    study = members[0].ledger.trial.study
+    with reports_together(study) as refused, trials_read_once(study):
+        for i, result in results.items():
+            entry, last[i] = members[i], result.val_metric
+            if objective.take_point(entry.ledger, entry.config, entry.record, result,
+                                    entry.points, lambda i=i: seconds[i]):  # type: ignore[misc]
+                stopped.append(i)
+    for entry in members:  # failed by another process while it trained here
+        entry.ledger.orphaned |= entry.ledger.trial.number in refused
+    return stopped
 

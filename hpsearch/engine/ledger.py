@@ -12,10 +12,11 @@ process has taken it yet.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
+from hpsearch.engine import signals
 from hpsearch.engine.optuna_adapter import cancel_waiting
 
 if TYPE_CHECKING:
@@ -30,10 +31,20 @@ class TrialLedger:
         self.attrs: dict[str, Any] = {}
         self.intermediate: dict[int, float] = {}
         self.orphaned = False  # failed by another process while it ran here
+        self.ended: tuple[str, float | None] | None = None  # how it ended, once its record is stored
 
     def set_attr(self, key: str, value: Any) -> None:
         self.attrs[key] = value
         self._write(self.trial.set_user_attr, key, value)
+
+    def store_end(self, measured: dict[str, Any], state: str | None, value: float | None = None
+                  ) -> None:
+        """Write the trial's record; one whose training ended (`state`: COMPLETE, PRUNED or FAIL,
+        not None) is from then on told as it ended, whatever stops this process before its end is
+        told (see `end_stopped`)."""
+        self.set_attr(record.RECORD, measured)
+        if state is not None:
+            self.ended = (state, value)
 
     def report(self, value: float, step: int) -> None:
         self.intermediate.setdefault(step, value)  # as Optuna: the first report of a step counts
@@ -90,17 +101,33 @@ def tell(study: optuna.Study, ledger: TrialLedger, state: str,
     return store_again(study, ledger, state, value)
 
 
-def fail_stopped(study: optuna.Study, ledger: TrialLedger, stop: BaseException) -> None:
-    """A trial that did not finish: FAIL, with the signal as its reason when a stopping signal
-    (Ctrl-C, `signals.Stopped`) ended it; a reclaim's retry, if there is one, runs it again. One
+def end_stopped(study: optuna.Study, ledger: TrialLedger, stop: BaseException) -> bool:
+    """A trial a stop came to before its end was told (Ctrl-C, `signals.Stopped`, or an error of
+    hpsearch's). One whose record says it ended (`store_end`: the stop came while its end was
+    stored) is told as it ended. Any other was in flight: FAIL, with the signal as its reason when
+    a stopping signal ended it, and True; a reclaim's retry, if there is one, runs it again. One
     another process failed meanwhile is left as it is."""
     from optuna.trial import TrialState
 
+    if ledger.ended is not None:
+        tell(study, ledger, *ledger.ended)
+        return False
     if ledger.orphaned:
-        return
+        return True
     if isinstance(stop, KeyboardInterrupt):
         ledger.set_attr(record.REASON, f"stopped by {stop.args[0] if stop.args else 'SIGINT'}")
     study.tell(ledger.trial, state=TrialState.FAIL, skip_if_finished=True)
+    return True
+
+
+def end_all_stopped(study: optuna.Study, ledgers: Iterable[TrialLedger], stop: BaseException) -> None:
+    """End, with stopping signals held, every trial a stop came to before its end was told
+    (`end_stopped`), and count on the stop those it found in flight. The caller raises the stop; a
+    stopping signal that came while an error of hpsearch's was handled is raised here instead."""
+    with signals.held(deliver=False) as handed:
+        signals.stopped_in_flight(stop, sum(end_stopped(study, ledger, stop) for ledger in ledgers))
+    if not isinstance(stop, KeyboardInterrupt):
+        signals.deliver(handed)
 
 
 def store_again(study: optuna.Study, ledger: TrialLedger, state: str,

@@ -131,25 +131,32 @@ class Objective:
         import optuna
 
         started = time.perf_counter()
-        failed = False
+        state: str | None = None  # None: stopped before its training ended
+        value = None
         try:
-            return self._train(ledger, config, record, started)
+            value = self._train(ledger, config, record, started)
+            state = "COMPLETE"
+            return value
         except optuna.TrialPruned:
+            state = "PRUNED"
             raise
         except Exception as error:
-            failed = True
+            state = "FAIL"
             record[rec.REASON] = failure_reason(error)
             raise TrialFailed(record[rec.REASON]) from error
         finally:
-            self.finish(ledger, record, time.perf_counter() - started, failed)
+            self.finish(ledger, record, time.perf_counter() - started, state, value)
 
     def finish(self, ledger: TrialLedger, record: dict[str, Any], seconds: float,
-               failed: bool = False) -> None:
-        """Write what the trial measured, in one attribute, and free what it held."""
+               state: str | None, value: float | None = None) -> None:
+        """Write what the trial measured, in one attribute, and free what it held. Once written, a
+        trial whose training ended (`state`) is told as it ended, whatever signal comes meanwhile
+        (`TrialLedger.store_end`)."""
         record[rec.SECONDS] = round(seconds, 4)
-        with signals.held():
-            ledger.set_attr(rec.RECORD, record)
-        release_memory(self.device, failed)
+        with signals.held(deliver=False) as stopping:
+            ledger.store_end(record, state, value)
+        release_memory(self.device, state == "FAIL")
+        signals.deliver(stopping)
 
     def point(self, epoch: int) -> str:
         """An evaluation point as a user counts it: an epoch, or the steps done by then."""

@@ -20,7 +20,9 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
   its `_get_trials`, and the cache's `_studies`, `_lock`);
 - a batch of trials writing its evaluation point's reports in one transaction of an RDB storage
   (`study._storage._backend`, its `_set_trial_intermediate_value_without_commit` and
-  `optuna.storages._rdb.storage._create_scoped_session`).
+  `optuna.storages._rdb.storage._create_scoped_session`);
+- the operation codes a journal file's records may hold, to name a record Optuna cannot replay
+  (`optuna.storages.journal._storage.JournalOperation`).
 """
 
 from __future__ import annotations
@@ -220,3 +222,10 @@ def write_reports(backend: Any, pending: list[tuple[int, int, float]], finished:
                 backend.set_trial_intermediate_value(trial_id, step, value)
             except UpdateFinishedTrialError:
                 finished.append(backend.get_trial_number_from_id(trial_id))
+
+
+def journal_op_codes() -> set[int]:
+    """The operation codes of the records Optuna writes to a journal file (and replays)."""
+    from optuna.storages.journal._storage import JournalOperation
+
+    return {int(operation) for operation in JournalOperation}

@@ -12,7 +12,7 @@ from hpsearch import record
 from hpsearch.engine import signals
 from hpsearch.engine.batch import run_batch
 from hpsearch.engine.budget import Chooser, StudyLock, take_trial
-from hpsearch.engine.ledger import TrialLedger, fail_stopped, tell
+from hpsearch.engine.ledger import TrialLedger, end_all_stopped, tell
 from hpsearch.engine.objective import Objective, ending
 from hpsearch.engine.optuna_adapter import heartbeat
 
@@ -47,17 +47,17 @@ class FailureLimit:
 def run_one(study: optuna.Study, trial: optuna.trial.Trial, objective: Objective,
             stopping: list[int] | None = None) -> optuna.trial.FrozenTrial:
     """Train one trial and record how it ended; a stopping signal (also one that came while it was
-    being taken: `stopping`) records it as failed, with the signal as its reason, then stops. Its
-    end is told with signals held (see `signals.held`); a trial another process failed while it
-    trained here is stored again (see `ledger`)."""
+    being taken: `stopping`) records it as failed, with the signal as its reason, then stops; one
+    that comes once its record is stored stops only after its end is told as it ended. Its end is
+    told with signals held (see `signals.held`); a trial another process failed while it trained
+    here is stored again (see `ledger`)."""
     entry = TrialLedger(trial)
     try:
         signals.deliver(stopping or [])
         with heartbeat(study, trial):
             state, value = ending(lambda: objective(trial, entry))
     except BaseException as stop:  # Ctrl-C, another stopping signal, or an error of hpsearch's
-        with signals.held():
-            fail_stopped(study, entry, stop)
+        end_all_stopped(study, [entry], stop)
         raise
     with signals.held():
         return tell(study, entry, state, value)

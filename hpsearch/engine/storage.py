@@ -98,16 +98,16 @@ def resolve(url: str | None, *, create: bool = True, heartbeat: bool = False,
             read_only: bool = False) -> optuna.storages.BaseStorage:
     """An Optuna storage for the URL. `create=False` refuses a local file that does not exist;
     `heartbeat=True` (for sweeps) lets RDB storages fail and retry the trials of dead workers;
-    `read_only=True` (for commands that only read) opens an SQLite file without changing it."""
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
+    `read_only=True` (for commands that only read) opens an SQLite file without changing it, and a
+    journal file without the repair of a half-written last record that precedes a writer's writes."""
     given = url or os.environ.get(ENV_VAR)
     url = storage_url(url)
     if url.startswith("journal:"):
+        from hpsearch.engine.journal import open_journal
+
         path = Path(url.removeprefix("journal:"))
         _check_local_file(path, url, create, may_create_folder=not given)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return open_journal(path, url, writing=not read_only)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         _check_local_file(path, url, create and not read_only, may_create_folder=not given)
