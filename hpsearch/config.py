@@ -14,7 +14,9 @@ from hpsearch.device import PRECISIONS
 from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
 from hpsearch.tasks import get_task
+from hpsearch.tasks.gpt import check_width
 from hpsearch.tasks.prepare import LanguageModel
+from hpsearch.tasks.spreadsheet import READING_KEYS, TableReading
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,6 +49,10 @@ class StudyConfig:
     data: str | None = None  # the user's table replaces the task's data
     target: str | None = None
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
+    sep: str | None = None  # how --data is read (tasks.spreadsheet): None is detected
+    decimal: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None  # a workbook's sheet, by name or position [default: its first]
     warm_start: tuple[str, ...] = ()  # studies whose best configurations run first
     lr_from_range_test: bool = False  # narrow each optimizer's lr range by a range test first
     # The language model's budget in optimizer steps, evaluated every `eval_every` steps (each
@@ -90,7 +96,7 @@ class StudyConfig:
         if self.data is not None and self.task not in ("classification", "regression", "lm"):
             raise ConfigError(f"task '{self.task}' has built-in data; --data applies to "
                               "--task classification or regression only")
-
+        self.reading().check(self.data, get_task(self.task).problem.kind != "lm")
 
     def check_language(self) -> None:
         from hpsearch.optimizers import get_spec
@@ -112,6 +118,8 @@ class StudyConfig:
             return
         if self.steps is None:
             raise ConfigError("--task lm counts its budget in steps: use --steps (and --eval-every)")
+        if self.width is not None and self.model is None:  # a user's model is built its own way
+            check_width(self.width)
         closure = [k for k in self.space.optimizers if get_spec(k).needs_closure]
         if closure:
             raise ConfigError(f"--task lm refuses '{closure[0]}': it needs full-batch steps, and "
@@ -119,6 +127,9 @@ class StudyConfig:
                               + choices(k for k in self.space.optimizers if k not in closure))
         if self.lr_from_range_test:
             raise ConfigError("--lr-from-range-test applies to the table tasks")
+
+    def reading(self) -> TableReading:
+        return TableReading(self.sep, self.decimal, self.encoding, self.sheet)
 
     def language(self) -> LanguageModel:
         defaults = LanguageModel()
@@ -201,7 +212,7 @@ FILE_TYPES: dict[str, str] = {
     "model": "string", "warm_start": "list of names", "lr_from_range_test": "boolean",
     "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
     "ranges": "table of [low, high] pairs", "weight_decay_on": "string", "precision": "string",
-    "compile": "boolean", "batch_trials": "integer or auto",
+    "compile": "boolean", "batch_trials": "integer or auto", **dict.fromkeys(READING_KEYS, "string"),
     **dict.fromkeys((*BUDGET_KEYS, *LANGUAGE_KEYS), "integer"),
 }
 FILE_KEYS = set(FILE_TYPES)
@@ -228,7 +239,7 @@ def typed(key: str, value: Any, path: Path) -> Any:
         raise ConfigError(f"'{key}' in '{path}' must be {article} {kind}; got {value!r} "
                           f"({type(value).__name__})")
     if kind == "integer or auto":
-        return parse_batch_trials(value)
+        return parse_batch_trials(value, f" in '{path}'")
     return tuple(value) if kind == "list of names" else value
 
 

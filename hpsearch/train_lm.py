@@ -53,7 +53,7 @@ class LMDeviceData:
         def windows(tokens: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(fixed_windows(tokens, context)).to(device)
 
-        fixed_windows(corpus.train, context, 1)  # long enough for one window
+        corpus.check_context(context)
         train = (torch.from_numpy(np.array(corpus.train)).to(device)
                  if not isinstance(corpus.train, np.memmap) else corpus.train)
         return cls(train, windows(corpus.val), corpus.vocab_size, context, corpus.byte_level,

@@ -95,7 +95,7 @@ def scale_sweep(smoke: bool, device: str) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         config = ScaleConfig(
-            optimizers=("adamw",), widths=(8, 16, 24, 32) if smoke else (128, 256, 512, 1024),
+            optimizers=("adamw",), widths=(16, 32, 48, 64) if smoke else (128, 256, 512, 1024),
             steps=10 if smoke else 250, context=16 if smoke else 128, batch_size=8 if smoke else 32,
             device=device, precision="fp32" if smoke else "bf16", storage=f"sqlite:///{tmp}/scale.db",
             study="gpu-scale", target_width=64 if smoke else 8192)

@@ -20,7 +20,8 @@ from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import RECIPES, ScalePlan, cell_of, next_trial, runs_expected
 from hpsearch.tasks.gpt import gpt
 from hpsearch.tasks.mup import build_at_width
-from tests.browser import render, require_chromium
+from tests.browser import render
+from tests.conftest import require
 from tests.test_cli import assert_one_line_error
 from tests.test_progress import progress_lines
 
@@ -64,47 +65,47 @@ def test_the_plan_brackets_every_minimum_with_five_rates_and_two_seeds() -> None
 
 def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
     args = ["scale", "--optimizers", "adamw", "--parametrization", "mup", "--widths",
-            "8,16,24,32", "--steps", "10", "--context", "16", "--batch-size", "8",
+            "16,32,48,64", "--steps", "10", "--context", "16", "--batch-size", "8",
             "--target-width", "1024"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "adamw mup:" in result.output and "held out width 32" in result.output
+    assert "adamw mup:" in result.output and "held out width 64" in result.output
     assert "target (width 1024" in result.output
     study = optuna.load_study(study_name="scale-lm", storage="sqlite:///studies/hpsearch.db")
     assert study.user_attrs["protocol"]["kind"] == "scale"
     finished = [t for t in study.trials if t.state.is_finished()]
-    assert {t.user_attrs["width"] for t in finished} == {8, 16, 24, 32}
+    assert {t.user_attrs["width"] for t in finished} == {16, 32, 48, 64}
     # A progress line per finished run; by the end, the runs the plan expects are those it ran.
     lines = progress_lines(result.output)
     assert len(lines) == len(finished) and lines[-1].startswith(f"[{len(finished)}/~{len(finished)}]")
-    plan = ScalePlan(("adamw",), ("mup",), (8, 16, 24, 32), (1,), 2, 0)
+    plan = ScalePlan(("adamw",), ("mup",), (16, 32, 48, 64), (1,), 2, 0)
     assert runs_expected(study.trials, plan) == len(finished)
     assert all(len(t.intermediate_values) == 5 for t in finished if t.state == TrialState.COMPLETE)
 
-    exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64",
+    exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "128",
                                         "--for-steps", "40"])
     assert exported.exit_code == 0, exported.output
     config = json.loads(exported.output)
-    assert config["parametrization"] == {"name": "mup", "base_width": 8, "width": 64}
+    assert config["parametrization"] == {"name": "mup", "base_width": 16, "width": 128}
     lr = config["hyperparameters"]["lr"]
     assert config["prediction"]["interval"][0] < lr < config["prediction"]["interval"][1]
-    assert config["steps"] == 40 and config["prediction"]["widths_swept"] == [8, 16, 24, 32]
-    model = build_at_width(partial(gpt, depth=2, attention="linear"), 256, 16, 64, "mup", 8)
+    assert config["steps"] == 40 and config["prediction"]["widths_swept"] == [16, 32, 48, 64]
+    model = build_at_width(partial(gpt, depth=2, attention="linear"), 256, 16, 128, "mup", 16)
     optimizer = build_optimizer(config, model)
     hidden = {id(m.weight) for m in model.hpsearch_width_scaled}
     rates = [g["lr"] for g in optimizer.param_groups if hidden & {id(p) for p in g["params"]}]
-    assert rates and rates == pytest.approx([lr * 8 / 64] * len(rates))
-    with pytest.raises(ConfigError, match="this configuration is for µP at width 64"):
-        build_optimizer(config, gpt(256, 16, 64, 2))
-    python = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64",
+    assert rates and rates == pytest.approx([lr * 16 / 128] * len(rates))
+    with pytest.raises(ConfigError, match="this configuration is for µP at width 128"):
+        build_optimizer(config, gpt(256, 16, 128, 2))
+    python = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "128",
                                       "--format", "python"])
-    assert "parametrize(model, base_model, 64, 8)" in python.output
+    assert "parametrize(model, base_model, 128, 16)" in python.output
 
     page = CliRunner().invoke(cli, ["report", "--out", "studies/report.html"])
     assert page.exit_code == 0 and "adamw mup:" in page.output
     assert "Scale sweep scale-lm" in (workdir / "studies" / "report.html").read_text()
     rendered = render(workdir / "studies" / "report.html", width=1400, height=1600,
-                      chromium=require_chromium())
+                      chromium=require("chromium"))
     assert rendered.console_errors == []
     # loss against lr, best lr against width (with the prediction), the weight-decay timescale
     assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs == 3

@@ -8,11 +8,23 @@ import functools
 import math
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.errors import ConfigError
+
 if TYPE_CHECKING:
     import torch
 
 HEAD_DIM = 16  # heads = width / 16, as µP-style width scaling keeps the head dimension fixed
 ATTENTION_SCALES = ("sqrt", "linear")
+
+
+def check_width(width: int, name: str = "--width") -> int:
+    """A width of the built-in GPT: a multiple of the head dimension, so that every head keeps it
+    (another width would change the head size, and break µP's fixed head)."""
+    if width < HEAD_DIM or width % HEAD_DIM:
+        raise ConfigError(f"{name} {width} is not a multiple of the head dimension {HEAD_DIM} "
+                          f"(heads = width / {HEAD_DIM}); valid: {HEAD_DIM}, {2 * HEAD_DIM}, "
+                          f"{3 * HEAD_DIM}, ...")
+    return width
 
 
 def gpt(vocab_size: int, context: int, width: int = 64, depth: int = 2,
@@ -22,6 +34,7 @@ def gpt(vocab_size: int, context: int, width: int = 64, depth: int = 2,
     (`"linear"`, µP's). Its hidden matrices are listed in `hpsearch_width_scaled`."""
     if attention not in ATTENTION_SCALES:
         raise ValueError(f"unknown attention scale '{attention}'; valid: {', '.join(ATTENTION_SCALES)}")
+    check_width(width, "width")
     return gpt_class()(vocab_size, context, width, depth, attention == "linear")
 
 
@@ -69,7 +82,7 @@ def gpt_class() -> type[Any]:
             self.context, self.width = context, width
             self.token = nn.Embedding(vocab_size, width)
             self.position = nn.Embedding(context, width)
-            self.blocks = nn.ModuleList(Block(width, max(1, width // HEAD_DIM), linear_attention)
+            self.blocks = nn.ModuleList(Block(width, width // HEAD_DIM, linear_attention)
                                         for _ in range(depth))
             self.norm = nn.LayerNorm(width)
             self.head = nn.Linear(width, vocab_size, bias=False)

@@ -12,6 +12,7 @@ from hpsearch.record import CLASSES, DATA_SOURCE, UNIGRAM_ENTROPY
 from hpsearch.tasks import get_task
 from hpsearch.tasks.base import Task, TaskData
 from hpsearch.tasks.corpus import Corpus
+from hpsearch.tasks.spreadsheet import TableReading
 
 TEST_FRACTION = 0.2
 
@@ -39,7 +40,8 @@ class PreparedTask:
 
 def prepare_task(name: str, *, data: str | None = None, target: str | None = None,
                  model: str | None = None, split_seed: int = 0,
-                 val_fraction: float = 0.2, language: LanguageModel | None = None) -> PreparedTask:
+                 val_fraction: float = 0.2, language: LanguageModel | None = None,
+                 reading: TableReading | None = None) -> PreparedTask:
     from hpsearch.models import check_model_builder, load_model_builder
 
     task = get_task(name)
@@ -54,7 +56,7 @@ def prepare_task(name: str, *, data: str | None = None, target: str | None = Non
 
         if not target:
             raise ConfigError("--data needs --target COLUMN: the column to predict")
-        task, table = table_task(Path(data), target, name)
+        task, table = table_task(Path(data), target, name, reading)
         notes += table.notes
         data_record = table.fingerprint
     elif target is not None:
@@ -94,6 +96,7 @@ def prepare_language(task: Task, data: str | None, model: str | None,
     from hpsearch.tasks.gpt import gpt
 
     corpus = load_corpus(data, language.vocab_size)
+    corpus.check_context(language.context)  # from lengths: before a model of that context is run
     if not corpus.byte_level:
         task = replace(task, problem=LANGUAGE_TOKENS)  # bits per byte need bytes
     builder = load_model_builder(model) if model else partial(gpt, width=language.width,

@@ -1,4 +1,5 @@
-"""The user's own table (CSV, or Parquet where a reader is installed) as a task.
+"""The user's own table (CSV, an Excel workbook's sheet, or Parquet where a reader is installed; read
+by `tasks.spreadsheet`) as a task.
 
 Preprocessing is scikit-learn's, fitted on the training rows only: numeric columns imputed with the
 median and standardised; string columns imputed with the most frequent value and one-hot encoded;
@@ -9,6 +10,7 @@ training while metrics stay in its own units.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,8 @@ import numpy as np
 
 from hpsearch.errors import ConfigError, choices
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, Task
+from hpsearch.tasks.files import regular_file
+from hpsearch.tasks.spreadsheet import ReadTable, TableReading, read_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,43 +43,29 @@ class TableData:
     fingerprint: dict[str, Any]
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    if path.is_dir():
-        raise ConfigError(f"data file '{path}' is a directory, not a file")
-    if not path.is_file():
-        raise ConfigError(f"data file '{path}' does not exist")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            try:
-                return pd.read_parquet(path)
-            except ImportError:
-                raise ConfigError(
-                    f"reading '{path.name}' needs a Parquet reader: pip install 'hpsearch[parquet]'"
-                ) from None
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise ConfigError(f"data file '{path}' is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise ConfigError(f"data file '{path}' cannot be read: {str(error).splitlines()[0]}") from None
+def fingerprint(path: Path, table: ReadTable) -> dict[str, Any]:
+    """What the study stores of its data. `sha256` is the file's bytes' (as studies stored before
+    have it) where a plain read_csv reads it alike, else that of the bytes and how they were read
+    (recorded in `read`): a study resumes only with its data read its own way."""
+    digest = hashlib.sha256(path.read_bytes())
+    if not table.plain:
+        digest.update(json.dumps(table.read, sort_keys=True).encode())
+    return {"file": path.name, "sha256": digest.hexdigest()[:16], "rows": int(len(table.frame)),
+            "columns": [str(c) for c in table.frame.columns],
+            **({} if table.plain else {"read": table.read})}
 
 
-def fingerprint(path: Path, frame: pd.DataFrame) -> dict[str, Any]:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return {"file": path.name, "sha256": digest, "rows": int(len(frame)),
-            "columns": [str(c) for c in frame.columns]}
-
-
-def prepare(path: Path, target: str, kind: str) -> TableData:
+def prepare(path: Path, target: str, kind: str, reading: TableReading | None = None) -> TableData:
     """Read and check the table; decide which columns are features and how each is encoded."""
-    frame = read_table(path)
+    read = read_table(regular_file(path), reading)
+    frame = read.frame
     if frame.empty:
         raise ConfigError(f"data file '{path}' has no rows")
     if target not in frame.columns:
         raise ConfigError(f"target column '{target}' is not in '{path.name}'; "
                           f"valid choices: {choices(frame.columns)}")
-    notes = [f"{path.name}: {len(frame)} rows, {len(frame.columns)} columns; target '{target}'"]
+    notes = [f"{path.name}: {len(frame)} rows, {len(frame.columns)} columns; target '{target}'"
+             + (f"; {read.description}" if read.description else "")]
     labelled = frame[frame[target].notna()]
     if labelled.empty:
         raise ConfigError(f"target column '{target}' of '{path.name}' has no values")
@@ -120,7 +110,7 @@ def prepare(path: Path, target: str, kind: str) -> TableData:
             raise ConfigError(f"column '{column}' of '{path.name}' repeats the target '{target}' "
                               "(the answer would leak into the features); drop it from the table")
     return TableData(features.reset_index(drop=True), y, tuple(numeric), tuple(categorical),
-                     tuple(notes), fingerprint(path, frame))
+                     tuple(notes), fingerprint(path, read))
 
 
 def _check_finite(values: np.ndarray, what: str, file: str) -> None:
@@ -202,11 +192,13 @@ def preprocessor(numeric: tuple[str, ...], categorical: tuple[str, ...]) -> Call
     return build
 
 
-def table_task(path: Path, target: str, kind: str) -> tuple[Task, TableData]:
-    """A task over the user's table; `kind` is `classification` or `regression`."""
+def table_task(path: Path, target: str, kind: str,
+               reading: TableReading | None = None) -> tuple[Task, TableData]:
+    """A task over the user's table, read as `reading` says (else as detected); `kind` is
+    `classification` or `regression`."""
     if kind not in ("classification", "regression"):
         raise ConfigError(f"--data needs --task classification or regression; got '{kind}'")
-    table = prepare(path, target, kind)
+    table = prepare(path, target, kind, reading)
     task = Task(
         name=kind, description=f"user table {path.name}, target {target}",
         problem=CLASSIFICATION if kind == "classification" else REGRESSION,
