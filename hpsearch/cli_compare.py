@@ -15,6 +15,7 @@ from hpsearch.cli_options import (
     quiet_optuna,
     storage_option,
     summary_of,
+    table_options,
 )
 from hpsearch.device import DEVICE_CHOICES
 from hpsearch.engine import signals
@@ -43,14 +44,17 @@ from hpsearch.tasks import TASKS
               help=f"Epochs per trial {from_study_file('epochs')}.")
 @click.option("--steps", type=int,
               help="Steps per trial instead of --epochs [default: epochs; --task lm: 500].")
+@click.option("--context", type=int, help="--task lm: tokens per window [default: the study "
+                                         "file's, 64].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything drawn.")
 @storage_option
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--prefix", default="compare", show_default=True,
               help="Studies are named PREFIX-TASK (PREFIX-FILE with --data), then -study2, ...")
-@click.option("--data", help="Your own table (CSV or Parquet) or corpus (--task lm) instead of "
-                             "the task's data [default: the task's own].")
+@click.option("--data", help="Your own table (CSV, Excel .xlsx or Parquet) or corpus (--task lm) "
+                             "instead of the task's data [default: the task's own].")
 @click.option("--target", help="The column of --data to predict [default: none].")
+@table_options
 @click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION "
                               "[default: the task's own].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -59,12 +63,12 @@ from hpsearch.tasks import TASKS
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repeats: int | None,
             reference: str | None, optimizers: str | None, epochs: int | None,
-            steps: int | None, seed: int, storage: str | None, device: str, prefix: str,
+            steps: int | None, context: int | None, seed: int, storage: str | None, device: str, prefix: str,
             data: str | None, target: str | None, model: str | None, workers: int,
-            batch_trials: int | None, quiet: bool) -> None:
+            batch_trials: int | None, quiet: bool, **reading: Any) -> None:
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split,
     repeated over independent studies."""
-    from hpsearch.cli_output import CompareProgress, compare_start_lines
+    from hpsearch.cli_output import CompareProgress, compare_start_lines, stopped_line
     from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import compare as run_comparison
     from hpsearch.protocols.compare_config import (
@@ -80,8 +84,8 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
         seeds=DEFAULT_SEEDS if seeds is None else seeds,
         studies=DEFAULT_STUDIES if repeats is None else repeats,
         optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs, steps=steps,
-        seed=seed, storage=storage, device=device, prefix=prefix, data=data, target=target,
-        model=model, batch_trials=1 if batch_trials is None else batch_trials)
+        context=context, seed=seed, storage=storage, device=device, prefix=prefix, data=data, target=target,
+        model=model, batch_trials=1 if batch_trials is None else batch_trials, **reading)
     if reference is not None and reference not in config.optimizers:
         raise ConfigError(f"--reference '{reference}' is not among the optimizers compared; "
                           f"valid choices: {choices(config.optimizers)}")
@@ -95,8 +99,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
             result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
         progress.finish()
-        click.echo(f"{signals.described(stop)}: the trials in flight are recorded as failed; run the same "
-                   "command to continue where it stopped", err=True)
+        click.echo(stopped_line(stop, workers), err=True)
         sys.exit(signals.exit_code(stop))
     progress.finish()
     from hpsearch.report.text import terminal

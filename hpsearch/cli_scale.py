@@ -4,7 +4,7 @@ target run."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,9 +15,13 @@ from hpsearch.cli_options import (
     quiet_optuna,
     storage_option,
 )
+from hpsearch.cli_output import ScaleProgress
 from hpsearch.device import DEVICE_CHOICES, PRECISIONS
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
+
+if TYPE_CHECKING:
+    from hpsearch.protocols.scale import Share
 
 PARAMETRIZATION_CHOICES = ("both", "sp", "mup")
 
@@ -53,8 +57,8 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")
 @click.option("--target-width", type=int, help="The big run's width: its learning rate is predicted "
                                                 "[default: none: no prediction].")
-@click.option("--target-steps", type=int, help="The big run's steps [default: the base length, "
-                                               "--steps].")
+@click.option("--target-steps", type=int, help="The big run's steps, with --target-width "
+                                               "[default: the base length, --steps].")
 @click.option("--data", help="Your corpus: a text file, or nanoGPT's train.bin [default: the "
                              "built-in corpus].")
 @click.option("--model", help="Your model: FILE.py:FUNCTION called as FUNCTION(vocab_size, "
@@ -72,11 +76,10 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 def scale(task: str, optimizers: str | None, parametrization: str, widths: str, lengths: str,
           workers: int, batch_trials: int | None, quiet: bool, **options: Any) -> None:
     """Sweep the learning rate across widths (and lengths) in sp and µP; predict the target run's."""
-    from hpsearch.cli_output import ScaleProgress
     from hpsearch.optimizers import parse_optimizers
     from hpsearch.protocols.scale import ScaleConfig
     from hpsearch.protocols.scale import scale as run_scale
-    from hpsearch.report.scale import scale_lines, summarise_scale
+    from hpsearch.report.scale import extrapolation, scale_lines, summarise_scale
 
     quiet_optuna()
     config = ScaleConfig(
@@ -85,8 +88,9 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
         widths=integers("widths", widths), lengths=integers("lengths", lengths),
         batch_trials=1 if batch_trials is None else batch_trials, **options)
 
-    def on_start(prepared: Any) -> None:
+    def on_start(prepared: Any, share: Share) -> None:
         plan = config.plan()
+        progress.share = share
         click.echo(f"study '{config.study}': {len(plan.optimizers)} optimizers x "
                    f"{len(plan.parametrizations)} parametrizations x widths "
                    f"{', '.join(map(str, plan.widths))} x lengths "
@@ -94,6 +98,10 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
                    f"{config.seeds} seeds in the fine pass", err=True)
         for note in prepared.notes:
             click.echo(f"  {note}", err=True)
+        warning, _ = extrapolation(config.target_width, config.target_steps or config.steps,
+                                   plan.widths, [n * config.steps for n in plan.lengths])
+        if warning:  # before the sweep's minutes, not only after them
+            click.echo(f"warning: {warning}", err=True)
 
     progress = ScaleProgress(config.plan(), quiet)
     try:
@@ -109,7 +117,8 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
     click.echo("\n".join(scale_lines(summarise_scale(result.study))))
     speed = (f", {result.steps_per_second:.1f} steps/s over all workers"
              if result.steps_per_second else "")
+    others = f" ({result.others} more by other commands)" if result.others else ""
     click.echo(f"\n{result.trials_run} runs in {result.seconds:.0f} s{speed}; study "
-               f"'{config.study}'")
+               f"'{config.study}'{others}")
     if result.stopped:
         raise HpsearchError(result.stopped)

@@ -74,8 +74,10 @@ def identity(config: StudyConfig, prepared: PreparedTask) -> dict[str, Any]:
             record.EVAL_EVERY: config.eval_every, **prepared.identity}
 
 
-def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask) -> None:
-    """Refuse a stored study made for another task, space or budget; stores nothing."""
+def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
+                flag: str = "--study name") -> None:
+    """Refuse a stored study made for another task, space or budget; stores nothing. `flag`: how
+    the command that refuses it names a study (`compare` by its --prefix)."""
     from optuna.trial import TrialState
 
     stored = study.user_attrs
@@ -83,15 +85,15 @@ def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask
         states = tuple(s for s in TrialState if s != TrialState.WAITING)  # enqueued are welcome
         if study.get_trials(deepcopy=False, states=states):
             raise StudyMismatchError(
-                f"study '{config.study_name}' exists but was not created by `hpsearch tune`; "
-                "choose another --study name"
+                f"study '{config.study_name}' exists but was not created by hpsearch; "
+                f"choose another {flag}"
             )
         return
     for key, value in identity(config, prepared).items():
         if stored.get(key) != value:
             raise StudyMismatchError(
                 f"study '{config.study_name}' was made with {key}={stored.get(key)!r}, "
-                f"not {value!r}; use another --study name or the original settings"
+                f"not {value!r}; use another {flag} or the original settings"
             )
 
 

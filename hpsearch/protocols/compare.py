@@ -97,16 +97,16 @@ def open_task(config: CompareConfig, study_config: StudyConfig, prepared: Prepar
     return TaskStudy(study, objective)
 
 
-def check_task(study: optuna.Study, study_config: StudyConfig, prepared: PreparedTask) -> None:
-    """Refuse a study made by `tune`, or for other settings; stores nothing."""
+def check_task(config: CompareConfig, study: optuna.Study, study_config: StudyConfig, index: int,
+               prepared: PreparedTask) -> None:
+    """Refuse a study made by `tune`, or for other settings, in compare's flags; stores nothing."""
     stored = record.protocol_of(study.user_attrs)
     if record.TASK in study.user_attrs and not stored:
         raise StudyMismatchError(f"study '{study_config.study_name}' was made by `hpsearch "
                                  "tune`, not `compare`; use another --prefix")
-    check_study(study, study_config, prepared)
-    if stored and stored.get("epochs") != study_config.epochs:
-        raise StudyMismatchError(f"study '{study_config.study_name}' was made with epochs="
-                                 f"{stored.get('epochs')}, not {study_config.epochs}")
+    if stored:
+        config.check_stored(stored, study_config, index)
+    check_study(study, study_config, prepared, flag="--prefix")
 
 
 def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig, index: int,
@@ -135,7 +135,7 @@ def tasks_of(config: CompareConfig) -> list[PreparedTask]:
     """Every study's task, each on its own split (a `--model` file is run once per study)."""
     return [prepare_task(c.task, data=c.data, target=c.target, model=c.model,
                          split_seed=c.split_seed, val_fraction=c.val_fraction,
-                         language=c.language()) for c in config.study_configs]
+                         language=c.language(), reading=c.reading()) for c in config.study_configs]
 
 
 def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,
@@ -144,16 +144,16 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,
     `index` draws from its own stream of each study's seed."""
     pairs = list(zip(config.study_configs, prepared, strict=True))
     if first:  # read only: a refused comparison leaves the storage as it was, byte for byte
-        for study_config, task in pairs:
+        for number, (study_config, task) in enumerate(pairs):
             existing = load_existing(study_config)
             if existing is not None:
-                check_task(existing, study_config, task)
+                check_task(config, existing, study_config, config.study_index(number), task)
     runs = [open_task(config, study_config, task,
                       derive_seed(int(study_config.seed or 0), number % len(config.tasks), index),
                       device) for number, (study_config, task) in enumerate(pairs)]
     if first:
-        for run, (study_config, task) in zip(runs, pairs, strict=True):
-            check_task(run.study, study_config, task)
+        for number, (run, (study_config, task)) in enumerate(zip(runs, pairs, strict=True)):
+            check_task(config, run.study, study_config, config.study_index(number), task)
         for number, (run, (study_config, task)) in enumerate(zip(runs, pairs, strict=True)):
             record_task(config, run, study_config, config.study_index(number), task, device,
                         workers)

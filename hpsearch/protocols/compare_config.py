@@ -3,6 +3,7 @@ definition (name, seeds, data split) of every study it runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 from hpsearch import record
 from hpsearch.batched.size import check_batch_trials
 from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
-from hpsearch.errors import ConfigError, choices
+from hpsearch.errors import ConfigError, StudyMismatchError, choices
 from hpsearch.optimizers import CLASSIC
 from hpsearch.stats import derive_seed
 from hpsearch.tasks import TASKS, get_task
+from hpsearch.tasks.spreadsheet import READING_KEYS
 
 DEFAULT_BUDGET = 20
 DEFAULT_SEEDS = 5
@@ -41,6 +43,11 @@ class CompareConfig:
     data: str | None = None  # the user's table (or corpus) instead of the task's data
     target: str | None = None
     model: str | None = None  # FILE.py:FUNCTION or package.module:FUNCTION
+    sep: str | None = None  # how --data is read (tasks.spreadsheet): None is detected
+    decimal: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    context: int | None = None  # the language model's window, instead of its study file's
     batch_trials: int = 1  # consecutive slots of the plan taken together; 0: auto
     # Per study, task after task within it: study 1 of every task first, so that a comparison
     # made before repeated studies existed is study 1 and keeps its names and seeds.
@@ -72,7 +79,8 @@ class CompareConfig:
             "seed": self.study_seed(index), "steps": self.steps,
             "eval_every": about_ten_evaluations(self.steps), "storage": self.storage,
             "device": self.device, "data": self.data, "target": self.target, "model": self.model,
-            "n_trials": (self.budget + 1 + self.seeds) * len(self.optimizers)})
+            "context": self.context, "n_trials": (self.budget + 1 + self.seeds) * len(self.optimizers),
+            **{key: getattr(self, key) for key in READING_KEYS}})
         return replace(config, split_seed=self.split_seed(config, index))
 
     def study_name(self, task: str, index: int) -> str:
@@ -103,6 +111,35 @@ class CompareConfig:
                 "sampler": "random", "epochs": study.epochs, **steps,
                 "optimizers": list(study.space.optimizers), "seed": study.seed,
                 record.STUDY_INDEX: index, record.STUDY_GROUP: self.study_name(study.task, 1)}
+
+    def check_stored(self, stored: Mapping[str, Any], study: StudyConfig, index: int) -> None:
+        """Refuse settings that would make the protocol stored with a study lie once this run
+        rewrites it: a smaller budget or fewer seeds than it holds, other optimizers, steps,
+        epochs or seed. A larger budget, or more seeds, continue it. Stores nothing."""
+        mine, name = self.protocol(study, index), study.study_name
+        for key in ("budget", "seeds"):
+            was = stored.get(key)
+            if isinstance(was, int) and mine[key] < was:
+                raise StudyMismatchError(f"study '{name}' was made with --{key} {was}, not --{key} "
+                                         f"{mine[key]}: a comparison's --{key} can only grow; give "
+                                         f"--{key} {was} or more, or another --prefix")
+        for key in ("optimizers", "steps", "epochs"):  # no steps stored: a budget in epochs
+            if (key in stored or key == "steps") and stored.get(key) != mine.get(key):
+                raise StudyMismatchError(f"study '{name}' was made with {flagged(key, stored.get(key))}, "
+                                         f"not {flagged(key, mine.get(key))}; give the original "
+                                         f"--{key} or another --prefix")
+        if "seed" in stored and stored["seed"] != mine["seed"]:
+            was = (f"--seed {stored['seed']}" if index == 1 else  # a later study's is derived
+                   f"another --seed (its study seed is {stored['seed']}, not {mine['seed']})")
+            raise StudyMismatchError(f"study '{name}' was made with {was}, not --seed {self.seed}; "
+                                     "give the original --seed or another --prefix")
+
+
+def flagged(key: str, value: Any) -> str:
+    """A stored setting as the flag that gives it: `--optimizers adam,sgd`, `no --steps`."""
+    if value is None:
+        return f"no --{key}"
+    return f"--{key} {','.join(map(str, value)) if isinstance(value, list) else value}"
 
 
 def about_ten_evaluations(steps: int | None) -> int | None:

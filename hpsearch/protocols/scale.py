@@ -7,6 +7,7 @@ resumable and shared by `--workers` like any sweep.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -163,20 +164,38 @@ def measured_on_widest(config: ScaleConfig, prepared: PreparedTask) -> tuple[Sca
 
 
 @dataclass(frozen=True)
+class Share:
+    """This command's part of a study that other commands may sweep at the same time: the runs its
+    own processes (this one and its workers) finished since it began."""
+
+    host: str
+    pids: frozenset[int]
+    before: frozenset[int]  # the trials finished before it began
+
+    def ran(self, trial: optuna.trial.FrozenTrial) -> bool:
+        worker = trial.user_attrs.get(record.WORKER)
+        return (trial.state.is_finished() and trial.number not in self.before
+                and isinstance(worker, dict) and worker.get("host") == self.host
+                and worker.get("pid") in self.pids)
+
+
+@dataclass(frozen=True)
 class ScaleResult:
     study: optuna.Study
     seconds: float
     stopped: str | None
-    trials_run: int
-    steps_per_second: float | None  # over this run's finished trials, all workers together
+    trials_run: int  # by this command's processes
+    steps_per_second: float | None  # over this command's finished runs, all its workers together
+    others: int = 0  # runs other commands finished on the study meanwhile
 
 
 def scale(config: ScaleConfig, workers: int = 1,
           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
-          on_start: Callable[[PreparedTask], None] | None = None,
+          on_start: Callable[[PreparedTask, Share], None] | None = None,
           on_progress: Callable[[optuna.Study], None] | None = None) -> ScaleResult:
-    """Run (or continue) the sweep; `workers` processes share it. `on_progress` is called about
-    once a second while this process waits on the other workers' runs."""
+    """Run (or continue) the sweep; `workers` processes share it (and any other command sweeping
+    the study). `on_start` hears which runs are this command's; `on_progress` is called about once
+    a second while this process waits on the other workers' runs."""
     import torch
 
     from hpsearch.device import describe, resolve_device
@@ -198,7 +217,9 @@ def scale(config: ScaleConfig, workers: int = 1,
         study = open_study(config.study_config, heartbeat=True)
         check_scale_study(study, config, prepared)
         reclaim_dead_trials(study)
-        before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        before = frozenset(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+        pids = [os.getpid(), *(p.pid for p in (pool.processes.values() if pool else ()))]
+        ours = Share(socket.gethostname(), frozenset(p for p in pids if p is not None), before)
         stored = dict(record.protocol_of(study.user_attrs) or {})
         protocol = config.protocol(stored)
         record_run(study, config.study_config, prepared, config.seed, describe(device), workers,
@@ -207,7 +228,7 @@ def scale(config: ScaleConfig, workers: int = 1,
         study.sampler = make_sampler("random", config.seed)
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
         if on_start:
-            on_start(prepared)
+            on_start(prepared, ours)
         objective = objective_for(config, prepared, config.seed, device)
         tell = [on_trial] if on_trial else []
         share = partial(run_share, config, study, objective, tell)
@@ -220,5 +241,7 @@ def scale(config: ScaleConfig, workers: int = 1,
     seconds = time.perf_counter() - started
     new = [t for t in study.get_trials(deepcopy=False)
            if t.state.is_finished() and t.number not in before]
-    steps = sum(record.trial_attrs(t).get(record.STEPS) or 0 for t in new)
-    return ScaleResult(study, seconds, stopped, len(new), steps / seconds if new else None)
+    mine = [t for t in new if ours.ran(t)]
+    steps = sum(record.trial_attrs(t).get(record.STEPS) or 0 for t in mine)
+    return ScaleResult(study, seconds, stopped, len(mine), steps / seconds if mine else None,
+                       len(new) - len(mine))

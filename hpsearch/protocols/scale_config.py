@@ -12,6 +12,7 @@ from hpsearch.batched.size import check_batch_trials
 from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
 from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import ScalePlan
+from hpsearch.tasks.gpt import check_width
 from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
 
 EVALUATIONS = 5  # per base length: a run's curve, read by the report (nothing is pruned)
@@ -57,6 +58,14 @@ class ScaleConfig:
         for name in ("target_width", "target_steps", "base_width"):
             if getattr(self, name) is not None:
                 check_positive(name, getattr(self, name))
+        if self.target_steps is not None and self.target_width is None:
+            raise ConfigError(f"--target-steps {self.target_steps} needs --target-width: the "
+                              "prediction is for a run of that width; give both, or neither")
+        if self.model is None:  # the built-in GPT at every width swept, and at µP's base
+            for width in self.widths:
+                check_width(width, "--widths: width")
+            if self.base_width is not None:
+                check_width(self.base_width, "--base-width")
         for name in self.parametrizations:
             check_parametrization(name)
         check_seed("seed", self.seed)

@@ -55,7 +55,7 @@ def task_of(config: StudyConfig) -> PreparedTask:
     """The task of a study definition, ready to train: done once per process."""
     return prepare_task(config.task, data=config.data, target=config.target, model=config.model,
                         split_seed=config.split_seed, val_fraction=config.val_fraction,
-                        language=config.language())
+                        language=config.language(), reading=config.reading())
 
 
 def run_until_total(study: optuna.Study, objective: Objective, config: StudyConfig,

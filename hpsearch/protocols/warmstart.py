@@ -62,7 +62,7 @@ def collect(storage: optuna.storages.BaseStorage, names: Sequence[str], space: S
     seen: set[str] = set()
     for name in names:
         taken, skipped = [], []
-        study = optuna.load_study(study_name=name, storage=storage)
+        study = record.check_readable(optuna.load_study(study_name=name, storage=storage))
         for trial in record.best_per_optimizer(study.get_trials(deepcopy=False),
                                                record.direction_of(study)):
             optimizer, schedule = trial.params["optimizer"], trial.params.get("schedule", "none")

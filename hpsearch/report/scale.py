@@ -6,7 +6,7 @@ held out, the prediction for the target run, and the data-equivalent speed-ups o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,8 @@ class ScaleSummary:
     transfers: tuple[Transfer, ...]
     speedups: tuple[Speedup, ...]
     speedup_note: str  # "not estimated" and why, when there are no speed-ups
+    warnings: tuple[str, ...] = ()  # the target below what was swept; a stored target unread
+    notes: tuple[str, ...] = ()  # the target beyond what was swept: µTransfer's use, said once
 
 
 def cell_result(cell: Cell, trials: Sequence[optuna.trial.FrozenTrial], steps: int) -> CellResult:
@@ -169,12 +171,52 @@ def speedups(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], optimizers: Se
     return tuple(found), "; ".join(notes)
 
 
+def stored_target(protocol: Mapping[str, Any]) -> tuple[int | None, int | None, str]:
+    """The target run a sweep was stored with: (width, steps, what could not be read). An earlier
+    version stored --target-steps without --target-width: such a target is left out, said so."""
+    width, steps = protocol.get("target_width"), protocol.get("target_steps")
+    valid = all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0)
+                for v in (width, steps))
+    if valid and (width is not None or steps is None):
+        return width, steps, ""
+    return None, None, (f"the target stored with the sweep (target_width={width!r}, target_steps="
+                        f"{steps!r}) is not read: a prediction needs a positive width; `hpsearch "
+                        "best --for-width W` predicts for one")
+
+
+def span(values: Sequence[int]) -> str:
+    return f"{min(values)}-{max(values)}" if len(values) > 1 else str(values[0])
+
+
+def extrapolation(width: int | None, steps: int, widths: Sequence[int],
+                  lengths: Sequence[int]) -> tuple[str, str]:
+    """Where the target run lies against what was swept (`lengths` in steps): (a warning below the
+    smallest, where the power law was never measured; a note beyond the largest, which is
+    µTransfer's use). Empty inside, or with no target."""
+    if width is None or not widths:
+        return "", ""
+    below, beyond = [], []
+    if width < min(widths):
+        below.append(f"width {width} is below the widths swept ({span(widths)})")
+    elif width > max(widths):
+        beyond.append(f"widths {span(widths)}")
+    if len(lengths) > 1:  # one length: the transfer's own note says so
+        if steps < min(lengths):
+            below.append(f"{steps} steps are below the lengths swept ({span(lengths)} steps)")
+        elif steps > max(lengths):
+            beyond.append(f"lengths {span(lengths)} steps")
+    warning = f"{' and '.join(below)}: the learning rate is extrapolated" if below else ""
+    return warning, f"extrapolated from {' and '.join(beyond)}" if beyond else ""
+
+
 def summarise_scale(study: optuna.Study, width: int | None = None,
                     steps: int | None = None) -> ScaleSummary:
     """The sweep, predicting for the target run it was made for, or for `width` and `steps`."""
     protocol: dict[str, Any] = dict(record.protocol_of(study.user_attrs) or {})
-    if width is not None:
-        protocol.update(target_width=width, target_steps=steps)
+    unread = ""
+    if width is None:
+        width, steps, unread = stored_target(protocol)
+    target_width, target_steps = width, steps
     steps = int(protocol.get("steps", 0)) or 1
     by_cell: dict[Cell, list[optuna.trial.FrozenTrial]] = {}
     for trial in study.get_trials(deepcopy=False):
@@ -183,7 +225,6 @@ def summarise_scale(study: optuna.Study, width: int | None = None,
             by_cell.setdefault(cell, []).append(trial)
     optimizers = [k for k in protocol.get("optimizers", []) if any(c.optimizer == k for c in by_cell)]
     parametrizations = [p for p in ("sp", "mup") if any(c.parametrization == p for c in by_cell)]
-    target_width, target_steps = protocol.get("target_width"), protocol.get("target_steps")
     target = (target_width, target_steps / steps if target_steps else None)
     transfers = []
     for optimizer in optimizers:
@@ -194,14 +235,20 @@ def summarise_scale(study: optuna.Study, width: int | None = None,
             results = [cell_result(c, by_cell[c], steps) for c in cells]
             transfers.append(transfer(optimizer, parametrization, results, target))
     found, note = speedups(by_cell, optimizers, parametrizations)
+    predicted = any(t.prediction for t in transfers)  # nothing is extrapolated until predicted
+    warning, beyond = extrapolation(target_width if predicted else None, target_steps or steps,
+                                    sorted({c.width for c in by_cell}),
+                                    sorted({c.length * steps for c in by_cell}))
     return ScaleSummary(study.study_name, steps, target_width, target_steps, tuple(transfers), found,
-                        note)
+                        note, tuple(w for w in (warning, unread) if w), (beyond,) if beyond else ())
 
 
 def scale_lines(summary: ScaleSummary) -> list[str]:
     """The sweep in the terminal: best lr per width, the fit, its held-out error, the prediction."""
     lines = [f"== {summary.study}: best learning rate per width ({summary.steps} steps a base "
              "length; 90 % intervals)"]
+    lines += [f"warning: {w}" for w in summary.warnings]
+    lines += [f"target width {summary.target_width}: {n}" for n in summary.notes]
     for t in summary.transfers:
         lines.append(f"{t.optimizer} {t.parametrization}:")
         for c in t.cells:

@@ -86,8 +86,10 @@ def best_lr_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Fig
                      "arrayminus": [c.best.lr - 10 ** c.best.low for c in found if c.best]}))
         if t.fit is not None and "width" in t.axes:
             widths = [c.cell.width for c in found]
+            # Drawn to the target, below the widths swept as well as above: the star on its line.
+            low = min(widths + [summary.target_width or min(widths)])
             top = max(widths + [summary.target_width or 0])
-            xs = [min(widths) * (top / min(widths)) ** (i / 20) for i in range(21)]
+            xs = [low * (top / low) ** (i / 20) for i in range(21)]
             at = {"length": math.log10(found[0].cell.length)}  # the curve drawn: the shortest
             rest = sum(b * at[name] for name, b in zip(t.axes, t.fit.exponents, strict=True)
                        if name != "width")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record
 from hpsearch.errors import ConfigError, HpsearchError, choices
 from hpsearch.protocols.scale_plan import recipe_config
-from hpsearch.report.scale import Transfer, summarise_scale
+from hpsearch.report.scale import Transfer, extrapolation, summarise_scale
 
 if TYPE_CHECKING:
     import optuna
@@ -50,16 +50,18 @@ def target_config(study: optuna.Study, width: int, steps: int | None = None,
     protocol = record.protocol_of(study.user_attrs) or {}
     p = chosen.prediction
     mup = {"name": "mup", "base_width": protocol.get("base_width"), "width": width}
+    widths = sorted({c.cell.width for c in chosen.cells})
+    lengths = sorted({c.cell.length * summary.steps for c in chosen.cells})
+    warning, beyond = extrapolation(width, steps or summary.steps, widths, lengths)
     return {
         **recipe_config(chosen.optimizer, p.lr),
         **({"steps": steps} if steps else {}),
         "parametrization": mup if chosen.parametrization == "mup" else {"name": "sp"},
         "prediction": {
             "lr": p.lr, "interval": [p.lr_low, p.lr_high], "level": p.level,
-            "widths_swept": sorted({c.cell.width for c in chosen.cells}),
-            "steps_swept": sorted({c.cell.length * summary.steps for c in chosen.cells}),
+            "widths_swept": widths, "steps_swept": lengths,
             "exponents": list(chosen.fit.exponents) if chosen.fit else None,
             "held_out_error_decades": chosen.held_out.mean_abs_error if chosen.held_out else None,
-            "note": chosen.note},
+            "note": chosen.note, "warning": warning, "extrapolated": beyond},
         "study": study.study_name,
     }
