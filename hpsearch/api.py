@@ -2,7 +2,9 @@
 best configuration, the Optuna study, the trials as a DataFrame, the verdict, and a method that writes
 the report), with the CLI's options, storages and resumption rules.
 
-Called from Python nothing exits the process: bad input raises `hpsearch.ConfigError`. Stopping
+Called from Python nothing exits the process: bad input raises `hpsearch.ConfigError`, every keyword
+checked for its type and range before anything runs. A keyword that takes several values takes a
+list or, as on the command line, comma-separated text ("corpus,small", "16,32"). Stopping
 signals are handled only while a call runs, on the main thread, and the previous handlers come back
 on return; Ctrl-C (SIGINT, as Jupyter sends it) records the trial in flight as failed, then raises
 `KeyboardInterrupt`. Optuna's own log is quiet during a call (warnings only); hpsearch's goes to
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.api_input import functions, listed, typed, typed_fields
 from hpsearch.errors import ConfigError, choices
 
 if TYPE_CHECKING:
@@ -45,11 +48,11 @@ class Result:
         """The best trial's exported configuration: `hpsearch.build_optimizer(config, model)`. A
         scale sweep's is the one predicted for its target run (None without a target)."""
         from hpsearch import record
+        from hpsearch.report.scale import stored_target
 
         if record.is_scale_sweep(self.study.user_attrs):
-            protocol = record.protocol_of(self.study.user_attrs) or {}
-            width = protocol.get("target_width")
-            return self.config_for(int(width), protocol.get("target_steps")) if width else None
+            width, steps, _ = stored_target(record.protocol_of(self.study.user_attrs) or {})
+            return self.config_for(width, steps) if width else None
         best = record.best_trial(self.study.get_trials(deepcopy=False), record.direction_of(self.study))
         return None if best is None else dict(record.trial_attrs(best).get(record.CONFIG) or {}) or None
 
@@ -153,49 +156,65 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
              record.outcome(trial), value, f": {reason}" if reason else "")
 
 
-def flags(options: dict[str, Any], definition: type, taken: set[str]) -> dict[str, Any]:
+NAMED: dict[str, Any] = {"task": str | None, "study": str | None, "storage": str | None,
+                         "n_trials": int | None, "config_file": str | Path | None}
+
+
+def check_named(**values: Any) -> None:
+    """The keywords the calls name (`task`, `study`, `storage`, ...), each of its type."""
+    for keyword, value in values.items():
+        typed(keyword, value, NAMED[keyword])
+
+
+def flags(options: dict[str, Any], definition: type, taken: set[str],
+          none_unsets: bool = False) -> dict[str, Any]:
     """A call's keyword flags, checked against the fields of the protocol's definition (less those
-    the call takes by name), with `batch_trials` read as the CLI reads it ("auto" or a number)."""
+    the call takes by name) and their types, with `batch_trials` read as the CLI reads it ("auto"
+    or a number). `none_unsets`: None leaves a flag unset, as `load_config` reads it."""
     from hpsearch.batched.size import parse_batch_trials
 
     known = {f.name for f in dataclasses.fields(definition)} - taken
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(known))}")
-    if "batch_trials" in options:
-        return {**options, "batch_trials": parse_batch_trials(options["batch_trials"])}
-    return options
+    given = {key: value for key, value in options.items() if value is not None or not none_unsets}
+    if "batch_trials" in given:
+        given["batch_trials"] = parse_batch_trials(given["batch_trials"])
+    return {**options, **typed_fields(given, definition)}
 
 
-def names(optimizers: str | Sequence[str] | None, default: Any = None) -> Any:
+def names(optimizers: Any, default: Any = None) -> Any:
     """Optimizers as the CLI takes them ("adam,sgd", a group) or as a sequence."""
     from hpsearch.optimizers import parse_optimizers
 
-    if optimizers is None:
-        return default
-    return parse_optimizers(optimizers) if isinstance(optimizers, str) else tuple(optimizers)
+    if isinstance(optimizers, str):
+        return parse_optimizers(optimizers)
+    return listed("optimizers", optimizers, str, default)
 
 
 def tune(task: str | None = None, *, study: str | None = None, storage: str | None = None,
          n_trials: int | None = None, optimizers: str | Sequence[str] | None = None,
-         workers: int = 1, warm_start: Sequence[str] | None = None, config_file: str | Path | None = None,
-         callbacks: Iterable[Callback] = (), **options: Any) -> Result:
+         workers: int = 1, warm_start: str | Sequence[str] | None = None,
+         config_file: str | Path | None = None, callbacks: Iterable[Callback] = (),
+         **options: Any) -> Result:
     """Run (or resume) a sweep, as `hpsearch tune` does: `options` are its flags by their config
     names (`epochs`, `steps`, `sampler`, `pruner`, `seed`, `data`, `target`, `model`, ...)."""
-    from hpsearch.config import StudyConfig, load_config
+    from hpsearch.config import StudyConfig, check_positive, load_config
     from hpsearch.protocols.tune import run
 
-    given = flags(options, StudyConfig, {"task", "study_name", "space", "source"})
+    check_named(task=task, study=study, storage=storage, n_trials=n_trials, config_file=config_file)
+    check_positive("workers", workers)
+    relay = Relay(functions("callbacks", callbacks, "f(study, trial)"))
+    given = flags(options, StudyConfig, {"task", "study_name", "space", "source"}, none_unsets=True)
     config = load_config(task, Path(config_file) if config_file else None, {
         **given, "study": study, "storage": storage, "n_trials": n_trials,
-        "optimizers": names(optimizers), "warm_start": tuple(warm_start) if warm_start is not None else None})
+        "optimizers": names(optimizers), "warm_start": listed("warm_start", warm_start, str)})
     from hpsearch.cli_output import tune_start_lines
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:
         for line in tune_start_lines(config, before, notes):
             log.info(line.strip())
 
-    relay = Relay(callbacks)
     with _running():
         result = run(config, callbacks=[relay], workers=workers, on_progress=relay,
                      on_start=on_start)
@@ -207,13 +226,16 @@ def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: 
             optimizers: str | Sequence[str] | None = None, **options: Any) -> Result:
     """Run (or continue) a comparison, as `hpsearch compare` does: `options` are its flags
     (`budget`, `seeds`, `studies`, `epochs`, `steps`, `seed`, `prefix`, `data`, `target`, ...)."""
+    from hpsearch.config import check_positive
     from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import CompareConfig
     from hpsearch.protocols.compare import compare as run_comparison
 
+    check_named(storage=storage)
+    check_positive("workers", workers)
     given = flags(options, CompareConfig, {"tasks", "study_configs", "storage", "optimizers"})
-    config = CompareConfig(tasks=(tasks,) if isinstance(tasks, str) else tuple(tasks),
-                           optimizers=names(optimizers, CLASSIC), storage=storage, **given)
+    config = CompareConfig(tasks=listed("tasks", tasks, str, ()), optimizers=names(optimizers, CLASSIC),
+                           storage=storage, **given)
     with _running():
         result = run_comparison(config, workers=workers,
                                 on_trial=lambda task, study, trial: log_trial(study, trial))
@@ -222,23 +244,28 @@ def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: 
 
 
 def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
-          parametrizations: str | Sequence[str] = ("sp", "mup"), widths: Sequence[int] = (16, 32, 64, 128),
-          lengths: Sequence[int] = (1,), storage: str | None = None, workers: int = 1,
-          callbacks: Iterable[Callback] = (), **options: Any) -> Result:
+          parametrizations: str | Sequence[str] = ("sp", "mup"),
+          widths: str | Sequence[int] = (16, 32, 64, 128), lengths: str | Sequence[int] = (1,),
+          storage: str | None = None, workers: int = 1, callbacks: Iterable[Callback] = (),
+          **options: Any) -> Result:
     """Run (or continue) a learning-rate sweep across widths (and lengths), as `hpsearch scale`
     does: `options` are its flags (`steps`, `seeds`, `target_width`, `target_steps`, `study`,
     `data`, `model`, ...). `Result.best_config` is the target run's predicted configuration."""
+    from hpsearch.config import check_positive
     from hpsearch.protocols.scale import ScaleConfig
     from hpsearch.protocols.scale import scale as run_scale
 
+    check_named(storage=storage)
+    check_positive("workers", workers)
+    relay = Relay(functions("callbacks", callbacks, "f(study, trial)"))
     given = flags(options, ScaleConfig, {"optimizers", "parametrizations", "widths", "lengths",
                                          "storage", "study_config"})
+    chosen = listed("parametrizations", parametrizations, str, ScaleConfig.parametrizations)
     config = ScaleConfig(
-        optimizers=names(optimizers),
-        parametrizations=(("sp", "mup") if parametrizations == "both" else (parametrizations,)
-                          if isinstance(parametrizations, str) else tuple(parametrizations)),
-        widths=tuple(widths), lengths=tuple(lengths), storage=storage, **given)
-    relay = Relay(callbacks)
+        optimizers=names(optimizers, ScaleConfig.optimizers),
+        parametrizations=("sp", "mup") if chosen == ("both",) else chosen,
+        widths=listed("widths", widths, int, ScaleConfig.widths),
+        lengths=listed("lengths", lengths, int, ScaleConfig.lengths), storage=storage, **given)
     with _running():
         result = run_scale(config, workers=workers, on_trial=relay, on_progress=relay)
     relay(result.study)
@@ -249,5 +276,6 @@ def load(study: str | None = None, storage: str | None = None) -> Result:
     """An existing study (its name may be left out when the storage holds one)."""
     from hpsearch.engine.storage import load_study
 
+    check_named(study=study, storage=storage)
     loaded = load_study(storage, study)
     return Result(loaded, storage, (loaded,))

@@ -115,10 +115,10 @@ def to_python(config: Mapping[str, Any]) -> str:
                  "both widths, then",
                  f"# model = parametrize(model, base_model, {p['width']!r}, {p['base_width']!r})",
                  f"config = {dict(config)!r}", "optimizer = hpsearch.build_optimizer(config, model)"]
-    elif spec.build is None and config.get("weight_decay_on") == "matrices":
+    elif spec.build is None and config.get("weight_decay_on") == "matrices" and spec.decays:
         lines += ["# weight decay on weight matrices only: never biases, norms or embeddings",
-                  "embeddings = {id(p) for m in model.modules() if isinstance(m, "
-                  "torch.nn.Embedding) for p in m.parameters()}",
+                  "embeddings = {id(p) for m in model.modules() if isinstance(m, (torch.nn.Embedding, "
+                  "torch.nn.EmbeddingBag)) for p in m.parameters()}",
                   "trained = [p for p in model.parameters() if p.requires_grad]",
                   "decayed = [p for p in trained if p.ndim >= 2 and id(p) not in embeddings]",
                   "others = [p for p in trained if p.ndim < 2 or id(p) in embeddings]",

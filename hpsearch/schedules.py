@@ -210,8 +210,9 @@ def python_code(schedule: Mapping[str, Any], total_steps: int | None) -> list[st
         return []
     if not is_fractional(schedule):
         return [*legacy_python_code(schedule), "# call scheduler.step() once at the end of every epoch"]
-    return [
-        "import math", "import torch", "", inspect.getsource(lr_factor).rstrip(), "",
+    return [  # with what `lr_factor`'s annotations name: a pasted script evaluates them
+        "import math", "from collections.abc import Mapping", "from typing import Any", "",
+        "import torch", "", inspect.getsource(lr_factor).rstrip(), "",
         f"schedule = {dict(schedule)!r}",
         f"total_steps = {total_steps!r}  # the search's length; set your run's own",
         "scheduler = torch.optim.lr_scheduler.LambdaLR(",

@@ -101,7 +101,7 @@ def test_callbacks_hear_the_trials_of_every_worker(workdir: Path) -> None:
 
 def test_scale_from_python_predicts_the_target_run(workdir: Path) -> None:
     seen: list[int] = []
-    run = hpsearch.scale("adamw", parametrizations="mup", widths=(8, 16, 24), steps=10, context=16,
+    run = hpsearch.scale("adamw", parametrizations="mup", widths=(16, 32, 48), steps=10, context=16,
                          batch_size=8, target_width=64, callbacks=[lambda s, t: seen.append(t.number)])
     assert sorted(seen) == [t.number for t in run.study.trials]
     exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64"])
@@ -124,16 +124,14 @@ def test_ctrl_c_fails_the_trial_in_flight_then_raises_keyboard_interrupt(workdir
     import subprocess
     import sys
 
-    from tests.test_compare import wait_for_finished_trials
+    from tests.waiting import wait_for_trials
 
     process = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, text=True)
-    try:  # polled read-only: a storage opened by URL here would race the run creating its tables
-        wait_for_finished_trials(process, 0, study="ctrl-c")  # type: ignore[arg-type]
+    try:  # polled through an existing file: opened by URL here would race the run creating its tables
+        _, running = wait_for_trials(process, "ctrl-c")
     except BaseException:
         process.kill()
         raise
-    running = [t for t in optuna.load_study(study_name="ctrl-c", storage=DB).trials
-               if t.state.name == "RUNNING"]
     process.send_signal(signal.SIGINT)  # what Jupyter's interrupt sends
     out, _ = process.communicate(timeout=60)
     assert "KeyboardInterrupt raised" in out

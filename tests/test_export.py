@@ -38,5 +38,7 @@ def test_exported_python_quotes_every_stored_string(workdir: Path) -> None:
     code, pasted = invoke("best", "--study", study.study_name, "--format", "python")
     assert code == 0, pasted
     namespace: dict = {"model": mlp(64, 10, (8,))}
-    exec(pasted, namespace)  # raises SystemExit if a stored string became code
+    # raises SystemExit if a stored string became code; compiled as a pasted script is, without
+    # this module's `from __future__` flags
+    exec(compile(pasted, "pasted.py", "exec", dont_inherit=True), namespace)
     assert isinstance(namespace["optimizer"], torch.optim.Optimizer)

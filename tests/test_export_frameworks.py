@@ -25,7 +25,7 @@ def exported(study: str, optimizer: str, fmt: str) -> str:
 def test_lightning_configure_optimizers_trains_a_step(workdir: Path) -> None:
     code = exported("light", "adamw", "lightning")
     namespace: dict[str, object] = {}
-    exec(compile(code, "configure_optimizers.py", "exec"), namespace)
+    exec(compile(code, "configure_optimizers.py", "exec", dont_inherit=True), namespace)
     module = torch.nn.Sequential(torch.nn.Linear(30, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
     module.trainer = SimpleNamespace(estimated_stepping_batches=10)  # what Lightning provides
     out = namespace["configure_optimizers"](module)  # type: ignore[operator]
@@ -48,7 +48,7 @@ def test_hf_builds_its_pair_and_says_when_lbfgs_cannot_run(workdir: Path) -> Non
     code = exported("hf", "sgd", "hf")
     model = torch.nn.Linear(30, 2)
     namespace: dict[str, object] = {"model": model, "total_steps": 20}
-    exec(compile(code, "hf.py", "exec"), namespace)
+    exec(compile(code, "hf.py", "exec", dont_inherit=True), namespace)
     assert isinstance(namespace["optimizer"], torch.optim.SGD)
     assert isinstance(namespace["scheduler"], torch.optim.lr_scheduler.LRScheduler)
     clip = namespace["CONFIG"]["clip_grad_norm"]  # type: ignore[index]

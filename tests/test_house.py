@@ -32,7 +32,8 @@ LAYERS = (
     ("protocols", ("hpsearch.protocols",)),
     ("readers", ("hpsearch.report",)),
     ("cli", ("hpsearch.cli", "hpsearch.cli_options", "hpsearch.cli_output", "hpsearch.cli_listings",
-             "hpsearch.cli_scale", "hpsearch.cli_compare", "hpsearch.api", "hpsearch.__main__")),
+             "hpsearch.cli_scale", "hpsearch.cli_compare", "hpsearch.api", "hpsearch.api_input",
+             "hpsearch.__main__")),
 )
 # Readers read the record, the statistics, the registries and a protocol's pure plan; never the
 # engine, training or a protocol's runner. Training knows no Optuna.

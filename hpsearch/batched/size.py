@@ -9,13 +9,15 @@ from hpsearch.errors import ConfigError
 AUTO_BATCH = 0  # `--batch-trials auto`: the batch size is measured on the device
 
 
-def parse_batch_trials(value: object) -> int:
-    """`batch_trials` as a user gives it: a positive whole number, or "auto" (`AUTO_BATCH`)."""
+def parse_batch_trials(value: object, where: str = "") -> int:
+    """`batch_trials` as a user gives it: a positive whole number, or "auto" (`AUTO_BATCH`);
+    `where` names the file it came from in the error."""
     if value == "auto":
         return AUTO_BATCH
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() \
-            or int(value) < 1:
-        raise ConfigError(f"batch_trials '{value}' is neither a positive whole number nor auto")
+    # ASCII digits only: `str.isdigit` also takes "²", which `int` refuses.
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isascii() \
+            or not str(value).isdigit() or int(value) < 1:
+        raise ConfigError(f"batch_trials '{value}'{where} is neither a positive whole number nor auto")
     return int(value)
 
 
