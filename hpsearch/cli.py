@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hpsearch import record
 from hpsearch.cli_compare import compare
 from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks, list_trials
 from hpsearch.cli_options import (
     OneLineErrors,
     batch_trials_option,
     check_writable,
+    echo,
     example,
     from_study_file,
     language_options,
@@ -24,6 +26,8 @@ from hpsearch.cli_options import (
     quiet_optuna,
     storage_option,
     summary_of,
+    table_options,
+    writing,
 )
 from hpsearch.cli_scale import scale
 from hpsearch.config import PRUNERS, SAMPLERS, check_seed
@@ -73,10 +77,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
                                        f"{from_study_file('seed')}.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES),
               help="Training device [default: auto].")
-@click.option("--data", help="Your own table (CSV or Parquet) instead of the task's data; "
-                             "--task then says classification or regression [default: the "
+@click.option("--data", help="Your own table (CSV, Excel .xlsx or Parquet) instead of the task's "
+                             "data; --task then says classification or regression [default: the "
                              "task's own].")
 @click.option("--target", help="The column of --data to predict [default: none].")
+@table_options
 @click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION, "
                               "called as FUNCTION(in_features, out_features) [default: the "
                               "task's own].")
@@ -95,7 +100,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
          warm_start: str | None, quiet: bool, **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
 
-    from hpsearch.cli_output import Progress, print_table, tune_start_lines
+    from hpsearch.cli_output import Progress, print_table, stopped_line, tune_start_lines
     from hpsearch.config import load_config
     from hpsearch.engine.studies import load_existing
     from hpsearch.protocols.tune import run
@@ -116,8 +121,7 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
                          on_progress=progress.update)
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
         progress.finish()
-        click.echo(f"{signals.described(stop)}: the trial in flight is recorded as failed; run the same "
-                   "command to continue", err=True)
+        click.echo(stopped_line(stop, workers), err=True)
         study = load_existing(config)  # read only: nothing of this process can block it
         if study is not None:
             print_table(study)
@@ -142,16 +146,18 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
               help="Mini-batches over which the learning rate grows exponentially.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--data", help="Your own table (CSV or Parquet) instead of the task's data "
-                             "[default: the task's own].")
+@click.option("--data", help="Your own table (CSV, Excel .xlsx or Parquet) instead of the task's "
+                             "data [default: the task's own].")
 @click.option("--target", help="The column of --data to predict [default: none].")
+@table_options
 @click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION "
                               "[default: the task's own].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("studies/lr-find.html"), show_default=True, help="HTML page to write.")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data: str | None,
-            target: str | None, model: str | None, out: Path, quiet: bool) -> None:
+            target: str | None, model: str | None, out: Path, quiet: bool,
+            **reading: str | None) -> None:
     """Learning-rate range test: loss against an exponentially growing lr, and the range to
     search."""
     from hpsearch.cli_output import RangeTestProgress
@@ -160,11 +166,14 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
     from hpsearch.report.lr_find_page import write_page
     from hpsearch.space import SearchSpace
     from hpsearch.tasks.prepare import prepare_task
+    from hpsearch.tasks.spreadsheet import TableReading
 
     check_seed("--seed", seed)
+    table = TableReading(**reading)
+    table.check(data, task != "lm")
     check_writable(out)  # before minutes of range tests, not after
     space = SearchSpace(optimizers=parse_optimizers(optimizers))
-    prepared = prepare_task(task, data=data, target=target, model=model)
+    prepared = prepare_task(task, data=data, target=target, model=model, reading=table)
     progress = RangeTestProgress(len(testable(space)), quiet)
     results = run_range_tests(space, prepared, resolve_device(device), seed=seed, steps=steps,
                               on_result=progress)
@@ -197,16 +206,18 @@ def best(study_name: str | None, storage: str | None, fmt: str, for_width: int |
     from hpsearch.engine.storage import load_study
     from hpsearch.export import best_config, render
 
-    study = load_study(storage, study_name)
+    study = record.check_readable(load_study(storage, study_name))
     if for_width is None and (for_steps or optimizer or parametrization):
         raise ConfigError("--for-steps, --optimizer and --parametrization go with --for-width")
     if for_width is not None:
         from hpsearch.report.scale_target import target_config
 
         config = target_config(study, for_width, for_steps, optimizer, parametrization)
+        if config["prediction"]["warning"]:  # beside the configuration, which may be piped
+            click.echo(f"warning: {config['prediction']['warning']}", err=True)
     else:
         config = best_config(study)
-    click.echo(render(config, fmt), nl=False)
+    echo(render(config, fmt), nl=False)
 
 
 @cli.command(epilog=example("hpsearch report --out studies/report.html --format md"))
@@ -230,19 +241,24 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
     if fmt:
         check_writable(out.with_suffix(f".{fmt}"))
     summary = summary_of(storage, list(studies) or None, reference)
+    for name, why in summary.skipped.items():
+        click.echo(f"skipped study '{name}': {why}", err=True)
     if not summary.studies and not summary.comparisons and not summary.scales:
-        raise ConfigError("no studies in this storage; run `hpsearch tune` first")
+        raise ConfigError(f"no {'hpsearch ' if summary.skipped else ''}studies in this storage; "
+                          "run `hpsearch tune` first")
     compared = sorted({r.optimizer for c in summary.comparisons for r in c.optimizers})
     if reference is not None and reference not in compared:
         raise ConfigError(f"--reference '{reference}' is in no comparison here; valid choices: "
                           f"{', '.join(compared) or 'none (no comparison)'}")
-    out.write_text(render_page(summary), encoding="utf-8")
-    click.echo(terminal(summary))
-    click.echo(f"\nreport: {out}")
+    with writing(out):
+        out.write_text(render_page(summary), encoding="utf-8")
+    echo(terminal(summary))
+    echo(f"\nreport: {out}")
     if fmt:
         path = out.with_suffix(f".{fmt}")
-        path.write_text(markdown(summary) if fmt == "md" else to_json(summary), encoding="utf-8")
-        click.echo(f"summary: {path}")
+        with writing(path, "--format"):
+            path.write_text(markdown(summary) if fmt == "md" else to_json(summary), encoding="utf-8")
+        echo(f"summary: {path}")
 
 
 cli.add_command(list_studies)
@@ -271,6 +287,11 @@ def main() -> None:
         if not isinstance(stop.code, (int, type(None))):
             click.echo(stop.code, err=True)
     atexit._run_exitfuncs()
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except OSError as error:  # said already if the command's own write failed
+        if code == 0:
+            click.echo(f"Error: cannot write standard output: {error.strerror or error}", err=True)
+            code = 1
     sys.stderr.flush()
     os._exit(code)

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from hpsearch.cli_options import check_writable, example, storage_option
+from hpsearch import record
+from hpsearch.cli_options import check_writable, echo, example, storage_option, writing
 from hpsearch.errors import ConfigError
 from hpsearch.report.listings import LISTING_FORMATS
 
@@ -31,7 +32,13 @@ def list_studies(storage: str | None, fmt: str) -> None:
     from hpsearch.report.text import study_lines
 
     studies = load_studies(storage)
-    click.echo("\n".join(study_lines(studies)) if fmt == "text" else render(study_rows(studies), fmt))
+    if fmt != "text":
+        echo(render(study_rows(studies), fmt))
+        return
+    foreign = {s.study_name: why for s in studies if (why := record.why_foreign(s)) is not None}
+    ours = [s for s in studies if s.study_name not in foreign]
+    lines = study_lines(ours) if ours or not foreign else ["no hpsearch studies"]
+    echo("\n".join([*lines, *(f"{name:<24} {why}" for name, why in foreign.items())]))
 
 
 @click.command("trials", epilog=example(
@@ -45,7 +52,7 @@ def list_trials(storage: str | None, study: str | None, fmt: str, out: Path | No
     """A study's trials as a table: one row per trial, its outcome, measurements, parameters and
     exported configuration."""
     from hpsearch.engine.storage import load_study
-    from hpsearch.report.trials_table import trials_frame
+    from hpsearch.report.trials_table import trials_csv, trials_frame
 
     if fmt == "parquet":
         if out is None:
@@ -56,15 +63,17 @@ def list_trials(storage: str | None, study: str | None, fmt: str, out: Path | No
             raise ConfigError("--format parquet needs pyarrow: pip install 'hpsearch[parquet]'") from None
     if out is not None:
         check_writable(out)
-    frame = trials_frame(load_study(storage, study))
+    frame = trials_frame(record.check_readable(load_study(storage, study)))
     if fmt == "parquet":
-        frame.to_parquet(out, index=False)
+        with writing(out):
+            frame.to_parquet(out, index=False)
     else:
-        text = frame.to_csv(index=False) if fmt == "csv" else frame.to_json(orient="records", indent=1)
+        text = trials_csv(frame) if fmt == "csv" else frame.to_json(orient="records", indent=1) + "\n"
         if out is None:
-            click.echo(text.rstrip("\n"))
+            echo(text, nl=False)
         else:
-            out.write_text(text, encoding="utf-8")
+            with writing(out):
+                out.write_text(text, encoding="utf-8")
     if out is not None:
         click.echo(f"{len(frame)} trials: {out}", err=True)
 
@@ -76,7 +85,7 @@ def list_optimizers(fmt: str) -> None:
     from hpsearch.cli_output import optimizer_lines
     from hpsearch.report.listings import optimizer_rows, render
 
-    click.echo("\n".join(optimizer_lines()) if fmt == "text" else render(optimizer_rows(), fmt))
+    echo("\n".join(optimizer_lines()) if fmt == "text" else render(optimizer_rows(), fmt))
 
 
 @click.command("tasks", epilog=example("hpsearch tasks --format csv"))
@@ -86,4 +95,4 @@ def list_tasks(fmt: str) -> None:
     from hpsearch.cli_output import task_lines
     from hpsearch.report.listings import render, task_rows
 
-    click.echo("\n".join(task_lines()) if fmt == "text" else render(task_rows(), fmt))
+    echo("\n".join(task_lines()) if fmt == "text" else render(task_rows(), fmt))

@@ -3,7 +3,9 @@ Optuna's log kept quiet unless --debug."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,23 @@ def check_writable(path: Path, option: str = "--out") -> None:
         path.unlink()
 
 
+@contextlib.contextmanager
+def writing(path: Path | None, option: str = "--out") -> Iterator[None]:
+    """A write that fails within the block (a full device, a lost mount) as one line naming where
+    it went: the file given by `option`, or standard output when `path` is None."""
+    try:
+        yield
+    except OSError as error:
+        where = "standard output" if path is None else f"{option} '{path}'"
+        raise HpsearchError(f"cannot write {where}: {error.strerror or error}") from None
+
+
+def echo(text: str, nl: bool = True) -> None:
+    """Print the command's output on standard output; a failed write is one line (`writing`)."""
+    with writing(None):
+        click.echo(text, nl=nl)
+
+
 def summary_of(storage: str | None, names: list[str] | None, reference: str | None = None) -> Any:
     """The report's plain data of the named studies (all when None); `reference`: the optimizer
     whose re-runs set each comparison's time-to-target target."""
@@ -172,6 +191,22 @@ def language_options(command: Any) -> Any:
                           "[default: auto]."),
         click.option("--compile", "compile", is_flag=True, default=None,
                      help="--task lm: train through torch.compile (its time recorded apart)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def table_options(command: Any) -> Any:
+    """How a --data table is read where detection should not decide (the start line says what
+    was detected)."""
+    for option in reversed([
+        click.option("--sep", help="A CSV's separator: ',', ';', tab or '|' [default: detected]."),
+        click.option("--decimal", help="A CSV's decimal mark: '.' or ',' [default: detected: ',' "
+                                       "where a ';'-separated column is written with it]."),
+        click.option("--encoding", help="A CSV's text encoding: utf-8, cp1252, latin-1, utf-16, ... "
+                                        "[default: detected: UTF-8, else cp1252]."),
+        click.option("--sheet", help="An .xlsx workbook's sheet, by name or position from 0 "
+                                     "[default: its first]."),
     ]):
         command = option(command)
     return command

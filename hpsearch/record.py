@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.errors import ConfigError
+
 if TYPE_CHECKING:
     import optuna
 
@@ -101,6 +103,20 @@ def sign(direction: str) -> float:
 
 def direction_of(study: optuna.Study) -> str:
     return study.direction.name.lower()
+
+
+def why_foreign(study: optuna.Study) -> str | None:
+    """Why hpsearch cannot read a study that another program stored beside its own; None when it
+    can. A study of several objectives has no one direction, best value or best trial."""
+    return "multi-objective: not an hpsearch study" if len(study.directions) > 1 else None
+
+
+def check_readable(study: optuna.Study) -> optuna.Study:
+    """The study, or one line saying why hpsearch cannot read it."""
+    why = why_foreign(study)
+    if why is not None:
+        raise ConfigError(f"study '{study.study_name}' cannot be read: {why}")
+    return study
 
 
 def finite(value: float | None) -> float | None:

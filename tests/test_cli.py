@@ -24,6 +24,14 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def tiny_sweep(url: str) -> str:
+    """A finished two-trial sweep of `small` (Adam, one epoch) stored at `url`, for readers."""
+    code, output = invoke("tune", "--task", "small", "--n-trials", "2", "--epochs", "1",
+                          "--optimizers", "adam", "--quiet", "--storage", url)
+    assert code == 0, output
+    return url
+
+
 def assert_one_line_error(code: int, output: str, expected_code: int, *fragments: str) -> None:
     assert code == expected_code, output
     lines = output.strip().splitlines()

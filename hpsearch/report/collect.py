@@ -30,12 +30,16 @@ class Report:
     across_tasks: AcrossTasks | None = None  # over every comparison; None without one
     repeated: list[RepeatedComparison] = field(default_factory=list)  # each comparison, its studies
     scales: list[ScaleSummary] = field(default_factory=list)  # `hpsearch scale` sweeps
+    skipped: dict[str, str] = field(default_factory=dict)  # studies hpsearch cannot read: why
 
 
 def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = True,
               reference: str | None = None) -> Report:
     """The studies (as loaded from one storage, shown as `storage`) as plain data; `reference`: the
-    optimizer whose re-runs set each comparison's time-to-target target (default: study 1's best)."""
+    optimizer whose re-runs set each comparison's time-to-target target (default: study 1's best).
+    The studies hpsearch cannot read are left out, and named in `skipped`."""
+    skipped = {s.study_name: why for s in loaded if (why := record.why_foreign(s)) is not None}
+    loaded = [s for s in loaded if s.study_name not in skipped]
     studies = [summarise_study(s, importance) for s in loaded  # scale sweeps: `hpsearch scale`
                if not record.is_comparison(s.user_attrs) and not record.is_scale_sweep(s.user_attrs)]
     comparisons = [summarise_comparison(s) for s in loaded if record.is_comparison(s.user_attrs)]
@@ -50,5 +54,5 @@ def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = T
         generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         studies=studies, optimizer_order=order, comparisons=comparisons,
         across_tasks=across_tasks(repeated, order), repeated=repeated,
-        scales=scales,
+        scales=scales, skipped=skipped,
     )

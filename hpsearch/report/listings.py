@@ -16,20 +16,26 @@ if TYPE_CHECKING:
     import optuna
 
 LISTING_FORMATS = ("text", "json", "csv")
+STUDY_COLUMNS = ("study", "task", "trials", "complete", "pruned", "diverged", "failed", "running",
+                 "best_value", "best_optimizer", "note")
 
 
 def study_rows(studies: Sequence[optuna.Study]) -> list[dict[str, Any]]:
+    """One row per study; one that hpsearch cannot read has its name, its trials and a `note`."""
     rows = []
     for study in studies:
         trials = study.get_trials(deepcopy=False)
-        count = record.tally(trials)
-        best = next((r for r in summarise_optimizers(trials, record.direction_of(study))
-                     if r.best_value is not None), None)
-        rows.append({"study": study.study_name, "task": study.user_attrs.get(record.TASK, "custom"),
-                     "trials": len(trials), **{k: count[k] for k in
-                                               ("complete", "pruned", "diverged", "failed", "running")},
-                     "best_value": best.best_value if best else None,
-                     "best_optimizer": best.optimizer if best else None})
+        row = {**dict.fromkeys(STUDY_COLUMNS), "study": study.study_name, "trials": len(trials),
+               "note": record.why_foreign(study)}
+        if row["note"] is None:
+            count = record.tally(trials)
+            best = next((r for r in summarise_optimizers(trials, record.direction_of(study))
+                         if r.best_value is not None), None)
+            row.update({"task": study.user_attrs.get(record.TASK, "custom"),
+                        **{k: count[k] for k in ("complete", "pruned", "diverged", "failed", "running")},
+                        "best_value": best.best_value if best else None,
+                        "best_optimizer": best.optimizer if best else None})
+        rows.append(row)
     return rows
 
 
@@ -51,13 +57,27 @@ def optimizer_rows() -> list[dict[str, Any]]:
             for spec in OPTIMIZERS.values()]
 
 
+# A spreadsheet runs a cell that begins with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# RFC 4180's line end: a cell holding a carriage return is then quoted, never read as a row's end
+# (after which the rest of the cell would begin a row, and could run).
+CSV_LINE_END = "\r\n"
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows and never runs: text beginning like a formula (a study
+    name, a stored value, a user's error message) gets a leading `'`; numbers stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def render(rows: list[dict[str, Any]], fmt: str) -> str:
-    """JSON (a list of objects) or CSV (nested values as JSON in their cell)."""
+    """JSON (a list of objects) or CSV (nested values as JSON in their cell; see `csv_cell` and
+    `CSV_LINE_END`), without a line end after the last line."""
     if fmt == "json":
         return json.dumps(rows, indent=1)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [], lineterminator=CSV_LINE_END)
     writer.writeheader()
-    writer.writerows({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()}
-                     for row in rows)
-    return out.getvalue().rstrip("\n")
+    writer.writerows({k: csv_cell(json.dumps(v) if isinstance(v, dict | list) else v)
+                      for k, v in row.items()} for row in rows)
+    return out.getvalue().removesuffix(CSV_LINE_END)

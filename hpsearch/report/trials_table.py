@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
+from hpsearch.report.listings import CSV_LINE_END, csv_cell
 
 if TYPE_CHECKING:
     import optuna
@@ -53,3 +54,9 @@ def trials_frame(study: optuna.Study) -> pandas.DataFrame:
     params = sorted({k for row in rows for k in row} - set(COLUMNS) - set(BATCH) - {"config"})
     batch = [k for k in BATCH if any(k in row for row in rows)]
     return pandas.DataFrame(rows, columns=[*COLUMNS, *batch, *params, "config"])
+
+
+def trials_csv(frame: pandas.DataFrame) -> str:
+    """The table as CSV, written as the listings write theirs: a spreadsheet runs none of its text
+    cells as a formula (`csv_cell`, `CSV_LINE_END`)."""
+    return str(frame.map(csv_cell).to_csv(index=False, lineterminator=CSV_LINE_END))
