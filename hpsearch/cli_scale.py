@@ -45,7 +45,7 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @click.option("--parametrization", type=click.Choice(PARAMETRIZATION_CHOICES), default="both",
               show_default=True, help="Standard (sp), µP (mup), or both side by side.")
 @click.option("--widths", default="16,32,64,128", show_default=True,
-              help="Model widths swept (heads = width / 16).")
+              help="Model widths swept, multiples of 16 (heads = width / 16).")
 @click.option("--lengths", default="1", show_default=True,
               help="Training lengths, as multiples of --steps (e.g. 1,2,4,8).")
 @click.option("--steps", type=int, default=250, show_default=True, help="Steps of the base length.")

@@ -15,6 +15,24 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 where the device supports it, else fp32
 
 
+def training_threads(workers: int = 1) -> int:
+    """torch's threads in each of `workers` processes training side by side on this machine:
+    OMP_NUM_THREADS where it is set (by the user, a scheduler, a test), else the CPUs this process
+    may run on (a cluster job's share, not the whole machine's), divided among the workers.
+    More threads than free cores makes OpenMP's spinning threads slow every step down many times."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isascii() and given.isdigit() and int(given) > 0:
+        return int(given)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cpus // workers)
+
+
+def use_training_threads(workers: int = 1) -> None:
+    import torch
+
+    torch.set_num_threads(training_threads(workers))
+
+
 def available_devices() -> tuple[str, ...]:
     import torch
 

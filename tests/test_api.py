@@ -101,8 +101,8 @@ def test_callbacks_hear_the_trials_of_every_worker(workdir: Path) -> None:
 
 def test_scale_from_python_predicts_the_target_run(workdir: Path) -> None:
     seen: list[int] = []
-    run = hpsearch.scale("adamw", parametrizations="mup", widths=(16, 32, 48), steps=10, context=16,
-                         batch_size=8, target_width=64, callbacks=[lambda s, t: seen.append(t.number)])
+    run = hpsearch.scale("adamw", parametrizations="mup", widths=(16, 32, 48), steps=10, context=8,
+                         batch_size=4, target_width=64, callbacks=[lambda s, t: seen.append(t.number)])
     assert sorted(seen) == [t.number for t in run.study.trials]
     exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-width", "64"])
     assert run.best_config == json.loads(exported.output)

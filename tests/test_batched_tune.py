@@ -138,7 +138,7 @@ def test_a_batched_comparison_draws_and_scores_what_it_does_one_at_a_time(workdi
 
 def test_a_batched_scale_sweep_runs_the_same_plan_to_the_same_losses(workdir: Path) -> None:
     args = ["scale", "--optimizers", "adamw", "--parametrization", "mup", "--widths", "16,32",
-            "--steps", "10", "--context", "16", "--batch-size", "8", "--quiet"]
+            "--steps", "10", "--context", "8", "--batch-size", "4", "--quiet"]
     for name, batch in (("one", "1"), ("eight", "8")):
         result = CliRunner().invoke(cli, [*args, "--study", name, "--batch-trials", batch])
         assert result.exit_code == 0, result.output

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from hpsearch.device import available_devices, resolve_device, visible_gpus, worker_environment
+from hpsearch.device import (
+    available_devices,
+    resolve_device,
+    training_threads,
+    visible_gpus,
+    worker_environment,
+)
 from hpsearch.errors import DeviceUnavailableError
 
 
@@ -37,3 +47,24 @@ def test_workers_each_get_their_own_gpu_from_the_visible_ones(
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # none visible: nothing to hand out
     assert visible_gpus() == [] and worker_environment(1, []) == {}
     assert worker_environment(1, ["7"]) == {}  # one GPU: shared, as this process sees it
+
+
+@pytest.mark.parametrize(("given", "workers", "expected"), [
+    ("3", 1, 3), ("3", 4, 3),  # per process, as OpenMP reads it
+    ("", 1, "cpus"), ("", 2, "cpus/2"), ("0", 2, "cpus/2"), ("many", 1, "cpus")])
+def test_training_threads_follow_omp_num_threads_else_share_this_process_cpus(
+        monkeypatch: pytest.MonkeyPatch, given: str, workers: int, expected: object) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", given)
+    cpus = len(os.sched_getaffinity(0))
+    wanted = {"cpus": cpus, "cpus/2": max(1, cpus // 2)}.get(str(expected), expected)
+    assert training_threads(workers) == wanted
+
+
+def test_training_threads_are_the_cpus_a_job_was_given_not_the_machines() -> None:
+    """A scheduler pins a job to some cores (here one, with taskset): os.cpu_count() still says
+    the whole machine's."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    shown = subprocess.run(["taskset", "-c", "0", sys.executable, "-c",
+                            "from hpsearch.device import training_threads; print(training_threads())"],
+                           capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert shown.stdout.strip() == "1"

@@ -50,7 +50,7 @@ def test_a_scale_sweep_shared_by_two_workers_runs_each_run_once(server: Postgres
 
     command = [sys.executable, "-m", "hpsearch", "scale", "--optimizers", "adamw",
                "--parametrization", "mup", "--widths", "16,32,48,64", "--steps", "10",
-               "--context", "16", "--batch-size", "8", "--storage", server.url, "--workers", "2"]
+               "--context", "8", "--batch-size", "4", "--storage", server.url, "--workers", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr

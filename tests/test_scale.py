@@ -65,7 +65,7 @@ def test_the_plan_brackets_every_minimum_with_five_rates_and_two_seeds() -> None
 
 def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
     args = ["scale", "--optimizers", "adamw", "--parametrization", "mup", "--widths",
-            "16,32,48,64", "--steps", "10", "--context", "16", "--batch-size", "8",
+            "16,32,48,64", "--steps", "10", "--context", "8", "--batch-size", "4",
             "--target-width", "1024"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -23,7 +23,7 @@ from hpsearch.cli import cli
 from hpsearch.protocols.scale_plan import RECIPES, ScalePlan
 from tests.test_cli import assert_one_line_error
 from tests.test_scale import fill
-from tests.waiting import wait_for_trials
+from tests.waiting import MEETING, wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"
 TINY = ["scale", "--optimizers", "adamw", "--parametrization", "sp", "--widths", "16", "--steps", "5",
@@ -100,10 +100,23 @@ def test_a_target_below_what_was_swept_is_said_to_be_extrapolated(workdir: Path)
 PROGRESS = re.compile(r"^\[(\d+)/~(\d+)\] runs of the study(?:, (\d+) by this command)? \|")
 
 
+MEETING_GPT = MEETING + """
+
+from hpsearch.tasks.gpt import gpt
+
+
+def build(vocab_size, context, width):
+    return torch.nn.Sequential(gpt(vocab_size, context, width, 2), Meeting())
+"""
+
+
 def test_two_commands_sweeping_one_study_each_count_what_is_true(workdir: Path) -> None:
     """Each says the study's runs are the study's, and how many of them it ran; its last line
-    counts only its own. Each also warns, before its sweep, that the target lies below it."""
-    command = [sys.executable, "-m", "hpsearch", *TINY, "--target-width", "8"]
+    counts only its own. Each also warns, before its sweep, that the target lies below it. The
+    model's first training step in each command waits for the other's, so both take part."""
+    (workdir / "meeting.py").write_text(MEETING_GPT)
+    command = [sys.executable, "-m", "hpsearch", *TINY, "--target-width", "8", "--model",
+               "meeting.py:build"]
     processes: list[subprocess.Popen[str]] = []
     try:
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -11,35 +11,12 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import summarise
+from tests.waiting import MEETING
 
 COMMAND = [sys.executable, "-m", "hpsearch", "tune", "--task", "classification", "--epochs", "8",
            "--optimizers", "adam,sgd,lbfgs", "--workers", "2"]
 
-# A model whose first training step in each process waits until another process is training too:
-# without it, worker 0 may finish every trial while the other is still importing torch.
-MEETING = """
-import os
-import time
-from pathlib import Path
-
-import torch
-
-arrived = False
-
-
-class Meeting(torch.nn.Module):
-    def forward(self, x):
-        global arrived
-        if torch.is_grad_enabled() and not arrived:  # training, not the check before the study
-            arrived = True
-            here = Path("arrived")
-            here.mkdir(exist_ok=True)
-            (here / str(os.getpid())).touch()
-            end = time.monotonic() + 120
-            while len(list(here.iterdir())) < 2 and time.monotonic() < end:
-                time.sleep(0.02)
-        return x
-
+MEETING_TABLE = MEETING + """
 
 def build(n_in, n_out):
     return torch.nn.Sequential(torch.nn.Linear(n_in, 32), torch.nn.ReLU(), torch.nn.Linear(32, n_out),
@@ -49,7 +26,7 @@ def build(n_in, n_out):
 
 @pytest.mark.parametrize("storage", ["sqlite:///studies/hpsearch.db", "journal:studies/sweep.log"])
 def test_two_workers_share_one_study_and_respect_its_total(workdir: Path, storage: str) -> None:
-    (workdir / "meeting.py").write_text(MEETING)
+    (workdir / "meeting.py").write_text(MEETING_TABLE)
     model = ["--model", "meeting.py:build"]
     result = subprocess.run([*COMMAND, *model, "--n-trials", "7", "--storage", storage],
                             capture_output=True, text=True, timeout=300)

@@ -23,6 +23,34 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.engine.storage import resolve
 
+# A module for a test's `--model FILE.py:build`: `Meeting()`, last in the model, makes the first
+# training step of each process wait (120 s at most) until another process is training too.
+# Without it, the first process may finish every trial while the other is still importing torch.
+# The test appends its own `build`.
+MEETING = """
+import os
+import time
+from pathlib import Path
+
+import torch
+
+arrived = False
+
+
+class Meeting(torch.nn.Module):
+    def forward(self, x):
+        global arrived
+        if torch.is_grad_enabled() and not arrived:  # training, not the check before the study
+            arrived = True
+            here = Path("arrived")
+            here.mkdir(exist_ok=True)
+            (here / str(os.getpid())).touch()
+            end = time.monotonic() + 120
+            while len(list(here.iterdir())) < 2 and time.monotonic() < end:
+                time.sleep(0.02)
+        return x
+"""
+
 DB = "sqlite:///studies/hpsearch.db"
 DEADLINE_S = 120.0
 INTERVAL_S = 0.05

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from hpsearch.device import visible_gpus, worker_environment
+from hpsearch.device import use_training_threads, visible_gpus, worker_environment
 from hpsearch.engine import signals
 
 STOP_GRACE_S = 10  # a stopped worker's time to record its trial in flight
@@ -115,7 +115,7 @@ def _worker(work: Work, index: int, workers: int, env: dict[str, str], inbox: An
         import optuna
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        use_training_threads(workers)
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         prepared = work.load()
         import torch._dynamo  # noqa: F401  (the first torch.optim step imports it: 1 s)

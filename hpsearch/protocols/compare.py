@@ -15,7 +15,6 @@ rerun) and, for re-runs, `seed_index`, `rerun_of` and `seed`. Every trial also r
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -216,7 +215,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
     hears the prepared tasks and what was decided on the way (`--batch-trials auto`)."""
     import torch
 
-    from hpsearch.device import resolve_device
+    from hpsearch.device import resolve_device, use_training_threads
 
     started = time.perf_counter()
     notes: tuple[str, ...] = ()
@@ -229,7 +228,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
     try:
         device = resolve_device(config.device)
         prepared = prepared or tasks_of(config)
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        use_training_threads(workers)
         torch.set_flush_denormal(True)
         # This process (worker 0) creates and checks every study before the others open one.
         runs = open_tasks(config, prepared, 0, device, first=True, workers=workers)

@@ -196,9 +196,8 @@ def scale(config: ScaleConfig, workers: int = 1,
     """Run (or continue) the sweep; `workers` processes share it (and any other command sweeping
     the study). `on_start` hears which runs are this command's; `on_progress` is called about once
     a second while this process waits on the other workers' runs."""
-    import torch
 
-    from hpsearch.device import describe, resolve_device
+    from hpsearch.device import describe, resolve_device, use_training_threads
     from hpsearch.engine.recovery import reclaim_dead_trials
 
     started = time.perf_counter()
@@ -226,7 +225,7 @@ def scale(config: ScaleConfig, workers: int = 1,
                    protocol)
         study.set_user_attr(record.PROTOCOL, protocol)
         study.sampler = make_sampler("random", config.seed)
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        use_training_threads(workers)
         if on_start:
             on_start(prepared, ours)
         objective = objective_for(config, prepared, config.seed, device)

@@ -236,9 +236,9 @@ def run_workers(config: StudyConfig, pool: WorkerPool, seed: int, study: optuna.
     """Worker 0 is this process: its data and model are loaded already."""
 
     def here() -> str | None:
-        import torch
+        from hpsearch.device import use_training_threads
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // pool.workers))
+        use_training_threads(pool.workers)
         study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))
         objective = objective_for(config, prepared, derive_seed(seed, 0), device)
         return run_until_total(study, objective, config, callbacks)
