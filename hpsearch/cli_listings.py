@@ -28,17 +28,10 @@ def format_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def list_studies(storage: str | None, fmt: str) -> None:
     """List the studies in a storage: task, trials by state, best value."""
     from hpsearch.engine.storage import load_studies
-    from hpsearch.report.listings import render, study_rows
-    from hpsearch.report.text import study_lines
+    from hpsearch.report.listings import render, study_rows, study_text
 
-    studies = load_studies(storage)
-    if fmt != "text":
-        echo(render(study_rows(studies), fmt))
-        return
-    foreign = {s.study_name: why for s in studies if (why := record.why_foreign(s)) is not None}
-    ours = [s for s in studies if s.study_name not in foreign]
-    lines = study_lines(ours) if ours or not foreign else ["no hpsearch studies"]
-    echo("\n".join([*lines, *(f"{name:<24} {why}" for name, why in foreign.items())]))
+    rows = study_rows(load_studies(storage))
+    echo("\n".join(study_text(rows)) if fmt == "text" else render(rows, fmt))
 
 
 @click.command("trials", epilog=example(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.optimizers import build, get_spec
-from hpsearch.schedules import is_fractional, legacy_scheduler, scheduler_for
+from hpsearch.schedules import build_scheduler, is_fractional
 from hpsearch.space import TrialConfig
 
 if TYPE_CHECKING:
@@ -110,13 +110,12 @@ def fit(
     if spec.needs_closure:
         batch_size = n
     total_steps = due[-1]
-    per_step = is_fractional(config.schedule)
-    scheduler = (scheduler_for(config.schedule, optimizer, total_steps) if per_step
-                 else legacy_scheduler(config.schedule, optimizer))
+    per_step = is_fractional(config.schedule)  # else stored epoch-wise: stepped once per point
+    scheduler = build_scheduler({"schedule": config.schedule}, optimizer, total_steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     batches = shuffled_batches(n, batch_size, generator, device)
-    evaluations = steps = rows = 0
-    norm = torch.zeros((), device=device)
+    closure = StepClosure(model, optimizer, problem.loss, params, clip)
+    steps = rows = 0
     grad_norms: list[float] = []
     flops, started = 6 * sum(p.numel() for p in params), time.perf_counter()
 
@@ -128,45 +127,58 @@ def fit(
         rows_before = rows
         while steps < until:
             index = next(batches)
-            xb, yb = data.x_train[index], data.y_train[index]
-
-            # Called only within this iteration (by optimizer.step), so binding xb/yb is safe.
-            def closure() -> torch.Tensor:
-                nonlocal evaluations, norm
-                evaluations += 1
-                optimizer.zero_grad(set_to_none=True)
-                loss = problem.loss(model(xb), yb)  # noqa: B023
-                loss.backward()
-                if clip is not None:
-                    norm = torch.nn.utils.clip_grad_norm_(params, clip)
-                return loss
-
-            loss = optimizer.step(closure)  # type: ignore[arg-type]  # torch returns the tensor
-            total += loss.detach() * len(index)  # type: ignore[attr-defined]
+            loss = closure.step(data.x_train[index], data.y_train[index])
+            total += loss.detach() * len(index)
             steps += 1
             rows += len(index)
             if per_step and scheduler is not None:
                 scheduler.step()
         if not per_step and scheduler is not None:
             scheduler.step()
-        if clip is None:  # the last step's gradient norm
-            norm = gradient_norm(params, device)
         if spec.train_eval_modes:
             optimizer.eval()  # type: ignore[attr-defined]  # the averaged weights, to evaluate and keep
         updates = spec.inner_iterations(optimizer) if spec.inner_iterations else steps
-
-        metrics = evaluate(model, data, problem)
-        param_sum = torch.stack([p.detach().sum() for p in params]).sum()
-        train_loss, param_check, grad_norm, *values = torch.cat(
-            [torch.stack([total / max(1, rows - rows_before), param_sum, norm.float()]), metrics]
-        ).tolist()
+        train_loss, grad_norm, values, reason = read_point(
+            total / max(1, rows - rows_before), params, closure.norm,
+            evaluate(model, data, problem))
         grad_norms.append(round(grad_norm, 6))
         elapsed = time.perf_counter() - started
-        reason = divergence(train_loss, param_check, values)
-        yield EpochResult(epoch, train_loss, tuple(values), evaluations, updates, reason,
+        yield EpochResult(epoch, train_loss, tuple(values), closure.evaluations, updates, reason,
                           total_steps, speeds(steps, rows, elapsed, flops, grad_norms))
         if reason:
             return
+
+
+class StepClosure:
+    """What every optimizer steps through, one mini-batch at a time (L-BFGS calls it many times a
+    step, so every optimizer shares one path): zero the gradients, the loss, its backward pass and
+    the clipping to `clip`. It counts its calls and keeps the last clipped gradient norm."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 params: list[torch.nn.Parameter] | None = None, clip: float | None = None) -> None:
+        self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.params, self.clip = params or [], clip
+        self.evaluations = 0
+        self.norm: torch.Tensor | None = None  # the last clipping's; None without clipping
+        self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on the batch; the loss of its first evaluation, on the device."""
+        self.batch = (x, y)
+        return self.optimizer.step(self)  # type: ignore[arg-type, return-value]  # returns the loss
+
+    def __call__(self) -> torch.Tensor:
+        import torch
+
+        assert self.batch is not None, "called by optimizer.step, within step()"
+        self.evaluations += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(self.model(self.batch[0]), self.batch[1])
+        loss.backward()
+        if self.clip is not None:
+            self.norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        return loss
 
 
 def steps_due(n: int, batch_size: int, points: int, eval_every: int | None,
@@ -224,6 +236,22 @@ def evaluate(model: torch.nn.Module, data: DeviceData, problem: Problem,
     with torch.no_grad():
         output = torch.cat([model(x[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
         return problem.evaluate(output, y, data.target_scale)
+
+
+def read_point(mean_loss: torch.Tensor, params: list[torch.nn.Parameter],
+               clipped_norm: torch.Tensor | None, metrics: torch.Tensor
+               ) -> tuple[float, float, list[float], str | None]:
+    """An evaluation point's numbers in one read from the device (each read waits for it): the
+    mean training loss, the last step's gradient norm (as clipping measured it, else measured
+    here), the metrics, and why the run diverged (a non-finite loss, parameter or metric), if it
+    did."""
+    import torch
+
+    norm = clipped_norm if clipped_norm is not None else gradient_norm(params, mean_loss.device)
+    param_sum = torch.stack([p.detach().sum() for p in params]).sum()
+    train_loss, param_check, grad_norm, *values = torch.cat(
+        [torch.stack([mean_loss, param_sum, norm.float()]), metrics]).tolist()
+    return train_loss, grad_norm, values, divergence(train_loss, param_check, values)
 
 
 def divergence(train_loss: float, param_check: float, metrics: list[float]) -> str | None:

@@ -25,7 +25,7 @@ from hpsearch.schedules import scheduler_for
 from hpsearch.space import TrialConfig
 from hpsearch.tasks.corpus import fixed_windows
 from hpsearch.tasks.gpt import flops_per_token
-from hpsearch.train import DeviceData, EpochResult, divergence, gradient_norm, speeds
+from hpsearch.train import DeviceData, EpochResult, read_point, speeds
 
 if TYPE_CHECKING:
     import torch
@@ -152,18 +152,14 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
                 loss.item()
                 timing[record.COMPILE_SECONDS] = round(time.perf_counter() - started, 3)
                 started = time.perf_counter()
-        if config.clip_grad_norm is None:  # the last step's gradient norm, before any clipping
-            norm = gradient_norm(params, device)
         if spec.train_eval_modes:
             optimizer.eval()  # type: ignore[attr-defined]
-        metrics = evaluate_lm(model, data, precision)
-        param_sum = torch.stack([p.detach().sum() for p in params]).sum()
-        train_loss, param_check, grad_norm, *values = torch.cat(
-            [torch.stack([total / eval_every, param_sum, norm.float()]), metrics]).tolist()
+        train_loss, grad_norm, values, reason = read_point(
+            total / eval_every, params, norm if config.clip_grad_norm is not None else None,
+            evaluate_lm(model, data, precision))
         grad_norms.append(round(grad_norm, 6))
         elapsed = time.perf_counter() - started
         timed = steps - (1 if compile_model else 0)  # the compiling step is timed apart
-        reason = divergence(train_loss, param_check, values)
         pace = speeds(steps, steps * batch_size * data.context, elapsed, flops, grad_norms, timed)
         yield EpochResult(evaluation, train_loss, tuple(values), steps, steps, reason, total_steps,
                           {**pace, **timing})

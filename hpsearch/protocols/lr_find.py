@@ -132,20 +132,15 @@ def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable
            diverge_factor: float) -> Iterator[float]:
     """The loss before each step, until the smoothed loss passes `diverge_factor` x its minimum
     or is not finite (that step's loss is the last)."""
+    from hpsearch.train import StepClosure
+
     model.train()
+    closure = StepClosure(model, opt, loss_fn)
     average, best = 0.0, math.inf
     for step, (lr, index) in enumerate(zip(lrs, batches, strict=False), 1):
         for group in opt.param_groups:
             group["lr"] = float(lr)
-        xb, yb = data.x_train[index], data.y_train[index]
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)  # noqa: B023  (called within this iteration only)
-            loss.backward()
-            return loss
-
-        loss = float(opt.step(closure).detach())  # type: ignore[arg-type, attr-defined]  # one sync
+        loss = float(closure.step(data.x_train[index], data.y_train[index]).detach())  # one sync
         yield loss
         average = smoothing * average + (1.0 - smoothing) * loss
         current = average / (1.0 - smoothing**step)

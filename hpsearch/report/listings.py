@@ -39,6 +39,23 @@ def study_rows(studies: Sequence[optuna.Study]) -> list[dict[str, Any]]:
     return rows
 
 
+def study_text(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """`hpsearch studies`'s lines from `study_rows`: each study's task, trials by outcome and best
+    value; those hpsearch cannot read last, with why."""
+    ours = [row for row in rows if row["note"] is None]
+    foreign = [f"{row['study']:<24} {row['note']}" for row in rows if row["note"] is not None]
+    if not ours:
+        return [("no hpsearch studies" if foreign else "no studies yet"), *foreign]
+    lines = [f"{'study':<24} {'task':<15} {'trials':>6} {'complete':>8} {'pruned':>6} "
+             f"{'diverged':>8} {'failed':>6} {'running':>7}  best"]
+    for row in ours:
+        best = "-" if row["best_value"] is None else f"{row['best_value']:.4f} ({row['best_optimizer']})"
+        lines.append(f"{row['study']:<24} {row['task']:<15} {row['trials']:>6} {row['complete']:>8} "
+                     f"{row['pruned']:>6} {row['diverged']:>8} {row['failed']:>6} {row['running']:>7}  "
+                     f"{best}")
+    return [*lines, *foreign]
+
+
 def task_rows() -> list[dict[str, Any]]:
     from hpsearch.tasks import TASKS
 

@@ -8,14 +8,12 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch import record
 from hpsearch.report.comparison_text import comparisons_markdown, comparisons_terminal
 from hpsearch.report.scale import scale_lines
-from hpsearch.report.summary import OptimizerSummary, format_hyperparameters, summarise_optimizers
+from hpsearch.report.summary import OptimizerSummary, format_hyperparameters
 from hpsearch.report.text_tables import cost_markdown, cost_terminal, md, number
 
 if TYPE_CHECKING:
-    import optuna
 
     from hpsearch.report.collect import Report
 
@@ -94,21 +92,3 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
-
-
-def study_lines(studies: Sequence[optuna.Study]) -> list[str]:
-    """`hpsearch studies`: each study's task, trials by outcome and best value."""
-    if not studies:
-        return ["no studies yet"]
-    lines = [f"{'study':<24} {'task':<15} {'trials':>6} {'complete':>8} {'pruned':>6} "
-             f"{'diverged':>8} {'failed':>6} {'running':>7}  best"]
-    for study in studies:
-        trials = study.get_trials(deepcopy=False)
-        count = record.tally(trials)
-        rows = summarise_optimizers(trials, record.direction_of(study))
-        best = next((f"{r.best_value:.4f} ({r.optimizer})" for r in rows
-                     if r.best_value is not None), "-")
-        lines.append(f"{study.study_name:<24} {study.user_attrs.get(record.TASK, 'custom'):<15} "
-                     f"{len(trials):>6} {count['complete']:>8} {count['pruned']:>6} "
-                     f"{count['diverged']:>8} {count['failed']:>6} {count['running']:>7}  {best}")
-    return lines
