@@ -4,16 +4,24 @@ The public API. Importing it does not import torch: builders import it when call
 notebook: `hpsearch.tune(...)`, `hpsearch.compare(...)`, `hpsearch.scale(...)` and
 `hpsearch.load(...)` (see `api`). hpsearch logs to the `hpsearch` logger, silent until the program
 configures logging.
+
+The public names are imported on first use (PEP 562), so that `import hpsearch.client` in a
+training script stays cheap: the standard library only, no numpy, Optuna or torch.
 """
 
-import logging
+from __future__ import annotations
 
-from hpsearch.api import Result, compare, load, scale, tune
-from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError
-from hpsearch.optimizers import OPTIMIZERS, build_optimizer
-from hpsearch.schedules import build_scheduler
-from hpsearch.space import SearchSpace, TrialConfig, suggest, suggest_optimizer
-from hpsearch.tasks import TASKS
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time `__getattr__` imports them
+    from hpsearch.api import Result, compare, load, scale, tune
+    from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError
+    from hpsearch.optimizers import OPTIMIZERS, build_optimizer
+    from hpsearch.schedules import build_scheduler
+    from hpsearch.space import SearchSpace, TrialConfig, suggest, suggest_optimizer
+    from hpsearch.tasks import TASKS
 
 logging.getLogger("hpsearch").addHandler(logging.NullHandler())  # the library convention
 
@@ -37,3 +45,30 @@ __all__ = [
     "suggest_optimizer",
     "tune",
 ]
+
+# Each public name and the module it lives in.
+_HOMES = {
+    "Result": "hpsearch.api", "compare": "hpsearch.api", "load": "hpsearch.api",
+    "scale": "hpsearch.api", "tune": "hpsearch.api",
+    "ConfigError": "hpsearch.errors", "HpsearchError": "hpsearch.errors",
+    "StudyMismatchError": "hpsearch.errors",
+    "OPTIMIZERS": "hpsearch.optimizers", "build_optimizer": "hpsearch.optimizers",
+    "build_scheduler": "hpsearch.schedules",
+    "SearchSpace": "hpsearch.space", "TrialConfig": "hpsearch.space", "suggest": "hpsearch.space",
+    "suggest_optimizer": "hpsearch.space",
+    "TASKS": "hpsearch.tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use and kept here after."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'hpsearch' has no attribute '{name}'")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -27,6 +27,7 @@ from hpsearch.cli_options import (
     storage_option,
     summary_of,
     table_options,
+    user_training_options,
     writing,
 )
 from hpsearch.cli_scale import scale
@@ -95,6 +96,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--lr-from-range-test", is_flag=True, default=None,
               help="Narrow each optimizer's learning-rate range by a range test first.")
 @language_options
+@user_training_options
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
          warm_start: str | None, quiet: bool, **flags: Any) -> None:

@@ -196,6 +196,45 @@ def language_options(command: Any) -> Any:
     return command
 
 
+def user_training_options(command: Any) -> Any:
+    """Your own training as each trial: a command (run once per trial with its placeholders
+    filled) or a function, and how its points are read."""
+    for option in reversed([
+        click.option("--command", help="Your training program, run once per trial: "
+                                       "'python train.py --lr={lr} --max_iters={steps}' (split as a "
+                                       "shell would, never run by one; placeholders: README, \"Your "
+                                       "training script\") [default: none]."),
+        click.option("--train", help="Your training function, FILE.py:FUNCTION or "
+                                     "package.module:FUNCTION, called as FUNCTION(config, report) "
+                                     "[default: none]."),
+        click.option("--metric-regex", help="--command: a line of its output that is an evaluation "
+                                            "point, with groups (?P<value>...) and, optionally, "
+                                            "(?P<step>...) [default: hpsearch.client.report]."),
+        click.option("--metric-file", help="--command: instead, a JSON file it writes in {trial_dir} "
+                                           "at its end, {\"value\": ..., \"step\": ...} [default: none]."),
+        click.option("--test-regex", help="--command: a line with the held-out value (?P<value>...), "
+                                          "for compare's re-runs [default: none]."),
+        click.option("--metric-name", help="The metric's name in reports [default: value]."),
+        click.option("--direction", type=click.Choice(("minimize", "maximize")),
+                     help="Whether lower or higher values are better [default: minimize]."),
+        click.option("--workdir", help="--command: where it runs [default: here]."),
+        click.option("--trials-dir", help="Each trial's folder (its output, configuration and "
+                                          "files) under this [default: trials/ beside the "
+                                          "storage file]."),
+        click.option("--grace-seconds", type=float,
+                     help="A stopped trial's program: seconds from SIGTERM to SIGKILL "
+                          "[default: 10]."),
+        click.option("--reads-config", is_flag=True, default=None,
+                     help="--command reads HPSEARCH_CONFIG: search every optimizer, schedule and "
+                          "clipping, placeholders or not."),
+        click.option("--gpus-per-trial", type=click.IntRange(min=1),
+                     help="GPUs each trial's program sees (CUDA_VISIBLE_DEVICES), {gpus} "
+                          "[default: 1]."),
+    ]):
+        command = option(command)
+    return command
+
+
 def table_options(command: Any) -> Any:
     """How a --data table is read where detection should not decide (the start line says what
     was detected)."""

@@ -228,8 +228,9 @@ def task_lines() -> list[str]:
 def tune_start_lines(config: Any, before: int, notes: tuple[str, ...]) -> list[str]:
     """What a sweep says as it starts: the study, its budget, where it came from, and notes."""
     what = f"resuming at {before}/{config.n_trials}" if before else f"{config.n_trials} trials"
-    budget = (f"{config.steps} steps of batch {config.batch_size}, evaluated every "
-              f"{config.eval_every}" if config.steps else f"{config.epochs} epochs")
+    batch = "" if config.user is not None else f" of batch {config.batch_size}"
+    budget = (f"{config.steps} steps{batch}, evaluated every {config.eval_every}"
+              if config.steps else f"{config.epochs} epochs")
     return [f"study '{config.study_name}' ({config.task}, {what}, {budget}, "
             f"sampler {config.sampler}, pruner {config.pruner}, seed {config.seed}) "
             f"from {config.source}", *(f"  {note}" for note in notes)]

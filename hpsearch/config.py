@@ -3,25 +3,22 @@ frozen into a `StudyConfig` that every layer below receives."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch.batched.size import check_batch_trials, parse_batch_trials
+from hpsearch.batched.size import check_batch_trials
 from hpsearch.device import PRECISIONS
 from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
+from hpsearch.study_file import BUDGET_KEYS, LANGUAGE_KEYS, USER_KEYS, read_study_file
 from hpsearch.tasks import get_task
+from hpsearch.tasks.base import Problem
 from hpsearch.tasks.gpt import check_width
 from hpsearch.tasks.prepare import LanguageModel
-from hpsearch.tasks.spreadsheet import READING_KEYS, TableReading
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from hpsearch.tasks.spreadsheet import TableReading
+from hpsearch.user_training.definition import UserTraining, split_command
 
 SAMPLERS = ("tpe", "random", "qmc")
 MAX_SEED = 2**32 - 1  # what every generator seeded from it accepts
@@ -67,10 +64,14 @@ class StudyConfig:
     precision: str = "auto"  # the forward passes' autocast: bf16 on a GPU that has it, else fp32
     compile: bool = False  # the language model's training steps through torch.compile
     batch_trials: int = 1  # trials taken together, one stacked model where they can; 0: measure
+    user: UserTraining | None = None  # the user's own command or function trains each trial
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
-        get_task(self.task)
+        if self.user is None:
+            get_task(self.task)
+        else:
+            self.check_user(self.user)
         for name in ("n_trials", "epochs", "batch_size"):
             check_positive(name, getattr(self, name))
         for name in ("timeout", "trial_timeout"):
@@ -92,6 +93,8 @@ class StudyConfig:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision '{self.precision}'; valid choices: "
                               f"{choices(PRECISIONS)}")
+        if self.user is not None:
+            return
         self.check_language()
         if self.data is not None and self.task not in ("classification", "regression", "lm"):
             raise ConfigError(f"task '{self.task}' has built-in data; --data applies to "
@@ -128,6 +131,32 @@ class StudyConfig:
         if self.lr_from_range_test:
             raise ConfigError("--lr-from-range-test applies to the table tasks")
 
+    def check_user(self, user: UserTraining) -> None:
+        """What a study of the user's training cannot have: hpsearch's data, model or sizes."""
+        from hpsearch.user_training.placeholders import check_placeholders
+
+        if self.task != user.kind:
+            raise ConfigError(f"a study of a {user.kind} is stored as task '{user.kind}', not "
+                              f"'{self.task}'")
+        given = [name for name in ("data", "target", "model", *LANGUAGE_KEYS, "tokens")
+                 if getattr(self, name) is not None]
+        given += ["warm_start"] if self.warm_start else []
+        given += ["lr_from_range_test"] if self.lr_from_range_test else []
+        given += ["precision"] if self.precision != "auto" else []
+        given += ["compile"] if self.compile else []
+        given += ["batch_trials"] if self.batch_trials != 1 else []
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} applies to hpsearch's own "
+                              f"training, not to --{'command' if user.command else 'train'}")
+        if user.command:
+            check_placeholders(user.command, self.space, self.steps)
+
+    def problem(self) -> Problem:
+        """The metric, its direction and the kind of problem the study's trials report."""
+        if self.user is not None:
+            return self.user.problem()
+        return get_task(self.task).problem
+
     def reading(self) -> TableReading:
         return TableReading(self.sep, self.decimal, self.encoding, self.sheet)
 
@@ -137,8 +166,6 @@ class StudyConfig:
                              self.context or defaults.context, self.vocab_size)
 
 
-BUDGET_KEYS = ("steps", "eval_every", "tokens")  # a budget in steps, for every task
-LANGUAGE_KEYS = ("width", "depth", "context", "vocab_size")
 STEP_BUDGET = {"steps": 500, "eval_every": 50}  # the language model's, without a study file
 
 
@@ -202,63 +229,6 @@ def check_seed(name: str, value: object) -> None:
         raise ConfigError(f"{name} must be an integer from 0 to {MAX_SEED}; got {value!r}")
 
 
-# Each key of a study file, and the type its value must have. Lists of names may also be written
-# as one string, read as the command line reads it: `"adam,sgd"` or `"adam"`.
-FILE_TYPES: dict[str, str] = {
-    "task": "string", "study": "string", "n_trials": "integer", "epochs": "integer",
-    "batch_size": "integer", "timeout": "number", "trial_timeout": "number", "sampler": "string",
-    "pruner": "string", "seed": "integer", "device": "string", "storage": "string",
-    "split_seed": "integer", "val_fraction": "number", "data": "string", "target": "string",
-    "model": "string", "warm_start": "list of names", "lr_from_range_test": "boolean",
-    "optimizers": "list of names", "schedules": "list of names", "clip": "boolean",
-    "ranges": "table of [low, high] pairs", "weight_decay_on": "string", "precision": "string",
-    "compile": "boolean", "batch_trials": "integer or auto", **dict.fromkeys(READING_KEYS, "string"),
-    **dict.fromkeys((*BUDGET_KEYS, *LANGUAGE_KEYS), "integer"),
-}
-FILE_KEYS = set(FILE_TYPES)
-
-
-def typed(key: str, value: Any, path: Path) -> Any:
-    """The value of a study file's key, checked against its type (a bool is not a number)."""
-    kind = FILE_TYPES[key]
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "list of names" and isinstance(value, str):
-        value = [name.strip() for name in value.split(",") if name.strip()]
-    ok = {"string": isinstance(value, str),
-          "integer": isinstance(value, int) and not isinstance(value, bool),
-          "integer or auto": True,  # `parse_batch_trials` says what is wrong
-          "number": number,
-          "boolean": isinstance(value, bool),
-          "list of names": isinstance(value, list) and all(isinstance(v, str) for v in value),
-          "table of [low, high] pairs": isinstance(value, dict) and all(
-              isinstance(v, list) and len(v) == 2 and all(
-                  isinstance(b, int | float) and not isinstance(b, bool) for b in v)
-              for v in value.values())}[kind]
-    if not ok:
-        article = "an" if kind[0] in "aeiou" else "a"
-        raise ConfigError(f"'{key}' in '{path}' must be {article} {kind}; got {value!r} "
-                          f"({type(value).__name__})")
-    if kind == "integer or auto":
-        return parse_batch_trials(value, f" in '{path}'")
-    return tuple(value) if kind == "list of names" else value
-
-
-def read_study_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file '{path}' is not valid TOML: {error}") from None
-    unknown = sorted(set(data) - FILE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key '{unknown[0]}' in '{path}'; valid choices: {choices(sorted(FILE_KEYS))}"
-        )
-    return {key: typed(key, value, path) for key, value in data.items()}
-
-
 def load_config(task: str | None, config_file: Path | None = None,
                 overrides: Mapping[str, Any] | None = None) -> StudyConfig:
     """The study definition: `--config FILE`, else `studies/<task>.toml` if present, else the
@@ -267,11 +237,19 @@ def load_config(task: str | None, config_file: Path | None = None,
         config_file = STUDIES_DIR / f"{task}.toml"
     values = read_study_file(config_file) if config_file else {}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    flags = {key for key, value in (overrides or {}).items() if value is not None}
+    user = user_training(values)
+    if user is not None:
+        if task or values.get("task"):
+            raise ConfigError(f"--task does not apply to --{'command' if user.command else 'train'}"
+                              ": your own training is the task")
+        task = user.kind
     task = task or values.pop("task", None)  # the --task flag wins over the file's
     values.pop("task", None)
     if not task:
-        raise ConfigError("no task given; use --task or set `task` in the config file")
-    task_spec = get_task(task)
+        raise ConfigError("no task given; use --task (or --command, --train) or set `task` in the "
+                          "config file")
+    language = user is None and get_task(task).problem.kind == "lm"
     ranges = values.pop("ranges", {})
     space_args: dict[str, Any] = {"ranges": {k: tuple(v) for k, v in ranges.items()}}
     for key in ("optimizers", "schedules"):
@@ -280,17 +258,39 @@ def load_config(task: str | None, config_file: Path | None = None,
     for key in ("clip", "weight_decay_on"):
         if key in values:
             space_args[key] = values.pop(key)
-    values.setdefault("batch_size", task_spec.batch_size)
-    language = task_spec.problem.kind == "lm"
+    if user is None:
+        values.setdefault("batch_size", get_task(task).batch_size)
     if language:
         space_args.setdefault("weight_decay_on", "matrices")  # as pre-training does
-    budget_in_steps(values, {key for key, value in (overrides or {}).items() if value is not None},
-                    language)
+    budget_in_steps(values, flags, language)
+    space = SearchSpace(**space_args)
+    if user is not None and user.command:
+        from hpsearch.user_training.placeholders import placeholders, searched_space
+
+        space = searched_space(space, {p.name for p in placeholders(user.command)},
+                               "schedules" in space_args, user.reads_config)
     default_name = Path(values["data"]).stem if values.get("data") else task
     return StudyConfig(
         task=task,
         study_name=values.pop("study", None) or default_name,
-        space=SearchSpace(**space_args),
+        space=space,
         source=str(config_file) if config_file else "built-in defaults",
+        user=user,
         **values,
     )
+
+
+def user_training(values: dict[str, Any]) -> UserTraining | None:
+    """The user's command or function, taken out of `values`; None where neither is given (and
+    then none of their options may be)."""
+    given = {USER_KEYS[key]: values.pop(key) for key in list(values) if key in USER_KEYS}
+    if "command" not in given and "function" not in given:
+        if given:
+            option = next(k for k, v in USER_KEYS.items() if v == next(iter(given)))
+            raise ConfigError(f"--{option.replace('_', '-')} applies to --command or --train")
+        return None
+    if isinstance(given.get("command"), str):
+        given["command"] = split_command(given["command"])
+    if "command" in given:
+        given["command"] = tuple(given["command"])
+    return UserTraining(**given)

@@ -90,10 +90,21 @@ def visible_gpus() -> list[str]:
     return [str(index) for index in range(count.value)]
 
 
-def worker_environment(index: int, gpus: list[str]) -> dict[str, str]:
+def worker_environment(index: int, gpus: list[str], per_worker: int = 1) -> dict[str, str]:
     """Worker `index` of a parallel run sees one GPU of its own (round robin) when there are
-    several; with one or none it inherits this process's view."""
+    several, or its own `per_worker` of them; with one or none it inherits this process's view."""
+    if per_worker > 1 and gpus:
+        return {"CUDA_VISIBLE_DEVICES": ",".join(gpus[index * per_worker:(index + 1) * per_worker])}
     return {"CUDA_VISIBLE_DEVICES": gpus[index % len(gpus)]} if len(gpus) > 1 else {}
+
+
+def check_gpu_split(workers: int, per_worker: int) -> None:
+    """Refuse more GPUs than are visible: `workers` x `per_worker` (none visible: the CPU)."""
+    gpus = visible_gpus()
+    if gpus and workers * per_worker > len(gpus):
+        raise DeviceUnavailableError(
+            f"--workers {workers} x --gpus-per-trial {per_worker} needs {workers * per_worker} "
+            f"GPUs; {len(gpus)} are visible ({','.join(gpus)})")
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

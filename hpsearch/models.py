@@ -19,16 +19,17 @@ ModelBuilder = Callable[[int, int], "torch.nn.Module"]
 FORMS = "FILE.py:FUNCTION or package.module:FUNCTION"
 
 
-def load_model_builder(spec: str) -> ModelBuilder:
-    """Import the function that `spec` names; errors name the bad part and what would do."""
+def load_model_builder(spec: str, option: str = "--model") -> ModelBuilder:
+    """Import the function that `spec` names; errors name the bad part (as `option` gives it)
+    and what would do."""
     where, _, name = spec.rpartition(":")
     if not where or not name:
-        raise ConfigError(f"--model '{spec}' must be {FORMS}")
+        raise ConfigError(f"{option} '{spec}' must be {FORMS}")
     try:
         if where.endswith(".py"):
             path = Path(where)
             if not path.is_file():
-                raise ConfigError(f"--model file '{where}' does not exist")
+                raise ConfigError(f"{option} file '{where}' does not exist")
             module_name = f"hpsearch_user_model_{abs(hash(path.resolve()))}"
             loader = importlib.util.spec_from_file_location(module_name, path)
             assert loader is not None and loader.loader is not None
@@ -40,17 +41,17 @@ def load_model_builder(spec: str) -> ModelBuilder:
     except ConfigError:
         raise
     except Exception as error:  # the user's code: any error it raises on import
-        raise ConfigError(f"--model '{spec}' cannot be imported: "
+        raise ConfigError(f"{option} '{spec}' cannot be imported: "
                           f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
                           ) from None
     if not hasattr(module, name):
         found = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
                        and getattr(v, "__module__", None) == module.__name__)
-        raise ConfigError(f"--model '{spec}': '{where}' has no '{name}'; "
+        raise ConfigError(f"{option} '{spec}': '{where}' has no '{name}'; "
                           f"valid choices: {choices(found) or '(no functions)'}")
     builder = getattr(module, name)
     if not callable(builder):
-        raise ConfigError(f"--model '{spec}': '{name}' is a {type(builder).__name__}, not callable")
+        raise ConfigError(f"{option} '{spec}': '{name}' is a {type(builder).__name__}, not callable")
     return builder  # type: ignore[no-any-return]
 
 

@@ -89,6 +89,12 @@ TEST_VALUE = "test_value"
 DEVICE = "device"
 MODEL = "model"
 PARAMETERS = "parameters"
+# A trial of the user's own training: its folder and host, the command as run (its arguments and
+# working directory), its exit code, the git state of that directory, the program's own step at
+# each evaluation point, and the other metrics of its last point.
+TRIAL_DIR, HOST, COMMAND, WORKDIR, EXIT_CODE = "trial_dir", "host", "command", "workdir", "exit_code"
+GIT, POINT_STEPS, METRICS = "git", "point_steps", "metrics"
+USER_TASKS = ("command", "function")  # the task a study of the user's own training is stored as
 
 OUTCOMES = ("complete", "pruned", "diverged", "failed", "running", "waiting")
 FINISHED = ("complete", "pruned", "diverged")  # what counts towards a study's total

@@ -28,6 +28,8 @@ class SearchSpace:
     schedules: tuple[str, ...] = tuple(schedules.SCHEDULES)
     clip: bool = True  # search "off or a max norm"; False keeps clipping off
     weight_decay_on: str = "all"  # or "matrices": never biases, norms or embeddings
+    # Optuna names held at their optimizer's default, never drawn (what a command cannot receive)
+    fixed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.weight_decay_on not in DECAY_CHOICES:
@@ -47,6 +49,10 @@ class SearchSpace:
                 )
         for spec in OPTIMIZERS.values():
             spec.with_ranges(self.ranges)  # validates every range
+        for name in self.fixed:
+            if name not in known | {spec.param_name(hp) for spec in OPTIMIZERS.values()
+                                    for hp in spec.hyperparameters}:
+                raise ConfigError(f"unknown fixed hyperparameter '{name}'")
 
     def specs(self) -> tuple[OptimizerSpec, ...]:
         return tuple(
@@ -70,7 +76,16 @@ class SearchSpace:
             "schedule_unit": "fraction of the run, stepped every step",
             "weight_decay_on": self.weight_decay_on,
             "clip": [*CLIP_RANGE] if self.clip else None,
+            # Only where some are: the fingerprints of studies without any stay as they were.
+            **({"fixed": {name: self.fixed_value(name) for name in self.fixed}} if self.fixed
+               else {}),
         }
+
+    def fixed_value(self, name: str) -> Any:
+        """A fixed hyperparameter's value in sampled terms: its optimizer's default."""
+        spec = next(s for s in OPTIMIZERS.values() if name.startswith(f"{s.key}_")
+                    and any(s.param_name(hp) == name for hp in s.hyperparameters))
+        return spec.defaults[name.removeprefix(f"{spec.key}_")]
 
     def fingerprint(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True)
@@ -130,7 +145,8 @@ def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace, epochs: int) -> T
     """Sample one configuration; only the chosen optimizer's parameters are drawn."""
     key = trial.suggest_categorical("optimizer", space.optimizers)
     spec = next(s for s in space.specs() if s.key == key)
-    sampled = {hp.name: _suggest_value(trial, spec, hp) for hp in spec.hyperparameters}
+    sampled = {hp.name: spec.defaults[hp.name] if spec.param_name(hp) in space.fixed
+               else _suggest_value(trial, spec, hp) for hp in spec.hyperparameters}
     hyperparameters = {**spec.to_torch(sampled), **spec.fixed}
 
     schedule: dict[str, Any] = {"name": "none"}  # a schedule-free optimizer draws no schedule

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.config import FILE_TYPES, StudyConfig, load_config
+from hpsearch.config import StudyConfig, load_config
+from hpsearch.study_file import FILE_TYPES, USER_KEYS
 from tests.test_cli import TINY, assert_one_line_error, invoke
 
 STORED = Path("studies")
@@ -130,9 +131,9 @@ def test_a_bare_string_is_a_list_of_names_never_of_letters(workdir: Path) -> Non
 def test_every_key_of_a_study_config_has_a_type_in_study_files() -> None:
     from dataclasses import fields
 
-    keys = {f.name for f in fields(StudyConfig)} - {"space", "study_name", "source"}
+    keys = {f.name for f in fields(StudyConfig)} - {"space", "study_name", "source", "user"}
     assert keys | {"study", "optimizers", "schedules", "clip", "ranges",
-                   "weight_decay_on"} == set(FILE_TYPES)
+                   "weight_decay_on", *USER_KEYS} == set(FILE_TYPES)
 
 
 def test_a_well_typed_file_still_reads(workdir: Path) -> None:

@@ -19,15 +19,16 @@ ADAPTER = "hpsearch.engine.optuna_adapter"
 # Lowest first; a module may import its own layer and the layers below it. The package's face
 # (`hpsearch/__init__.py`, the public API) re-exports and is not a room.
 LAYERS = (
-    ("errors", ("hpsearch.errors",)),
+    ("errors", ("hpsearch.errors", "hpsearch.client")),
     ("record", ("hpsearch.record",)),
     ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats", "hpsearch.study_stats")),
     ("space and registries", ("hpsearch.muon", "hpsearch.optimizer_spec", "hpsearch.optimizers",
                               "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
                               "hpsearch.export", "hpsearch.export_frameworks")),
     ("tasks", ("hpsearch.tasks", "hpsearch.models")),
-    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm", "hpsearch.batched")),
-    ("study definition", ("hpsearch.config",)),
+    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm", "hpsearch.batched",
+                  "hpsearch.user_training")),
+    ("study definition", ("hpsearch.study_file", "hpsearch.config")),
     ("engine", ("hpsearch.engine",)),
     ("protocols", ("hpsearch.protocols",)),
     ("readers", ("hpsearch.report",)),
@@ -45,6 +46,7 @@ FORBIDDEN = {
     "hpsearch.train_lm": ("optuna",),
     "hpsearch.batched": ("optuna",),
     "hpsearch.device": ("optuna",),
+    "hpsearch.user_training": ("optuna",),
     "hpsearch.record": tuple(f"hpsearch.{name}" for name in (
         "stats", "optimizers", "space", "tasks", "train", "engine", "protocols", "report", "cli")),
 }

@@ -24,6 +24,7 @@ from hpsearch.schedules import decay_start
 from hpsearch.stats import derive_seed
 from hpsearch.train import DeviceData, EpochResult, evaluate, fit
 from hpsearch.train_lm import LMDeviceData, evaluate_lm, fit_lm
+from hpsearch.user_training.points import TrainingFailed
 
 if TYPE_CHECKING:
     import optuna
@@ -54,6 +55,8 @@ def ending(train: Callable[[], float]) -> tuple[str, float | None]:
 def failure_reason(error: BaseException) -> str:
     import torch
 
+    if isinstance(error, TrainingFailed):  # the user's training said why
+        return str(error)
     first_line = (str(error).strip().splitlines() or [""])[0][:300]
     if isinstance(error, torch.OutOfMemoryError) or "out of memory" in first_line.lower():
         return f"out of memory: {first_line}"
@@ -118,8 +121,7 @@ class Objective:
             warnings.filterwarnings("ignore", message="Fixed parameter")  # a warm start's value
             with trials_read_once(trial.study):  # no trial of this process ends meanwhile
                 drawn = search_space.suggest(trial, self.space, self.epochs)  # may sit outside a range
-            config = replace(drawn, implementation=implementation_for(drawn.optimizer,
-                                                                      self.device.type))
+            config = self.complete(drawn)
             ledger.set_attr(rec.CONFIG, config.to_dict())
         # A comparison's re-runs carry their own seed, set when they were enqueued.
         seed = trial.user_attrs.get(rec.SEED, derive_seed(self.seed, trial.number))
@@ -147,6 +149,10 @@ class Objective:
         finally:
             self.finish(ledger, record, time.perf_counter() - started, state, value)
 
+    def complete(self, drawn: search_space.TrialConfig) -> search_space.TrialConfig:
+        """The configuration as it trains here: with torch's fused or foreach kernels chosen."""
+        return replace(drawn, implementation=implementation_for(drawn.optimizer, self.device.type))
+
     def finish(self, ledger: TrialLedger, record: dict[str, Any], seconds: float,
                state: str | None, value: float | None = None) -> None:
         """Write what the trial measured, in one attribute, and free what it held. Once written, a
@@ -155,12 +161,20 @@ class Objective:
         record[rec.SECONDS] = round(seconds, 4)
         with signals.held(deliver=False) as stopping:
             ledger.store_end(record, state, value)
-        release_memory(self.device, state == "FAIL")
+        self.release(state == "FAIL")
         signals.deliver(stopping)
 
-    def point(self, epoch: int) -> str:
+    def release(self, failed: bool) -> None:
+        release_memory(self.device, failed)
+
+    def point(self, epoch: int, record: dict[str, Any]) -> str:
         """An evaluation point as a user counts it: an epoch, or the steps done by then."""
         return f"step {epoch * self.eval_every}" if self.eval_every else f"epoch {epoch}"
+
+    @property
+    def waits_for_decay(self) -> bool:
+        """Whether pruning waits until the learning rate decays (a language model's runs)."""
+        return isinstance(self.data, LMDeviceData)
 
     def shape(self, trial: optuna.trial.Trial) -> tuple[torch.nn.Module, int]:
         """The model this trial trains (built under the seed already set) and its evaluation
@@ -223,7 +237,7 @@ class Objective:
             return f"diverged: {result.diverged}"
         # A language model is compared with others only once its decay has begun: rankings flip
         # while the learning rate is still high.
-        decay_from = decay_start(config.schedule) if isinstance(self.data, LMDeviceData) else 0.0
+        decay_from = decay_start(config.schedule) if self.waits_for_decay else 0.0
         with signals.held():
             ledger.report(result.val_metric, result.epoch)
             prune = (self.pruning and epoch / points > decay_from
@@ -233,11 +247,11 @@ class Objective:
             record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
         record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
         if prune:
-            record[rec.REASON] = f"pruned by the pruner after {self.point(epoch)}"
+            record[rec.REASON] = f"pruned by the pruner after {self.point(epoch, record)}"
             return str(record[rec.REASON])
         seconds = elapsed()
         if self.trial_timeout is not None and seconds > self.trial_timeout and epoch < points:
             record[rec.REASON] = (f"trial timeout: {seconds:.1f} s > {self.trial_timeout:g} s, "
-                                  f"stopped after {self.point(epoch)}")
+                                  f"stopped after {self.point(epoch, record)}")
             return str(record[rec.REASON])
         return None

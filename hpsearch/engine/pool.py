@@ -36,7 +36,7 @@ class WorkerPool:
     thread pool fight), each with its share of the cores and, on a machine with several GPUs, its
     own GPU. Each sends one message when it stops: its problem, or None."""
 
-    def __init__(self, work: Work, workers: int) -> None:
+    def __init__(self, work: Work, workers: int, gpus_per_worker: int = 1) -> None:
         context = multiprocessing.get_context("spawn")
         self.workers = workers
         self.inbox = context.Queue()  # the seed to derive from; None: stop at once
@@ -46,7 +46,8 @@ class WorkerPool:
         self.processes = {}
         for index in range(1, workers):
             process = context.Process(target=_worker, args=(
-                work, index, workers, worker_environment(index, gpus), self.inbox, self.results),
+                work, index, workers, worker_environment(index, gpus, gpus_per_worker), self.inbox,
+                self.results),
                 name=f"hpsearch-worker-{index}")
             process.start()
             self.processes[index] = process

@@ -25,6 +25,15 @@ def storage_url(url: str | None) -> str:
     return url or os.environ.get(ENV_VAR) or DEFAULT_STORAGE
 
 
+def local_folder(url: str | None) -> Path:
+    """The folder beside a storage file (`studies/` for a server): where runs keep their files."""
+    url = storage_url(url)
+    for scheme in ("sqlite:///", "journal:"):
+        if url.startswith(scheme):
+            return Path(url.removeprefix(scheme)).parent
+    return Path("studies")
+
+
 def is_server(url: str | None) -> bool:
     """Whether the storage is a database server, which processes on other machines may share."""
     return storage_url(url).startswith(("postgresql", "postgres://"))

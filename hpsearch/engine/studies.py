@@ -18,7 +18,6 @@ from hpsearch.engine import signals
 from hpsearch.engine import storage as storages
 from hpsearch.engine.optuna_adapter import median_pruner, tpe_sampler
 from hpsearch.errors import ConfigError, StudyMismatchError
-from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import PreparedTask
 
 if TYPE_CHECKING:
@@ -89,6 +88,12 @@ def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask
                 f"choose another {flag}"
             )
         return
+    kind = stored.get(record.TASK)
+    if kind in record.USER_TASKS and config.user is None:
+        option = "--command" if kind == "command" else "--train"
+        raise StudyMismatchError(
+            f"study '{config.study_name}' trains with your {kind}: give it again with {option} "
+            f"to resume (a {kind} is never taken from the storage); or use another {flag}")
     for key, value in identity(config, prepared).items():
         if stored.get(key) != value:
             raise StudyMismatchError(
@@ -114,11 +119,10 @@ def open_study(config: StudyConfig, sampler_seed: int | None = None,
                heartbeat: bool = False) -> optuna.Study:
     import optuna
 
-    task = get_task(config.task)
     return optuna.create_study(
         storage=storages.resolve(config.storage, heartbeat=heartbeat),
         study_name=config.study_name,
-        direction=task.problem.direction,  # type: ignore[arg-type]
+        direction=config.problem().direction,  # type: ignore[arg-type]
         sampler=make_sampler(config.sampler, sampler_seed),
         pruner=make_pruner(config.pruner, config.epochs),
         load_if_exists=True,

@@ -53,6 +53,10 @@ class RunResult:
 
 def task_of(config: StudyConfig) -> PreparedTask:
     """The task of a study definition, ready to train: done once per process."""
+    if config.user is not None:
+        from hpsearch.user_training.prepare import prepare_user
+
+        return prepare_user(config.user)
     return prepare_task(config.task, data=config.data, target=config.target, model=config.model,
                         split_seed=config.split_seed, val_fraction=config.val_fraction,
                         language=config.language(), reading=config.reading())
@@ -143,9 +147,14 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
 
 
 def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
-                  device: torch.device) -> Objective:
+                  device: torch.device, workers: int = 1) -> Objective:
     from hpsearch.device import autocast_dtype
     from hpsearch.train_lm import device_data
+
+    if config.user is not None:
+        from hpsearch.engine.user_objective import user_objective
+
+        return user_objective(config, prepared, seed, device, workers)
 
     return Objective(prepared.task, device_data(prepared.data, device, config.language().context),
                      config.space, config.epochs, config.batch_size, seed, device,
@@ -162,6 +171,12 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     """Create or resume the study and run trials until it holds `n_trials` finished trials."""
     if workers < 1:
         raise HpsearchError(f"workers must be at least 1; got {workers}")
+    if config.user is not None:
+        from hpsearch.device import check_gpu_split
+        from hpsearch.user_training.function import check_importable
+
+        check_gpu_split(workers, config.user.gpus_per_trial)
+        check_importable(config.user, workers)
     prepared: PreparedTask | None = None
     range_notes: list[str] = []
     if config.lr_from_range_test:  # the workers must start with the narrowed space
@@ -174,7 +189,8 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         range_notes.append(line)
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
-    pool = WorkerPool(TuneWork(config), workers) if workers > 1 else None
+    pool = WorkerPool(TuneWork(config, workers), workers,
+                      config.user.gpus_per_trial if config.user else 1) if workers > 1 else None
     try:
         import torch
 
@@ -216,6 +232,7 @@ class TuneWork:
     """The sweep as the other worker processes run it."""
 
     config: StudyConfig
+    workers: int = 1
 
     def load(self) -> PreparedTask:
         return task_of(self.config)
@@ -226,8 +243,8 @@ class TuneWork:
         worker_seed = derive_seed(seed, index)  # distinct streams, reproducible from --seed
         study = open_study(self.config, sampler_seed=worker_seed, heartbeat=True)
         device = resolve_device(self.config.device)  # cuda:0 is this worker's own GPU, if any
-        return run_until_total(study, objective_for(self.config, prepared, worker_seed, device),
-                               self.config)
+        return run_until_total(study, objective_for(self.config, prepared, worker_seed, device,
+                                                    self.workers), self.config)
 
 
 def run_workers(config: StudyConfig, pool: WorkerPool, seed: int, study: optuna.Study,
@@ -240,7 +257,7 @@ def run_workers(config: StudyConfig, pool: WorkerPool, seed: int, study: optuna.
 
         use_training_threads(pool.workers)
         study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))
-        objective = objective_for(config, prepared, derive_seed(seed, 0), device)
+        objective = objective_for(config, prepared, derive_seed(seed, 0), device, pool.workers)
         return run_until_total(study, objective, config, callbacks)
 
     seen = -1

@@ -1,0 +1,204 @@
+"""A trial of the user's own training (a command or a function): the same trial as a built-in one
+(drawn from the conditional space, each evaluation point reported, asked of the pruner and checked
+for divergence, pruning waiting for the decay, one record at its end), with the user's program or
+function where hpsearch's loop would be."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpsearch import record as rec
+from hpsearch.config import StudyConfig
+from hpsearch.device import training_threads, visible_gpus
+from hpsearch.engine.ledger import TrialLedger
+from hpsearch.engine.objective import Objective
+from hpsearch.engine.storage import local_folder
+from hpsearch.space import TrialConfig
+from hpsearch.tasks.prepare import PreparedTask
+from hpsearch.train import EpochResult
+from hpsearch.user_training import placeholders
+from hpsearch.user_training.command import (
+    CONFIG_FILE,
+    CommandRun,
+    TimedOut,
+    git_state,
+    gpu_share,
+    host,
+    trial_environment,
+)
+from hpsearch.user_training.definition import UserTraining
+from hpsearch.user_training.function import load_function, run_function
+from hpsearch.user_training.points import Point
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+
+@dataclass(kw_only=True)
+class UserObjective(Objective):
+    """`device_name` is what the trial is told (`{device}`: cuda or cpu) and `gpus` the GPUs its
+    program sees (None: as hpsearch sees them); `threads` its share of the cores."""
+
+    training: UserTraining
+    study_name: str
+    trials_root: Path
+    steps: int | None = None
+    device_name: str = "cpu"
+    gpus: list[str] | None = None
+    threads: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)  # a scale run's width and parametrisation
+
+    def complete(self, drawn: TrialConfig) -> TrialConfig:
+        return drawn  # the user's code builds its own optimizer, with its own kernels
+
+    @property
+    def waits_for_decay(self) -> bool:
+        """Where the trial hands the program its schedule, pruning waits for its decay, as for a
+        language model; a program that keeps its own schedule decays where hpsearch cannot see."""
+        return self.training.reads_config or self.space.schedules != ("none",)
+
+    def release(self, failed: bool) -> None:
+        if self.training.function is not None:  # it trained in this process
+            super().release(failed)
+        elif failed:
+            gc.collect()
+
+    def point(self, epoch: int, record: dict[str, Any]) -> str:
+        steps = record.get(rec.POINT_STEPS) or []
+        step = steps[epoch - 1] if len(steps) >= epoch else None
+        return f"step {step}" if step is not None else f"point {epoch}"
+
+    def folder_of(self, number: int) -> Path:
+        return self.trials_root / self.study_name / f"trial-{number}"
+
+    def handed_config(self, trial: optuna.trial.Trial, config: TrialConfig, seed: int,
+                      folder: Path) -> dict[str, Any]:
+        """The configuration the user's code receives: `hpsearch best --format json`'s schema,
+        its result fields empty, and the run's own values."""
+        return {**config.to_dict(),
+                "metric": {"name": self.task.problem.metric, "value": None,
+                           "direction": self.task.problem.direction},
+                "epochs": self.epochs, "steps": self.steps, "eval_every": self.eval_every,
+                "batch_size": None, "study": self.study_name, "seed": seed,
+                "device": self.device_name, "gpus": len(self.gpus or []) if self.gpus else 0,
+                "trial_dir": str(folder), **self.extra,
+                "trial": {"number": trial.number, "seed": seed, "best_epoch": None,
+                          "best_value": None, "params": dict(trial.params)}}
+
+    def _train(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
+               started: float) -> float:
+        trial = ledger.trial
+        folder = self.folder_of(trial.number).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        handed = self.handed_config(trial, config, record[rec.SEED], folder)
+        (folder / CONFIG_FILE).write_text(json.dumps(handed, indent=2) + "\n", encoding="utf-8")
+        record.update({rec.TRIAL_DIR: str(folder), rec.HOST: host()})
+        if self.training.function is not None:
+            return self.train_function(ledger, config, record, handed, started)
+        return self.train_command(ledger, config, record, folder, started)
+
+    def train_command(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
+                      folder: Path, started: float) -> float:
+        import optuna
+
+        trial = ledger.trial
+        values = {**placeholders.trial_values(config, self.steps), "steps": self.steps,
+                  "eval_every": self.eval_every, "epochs": self.epochs, "seed": record[rec.SEED],
+                  "trial_dir": str(folder), "device": self.device_name,
+                  "gpus": len(self.gpus) if self.gpus else 0, **self.extra}
+        argv = placeholders.fill(self.training.command, values)
+        workdir = Path(self.training.workdir or os.getcwd()).resolve()
+        retry_of = trial.user_attrs.get(rec.RETRY_OF)
+        env = trial_environment(os.environ, folder, self.study_name, record[rec.SEED],
+                                self.threads, self.gpus,
+                                None if retry_of is None else self.folder_of(retry_of).resolve())
+        record.update({rec.COMMAND: argv, rec.WORKDIR: str(workdir)})
+        git = git_state(workdir)
+        if git is not None:
+            record[rec.GIT] = git
+        start = time.monotonic() - (time.perf_counter() - started)
+        run = CommandRun(self.training, argv, workdir, env, folder, self.trial_timeout, start)
+        value = math.nan
+        try:
+            with contextlib.closing(run.points()) as points:
+                for point in points:
+                    value = point.value
+                    stop = self.take_user_point(ledger, config, record, point, started)
+                    if stop:
+                        raise optuna.TrialPruned(stop)
+        except TimedOut as timeout:
+            if not run.seen:
+                raise
+            record[rec.REASON] = str(timeout)
+            raise optuna.TrialPruned(str(timeout)) from None
+        finally:
+            if run.exit_code is not None:
+                record[rec.EXIT_CODE] = run.exit_code
+            if run.test is not None:
+                record[rec.TEST_VALUE] = run.test
+        return value
+
+    def train_function(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
+                       handed: dict[str, Any], started: float) -> float:
+        import optuna
+
+        record[rec.COMMAND] = self.training.function_name
+        points, stopped, returned = run_function(
+            load_function(self.training), handed,
+            lambda point: self.take_user_point(ledger, config, record, point, started))
+        if stopped:
+            raise optuna.TrialPruned(stopped)
+        if not points and returned is not None:  # its number is its one point
+            points = [Point(returned)]
+            stop = self.take_user_point(ledger, config, record, points[0], started)
+            if stop:
+                raise optuna.TrialPruned(stop)
+        tests = [p.test for p in points if p.test is not None]
+        if tests:
+            record[rec.TEST_VALUE] = tests[-1]
+        return points[-1].value
+
+    def take_user_point(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
+                        point: Point, started: float) -> str | None:
+        """One point of the user's training, taken as a built-in loop's evaluation is: its index
+        is Optuna's step, the program's own step is recorded beside it."""
+        index = int(record.get(rec.EPOCHS_RUN, 0))
+        record.setdefault(rec.POINT_STEPS, []).append(point.step)
+        others = {k: v for k, v in point.metrics.items() if k != "test"}
+        if others:
+            record[rec.METRICS] = others
+        diverged = None if math.isfinite(point.value) else (
+            f"non-finite {self.task.problem.metric} {point.value} at "
+            f"{'step ' + str(point.step) if point.step is not None else f'point {index + 1}'}")
+        result = EpochResult(index, math.nan, (point.value,), 0, int(point.step or 0), diverged,
+                             total_steps=self.steps or 0)
+        return self.take_point(ledger, config, record, result, self.epochs,
+                               lambda: time.perf_counter() - started)
+
+
+def user_objective(config: StudyConfig, prepared: PreparedTask, seed: int,
+                   device: torch.device, workers: int = 1, **extra: Any) -> UserObjective:
+    """The objective of a study of the user's training, in this worker: its share of the cores and
+    of the GPUs (the first `gpus_per_trial` of those this process sees: each worker process sees
+    its own), and the trials' folders (--trials-dir, else `trials/` beside the storage file)."""
+    training = config.user
+    assert training is not None
+    gpus, device_name = gpu_share(visible_gpus(), training.gpus_per_trial, config.device)
+    root = Path(training.trials_dir) if training.trials_dir else (
+        local_folder(config.storage) / "trials")
+    return UserObjective(
+        task=prepared.task, data=None, space=config.space,  # type: ignore[arg-type]
+        epochs=config.epochs, batch_size=config.batch_size, seed=seed, device=device,
+        trial_timeout=config.trial_timeout, pruning=config.pruner != "none",
+        eval_every=config.eval_every, training=training, study_name=config.study_name,
+        trials_root=root.resolve(), steps=config.steps, device_name=device_name, gpus=gpus,
+        threads=training_threads(workers), extra=extra)
