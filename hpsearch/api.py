@@ -183,6 +183,20 @@ def flags(options: dict[str, Any], definition: type, taken: set[str],
     return {**options, **typed_fields(given, definition)}
 
 
+def user_options(options: dict[str, Any], train: Any, command: Any) -> dict[str, Any]:
+    """The options that say what the user's own training is, taken out of `options`: a command
+    as one string or a list of arguments, a function or its name."""
+    from hpsearch.study_file import USER_KEYS
+
+    own = {key: options.pop(key) for key in list(options) if key in USER_KEYS}
+    if train is not None and not (callable(train) or isinstance(train, str)):
+        raise ConfigError(f"train must be a function fn(config, report) or 'module:function'; "
+                          f"got {type(train).__name__}")
+    if command is not None and not isinstance(command, str):
+        command = listed("command", command, str, None)
+    return {**own, "train": train, "command": command}
+
+
 def names(optimizers: Any, default: Any = None) -> Any:
     """Optimizers as the CLI takes them ("adam,sgd", a group) or as a sequence."""
     from hpsearch.optimizers import parse_optimizers
@@ -196,18 +210,26 @@ def tune(task: str | None = None, *, study: str | None = None, storage: str | No
          n_trials: int | None = None, optimizers: str | Sequence[str] | None = None,
          workers: int = 1, warm_start: str | Sequence[str] | None = None,
          config_file: str | Path | None = None, callbacks: Iterable[Callback] = (),
+         train: Callable[..., Any] | str | None = None, command: str | Sequence[str] | None = None,
          **options: Any) -> Result:
     """Run (or resume) a sweep, as `hpsearch tune` does: `options` are its flags by their config
-    names (`epochs`, `steps`, `sampler`, `pruner`, `seed`, `data`, `target`, `model`, ...)."""
+    names (`epochs`, `steps`, `sampler`, `pruner`, `seed`, `data`, `target`, `model`, ...).
+
+    Your own training instead of a task: `train=fn` (or "module:function"), called as
+    `fn(config, report)` for each trial, calling `report(step, value)` at each evaluation point;
+    or `command="python train.py --lr={lr} ..."` (see the README's "Your training script"), with
+    `metric_regex`, `metric_file`, `direction`, `metric_name`, ... among `options`."""
     from hpsearch.config import StudyConfig, check_positive, load_config
     from hpsearch.protocols.tune import run
 
     check_named(task=task, study=study, storage=storage, n_trials=n_trials, config_file=config_file)
     check_positive("workers", workers)
     relay = Relay(functions("callbacks", callbacks, "f(study, trial)"))
-    given = flags(options, StudyConfig, {"task", "study_name", "space", "source"}, none_unsets=True)
+    own = user_options(options, train, command)
+    given = flags(options, StudyConfig, {"task", "study_name", "space", "source", "user"},
+                  none_unsets=True)
     config = load_config(task, Path(config_file) if config_file else None, {
-        **given, "study": study, "storage": storage, "n_trials": n_trials,
+        **given, **own, "study": study, "storage": storage, "n_trials": n_trials,
         "optimizers": names(optimizers), "warm_start": listed("warm_start", warm_start, str)})
     from hpsearch.cli_output import tune_start_lines
 

@@ -37,14 +37,11 @@ MB = 1 << 20
 ANNOUNCE = """
 import os, signal, sys, time
 from pathlib import Path
-
 here = Path(sys.argv[1])
-
 
 def announce(name):
     (here / f"{name}.tmp").write_text(str(os.getpid()))
     (here / f"{name}.tmp").rename(here / name)
-
 
 def stay(name):  # deaf to SIGTERM: only the SIGKILL after the grace ends it
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -87,13 +84,10 @@ print("leaving the daemon behind")
 DRIVER = """
 import os, signal, sys
 from pathlib import Path
-
 from hpsearch.user_training.process import Exited, Program
-
 
 def stopped(signum, frame):
     raise SystemExit(128 + signum)
-
 
 signal.signal(signal.SIGTERM, stopped)
 signal.signal(signal.SIGINT, stopped)
@@ -109,19 +103,15 @@ finally:
 COPY = """
 import sys
 from pathlib import Path
-
-here = Path(sys.argv[1])
-sys.stdout.buffer.write((here / "data.out").read_bytes())
-sys.stdout.flush()
-sys.stderr.buffer.write((here / "data.err").read_bytes())
-sys.stderr.flush()
+for name, stream in (("data.out", sys.stdout), ("data.err", sys.stderr)):
+    stream.buffer.write((Path(sys.argv[1]) / name).read_bytes())
+    stream.flush()
 sys.exit(3)
 """
 
 STREAMING = """
 import sys, time
 from pathlib import Path
-
 print("first")  # not flushed: PYTHONUNBUFFERED is set
 go = Path(sys.argv[1]) / "go"
 end = time.monotonic() + 30
@@ -135,15 +125,13 @@ sys.exit(0 if go.exists() else 1)
 # a MiB on stderr.
 FLOOD = """
 import sys
-
 MB = 1 << 20
 short = (b"s" * 127 + b"\\n") * (MB // 128)
 long = b"l" * (MB - 1) + b"\\n"
 for _ in range(100):
-    sys.stdout.buffer.write(short)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(long)
-    sys.stderr.flush()
+    for stream, data in ((sys.stdout, short), (sys.stderr, long)):
+        stream.buffer.write(data)
+        stream.flush()
 """
 
 OUT = (b"plain\nwindows\r\nprogress 50%\rprogress 100%\r\nbad \xff\xfe byte\n" + "é".encode() * 100_000

@@ -115,9 +115,11 @@ class Program:
     """The user's command, running under the supervisor; its output as `Line`s, its end as `Exited`.
 
     Create it on a long-lived thread (the main thread): the kernel sends the supervisor its
-    parent-death signal when the *thread* that started it ends, which would end the trial. One
-    thread consumes `next_event`; `stop` and `close` may be called from any thread or a signal
-    handler.
+    parent-death signal when the *thread* that started it ends, which would end the trial.
+
+    One thread takes the events (`next_event`) and closes it (`close`, best in a `finally`); `stop`
+    may also come from another thread or a signal handler. Lines not yet taken are bounded
+    (BACKLOG): past it the readers, then the program's writes, wait for the consumer.
     """
 
     def __init__(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], logs: Path,

@@ -15,7 +15,8 @@ runs isolated (-I -S), so it never imports hpsearch, torch or the user's package
   127 when the program cannot be started.
 
 Linux only in full: elsewhere (no prctl, no /proc) the program's process group, which is this
-script's, is signalled instead, and descendants that left it are not reached.
+script's, is signalled instead (its SIGKILL ends this script too), and descendants that left the
+group are not reached.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -33,7 +33,7 @@ import time
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-POLL_S = 0.02
+POLL_S = (0.01, 0.2)  # between scans of /proc: quick at first, cheap on a long grace
 KILL_DEADLINE_S = 30.0  # SIGKILL rounds: bounded, in case descendants fork faster than they die
 
 
@@ -57,8 +57,8 @@ def on_signal(signum: int, frame: object) -> None:
 def prctl(option: int, value: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return libc.prctl(option, value, 0, 0, 0) == 0
+    libc = ctypes.CDLL(None, use_errno=True)  # this process's own symbols, libc's among them
+    return bool(libc.prctl(option, value, 0, 0, 0) == 0)
 
 
 def descendants() -> set[int] | None:
@@ -123,12 +123,13 @@ def end_tree(grace: float) -> None:
     if not stopping:
         stopping.append(0)  # a stop signal from now on changes nothing: the end is under way
     termed: set[int] = set()
-    end = time.monotonic() + grace
+    pause, end = POLL_S[0], time.monotonic() + grace
     while signal_all(signal.SIGTERM, termed) and time.monotonic() < end:
-        time.sleep(POLL_S)
+        time.sleep(min(pause, max(0.0, end - time.monotonic())))
+        pause = min(pause * 1.5, POLL_S[1])
     end = time.monotonic() + KILL_DEADLINE_S
     while signal_all(signal.SIGKILL, set()) and time.monotonic() < end:
-        time.sleep(POLL_S)
+        time.sleep(POLL_S[0])
     reap()
 
 
@@ -154,7 +155,7 @@ def run(argv: list[str], parent: int, grace: float) -> int:
             return 1  # hpsearch died before the signal was set up: start nothing
         try:
             program = subprocess.Popen(argv)
-        except (FileNotFoundError, PermissionError, NotADirectoryError) as error:
+        except OSError as error:  # not found, not executable, not a program
             print(f"hpsearch: cannot run {argv[0]!r}: {error.strerror}", file=sys.stderr, flush=True)
             return 127
         code = exit_code(wait_for(program.pid))
