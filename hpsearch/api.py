@@ -244,20 +244,26 @@ def tune(task: str | None = None, *, study: str | None = None, storage: str | No
     return Result(result.study, storage, (result.study,), result.stopped)
 
 
-def compare(tasks: str | Sequence[str], *, storage: str | None = None, workers: int = 1,
-            optimizers: str | Sequence[str] | None = None, **options: Any) -> Result:
+def compare(tasks: str | Sequence[str] = (), *, storage: str | None = None, workers: int = 1,
+            optimizers: str | Sequence[str] | None = None,
+            train: Callable[..., Any] | str | None = None, command: str | Sequence[str] | None = None,
+            **options: Any) -> Result:
     """Run (or continue) a comparison, as `hpsearch compare` does: `options` are its flags
-    (`budget`, `seeds`, `studies`, `epochs`, `steps`, `seed`, `prefix`, `data`, `target`, ...)."""
-    from hpsearch.config import check_positive
+    (`budget`, `seeds`, `studies`, `epochs`, `steps`, `seed`, `prefix`, `data`, `target`, ...).
+    Your own training instead of tasks: `train=fn` or `command=...`, as for `tune`; each re-run
+    reports its held-out value (`report(step, value, test=...)`, or `test_regex`)."""
+    from hpsearch.config import check_positive, user_training
     from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import CompareConfig
     from hpsearch.protocols.compare import compare as run_comparison
 
     check_named(storage=storage)
     check_positive("workers", workers)
-    given = flags(options, CompareConfig, {"tasks", "study_configs", "storage", "optimizers"})
+    own = {k: v for k, v in user_options(options, train, command).items() if v is not None}
+    given = flags(options, CompareConfig, {"tasks", "study_configs", "storage", "optimizers",
+                                           "user"})
     config = CompareConfig(tasks=listed("tasks", tasks, str, ()), optimizers=names(optimizers, CLASSIC),
-                           storage=storage, **given)
+                           storage=storage, user=user_training(own), **given)
     with _running():
         result = run_comparison(config, workers=workers,
                                 on_trial=lambda task, study, trial: log_trial(study, trial))

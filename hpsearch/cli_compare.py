@@ -16,6 +16,7 @@ from hpsearch.cli_options import (
     storage_option,
     summary_of,
     table_options,
+    user_training_options,
 )
 from hpsearch.device import DEVICE_CHOICES
 from hpsearch.engine import signals
@@ -25,9 +26,9 @@ from hpsearch.tasks import TASKS
 
 
 @click.command(epilog=example("hpsearch compare --task small --task sparse --budget 20 --seeds 5"))
-@click.option("--task", "tasks", multiple=True, required=True, type=click.Choice(list(TASKS)),
+@click.option("--task", "tasks", multiple=True, type=click.Choice(list(TASKS)),
               help="Task to compare on (repeatable); with --data, classification, regression "
-                   "or lm says what the data is.")
+                   "or lm says what the data is [default: none: --command or --train].")
 @click.option("--budget", type=int, default=None,
               help="Search trials per optimizer, drawn at random in its own space "
                    "[default: 20].")
@@ -60,15 +61,17 @@ from hpsearch.tasks import TASKS
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the comparison.")
 @batch_trials_option
+@user_training_options
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repeats: int | None,
             reference: str | None, optimizers: str | None, epochs: int | None,
             steps: int | None, context: int | None, seed: int, storage: str | None, device: str, prefix: str,
             data: str | None, target: str | None, model: str | None, workers: int,
-            batch_trials: int | None, quiet: bool, **reading: Any) -> None:
+            batch_trials: int | None, quiet: bool, **options: Any) -> None:
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split,
     repeated over independent studies."""
     from hpsearch.cli_output import CompareProgress, compare_start_lines, stopped_line
+    from hpsearch.config import user_training
     from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import compare as run_comparison
     from hpsearch.protocols.compare_config import (
@@ -77,15 +80,24 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
         DEFAULT_STUDIES,
         CompareConfig,
     )
+    from hpsearch.study_file import USER_KEYS
 
     quiet_optuna()
+    user = user_training({k: options.pop(k) for k in list(options)
+                          if k in USER_KEYS and options[k] is not None})
+    for key in USER_KEYS:
+        options.pop(key, None)
+    if not tasks and user is None:
+        raise ConfigError(f"no task given; use --task (valid choices: {choices(TASKS)}), "
+                          "--command or --train")
     config = CompareConfig(
         tasks=tasks, budget=DEFAULT_BUDGET if budget is None else budget,
         seeds=DEFAULT_SEEDS if seeds is None else seeds,
         studies=DEFAULT_STUDIES if repeats is None else repeats,
         optimizers=parse_optimizers(optimizers) if optimizers else CLASSIC, epochs=epochs, steps=steps,
         context=context, seed=seed, storage=storage, device=device, prefix=prefix, data=data, target=target,
-        model=model, batch_trials=1 if batch_trials is None else batch_trials, **reading)
+        model=model, batch_trials=1 if batch_trials is None else batch_trials, user=user,
+        **options)
     if reference is not None and reference not in config.optimizers:
         raise ConfigError(f"--reference '{reference}' is not among the optimizers compared; "
                           f"valid choices: {choices(config.optimizers)}")

@@ -240,7 +240,7 @@ def load_config(task: str | None, config_file: Path | None = None,
     flags = {key for key, value in (overrides or {}).items() if value is not None}
     user = user_training(values)
     if user is not None:
-        if task or values.get("task"):
+        if (task or values.get("task", user.kind)) != user.kind:
             raise ConfigError(f"--task does not apply to --{'command' if user.command else 'train'}"
                               ": your own training is the task")
         task = user.kind
@@ -283,6 +283,9 @@ def load_config(task: str | None, config_file: Path | None = None,
 def user_training(values: dict[str, Any]) -> UserTraining | None:
     """The user's command or function, taken out of `values`; None where neither is given (and
     then none of their options may be)."""
+    defined = values.pop("user", None)  # a protocol's, defined once for all its studies
+    if defined is not None:
+        return defined  # type: ignore[no-any-return]
     given = {USER_KEYS[key]: values.pop(key) for key in list(values) if key in USER_KEYS}
     if "command" not in given and "function" not in given:
         if given:

@@ -203,11 +203,15 @@ def texts(lines: list[Line], stream: str) -> list[str]:
     return [line.text for line in lines if line.stream == stream]
 
 
-def tree_up(folder: Path, mark: str, processes: int) -> int:
+def tree_up(folder: Path, mark: str, processes: int, driver: subprocess.Popen[bytes] | None = None) -> int:
     """Wait until the whole tree of TREE is up, `processes` marked processes in all; the orphan's
-    process ID."""
-    poll(lambda: True if {"program", "setsid", "orphan"} <= {p.name for p in folder.iterdir()} else None,
-         "the program, its setsid'd child and the orphan up", 30)
+    process ID. The test fails at once if `driver` ends first."""
+    def up() -> bool | None:
+        if driver is not None and driver.poll() is not None:
+            pytest.fail(f"the driver ended: {(folder / 'driver.log').read_text()}")
+        return True if {"program", "setsid", "orphan"} <= {p.name for p in folder.iterdir()} else None
+
+    poll(up, "the program, its setsid'd child and the orphan up", 30)
     assert len(marked(mark)) == processes
     return int((folder / "orphan").read_text())
 
@@ -280,7 +284,7 @@ def test_stop_kills_a_program_deaf_to_sigterm_after_the_grace(tmp_path: Path, ma
         running.stop()
         stopped_s = time.monotonic() - start
         assert not marked(mark)
-        lines, exited = drain(running, GONE_S)
+        exited = drain(running, GONE_S)[1]
     assert exited == Exited(128 + signal.SIGTERM, "")
     assert GRACE <= stopped_s < GRACE + 5
 
@@ -291,7 +295,7 @@ def test_stop_ends_the_whole_tree(tmp_path: Path, mark: str) -> None:
         assert parent(orphan) == running.pid  # the supervisor took the orphan in
         running.stop()
         none_left(mark)
-        lines, exited = drain(running, GONE_S)
+        exited = drain(running, GONE_S)[1]
     assert exited.returncode == 128 + signal.SIGTERM
 
 
@@ -304,10 +308,7 @@ def test_nothing_outlives_the_hpsearch_side(tmp_path: Path, mark: str, signum: i
             [*script(tmp_path, "driver.py", DRIVER), sys.executable, str(tmp_path / "tree.py"),
              str(tmp_path)], env=environment(mark), stdout=log, stderr=subprocess.STDOUT)
     try:
-        poll(lambda: True if (tmp_path / "orphan").exists() or driver.poll() is not None else None,
-             "the tree up", 30)
-        assert driver.poll() is None, (tmp_path / "driver.log").read_text()
-        tree_up(tmp_path, mark, 5)  # and the driver
+        tree_up(tmp_path, mark, 5, driver)  # and the driver
         driver.send_signal(signum)
         code = driver.wait(timeout=GONE_S)
     finally:

@@ -36,7 +36,7 @@ from hpsearch.user_training.command import (
 )
 from hpsearch.user_training.definition import UserTraining
 from hpsearch.user_training.function import load_function, run_function
-from hpsearch.user_training.points import Point
+from hpsearch.user_training.points import Point, TrainingFailed
 
 if TYPE_CHECKING:
     import optuna
@@ -103,8 +103,16 @@ class UserObjective(Objective):
         (folder / CONFIG_FILE).write_text(json.dumps(handed, indent=2) + "\n", encoding="utf-8")
         record.update({rec.TRIAL_DIR: str(folder), rec.HOST: host()})
         if self.training.function is not None:
-            return self.train_function(ledger, config, record, handed, started)
-        return self.train_command(ledger, config, record, folder, started)
+            value = self.train_function(ledger, config, record, handed, started)
+        else:
+            value = self.train_command(ledger, config, record, folder, started)
+        if (self.score_test and trial.user_attrs.get(rec.PHASE) == "rerun"
+                and rec.TEST_VALUE not in record):
+            raise TrainingFailed("a comparison's re-run reported no test value: "
+                                 + ("no line matched --test-regex "
+                                    f"{self.training.test_regex!r}" if self.training.test_regex
+                                    else "report(step, value, test=...) was never called"))
+        return value
 
     def train_command(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
                       folder: Path, started: float) -> float:

@@ -80,13 +80,18 @@ class TaskStudy:
 
 
 def open_task(config: CompareConfig, study_config: StudyConfig, prepared: PreparedTask,
-              seed: int, device: torch.device) -> TaskStudy:
+              seed: int, device: torch.device, workers: int = 1) -> TaskStudy:
     """Open one task's study, with this process's sampler, and build its objective."""
     from hpsearch.device import autocast_dtype
     from hpsearch.train_lm import device_data
 
     study = open_study(study_config, sampler_seed=seed, heartbeat=True)
     study.sampler = make_sampler("random", seed)
+    if study_config.user is not None:
+        from hpsearch.engine.user_objective import user_objective
+
+        return TaskStudy(study, replace(user_objective(study_config, prepared, seed, device, workers),
+                                        score_test=True, pruning=False))
     data = device_data(prepared.data, device, study_config.language().context, with_test=True)
     objective = Objective(prepared.task, data, study_config.space, study_config.epochs,
                           study_config.batch_size, seed, device, score_test=True, pruning=False,
@@ -124,6 +129,8 @@ def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig
 
 def steps_per_point(study: StudyConfig, prepared: PreparedTask) -> int:
     """Steps of the task's batch between two evaluations: the unit time to target counts in."""
+    if study.user is not None:
+        return int(study.eval_every or 1)
     train = prepared.data.train
     if study.eval_every or not hasattr(train, "y"):  # a corpus is always budgeted in steps
         return int(study.eval_every or 1)
@@ -132,6 +139,10 @@ def steps_per_point(study: StudyConfig, prepared: PreparedTask) -> int:
 
 def tasks_of(config: CompareConfig) -> list[PreparedTask]:
     """Every study's task, each on its own split (a `--model` file is run once per study)."""
+    if config.user is not None:
+        from hpsearch.user_training.prepare import prepare_user
+
+        return [prepare_user(config.user) for _ in config.study_configs]
     return [prepare_task(c.task, data=c.data, target=c.target, model=c.model,
                          split_seed=c.split_seed, val_fraction=c.val_fraction,
                          language=c.language(), reading=c.reading()) for c in config.study_configs]
@@ -149,7 +160,7 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,
                 check_task(config, existing, study_config, config.study_index(number), task)
     runs = [open_task(config, study_config, task,
                       derive_seed(int(study_config.seed or 0), number % len(config.tasks), index),
-                      device) for number, (study_config, task) in enumerate(pairs)]
+                      device, workers) for number, (study_config, task) in enumerate(pairs)]
     if first:
         for number, (run, (study_config, task)) in enumerate(zip(runs, pairs, strict=True)):
             check_task(config, run.study, study_config, config.study_index(number), task)
@@ -189,6 +200,7 @@ class CompareWork:
     """The comparison as the other worker processes run it."""
 
     config: CompareConfig
+    workers: int = 1
 
     def load(self) -> list[PreparedTask]:
         return tasks_of(self.config)
@@ -198,7 +210,7 @@ class CompareWork:
 
         device = resolve_device(self.config.device)
         return run_tasks(self.config, open_tasks(self.config, prepared, index, device,
-                                                 first=False))
+                                                 first=False, workers=self.workers))
 
 
 @dataclass(frozen=True)
@@ -224,7 +236,15 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         prepared = tasks_of(config)
         chosen, line = measured_batch(config.study_configs[0], prepared[0])  # for every task
         config, notes = replace(config, batch_trials=chosen), (line,)
-    pool = WorkerPool(CompareWork(config), workers) if workers > 1 else None
+    gpus = 1
+    if config.user is not None:
+        from hpsearch.device import check_gpu_split
+        from hpsearch.user_training.function import check_importable
+
+        gpus = config.user.gpus_per_trial
+        check_gpu_split(workers, gpus)
+        check_importable(config.user, workers)
+    pool = WorkerPool(CompareWork(config, workers), workers, gpus) if workers > 1 else None
     try:
         device = resolve_device(config.device)
         prepared = prepared or tasks_of(config)

@@ -16,6 +16,7 @@ from hpsearch.optimizers import CLASSIC
 from hpsearch.stats import derive_seed
 from hpsearch.tasks import TASKS, get_task
 from hpsearch.tasks.spreadsheet import READING_KEYS
+from hpsearch.user_training.definition import UserTraining
 
 DEFAULT_BUDGET = 20
 DEFAULT_SEEDS = 5
@@ -49,11 +50,14 @@ class CompareConfig:
     sheet: str | None = None
     context: int | None = None  # the language model's window, instead of its study file's
     batch_trials: int = 1  # consecutive slots of the plan taken together; 0: auto
+    user: UserTraining | None = None  # the user's own command or function instead of a task
     # Per study, task after task within it: study 1 of every task first, so that a comparison
     # made before repeated studies existed is study 1 and keeps its names and seeds.
     study_configs: tuple[StudyConfig, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.user is not None:
+            self.check_user(self.user)
         if not self.tasks:
             raise ConfigError(f"no task given; valid choices: {choices(TASKS)}")
         for name, value in (("budget", self.budget), ("seeds", self.seeds),
@@ -70,6 +74,18 @@ class CompareConfig:
             self.study_config(task, index) for index in range(1, self.studies + 1)
             for task in self.tasks))
 
+    def check_user(self, user: UserTraining) -> None:
+        """A comparison of the user's training: one "task", and a way to score the re-runs on a
+        held-out split (a command whose points are matched lines needs --test-regex)."""
+        if self.tasks and self.tasks != (user.kind,):
+            raise ConfigError(f"--task does not apply to --{'command' if user.command else 'train'}"
+                              ": your own training is the task")
+        object.__setattr__(self, "tasks", (user.kind,))
+        if user.reporting == "regex" and user.test_regex is None:
+            raise ConfigError("compare scores each re-run on a held-out split: give --test-regex "
+                              "(a line with the held-out value as (?P<value>...)), or report it "
+                              "with hpsearch.client.report(step, value, test=...)")
+
     def study_config(self, task: str, index: int) -> StudyConfig:
         """The definition of study `index` of `task`: the task's study file, overlaid by this
         comparison's budget, then this study's own name, seeds and split."""
@@ -79,7 +95,8 @@ class CompareConfig:
             "seed": self.study_seed(index), "steps": self.steps,
             "eval_every": about_ten_evaluations(self.steps), "storage": self.storage,
             "device": self.device, "data": self.data, "target": self.target, "model": self.model,
-            "context": self.context, "n_trials": (self.budget + 1 + self.seeds) * len(self.optimizers),
+            "context": self.context, "user": self.user,
+            "n_trials": (self.budget + 1 + self.seeds) * len(self.optimizers),
             **{key: getattr(self, key) for key in READING_KEYS}})
         return replace(config, split_seed=self.split_seed(config, index))
 
@@ -95,7 +112,7 @@ class CompareConfig:
     def split_seed(self, study: StudyConfig, index: int) -> int:
         """Each study splits a table its own way; a corpus keeps its validation and test text (its
         studies differ in training order and seeds)."""
-        if index == 1 or get_task(study.task).problem.kind == "lm":
+        if index == 1 or study.user is not None or get_task(study.task).problem.kind == "lm":
             return study.split_seed
         return derive_seed(study.split_seed, self.seed, STUDY_STREAM, index)
 
