@@ -15,7 +15,6 @@ nothing until the program configures logging (`logging.basicConfig(level=logging
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.api_input import functions, listed, typed, typed_fields
-from hpsearch.errors import ConfigError, choices
+from hpsearch.api_input import check_named, flags, functions, listed, names, user_options
+from hpsearch.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna
@@ -154,56 +153,6 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     log.info("%s #%d %s %s%s%s", study.study_name, trial.number,
              trial.params.get(record.OPTIMIZER, trial.user_attrs.get(record.OPTIMIZER, "")),
              record.outcome(trial), value, f": {reason}" if reason else "")
-
-
-NAMED: dict[str, Any] = {"task": str | None, "study": str | None, "storage": str | None,
-                         "n_trials": int | None, "config_file": str | Path | None}
-
-
-def check_named(**values: Any) -> None:
-    """The keywords the calls name (`task`, `study`, `storage`, ...), each of its type."""
-    for keyword, value in values.items():
-        typed(keyword, value, NAMED[keyword])
-
-
-def flags(options: dict[str, Any], definition: type, taken: set[str],
-          none_unsets: bool = False) -> dict[str, Any]:
-    """A call's keyword flags, checked against the fields of the protocol's definition (less those
-    the call takes by name) and their types, with `batch_trials` read as the CLI reads it ("auto"
-    or a number). `none_unsets`: None leaves a flag unset, as `load_config` reads it."""
-    from hpsearch.batched.size import parse_batch_trials
-
-    known = {f.name for f in dataclasses.fields(definition)} - taken
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(known))}")
-    given = {key: value for key, value in options.items() if value is not None or not none_unsets}
-    if "batch_trials" in given:
-        given["batch_trials"] = parse_batch_trials(given["batch_trials"])
-    return {**options, **typed_fields(given, definition)}
-
-
-def user_options(options: dict[str, Any], train: Any, command: Any) -> dict[str, Any]:
-    """The options that say what the user's own training is, taken out of `options`: a command
-    as one string or a list of arguments, a function or its name."""
-    from hpsearch.study_file import USER_KEYS
-
-    own = {key: options.pop(key) for key in list(options) if key in USER_KEYS}
-    if train is not None and not (callable(train) or isinstance(train, str)):
-        raise ConfigError(f"train must be a function fn(config, report) or 'module:function'; "
-                          f"got {type(train).__name__}")
-    if command is not None and not isinstance(command, str):
-        command = listed("command", command, str, None)
-    return {**own, "train": train, "command": command}
-
-
-def names(optimizers: Any, default: Any = None) -> Any:
-    """Optimizers as the CLI takes them ("adam,sgd", a group) or as a sequence."""
-    from hpsearch.optimizers import parse_optimizers
-
-    if isinstance(optimizers, str):
-        return parse_optimizers(optimizers)
-    return listed("optimizers", optimizers, str, default)
 
 
 def tune(task: str | None = None, *, study: str | None = None, storage: str | None = None,

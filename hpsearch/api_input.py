@@ -4,6 +4,7 @@ runs. Pure: nothing here reads a file or a storage."""
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import types
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hpsearch.errors import ConfigError
+from hpsearch.errors import ConfigError, choices
 
 WORDS = {int: "an integer", float: "a number", str: "a string", bool: "True or False",
          type(None): "None", Path: "a path"}
@@ -71,3 +72,53 @@ def functions(keyword: str, value: Any, signature: str) -> tuple[Any, ...]:
             raise ConfigError(f"{keyword} takes functions {signature}; got {hook!r} "
                               f"({type(hook).__name__})")
     return hooks
+
+
+NAMED: dict[str, Any] = {"task": str | None, "study": str | None, "storage": str | None,
+                         "n_trials": int | None, "config_file": str | Path | None}
+
+
+def check_named(**values: Any) -> None:
+    """The keywords the calls name (`task`, `study`, `storage`, ...), each of its type."""
+    for keyword, value in values.items():
+        typed(keyword, value, NAMED[keyword])
+
+
+def flags(options: dict[str, Any], definition: type, taken: set[str],
+          none_unsets: bool = False) -> dict[str, Any]:
+    """A call's keyword flags, checked against the fields of the protocol's definition (less those
+    the call takes by name) and their types, with `batch_trials` read as the CLI reads it ("auto"
+    or a number). `none_unsets`: None leaves a flag unset, as `load_config` reads it."""
+    from hpsearch.batched.size import parse_batch_trials
+
+    known = {f.name for f in dataclasses.fields(definition)} - taken
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option '{unknown[0]}'; valid choices: {choices(sorted(known))}")
+    given = {key: value for key, value in options.items() if value is not None or not none_unsets}
+    if "batch_trials" in given:
+        given["batch_trials"] = parse_batch_trials(given["batch_trials"])
+    return {**options, **typed_fields(given, definition)}
+
+
+def user_options(options: dict[str, Any], train: Any, command: Any) -> dict[str, Any]:
+    """The options that say what the user's own training is, taken out of `options`: a command
+    as one string or a list of arguments, a function or its name."""
+    from hpsearch.study_file import USER_KEYS
+
+    own = {key: options.pop(key) for key in list(options) if key in USER_KEYS}
+    if train is not None and not (callable(train) or isinstance(train, str)):
+        raise ConfigError(f"train must be a function fn(config, report) or 'module:function'; "
+                          f"got {type(train).__name__}")
+    if command is not None and not isinstance(command, str):
+        command = listed("command", command, str, None)
+    return {**own, "train": train, "command": command}
+
+
+def names(optimizers: Any, default: Any = None) -> Any:
+    """Optimizers as the CLI takes them ("adam,sgd", a group) or as a sequence."""
+    from hpsearch.optimizers import parse_optimizers
+
+    if isinstance(optimizers, str):
+        return parse_optimizers(optimizers)
+    return listed("optimizers", optimizers, str, default)

@@ -120,9 +120,11 @@ def main() -> None:
                 else:
                     for n in (1, N):
                         walls[n].append(tune(folder, f"bench-{round_}-{n}", n))
+            mine = (walls[N][-1] - walls[1][-1]) / (N - 1) - statistics.mean(alone_s[-N:])
             print(f"  round {round_ + 1} ({' then '.join(arms)}): alone "
                   f"{statistics.mean(alone_s[-N:]):.3f} s/run, tune 1 trial {walls[1][-1]:.2f} s, "
-                  f"{N} trials {walls[N][-1]:.2f} s  load {os.getloadavg()[0]:.2f}", flush=True)
+                  f"{N} trials {walls[N][-1]:.2f} s (overhead {mine:+.3f} s/trial)  "
+                  f"load {os.getloadavg()[0]:.2f}", flush=True)
         storage = storages.resolve(f"sqlite:///{folder / 'bench.db'}")
         studies = [optuna.load_study(study_name=name, storage=storage).trials
                    for name in optuna.get_all_study_names(storage)]
