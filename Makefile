@@ -48,6 +48,7 @@ bench: install
 	$(PY) tests/benchmarks/bench_lr_find.py
 	$(PY) tests/benchmarks/bench_lm.py
 	$(PY) tests/benchmarks/bench_batched.py
+	$(PY) tests/benchmarks/bench_command.py
 
 lint: install
 	$(VENV)/bin/ruff check hpsearch tests

@@ -224,25 +224,30 @@ def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
           parametrizations: str | Sequence[str] = ("sp", "mup"),
           widths: str | Sequence[int] = (16, 32, 64, 128), lengths: str | Sequence[int] = (1,),
           storage: str | None = None, workers: int = 1, callbacks: Iterable[Callback] = (),
+          train: Callable[..., Any] | str | None = None, command: str | Sequence[str] | None = None,
           **options: Any) -> Result:
     """Run (or continue) a learning-rate sweep across widths (and lengths), as `hpsearch scale`
     does: `options` are its flags (`steps`, `seeds`, `target_width`, `target_steps`, `study`,
-    `data`, `model`, ...). `Result.best_config` is the target run's predicted configuration."""
-    from hpsearch.config import check_positive
+    `data`, `model`, ...). `Result.best_config` is the target run's predicted configuration.
+    Your own training instead of the built-in GPT: `train=fn` or `command=...`, as for `tune`;
+    each run is handed its `width`, `base_width` and `parametrization`."""
+    from hpsearch.config import check_positive, user_training
     from hpsearch.protocols.scale import ScaleConfig
     from hpsearch.protocols.scale import scale as run_scale
 
     check_named(storage=storage)
     check_positive("workers", workers)
     relay = Relay(functions("callbacks", callbacks, "f(study, trial)"))
+    own = {k: v for k, v in user_options(options, train, command).items() if v is not None}
     given = flags(options, ScaleConfig, {"optimizers", "parametrizations", "widths", "lengths",
-                                         "storage", "study_config"})
+                                         "storage", "study_config", "user"})
     chosen = listed("parametrizations", parametrizations, str, ScaleConfig.parametrizations)
     config = ScaleConfig(
         optimizers=names(optimizers, ScaleConfig.optimizers),
         parametrizations=("sp", "mup") if chosen == ("both",) else chosen,
         widths=listed("widths", widths, int, ScaleConfig.widths),
-        lengths=listed("lengths", lengths, int, ScaleConfig.lengths), storage=storage, **given)
+        lengths=listed("lengths", lengths, int, ScaleConfig.lengths), storage=storage,
+        user=user_training(own), **given)
     with _running():
         result = run_scale(config, workers=workers, on_trial=relay, on_progress=relay)
     relay(result.study)

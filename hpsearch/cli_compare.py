@@ -16,6 +16,7 @@ from hpsearch.cli_options import (
     storage_option,
     summary_of,
     table_options,
+    user_training_of,
     user_training_options,
 )
 from hpsearch.device import DEVICE_CHOICES
@@ -71,7 +72,6 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split,
     repeated over independent studies."""
     from hpsearch.cli_output import CompareProgress, compare_start_lines, stopped_line
-    from hpsearch.config import user_training
     from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import compare as run_comparison
     from hpsearch.protocols.compare_config import (
@@ -80,13 +80,9 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
         DEFAULT_STUDIES,
         CompareConfig,
     )
-    from hpsearch.study_file import USER_KEYS
 
     quiet_optuna()
-    user = user_training({k: options.pop(k) for k in list(options)
-                          if k in USER_KEYS and options[k] is not None})
-    for key in USER_KEYS:
-        options.pop(key, None)
+    user = user_training_of(options)
     if not tasks and user is None:
         raise ConfigError(f"no task given; use --task (valid choices: {choices(TASKS)}), "
                           "--command or --train")

@@ -235,6 +235,16 @@ def user_training_options(command: Any) -> Any:
     return command
 
 
+def user_training_of(options: dict[str, Any]) -> Any:
+    """The user's training that --command or --train and their options say, taken out of
+    `options`; None where neither is given."""
+    from hpsearch.config import user_training
+    from hpsearch.study_file import USER_KEYS
+
+    given = {key: options.pop(key) for key in USER_KEYS if key in options}
+    return user_training({key: value for key, value in given.items() if value is not None})
+
+
 def table_options(command: Any) -> Any:
     """How a --data table is read where detection should not decide (the start line says what
     was detected)."""

@@ -14,6 +14,8 @@ from hpsearch.cli_options import (
     optimizers_option,
     quiet_optuna,
     storage_option,
+    user_training_of,
+    user_training_options,
 )
 from hpsearch.cli_output import ScaleProgress
 from hpsearch.device import DEVICE_CHOICES, PRECISIONS
@@ -72,6 +74,7 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the sweep.")
 @batch_trials_option
+@user_training_options
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def scale(task: str, optimizers: str | None, parametrization: str, widths: str, lengths: str,
           workers: int, batch_trials: int | None, quiet: bool, **options: Any) -> None:
@@ -82,7 +85,7 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
     from hpsearch.report.scale import extrapolation, scale_lines, summarise_scale
 
     quiet_optuna()
-    config = ScaleConfig(
+    config = ScaleConfig(user=user_training_of(options),
         optimizers=parse_optimizers(optimizers) if optimizers else ("adamw", "muon", "lion"),
         parametrizations=("sp", "mup") if parametrization == "both" else (parametrization,),
         widths=integers("widths", widths), lengths=integers("lengths", lengths),

@@ -149,7 +149,7 @@ class StudyConfig:
             raise ConfigError(f"--{given[0].replace('_', '-')} applies to hpsearch's own "
                               f"training, not to --{'command' if user.command else 'train'}")
         if user.command:
-            check_placeholders(user.command, self.space, self.steps)
+            check_placeholders(user.command, self.space, self.steps, user.sweeps_width)
 
     def problem(self) -> Problem:
         """The metric, its direction and the kind of problem the study's trials report."""

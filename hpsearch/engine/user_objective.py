@@ -55,7 +55,7 @@ class UserObjective(Objective):
     device_name: str = "cpu"
     gpus: list[str] | None = None
     threads: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)  # a scale run's width and parametrisation
+    extra: dict[str, Any] = field(default_factory=dict)  # what every run hands over: a base width
 
     def complete(self, drawn: TrialConfig) -> TrialConfig:
         return drawn  # the user's code builds its own optimizer, with its own kernels
@@ -80,32 +80,37 @@ class UserObjective(Objective):
     def folder_of(self, number: int) -> Path:
         return self.trials_root / self.study_name / f"trial-{number}"
 
-    def handed_config(self, trial: optuna.trial.Trial, config: TrialConfig, seed: int,
-                      folder: Path) -> dict[str, Any]:
-        """The configuration the user's code receives: `hpsearch best --format json`'s schema,
-        its result fields empty, and the run's own values."""
-        return {**config.to_dict(),
-                "metric": {"name": self.task.problem.metric, "value": None,
-                           "direction": self.task.problem.direction},
-                "epochs": self.epochs, "steps": self.steps, "eval_every": self.eval_every,
-                "batch_size": None, "study": self.study_name, "seed": seed,
-                "device": self.device_name, "gpus": len(self.gpus or []) if self.gpus else 0,
-                "trial_dir": str(folder), **self.extra,
-                "trial": {"number": trial.number, "seed": seed, "best_epoch": None,
-                          "best_value": None, "params": dict(trial.params)}}
+    def run_values(self, trial: optuna.trial.Trial, seed: int, folder: Path) -> dict[str, Any]:
+        """The run's own values, as placeholders and the configuration file name them: a scale
+        sweep's run also has its width and parametrisation, and its length multiplies the steps
+        and the evaluation points."""
+        attrs, length = trial.user_attrs, int(trial.user_attrs.get(rec.LENGTH, 1))
+        scale = ({"width": int(attrs[rec.WIDTH]),
+                  "parametrization": str(attrs[rec.PARAMETRIZATION])} if rec.WIDTH in attrs else {})
+        return {"steps": self.steps * length if self.steps else None,
+                "eval_every": self.eval_every, "epochs": self.epochs * length, "seed": seed,
+                "trial_dir": str(folder), "device": self.device_name,
+                "gpus": len(self.gpus) if self.gpus else 0, **self.extra, **scale}
 
     def _train(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
                started: float) -> float:
         trial = ledger.trial
         folder = self.folder_of(trial.number).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        handed = self.handed_config(trial, config, record[rec.SEED], folder)
+        run = self.run_values(trial, record[rec.SEED], folder)
+        # `hpsearch best --format json`'s schema, its result fields empty, and the run's values.
+        handed = {**config.to_dict(),
+                  "metric": {"name": self.task.problem.metric, "value": None,
+                             "direction": self.task.problem.direction},
+                  **run, "batch_size": None, "study": self.study_name,
+                  "trial": {"number": trial.number, "seed": record[rec.SEED], "best_epoch": None,
+                            "best_value": None, "params": dict(trial.params)}}
         (folder / CONFIG_FILE).write_text(json.dumps(handed, indent=2) + "\n", encoding="utf-8")
         record.update({rec.TRIAL_DIR: str(folder), rec.HOST: host()})
         if self.training.function is not None:
             value = self.train_function(ledger, config, record, handed, started)
         else:
-            value = self.train_command(ledger, config, record, folder, started)
+            value = self.train_command(ledger, config, record, run, started)
         if (self.score_test and trial.user_attrs.get(rec.PHASE) == "rerun"
                 and rec.TEST_VALUE not in record):
             raise TrainingFailed("a comparison's re-run reported no test value: "
@@ -115,15 +120,12 @@ class UserObjective(Objective):
         return value
 
     def train_command(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
-                      folder: Path, started: float) -> float:
+                      run: dict[str, Any], started: float) -> float:
         import optuna
 
-        trial = ledger.trial
-        values = {**placeholders.trial_values(config, self.steps), "steps": self.steps,
-                  "eval_every": self.eval_every, "epochs": self.epochs, "seed": record[rec.SEED],
-                  "trial_dir": str(folder), "device": self.device_name,
-                  "gpus": len(self.gpus) if self.gpus else 0, **self.extra}
-        argv = placeholders.fill(self.training.command, values)
+        trial, folder = ledger.trial, Path(run["trial_dir"])
+        argv = placeholders.fill(self.training.command,
+                                 {**placeholders.trial_values(config, run["steps"]), **run})
         workdir = Path(self.training.workdir or os.getcwd()).resolve()
         retry_of = trial.user_attrs.get(rec.RETRY_OF)
         env = trial_environment(os.environ, folder, self.study_name, record[rec.SEED],
@@ -134,25 +136,25 @@ class UserObjective(Objective):
         if git is not None:
             record[rec.GIT] = git
         start = time.monotonic() - (time.perf_counter() - started)
-        run = CommandRun(self.training, argv, workdir, env, folder, self.trial_timeout, start)
+        program = CommandRun(self.training, argv, workdir, env, folder, self.trial_timeout, start)
         value = math.nan
         try:
-            with contextlib.closing(run.points()) as points:
+            with contextlib.closing(program.points()) as points:
                 for point in points:
                     value = point.value
                     stop = self.take_user_point(ledger, config, record, point, started)
                     if stop:
                         raise optuna.TrialPruned(stop)
         except TimedOut as timeout:
-            if not run.seen:
+            if not program.seen:
                 raise
             record[rec.REASON] = str(timeout)
             raise optuna.TrialPruned(str(timeout)) from None
         finally:
-            if run.exit_code is not None:
-                record[rec.EXIT_CODE] = run.exit_code
-            if run.test is not None:
-                record[rec.TEST_VALUE] = run.test
+            if program.exit_code is not None:
+                record[rec.EXIT_CODE] = program.exit_code
+            if program.test is not None:
+                record[rec.TEST_VALUE] = program.test
         return value
 
     def train_function(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
@@ -187,9 +189,10 @@ class UserObjective(Objective):
         diverged = None if math.isfinite(point.value) else (
             f"non-finite {self.task.problem.metric} {point.value} at "
             f"{'step ' + str(point.step) if point.step is not None else f'point {index + 1}'}")
+        length = int(ledger.trial.user_attrs.get(rec.LENGTH, 1))
         result = EpochResult(index, math.nan, (point.value,), 0, int(point.step or 0), diverged,
-                             total_steps=self.steps or 0)
-        return self.take_point(ledger, config, record, result, self.epochs,
+                             total_steps=(self.steps or 0) * length)
+        return self.take_point(ledger, config, record, result, self.epochs * length,
                                lambda: time.perf_counter() - started)
 
 

@@ -25,6 +25,7 @@ from hpsearch.engine.studies import check_study, load_existing, make_sampler, op
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.scale_config import FIXED, ScaleConfig, width_builder
 from hpsearch.protocols.scale_plan import ScalePlan, next_trial
+from hpsearch.space import SearchSpace
 from hpsearch.tasks.mup import build_at_width
 from hpsearch.tasks.prepare import LanguageModel, PreparedTask, prepare_task
 
@@ -36,6 +37,11 @@ def prepare(config: ScaleConfig) -> PreparedTask:
     """The corpus, and the model built at the smallest and largest widths in every parametrisation
     asked (µP's contract checked), before any study is touched."""
     import torch
+
+    if config.user is not None:
+        from hpsearch.user_training.prepare import prepare_user
+
+        return prepare_user(config.user)
 
     from hpsearch.models import check_model_builder
     from hpsearch.tasks.corpus import fixed_windows
@@ -74,7 +80,7 @@ class ScaleObjective(Objective):
         return model, self.epochs * int(attrs[record.LENGTH])
 
 
-def next_from_plan(plan: ScalePlan) -> Chooser:
+def next_from_plan(plan: ScalePlan, space: SearchSpace) -> Chooser:
     def choose(study: optuna.Study) -> str | None:
         import warnings
 
@@ -87,10 +93,19 @@ def next_from_plan(plan: ScalePlan) -> Chooser:
             return found or DONE
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            study.enqueue_trial(found.params, user_attrs=found.attrs, skip_if_exists=False)
+            study.enqueue_trial(drawable(found.params, space), user_attrs=found.attrs,
+                                skip_if_exists=False)
         return None
 
     return choose
+
+
+def drawable(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """A run's parameters less those its study never draws: the schedule and clipping of a
+    command that keeps its own."""
+    return {k: v for k, v in params.items()
+            if not (k.startswith("schedule") and "cosine" not in space.schedules)
+            and not (k.startswith("clip_grad") and not space.clip)}
 
 
 def check_scale_study(study: optuna.Study, config: ScaleConfig, prepared: PreparedTask) -> None:
@@ -110,11 +125,16 @@ def check_scale_study(study: optuna.Study, config: ScaleConfig, prepared: Prepar
 
 
 def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
-                  device: torch.device) -> ScaleObjective:
+                  device: torch.device, workers: int = 1) -> Objective:
     from hpsearch.device import autocast_dtype
     from hpsearch.train_lm import device_data
 
     study = config.study_config
+    if config.user is not None:
+        from hpsearch.engine.user_objective import user_objective
+
+        return replace(user_objective(study, prepared, seed, device, workers,
+                                      base_width=config.first_width), pruning=False)
     return ScaleObjective(prepared.task, device_data(prepared.data, device, config.context),
                           study.space, study.epochs, config.batch_size, seed, device,
                           pruning=False, eval_every=study.eval_every,
@@ -122,11 +142,12 @@ def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
                           batch_trials=config.batch_trials)
 
 
-def run_share(config: ScaleConfig, study: optuna.Study, objective: ScaleObjective,
+def run_share(config: ScaleConfig, study: optuna.Study, objective: Objective,
               callbacks: list[Any]) -> str | None:
     lock = StudyLock(config.storage, config.study)
     try:
-        return run_trials(study, objective, lock, next_from_plan(config.plan()), callbacks)
+        return run_trials(study, objective, lock,
+                          next_from_plan(config.plan(), config.study_config.space), callbacks)
     finally:
         lock.close()
 
@@ -136,6 +157,7 @@ class ScaleWork:
     """The sweep as the other worker processes run it."""
 
     config: ScaleConfig
+    workers: int = 1
 
     def load(self) -> PreparedTask:
         return prepare(self.config)
@@ -146,7 +168,8 @@ class ScaleWork:
 
         study = open_study(self.config.study_config, sampler_seed=derive_seed(seed, index),
                            heartbeat=True)
-        objective = objective_for(self.config, prepared, seed, resolve_device(self.config.device))
+        objective = objective_for(self.config, prepared, seed, resolve_device(self.config.device),
+                                  self.workers)
         return run_share(self.config, study, objective, [])
 
 
@@ -206,7 +229,15 @@ def scale(config: ScaleConfig, workers: int = 1,
         prepared = prepare(config)
         config, line = measured_on_widest(config, prepared)
         prepared = replace(prepared, notes=(*prepared.notes, line))
-    pool = WorkerPool(ScaleWork(config), workers) if workers > 1 else None
+    gpus = 1
+    if config.user is not None:
+        from hpsearch.device import check_gpu_split
+        from hpsearch.user_training.function import check_importable
+
+        gpus = config.user.gpus_per_trial
+        check_gpu_split(workers, gpus)
+        check_importable(config.user, workers)
+    pool = WorkerPool(ScaleWork(config, workers), workers, gpus) if workers > 1 else None
     try:
         device = resolve_device(config.device)
         prepared = prepared or prepare(config)
@@ -228,7 +259,7 @@ def scale(config: ScaleConfig, workers: int = 1,
         use_training_threads(workers)
         if on_start:
             on_start(prepared, ours)
-        objective = objective_for(config, prepared, config.seed, device)
+        objective = objective_for(config, prepared, config.seed, device, workers)
         tell = [on_trial] if on_trial else []
         share = partial(run_share, config, study, objective, tell)
         stopped = share() if pool is None else run_together(

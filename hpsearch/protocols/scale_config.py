@@ -3,7 +3,7 @@ budget, the study definition its runs share, and the model at a width."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -14,6 +14,7 @@ from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import ScalePlan
 from hpsearch.tasks.gpt import check_width
 from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
+from hpsearch.user_training.definition import UserTraining
 
 EVALUATIONS = 5  # per base length: a run's curve, read by the report (nothing is pruned)
 # What must match for a stored sweep to be continued; the plan's axes may grow.
@@ -42,6 +43,7 @@ class ScaleConfig:
     seed: int = 0
     precision: str = "auto"
     batch_trials: int = 1  # runs taken together; those of one cell train as one; 0: measured
+    user: UserTraining | None = None  # the user's own command or function trains each run
     study_config: StudyConfig = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +63,10 @@ class ScaleConfig:
         if self.target_steps is not None and self.target_width is None:
             raise ConfigError(f"--target-steps {self.target_steps} needs --target-width: the "
                               "prediction is for a run of that width; give both, or neither")
-        if self.model is None:  # the built-in GPT at every width swept, and at µP's base
+        if self.user is not None and (self.data or self.model):
+            raise ConfigError(f"--{'data' if self.data else 'model'} applies to hpsearch's own "
+                              f"model, not to --{'command' if self.user.command else 'train'}")
+        if self.model is None and self.user is None:  # the built-in GPT at every width swept
             for width in self.widths:
                 check_width(width, "--widths: width")
             if self.base_width is not None:
@@ -74,6 +79,9 @@ class ScaleConfig:
             raise ConfigError(f"steps ({self.steps}) must be a multiple of {EVALUATIONS}: each run "
                               f"evaluates {EVALUATIONS} times per base length")
         self.plan()  # refuses an optimizer without a recipe, or too few seeds
+        if self.user is not None:
+            object.__setattr__(self, "study_config", self.user_study())
+            return
         study = load_config("lm", None, {
             "study": self.study, "optimizers": self.optimizers, "schedules": ("cosine",),
             "sampler": "random", "pruner": "none", "steps": self.steps,
@@ -83,6 +91,21 @@ class ScaleConfig:
             "device": self.device, "seed": self.seed, "precision": self.precision,
             "n_trials": 1, "clip": True})
         object.__setattr__(self, "study_config", study)
+
+    def user_study(self) -> StudyConfig:
+        """The study of a sweep of the user's training: the runs' cosine schedule where the
+        command hands its values over (else the program's own), clipping where it takes it."""
+        from hpsearch.user_training.placeholders import expresses
+
+        user = self.user
+        assert user is not None
+        cosine = user.function is not None or user.reads_config or expresses(user.command, "cosine")
+        return load_config(None, None, {
+            "user": replace(user, sweeps_width=True), "study": self.study, "optimizers": self.optimizers,
+            "schedules": ("cosine",) if cosine else ("none",), "sampler": "random",
+            "pruner": "none", "steps": self.steps, "eval_every": self.steps // EVALUATIONS,
+            "storage": self.storage, "device": self.device, "seed": self.seed, "n_trials": 1,
+            "clip": True})
 
     @property
     def first_width(self) -> int:

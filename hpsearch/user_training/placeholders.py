@@ -161,6 +161,12 @@ def searched_space(space: SearchSpace, used: Iterable[str], schedules_given: boo
                    clip=space.clip and "clip_grad_norm" in used)
 
 
+def expresses(argv: Sequence[str], shape: str) -> bool:
+    """Whether a command hands its program every value that `shape` draws."""
+    used = {p.name for p in placeholders(argv)}
+    return all(used & set(EXPRESSED_BY[drawn]) for drawn in DRAWN.get(shape, ()))
+
+
 def expressed_schedules(space: SearchSpace, used: set[str], given: bool) -> tuple[str, ...]:
     def missing(shape: str) -> str | None:
         for drawn in DRAWN.get(shape, ()):
@@ -203,6 +209,9 @@ def check_placeholders(argv: Sequence[str], space: SearchSpace, steps: int | Non
         "schedule", *(name for names in SCHEDULE_NAMES.values() for name in names)}
     for placeholder in placeholders(argv):
         name = placeholder.name
+        if name in SCALE_NAMES and not scale:
+            raise ConfigError(f"placeholder {{{name}}} is filled by `hpsearch scale` only; valid "
+                              f"choices: {choices(sorted(available))}")
         if name not in known:
             raise ConfigError(f"unknown placeholder {{{name}}} in --command; valid choices: "
                               f"{choices(sorted(available))}")
