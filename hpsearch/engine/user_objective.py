@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record as rec
 from hpsearch.config import StudyConfig
-from hpsearch.device import training_threads, visible_gpus
+from hpsearch.device import check_gpu_split, training_threads, visible_gpus
 from hpsearch.engine.ledger import TrialLedger
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.storage import local_folder
@@ -35,7 +35,7 @@ from hpsearch.user_training.command import (
     trial_environment,
 )
 from hpsearch.user_training.definition import UserTraining
-from hpsearch.user_training.function import load_function, run_function
+from hpsearch.user_training.function import check_importable, load_function, run_function
 from hpsearch.user_training.points import Point, TrainingFailed
 
 if TYPE_CHECKING:
@@ -213,3 +213,13 @@ def user_objective(config: StudyConfig, prepared: PreparedTask, seed: int,
         eval_every=config.eval_every, training=training, study_name=config.study_name,
         trials_root=root.resolve(), steps=config.steps, device_name=device_name, gpus=gpus,
         threads=training_threads(workers), extra=extra)
+
+
+def gpus_per_worker(training: UserTraining | None, workers: int) -> int:
+    """The GPUs each worker of a run hands its trials, checked before any worker starts: as
+    many as are visible for `workers` of them, and a function they can import."""
+    if training is None:
+        return 1
+    check_gpu_split(workers, training.gpus_per_trial)
+    check_importable(training, workers)
+    return training.gpus_per_trial

@@ -36,6 +36,7 @@ from hpsearch.engine.studies import (
     open_study,
     record_run,
 )
+from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.compare_config import CompareConfig
 from hpsearch.protocols.compare_plan import next_trial
@@ -236,14 +237,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         prepared = tasks_of(config)
         chosen, line = measured_batch(config.study_configs[0], prepared[0])  # for every task
         config, notes = replace(config, batch_trials=chosen), (line,)
-    gpus = 1
-    if config.user is not None:
-        from hpsearch.device import check_gpu_split
-        from hpsearch.user_training.function import check_importable
-
-        gpus = config.user.gpus_per_trial
-        check_gpu_split(workers, gpus)
-        check_importable(config.user, workers)
+    gpus = gpus_per_worker(config.user, workers)
     pool = WorkerPool(CompareWork(config, workers), workers, gpus) if workers > 1 else None
     try:
         device = resolve_device(config.device)

@@ -22,6 +22,7 @@ from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
 from hpsearch.engine.runner import run_trials
 from hpsearch.engine.studies import check_study, load_existing, make_sampler, open_study, record_run
+from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.scale_config import FIXED, ScaleConfig, width_builder
 from hpsearch.protocols.scale_plan import ScalePlan, next_trial
@@ -229,14 +230,7 @@ def scale(config: ScaleConfig, workers: int = 1,
         prepared = prepare(config)
         config, line = measured_on_widest(config, prepared)
         prepared = replace(prepared, notes=(*prepared.notes, line))
-    gpus = 1
-    if config.user is not None:
-        from hpsearch.device import check_gpu_split
-        from hpsearch.user_training.function import check_importable
-
-        gpus = config.user.gpus_per_trial
-        check_gpu_split(workers, gpus)
-        check_importable(config.user, workers)
+    gpus = gpus_per_worker(config.user, workers)
     pool = WorkerPool(ScaleWork(config, workers), workers, gpus) if workers > 1 else None
     try:
         device = resolve_device(config.device)

@@ -28,6 +28,7 @@ from hpsearch.engine.studies import (
     open_study,
     record_run,
 )
+from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import HpsearchError, StudyMismatchError
 from hpsearch.stats import derive_seed
 from hpsearch.tasks.prepare import PreparedTask, prepare_task
@@ -171,12 +172,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     """Create or resume the study and run trials until it holds `n_trials` finished trials."""
     if workers < 1:
         raise HpsearchError(f"workers must be at least 1; got {workers}")
-    if config.user is not None:
-        from hpsearch.device import check_gpu_split
-        from hpsearch.user_training.function import check_importable
-
-        check_gpu_split(workers, config.user.gpus_per_trial)
-        check_importable(config.user, workers)
+    gpus = gpus_per_worker(config.user, workers)
     prepared: PreparedTask | None = None
     range_notes: list[str] = []
     if config.lr_from_range_test:  # the workers must start with the narrowed space
@@ -189,8 +185,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         range_notes.append(line)
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
-    pool = WorkerPool(TuneWork(config, workers), workers,
-                      config.user.gpus_per_trial if config.user else 1) if workers > 1 else None
+    pool = WorkerPool(TuneWork(config, workers), workers, gpus) if workers > 1 else None
     try:
         import torch
 
