@@ -240,3 +240,40 @@ def test_a_killed_sweep_leaves_no_process_and_its_retry_sees_the_folder(program:
     retried = [t for t in trials() if t.state == TrialState.COMPLETE]
     seen = json.loads((folder_of(retried[0]) / "seen.json").read_text())
     assert seen["env"]["HPSEARCH_PREVIOUS_TRIAL_DIR"] == str(seen_file.parent.resolve())
+
+
+CLIENT = r"""
+import math, sys
+from hpsearch.client import report
+lr = float(sys.argv[1])
+for step in range(0, 41, 10):
+    report(step, abs(math.log10(lr) + 2.0) + 1.0 / (1 + step), train_loss=0.5)
+"""
+END_FILE = r"""
+import json, math, os, sys
+lr = float(sys.argv[1])
+with open(os.path.join(os.environ["HPSEARCH_TRIAL_DIR"], "result.json"), "w") as f:
+    json.dump({"value": abs(math.log10(lr) + 2.0), "step": 40}, f)
+"""
+
+
+@pytest.mark.parametrize(("program", "reading"), [(CLIENT, []),
+                                                  (END_FILE, ["--metric-file", "result.json"])])
+def test_points_from_the_client_and_from_a_file(workdir: Path, program: str,
+                                                reading: list[str]) -> None:
+    Path("train.py").write_text(program)
+    code, output = invoke("tune", "--command", f"{sys.executable} train.py {{lr}}", *reading,
+                          "--optimizers", "adamw", "--steps", "40", "--eval-every", "10",
+                          "--n-trials", "3", "--study", "ways")
+    assert code == 0, output
+    for trial in trials("ways"):
+        assert trial.state == TrialState.COMPLETE
+        lr = trial.user_attrs["config"]["hyperparameters"]["lr"]
+        record = trial.user_attrs["record"]
+        if reading:
+            assert trial.value == pytest.approx(abs(__import__("math").log10(lr) + 2), abs=1e-9)
+            assert record["point_steps"] == [40]
+        else:
+            assert record["point_steps"] == [0, 10, 20, 30, 40]
+            assert record["metrics"] == {"train_loss": 0.5}
+            assert trial.intermediate_values[4] == trial.value
