@@ -69,7 +69,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--timeout", type=float,
               help="Stop starting trials after this many seconds [default: none].")
 @click.option("--trial-timeout", type=float, help="Stop a trial at the first epoch's end past this "
-                                                  "many seconds (pruned) [default: none].")
+                                                  "many seconds (pruned); a --command's program "
+                                                  "is stopped then and there [default: none].")
 @click.option("--sampler", type=click.Choice(SAMPLERS),
               help=f"Search algorithm {from_study_file('sampler')}.")
 @click.option("--pruner", type=click.Choice(PRUNERS),

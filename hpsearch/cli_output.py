@@ -123,8 +123,12 @@ class Progress(Line):
         if trial is not None:
             line += (f" | #{trial.number} {trial.params.get('optimizer')} "
                      f"{trial.state.name.lower()}")
+            attrs = record.trial_attrs(trial)
+            steps = attrs.get(record.POINT_STEPS)  # the user's program's own, where it said
             if record.outcome(trial) == "failed":
-                line += f": {record.trial_attrs(trial).get(record.REASON, 'see --debug')}"
+                line += f": {attrs.get(record.REASON, 'see --debug')}"
+            elif steps and steps[-1] is not None:
+                line += f" at step {steps[-1]}"
         self.show(f"{line} | {self.pace.text(done)}")
 
 

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from waiting import poll
 
 from hpsearch.cli import cli
+from hpsearch.report.trials_table import trial_row
 
 PATTERN = r"step (?P<step>\d+): .*val loss (?P<value>[0-9.naif]+)"
 # A fake training: its loss falls with the steps and is best at lr = 1e-2; it says what it was
@@ -93,6 +94,8 @@ def test_a_command_study_runs_the_program_per_trial(program: Path) -> None:
                                             abs=1e-4)
         assert record["exit_code"] == 0 and folder.is_absolute()
         assert "step 40:" in (folder / "stdout.log").read_text()
+        # Listed at the program's own step: its points were at 0, 10, ... 40.
+        assert trial_row(trial, 10)["best_step"] == (record["best_epoch"] - 1) * 10
     # What no placeholder carries is not drawn: adamw's betas, eps and weight decay stay fixed.
     assert set(done[0].params) == {"optimizer", "adamw_lr", "schedule"}  # one choice each but lr
     study = optuna.load_study(study_name="mine", storage="sqlite:///studies/hpsearch.db")

@@ -29,7 +29,7 @@ def trial_row(trial: optuna.trial.FrozenTrial, eval_every: int | None) -> dict[s
         "reason": attrs.get(record.REASON), "seconds": attrs.get(record.SECONDS),
         "steps": attrs.get(record.STEPS), "tokens": attrs.get(record.TOKENS),
         "seed": attrs.get(record.SEED), "best_epoch": best,
-        "best_step": best * eval_every if isinstance(best, int) and eval_every else None,
+        "best_step": best_step(attrs, eval_every),
         "warm_start": record.warm_source(attrs),
     }
     row.update({key: attrs[key] for key in BATCH if key in attrs})
@@ -60,3 +60,15 @@ def trials_csv(frame: pandas.DataFrame) -> str:
     """The table as CSV, written as the listings write theirs: a spreadsheet runs none of its text
     cells as a formula (`csv_cell`, `CSV_LINE_END`)."""
     return str(frame.map(csv_cell).to_csv(index=False, lineterminator=CSV_LINE_END))
+
+
+def best_step(attrs: dict[str, Any], eval_every: int | None) -> int | None:
+    """The step of a trial's best point: the user's program's own, where it said, else the
+    points' interval times the point."""
+    best = attrs.get(record.BEST_EPOCH)
+    if not isinstance(best, int):
+        return None
+    steps = attrs.get(record.POINT_STEPS) or []
+    if len(steps) >= best and steps[best - 1] is not None:
+        return int(steps[best - 1])
+    return best * eval_every if eval_every else None
