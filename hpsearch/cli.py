@@ -14,6 +14,7 @@ import click
 from hpsearch import record
 from hpsearch.cli_compare import compare
 from hpsearch.cli_listings import list_optimizers, list_studies, list_tasks, list_trials
+from hpsearch.cli_lr_find import lr_find
 from hpsearch.cli_options import (
     OneLineErrors,
     batch_trials_option,
@@ -31,13 +32,14 @@ from hpsearch.cli_options import (
     writing,
 )
 from hpsearch.cli_scale import scale
-from hpsearch.config import PRUNERS, SAMPLERS, check_seed
+from hpsearch.config import PRUNERS, SAMPLERS
 from hpsearch.device import DEVICE_CHOICES
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.export import FORMATS
 from hpsearch.optimizers import parse_optimizers
 from hpsearch.report.text import TEXT_FORMATS
+from hpsearch.schedules import SCHEDULES
 from hpsearch.tasks import TASKS
 
 if TYPE_CHECKING:
@@ -61,6 +63,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--study", help="Study name [default: the task's name; with --data, the file's].")
 @storage_option
 @optimizers_option(from_study_file("optimizers"))
+@click.option("--schedules", help="Comma-separated learning-rate schedule shapes to search: "
+                                  f"{', '.join(SCHEDULES)} [default: from studies/<task>.toml; "
+                                  "all; --command: those its placeholders express].")
 @click.option("--n-trials", type=int,
               help=f"Total finished trials the study should hold {from_study_file('n_trials')}.")
 @click.option("--epochs", type=int, help=f"The most epochs a trial trains {from_study_file('epochs')}.")
@@ -99,8 +104,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @language_options
 @user_training_options
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def tune(task: str | None, config_file: Path | None, optimizers: str | None, workers: int,
-         warm_start: str | None, quiet: bool, **flags: Any) -> None:
+def tune(task: str | None, config_file: Path | None, optimizers: str | None,
+         schedules: str | None, workers: int, warm_start: str | None, quiet: bool,
+         **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
 
     from hpsearch.cli_output import Progress, print_table, stopped_line, tune_start_lines
@@ -112,6 +118,8 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
     quiet_optuna()
     config = load_config(task, config_file, {
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None,
+        "schedules": tuple(s.strip() for s in schedules.split(",") if s.strip())
+        if schedules is not None else None,
         "warm_start": parse_studies(warm_start) if warm_start is not None else None})
     progress = Progress(config.n_trials, quiet)
 
@@ -139,54 +147,6 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None, wor
     click.echo(f"winning configuration: hpsearch best --study {config.study_name}")
     if result.stopped:
         raise HpsearchError(result.stopped)
-
-
-@cli.command("lr-find", epilog=example("hpsearch lr-find --task classification --optimizer adam,sgd"))
-@click.option("--task", type=click.Choice(list(TASKS)), required=True, help="Task to test on.")
-@click.option("--optimizer", "optimizers", default="adam", show_default=True,
-              help="Optimizer(s), comma-separated, or a group: all, classic, modern.")
-@click.option("--steps", type=click.IntRange(min=20), default=300, show_default=True,
-              help="Mini-batches over which the learning rate grows exponentially.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--data", help="Your own table (CSV, Excel .xlsx or Parquet) instead of the task's "
-                             "data [default: the task's own].")
-@click.option("--target", help="The column of --data to predict [default: none].")
-@table_options
-@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION "
-                              "[default: the task's own].")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("studies/lr-find.html"), show_default=True, help="HTML page to write.")
-@click.option("--quiet", is_flag=True, help="No progress line.")
-def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data: str | None,
-            target: str | None, model: str | None, out: Path, quiet: bool,
-            **reading: str | None) -> None:
-    """Learning-rate range test: loss against an exponentially growing lr, and the range to
-    search."""
-    from hpsearch.cli_output import RangeTestProgress
-    from hpsearch.device import resolve_device
-    from hpsearch.protocols.lr_find import run_range_tests, testable
-    from hpsearch.report.lr_find_page import write_page
-    from hpsearch.space import SearchSpace
-    from hpsearch.tasks.prepare import prepare_task
-    from hpsearch.tasks.spreadsheet import TableReading
-
-    check_seed("--seed", seed)
-    table = TableReading(**reading)
-    table.check(data, task != "lm")
-    check_writable(out)  # before minutes of range tests, not after
-    space = SearchSpace(optimizers=parse_optimizers(optimizers))
-    prepared = prepare_task(task, data=data, target=target, model=model, reading=table)
-    progress = RangeTestProgress(len(testable(space)), quiet)
-    results = run_range_tests(space, prepared, resolve_device(device), seed=seed, steps=steps,
-                              on_result=progress)
-    progress.finish()
-    for key in space.optimizers:
-        click.echo(results[key].describe() if key in results else f"{key}: no learning rate to test")
-    if results:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_page(results, out)
-        click.echo(f"\npage: {out}")
 
 
 @cli.command(epilog=example("hpsearch best --study classification --format python"))
@@ -270,6 +230,7 @@ cli.add_command(list_tasks)
 cli.add_command(list_trials)
 cli.add_command(scale)
 cli.add_command(compare)
+cli.add_command(lr_find)
 
 
 def main() -> None:

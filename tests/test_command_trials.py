@@ -280,3 +280,23 @@ def test_points_from_the_client_and_from_a_file(workdir: Path, program: str,
             assert record["point_steps"] == [0, 10, 20, 30, 40]
             assert record["metrics"] == {"train_loss": 0.5}
             assert trial.intermediate_values[4] == trial.value
+
+
+def test_the_decay_is_judged_by_the_programs_own_step(workdir: Path) -> None:
+    """nanoGPT also reports at step 0: its 7th point of 2000/250 is step 1500, three quarters of
+    the run, not 7/8 of it."""
+    import torch
+
+    from hpsearch.config import load_config
+    from hpsearch.engine.user_objective import user_objective
+    from hpsearch.user_training.prepare import prepare_user
+
+    config = load_config(None, None, {
+        "command": "python t.py --lr={lr} --warmup_iters={warmup_steps} --min_lr={min_lr}",
+        "metric_regex": PATTERN, "optimizers": ("adamw",), "schedules": ("cosine",),
+        "steps": 2000, "eval_every": 250})
+    objective = user_objective(config, prepare_user(config.user), 0, torch.device("cpu"))
+    assert objective.waits_for_decay
+    record = {"point_steps": [0, 250, 500, 750, 1000, 1250, 1500], "total_steps": 2000}
+    assert objective.progress(7, 8, record) == 0.75
+    assert objective.progress(2, 8, {"point_steps": [None, None], "total_steps": 2000}) == 0.25

@@ -33,7 +33,8 @@ LAYERS = (
     ("protocols", ("hpsearch.protocols",)),
     ("readers", ("hpsearch.report",)),
     ("cli", ("hpsearch.cli", "hpsearch.cli_options", "hpsearch.cli_output", "hpsearch.cli_listings",
-             "hpsearch.cli_scale", "hpsearch.cli_compare", "hpsearch.api", "hpsearch.api_input",
+             "hpsearch.cli_scale", "hpsearch.cli_compare", "hpsearch.cli_lr_find", "hpsearch.api",
+             "hpsearch.api_input",
              "hpsearch.__main__")),
 )
 # Readers read the record, the statistics, the registries and a protocol's pure plan; never the

@@ -171,6 +171,10 @@ class Objective:
         """An evaluation point as a user counts it: an epoch, or the steps done by then."""
         return f"step {epoch * self.eval_every}" if self.eval_every else f"epoch {epoch}"
 
+    def progress(self, epoch: int, points: int, record: dict[str, Any]) -> float:
+        """How far through its run a trial is at evaluation point `epoch` of `points`."""
+        return epoch / points
+
     @property
     def waits_for_decay(self) -> bool:
         """Whether pruning waits until the learning rate decays (a language model's runs)."""
@@ -240,7 +244,7 @@ class Objective:
         decay_from = decay_start(config.schedule) if self.waits_for_decay else 0.0
         with signals.held():
             ledger.report(result.val_metric, result.epoch)
-            prune = (self.pruning and epoch / points > decay_from
+            prune = (self.pruning and self.progress(epoch, points, record) > decay_from
                      and ledger.should_prune())
         sign = rec.sign(self.task.problem.direction)
         if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:

@@ -72,6 +72,14 @@ class UserObjective(Objective):
         elif failed:
             gc.collect()
 
+    def progress(self, epoch: int, points: int, record: dict[str, Any]) -> float:
+        """By the program's own step where it says one (a program that also reports at step 0
+        has one point more than the run's), else by the points."""
+        steps, total = record.get(rec.POINT_STEPS) or [None], record.get(rec.TOTAL_STEPS)
+        if steps[-1] is not None and total:
+            return float(steps[-1]) / total
+        return super().progress(epoch, points, record)
+
     def point(self, epoch: int, record: dict[str, Any]) -> str:
         steps = record.get(rec.POINT_STEPS) or []
         step = steps[epoch - 1] if len(steps) >= epoch else None
