@@ -66,7 +66,8 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @click.option("--model", help="Your model: FILE.py:FUNCTION called as FUNCTION(vocab_size, "
                               "context, width), listing its hidden matrices in "
                               "`model.hpsearch_width_scaled` [default: the built-in GPT].")
-@click.option("--study", default="scale-lm", show_default=True, help="Study name.")
+@click.option("--study", default="scale-lm", show_default=True,
+              help="Study name (--command or --train: scale-command, scale-function).")
 @storage_option
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)

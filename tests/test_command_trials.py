@@ -146,6 +146,7 @@ def test_failures_are_recorded_with_their_reason(workdir: Path, body: str, reaso
     Path("train.py").write_text(body)
     code, output = invoke(*tune_args("{python} train.py --lr={lr}", n_trials=3))
     assert code == 1 and "3 trials in a row failed" in output, output
+    assert "all failed" in output  # the table's best value
     for trial in trials():
         assert trial.state == TrialState.FAIL
         assert reason in trial.user_attrs["record"]["reason"]

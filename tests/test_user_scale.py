@@ -49,12 +49,12 @@ def test_scale_a_command(workdir: Path) -> None:
         "scale", "--command", COMMAND, "--metric-regex", METRIC, "--optimizers", "adamw",
         "--widths", "16,64", "--steps", "20"])
     assert result.exit_code == 0, result.output
-    sp, mup = best_lr_by_width("scale-lm", "sp"), best_lr_by_width("scale-lm", "mup")
+    sp, mup = best_lr_by_width("scale-command", "sp"), best_lr_by_width("scale-command", "mup")
     assert math.log10(sp[16] / sp[64]) > 0.3  # about 0.6 decades: 1/width from 16 to 64
     assert abs(math.log10(mup[16] / mup[64])) < 0.2
     assert "moved -0.60 decades from the smallest width to the largest" in result.output
-    page = CliRunner().invoke(cli, ["report", "--study", "scale-lm", "--out", "page.html"])
-    assert page.exit_code == 0 and "scale-lm" in Path("page.html").read_text()
+    page = CliRunner().invoke(cli, ["report", "--study", "scale-command", "--out", "page.html"])
+    assert page.exit_code == 0 and "scale-command" in Path("page.html").read_text()
 
 
 def sweep(config: dict, report) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +69,7 @@ def test_scale_a_function_through_the_api(workdir: Path) -> None:
     result = hpsearch.scale(train=sweep, optimizers="adamw", widths=(16, 32, 64), steps=20,
                             storage=STORAGE, target_width=256)
     assert result.stopped is None
-    sp = best_lr_by_width("scale-lm", "sp")
+    sp = best_lr_by_width("scale-function", "sp")
     assert math.log10(sp[16] / sp[64]) > 0.3
     # The prediction for width 256 under µP, where the best lr stays put: about 1e-2.
     predicted = CliRunner().invoke(cli, ["best", "--for-width", "256", "--optimizer", "adamw"])

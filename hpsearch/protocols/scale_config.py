@@ -16,6 +16,7 @@ from hpsearch.tasks.gpt import check_width
 from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
 from hpsearch.user_training.definition import UserTraining
 
+DEFAULT_STUDY = "scale-lm"
 EVALUATIONS = 5  # per base length: a run's curve, read by the report (nothing is pruned)
 # What must match for a stored sweep to be continued; the plan's axes may grow.
 FIXED = ("base_width", "depth", "seeds", "seed", "steps")
@@ -37,7 +38,7 @@ class ScaleConfig:
     target_steps: int | None = None
     data: str | None = None
     model: str | None = None  # FILE.py:FUNCTION called as FUNCTION(vocab_size, context, width)
-    study: str = "scale-lm"
+    study: str = "scale-lm"  # DEFAULT_STUDY; scale-command or scale-function for the user's
     storage: str | None = None
     device: str = "auto"
     seed: int = 0
@@ -80,6 +81,8 @@ class ScaleConfig:
                               f"evaluates {EVALUATIONS} times per base length")
         self.plan()  # refuses an optimizer without a recipe, or too few seeds
         if self.user is not None:
+            if self.study == DEFAULT_STUDY:  # not the built-in language model's sweep
+                object.__setattr__(self, "study", f"scale-{self.user.kind}")
             object.__setattr__(self, "study_config", self.user_study())
             return
         study = load_config("lm", None, {

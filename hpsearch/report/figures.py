@@ -50,7 +50,7 @@ def leaderboard_heatmap(report: Report) -> go.Figure:
                 text_row.append("not tried")
                 continue
             z_row.append(row.rank)
-            best = f"{row.best_value:.4g}" if row.best_value is not None else "all pruned"
+            best = row.best_text or f"{row.best_value:.4g}"
             text_row.append(f"{best} (#{row.rank or '-'})<br>{row.trials} trials, "
                             f"{row.pruned - row.diverged} pruned, {row.diverged} div.")
         z.append(z_row)

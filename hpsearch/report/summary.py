@@ -39,6 +39,13 @@ class OptimizerSummary:
     importance: Mapping[str, float] = field(default_factory=dict)
     importance_note: str = ""
 
+    @property
+    def best_text(self) -> str | None:
+        """Why there is no best value, where there is none: every trial pruned, or failed."""
+        if self.best_value is not None:
+            return None
+        return "all pruned" if self.trials else "all failed"
+
 
 @dataclass(frozen=True)
 class StudySummary:

@@ -25,7 +25,7 @@ def optimizer_table(rows: Sequence[OptimizerSummary], metric: str) -> str:
     lines = [f"{'optimizer':<10} {'trials':>6} {'pruned':>6} {'diverged':>8} "
              f"{'best ' + metric:>14} {'top-3 mean':>10}  best configuration"]
     for row in rows:
-        best = number(row.best_value) if row.best_value is not None else "all pruned"
+        best = row.best_text or number(row.best_value)
         lines.append(f"{row.optimizer:<10} {row.trials:>6} {row.pruned - row.diverged:>6} "
                      f"{row.diverged:>8} {best:>14} {number(row.top_k_mean):>10}  "
                      f"{format_hyperparameters(row.best_config)}")
