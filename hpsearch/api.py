@@ -157,8 +157,9 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 def tune(task: str | None = None, *, study: str | None = None, storage: str | None = None,
          n_trials: int | None = None, optimizers: str | Sequence[str] | None = None,
-         workers: int = 1, warm_start: str | Sequence[str] | None = None,
-         config_file: str | Path | None = None, callbacks: Iterable[Callback] = (),
+         schedules: str | Sequence[str] | None = None, workers: int = 1,
+         warm_start: str | Sequence[str] | None = None, config_file: str | Path | None = None,
+         callbacks: Iterable[Callback] = (),
          train: Callable[..., Any] | str | None = None, command: str | Sequence[str] | None = None,
          **options: Any) -> Result:
     """Run (or resume) a sweep, as `hpsearch tune` does: `options` are its flags by their config
@@ -179,7 +180,9 @@ def tune(task: str | None = None, *, study: str | None = None, storage: str | No
                   none_unsets=True)
     config = load_config(task, Path(config_file) if config_file else None, {
         **given, **own, "study": study, "storage": storage, "n_trials": n_trials,
-        "optimizers": names(optimizers), "warm_start": listed("warm_start", warm_start, str)})
+        "optimizers": names(optimizers), "warm_start": listed("warm_start", warm_start, str),
+        "schedules": (tuple(s.strip() for s in schedules.split(",")) if isinstance(schedules, str)
+                      else listed("schedules", schedules, str))})
     from hpsearch.cli_output import tune_start_lines
 
     def on_start(study: optuna.Study, before: int, notes: tuple[str, ...]) -> None:

@@ -148,3 +148,11 @@ def test_the_readme_notebook_example_runs_as_written(workdir: Path) -> None:
     exec(compile(code, "README.md", "exec"), {})
     assert Path("studies/compare.html").is_file()
     assert len(optuna.load_study(study_name="nb", storage=DB).trials) == 4
+
+
+def test_tune_takes_the_schedules_as_the_cli_does(workdir: Path) -> None:
+    result = hpsearch.tune("small", schedules="none,cosine", n_trials=2, epochs=2)
+    assert result.study.user_attrs["space"]["schedules"] == ["none", "cosine"]
+    assert {t.params["schedule"] for t in result.study.trials} <= {"none", "cosine"}
+    with pytest.raises(hpsearch.ConfigError, match="unknown schedule 'cosin'"):
+        hpsearch.tune("small", schedules=["cosin"], n_trials=2, epochs=2, study="other")
