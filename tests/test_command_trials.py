@@ -301,3 +301,20 @@ def test_the_decay_is_judged_by_the_programs_own_step(workdir: Path) -> None:
     record = {"point_steps": [0, 250, 500, 750, 1000, 1250, 1500], "total_steps": 2000}
     assert objective.progress(7, 8, record) == 0.75
     assert objective.progress(2, 8, {"point_steps": [None, None], "total_steps": 2000}) == 0.25
+
+
+def test_the_record_names_the_commit_the_program_ran_at(program: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=program.parent, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", "train.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "train")
+    assert invoke(*tune_args(n_trials=1, study="clean"))[0] == 0
+    program.write_text(PROGRAM + "\n# changed\n")
+    assert invoke(*tune_args(n_trials=1, study="changed"))[0] == 0
+    commit = git("rev-parse", "HEAD")
+    (clean,), (changed,) = trials("clean"), trials("changed")
+    assert clean.user_attrs["record"]["git"] == {"commit": commit, "uncommitted_changes": False}
+    assert changed.user_attrs["record"]["git"] == {"commit": commit, "uncommitted_changes": True}
