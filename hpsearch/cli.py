@@ -116,6 +116,11 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
     from hpsearch.protocols.warmstart import parse_studies
 
     quiet_optuna()
+    if not (task or config_file or flags.get("command") or flags.get("train")) and flags.get("study"):
+        from hpsearch.engine.studies import refuse_without_training, stored_attributes
+
+        refuse_without_training(stored_attributes(flags.get("storage"), flags["study"]),
+                                flags["study"])
     config = load_config(task, config_file, {
         **flags, "optimizers": parse_optimizers(optimizers) if optimizers else None,
         "schedules": tuple(s.strip() for s in schedules.split(",") if s.strip())

@@ -204,8 +204,9 @@ def test_resuming_needs_the_same_command(program: Path) -> None:
     before = Path("studies/hpsearch.db").read_bytes()
     code, output = invoke(*tune_args(COMMAND + " --extra=1", n_trials=2))
     assert code == 2 and "study 'mine' was made with command=" in output, output
-    code, output = invoke("tune", "--task", "small", "--study", "mine", "--n-trials", "2")
-    assert code == 2 and "give it again with --command" in output, output
+    for resume in (["--task", "small"], []):  # without a command, with or without a task
+        code, output = invoke("tune", *resume, "--study", "mine", "--n-trials", "2")
+        assert code == 2 and "give it again with --command" in output, output
     assert Path("studies/hpsearch.db").read_bytes() == before
 
 

@@ -88,18 +88,37 @@ def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask
                 f"choose another {flag}"
             )
         return
-    kind = stored.get(record.TASK)
-    if kind in record.USER_TASKS and config.user is None:
-        option = "--command" if kind == "command" else "--train"
-        raise StudyMismatchError(
-            f"study '{config.study_name}' trains with your {kind}: give it again with {option} "
-            f"to resume (a {kind} is never taken from the storage); or use another {flag}")
+    if config.user is None:
+        refuse_without_training(stored, config.study_name, flag)
     for key, value in identity(config, prepared).items():
         if stored.get(key) != value:
             raise StudyMismatchError(
                 f"study '{config.study_name}' was made with {key}={stored.get(key)!r}, "
                 f"not {value!r}; use another {flag} or the original settings"
             )
+
+
+def refuse_without_training(stored: Mapping[str, Any], name: str, flag: str = "--study name"
+                            ) -> None:
+    """A study of the user's own training, resumed without it: the command or the function is
+    never taken from the storage, so that a shared storage cannot make a machine run a program."""
+    kind = stored.get(record.TASK)
+    if kind in record.USER_TASKS:
+        option = "--command" if kind == "command" else "--train"
+        raise StudyMismatchError(
+            f"study '{name}' trains with your {kind}: give it again with {option} to resume (a "
+            f"{kind} is never taken from the storage); or use another {flag}")
+
+
+def stored_attributes(storage: str | None, name: str) -> Mapping[str, Any]:
+    """A stored study's attributes, read only; empty where it does not exist."""
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=storages.resolve(
+            storage, create=False, read_only=True)).user_attrs
+    except (KeyError, ConfigError):
+        return {}
 
 
 def load_existing(config: StudyConfig) -> optuna.Study | None:
