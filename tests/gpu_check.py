@@ -1,7 +1,8 @@
 """The GPU check (`make gpu-check`): a short `lm` sweep on the GPU in bf16, and what it costs.
 
 Prints tokens per second on the GPU, model FLOPs utilisation against the GPU's dense bf16 peak
-(where its name is known), and tokens per second of the same model on the same machine's CPU.
+(where its name is known), and tokens per second of the same model on the same machine's CPU; then
+a scale sweep, and `tune --command` on examples/train_gpt.py (the programs told `{device}` cuda).
 Runs under the machine's own torch (2.4 or later) with optuna and the other pure-Python packages
 from the folder `make gpu-wheels` fills; installs nothing from a registry. Under 5 minutes.
 
@@ -86,6 +87,7 @@ def main() -> None:
     print(f"  this machine's CPU, same model, fp32: {cpu:,.0f} tokens/s "
           f"({tokens_per_second / cpu:.1f}x)")
     scale_sweep(args.smoke, device)
+    command_sweep(args.smoke)
 
 
 def scale_sweep(smoke: bool, device: str) -> None:
@@ -103,6 +105,33 @@ def scale_sweep(smoke: bool, device: str) -> None:
         print(f"scale sweep: {result.trials_run} runs in {result.seconds:.0f} s, "
               f"{result.steps_per_second:.1f} steps/s")
         print("\n".join(scale_lines(summarise_scale(result.study))))
+
+
+def command_sweep(smoke: bool) -> None:
+    """`tune --command` on examples/train_gpt.py: each trial's program is told `{device}` (cuda
+    where this machine has a GPU), and the sweep's cost per trial beside the program's own."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "train_gpt.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config(None, None, {
+            "command": f"{sys.executable} {example} --learning_rate={{lr}} --max_iters={{steps}} "
+                       "--lr_decay_iters={steps} --warmup_iters={warmup_steps} --min_lr={min_lr} "
+                       "--eval_interval={eval_every} --device={device} --out_dir={trial_dir}",
+            "metric_regex": r"step (?P<step>\d+): .*val loss (?P<value>[0-9.]+|nan|inf)",
+            "optimizers": ("adamw",), "schedules": ("cosine",), "pruner": "none",
+            "steps": 40 if smoke else 400, "eval_every": 20 if smoke else 100,
+            "n_trials": 2 if smoke else 4, "storage": f"sqlite:///{tmp}/command.db",
+            "study": "gpu-command", "device": "cpu" if smoke else "auto"})
+        started = time.perf_counter()
+        study = run(config).study
+        wall = time.perf_counter() - started
+    records = [trial_attrs(t) for t in study.trials]
+    seconds = ", ".join(f"{r['seconds']:.1f}" for r in records)
+    print(f"command sweep: {len(records)} trials of examples/train_gpt.py, {config.steps} steps: "
+          f"{wall:.0f} s, trial seconds {seconds}")
+    print(f"  devices: {sorted({r['device'] for r in records})}; outcomes: "
+          f"{sorted({t.state.name for t in study.trials})}")
 
 
 if __name__ == "__main__":

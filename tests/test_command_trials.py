@@ -219,6 +219,8 @@ def test_workers_split_the_gpus(program: Path, monkeypatch: pytest.MonkeyPatch) 
     seen = [json.loads((folder_of(t) / "seen.json").read_text()) for t in trials()]
     assert {s["env"]["CUDA_VISIBLE_DEVICES"] for s in seen} <= {"0,1", "2,3"}
     assert all(s["argv"][-2:] == ["--gpus=2", "--device=cuda"] for s in seen)
+    assert {t.user_attrs["record"]["device"] for t in trials()} <= {
+        "cuda (CUDA_VISIBLE_DEVICES=0,1)", "cuda (CUDA_VISIBLE_DEVICES=2,3)"}
     code, output = invoke(*tune_args(command, "--workers", "3", "--gpus-per-trial", "2",
                                      study="other"))
     assert code == 2 and "needs 6 GPUs; 4 are visible" in output, output

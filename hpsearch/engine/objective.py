@@ -125,7 +125,11 @@ class Objective:
             ledger.set_attr(rec.CONFIG, config.to_dict())
         # A comparison's re-runs carry their own seed, set when they were enqueued.
         seed = trial.user_attrs.get(rec.SEED, derive_seed(self.seed, trial.number))
-        return config, {rec.DEVICE: describe(self.device), rec.SEED: int(seed)}
+        return config, {rec.DEVICE: self.device_text(), rec.SEED: int(seed)}
+
+    def device_text(self) -> str:
+        """The device the trial trains on, as its record names it."""
+        return describe(self.device)
 
     def train_one(self, ledger: TrialLedger, config: search_space.TrialConfig,
                   record: dict[str, Any]) -> float:

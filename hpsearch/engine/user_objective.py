@@ -66,6 +66,14 @@ class UserObjective(Objective):
         language model; a program that keeps its own schedule decays where hpsearch cannot see."""
         return self.training.reads_config or self.space.schedules != ("none",)
 
+    def device_text(self) -> str:
+        """A command's program: the device it is told and the GPUs it sees (this process never
+        starts CUDA for it); a function trains here."""
+        if self.training.function is not None:
+            return super().device_text()
+        return self.device_name + (f" (CUDA_VISIBLE_DEVICES={','.join(self.gpus)})"
+                                   if self.gpus else "")
+
     def release(self, failed: bool) -> None:
         if self.training.function is not None:  # it trained in this process
             super().release(failed)
