@@ -49,6 +49,7 @@ bench: install
 	$(PY) tests/benchmarks/bench_lm.py
 	$(PY) tests/benchmarks/bench_batched.py
 	$(PY) tests/benchmarks/bench_command.py
+	$(PY) tests/benchmarks/bench_sampler.py
 
 lint: install
 	$(VENV)/bin/ruff check hpsearch tests

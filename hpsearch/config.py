@@ -20,7 +20,7 @@ from hpsearch.tasks.prepare import LanguageModel
 from hpsearch.tasks.spreadsheet import TableReading
 from hpsearch.user_training.definition import UserTraining, split_command
 
-SAMPLERS = ("tpe", "random", "qmc")
+SAMPLERS = ("tpe", "optuna-tpe", "random", "qmc")  # tpe: conditional_tpe; optuna-tpe: Optuna's
 MAX_SEED = 2**32 - 1  # what every generator seeded from it accepts
 PRUNERS = ("median", "hyperband", "sha", "none")
 STUDIES_DIR = Path("studies")

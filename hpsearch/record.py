@@ -218,6 +218,26 @@ def run_records(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [attrs[k] for k in sorted(attrs) if k.startswith(RUN_PREFIX)]
 
 
+# A run record of the conditional TPE says so (`"tpe": "conditional"`): runs that recorded `tpe`
+# before it was were Optuna's own TPE, now named `optuna-tpe`.
+CONDITIONAL_TPE = {"tpe": "conditional"}
+
+
+def sampler_of(run: Mapping[str, Any]) -> str:
+    """The sampler a run drew with, by today's names."""
+    name = str(run.get("sampler", "unknown"))
+    return "optuna-tpe" if name == "tpe" and run.get("tpe") != "conditional" else name
+
+
+def resumed_sampler(attrs: Mapping[str, Any], asked: str) -> str:
+    """The sampler a study continues with: one whose runs drew with Optuna's TPE under the name
+    `tpe` keeps it, so that a study never changes algorithm under the same name."""
+    if asked == "tpe" and any(sampler_of(run) == "optuna-tpe" and run.get("sampler") == "tpe"
+                              for run in run_records(attrs)):
+        return "optuna-tpe"
+    return asked
+
+
 def protocol_of(attrs: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The protocol a study was made by, when it is not `tune`'s."""
     protocol = attrs.get(PROTOCOL)

@@ -160,7 +160,7 @@ BAD_INPUTS = [
     (["--task", "vision"], "'vision' is not one of 'classification'"),
     (["--optimizers", "adam,adamx"], "unknown optimizer 'adamx'; valid choices: all, classic, modern, sgd"),
     (["--pruner", "never"], "'never' is not one of 'median'"),
-    (["--sampler", "grid"], "'grid' is not one of 'tpe', 'random', 'qmc'"),
+    (["--sampler", "grid"], "'grid' is not one of 'tpe', 'optuna-tpe', 'random', 'qmc'"),
     (["--n-trials", "0"], "n_trials must be a positive integer; got 0"),
     (["--epochs", "-1"], "epochs must be a positive integer; got -1"),
     (["--data", "folder", "--target", "y"], "data file 'folder' is a directory, not a file"),

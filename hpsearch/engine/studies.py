@@ -16,6 +16,7 @@ from hpsearch import record
 from hpsearch.config import StudyConfig
 from hpsearch.engine import signals
 from hpsearch.engine import storage as storages
+from hpsearch.engine.conditional_tpe import conditional_tpe
 from hpsearch.engine.optuna_adapter import median_pruner, tpe_sampler
 from hpsearch.errors import ConfigError, StudyMismatchError
 from hpsearch.tasks.prepare import PreparedTask
@@ -34,6 +35,8 @@ def make_sampler(name: str, seed: int | None, concurrent: bool = True
 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return conditional_tpe(seed=seed, constant_liar=concurrent)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, scramble=True,
                                           warn_independent_sampling=False)
@@ -161,6 +164,7 @@ def record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         run_record = {
             "started": started, "host": socket.gethostname(), "sampler": config.sampler,
+            **(record.CONDITIONAL_TPE if config.sampler == "tpe" else {}),
             "pruner": config.pruner, "seed": config.seed, "sampler_seed": sampler_seed,
             "device": device, "workers": workers, "n_trials": config.n_trials,
             "timeout": config.timeout, "versions": versions(),

@@ -122,6 +122,19 @@ def check_tune_study(study: optuna.Study, config: StudyConfig, prepared: Prepare
     check_study(study, config, prepared)
 
 
+def kept_sampler(config: StudyConfig) -> tuple[StudyConfig, list[str]]:
+    """A study resumed with `tpe` whose runs drew with Optuna's TPE under that name keeps it (now
+    `optuna-tpe`): decided before the workers start, for them too."""
+    existing = load_existing(config)
+    if existing is None:
+        return config, []
+    kept = record.resumed_sampler(existing.user_attrs, config.sampler)
+    if kept == config.sampler:
+        return config, []
+    return replace(config, sampler=kept), [
+        f"sampler: {kept}, Optuna's TPE, which this study's earlier runs drew with as `tpe`"]
+
+
 def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
                          ) -> tuple[StudyConfig, list[str]]:
     """The config with each optimizer's lr range narrowed by a learning-rate range test; a study
@@ -173,11 +186,13 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     if workers < 1:
         raise HpsearchError(f"workers must be at least 1; got {workers}")
     gpus = gpus_per_worker(config.user, workers)
+    config, sampler_notes = kept_sampler(config)
     prepared: PreparedTask | None = None
-    range_notes: list[str] = []
+    range_notes: list[str] = list(sampler_notes)
     if config.lr_from_range_test:  # the workers must start with the narrowed space
         prepared = task_of(config)
-        config, range_notes = narrow_by_range_test(config, prepared)
+        config, narrowed = narrow_by_range_test(config, prepared)
+        range_notes += narrowed
     if config.batch_trials == AUTO_BATCH:  # measured before the workers start, for them too
         prepared = prepared or task_of(config)
         chosen, line = measured_batch(config, prepared)

@@ -136,7 +136,7 @@ def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) 
         n_trials=last.get("n_trials"),
         finished=sum(record.outcome(t) in ("complete", "pruned", "diverged") for t in trials),
         epochs=attrs.get(record.EPOCHS), batch_size=attrs.get(record.BATCH_SIZE),
-        sampler=str(last.get("sampler", "unknown")), pruner=str(last.get("pruner", "unknown")),
+        sampler=record.sampler_of(last), pruner=str(last.get("pruner", "unknown")),
         seed=last.get("seed"), device=str(last.get("device", "unknown")),
         # Processes that ran at once: the largest run; sequential resumes are not parallelism.
         workers=max(int(r.get("workers", 1)) for r in runs) if runs else max(1, len(workers)),
