@@ -16,8 +16,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.batched.mixed import Kind, MixedOptimizer
-from hpsearch.batched.stacked import NotBatchable, StackedModel
+from hpsearch.batched.mixed import Kind
+from hpsearch.batched.roled import RoledOptimizer
+from hpsearch.batched.stacked import NotBatchable
+from hpsearch.batched.stacked_gpt import stack
 from hpsearch.batched.vector_adam import VECTORISED
 from hpsearch.batched.vector_optim import ParamRole, gradient
 from hpsearch.muon import split_for_muon
@@ -67,6 +69,11 @@ def kind(config: TrialConfig) -> Kind:
     return config.optimizer, config.decay
 
 
+def multiplier(model: torch.nn.Module) -> float:
+    """µP's width multiplier of the model (1: the standard parametrisation)."""
+    return float(getattr(model, "hpsearch_width_multiplier", None) or 1.0)
+
+
 def why_not_batched(configs: Sequence[TrialConfig]) -> str | None:
     """Why these configurations cannot share a batch (None: they can). Trials of different
     vectorised optimizers can: each optimizer updates its own trials (`batched.mixed`)."""
@@ -88,9 +95,10 @@ class BatchedFit:
                  batch_size: int, eval_every: int | None = None) -> None:
         import torch
 
-        # The stack holds each optimizer's trials side by side; `active` maps its positions to
-        # the trials' indices in `members`.
-        self.active = sorted(range(len(members)), key=lambda i: kind(members[i].config))
+        # The stack holds each optimizer's trials side by side (and, within, those of one µP width
+        # multiplier); `active` maps its positions to the trials' indices in `members`.
+        self.active = sorted(range(len(members)), key=lambda i: (kind(members[i].config),
+                                                                 multiplier(members[i].model)))
         members = [members[i] for i in self.active]
         configs = [m.config for m in members]
         reason = why_not_batched(configs)
@@ -102,11 +110,11 @@ class BatchedFit:
             build(m.config.optimizer, m.config.hyperparameters, None, m.model, m.config.decay)
         self.data, self.problem, self.batch_size = data, problem, batch_size
         self.device = self.device_of(data)
-        self.stacked = StackedModel([m.model for m in members])
+        self.stacked = stack([m.model for m in members])  # the built-in GPT's own, else vmap's
         self.stacked.check(*self.sample(len(members)), self.loss)
-        self.optimizer = MixedOptimizer(self.stacked.tensors(), [kind(c) for c in configs],
+        self.optimizer = RoledOptimizer(self.stacked.tensors(), [kind(c) for c in configs],
                                         [c.hyperparameters for c in configs],
-                                        lambda k: param_roles(members[0].model, *k))
+                                        [param_roles(m.model, *kind(m.config)) for m in members])
         self.due = self.steps_due(epochs, eval_every)
         last = max(1, self.due[-1] - 1)
         self.factors = torch.tensor([[lr_factor(c.schedule, t / last) for c in configs]

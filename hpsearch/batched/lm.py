@@ -12,6 +12,7 @@ import numpy as np
 
 from hpsearch.batched.fit import BatchedFit, Member
 from hpsearch.batched.stacked import NotBatchable
+from hpsearch.batched.stacked_gpt import StackedGPT
 from hpsearch.optimizers import get_spec
 from hpsearch.train_lm import EVAL_CHUNK, LMDeviceData, autocast
 
@@ -79,14 +80,22 @@ class BatchedLMFit(BatchedFit):
         windows = self.data.val if split == "val" else self.data.test
         if windows is None:
             raise ValueError(f"no '{split}' windows on the device")
+        def summed(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(out.float().reshape(-1, out.shape[-1]), target.reshape(-1),
+                                   reduction="sum")
+
         self.stacked.base.eval()
         total = torch.zeros(len(self.active), device=self.device)
+        trials = len(self.active)
         with torch.no_grad():
             for chunk in windows.split(EVAL_CHUNK):
+                x, y = chunk[:, :-1], chunk[:, 1:]
                 with autocast(self.device, self.precision):
-                    logits = self.stacked.outputs(chunk[:, :-1])
-                target = chunk[:, 1:].reshape(-1)
-                total += torch.stack([F.cross_entropy(out.float().reshape(-1, out.shape[-1]),
-                                                      target, reduction="sum") for out in logits])
+                    if isinstance(self.stacked, StackedGPT):  # a chunk of trials at a time
+                        total += self.stacked.losses(x.expand(trials, *x.shape),
+                                                     y.expand(trials, *y.shape), summed)
+                        continue
+                    logits = self.stacked.outputs(x)
+                total += torch.stack([summed(out, y) for out in logits])
         loss = (total / windows[:, 1:].numel()).unsqueeze(1)
         return torch.cat([loss, loss / math.log(2)], dim=1) if self.data.byte_level else loss

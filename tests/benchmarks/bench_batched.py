@@ -37,7 +37,7 @@ from hpsearch.tasks.prepare import LanguageModel, prepare_task
 from hpsearch.train import fit
 from hpsearch.train_lm import LMDeviceData, device_data, fit_lm
 
-LOOP_TARGET = {("small", 32): 5.0}
+LOOP_TARGET = {("small", 32): 5.0, ("lm", 32): 1.2}
 TUNE_TARGET = 2.5
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,14 +95,15 @@ class Loop:
             torch.cuda.synchronize()
 
 
-def part_a(device: torch.device, quick: bool, tasks: list[str]) -> None:
+def part_a(device: torch.device, quick: bool, tasks: list[str], lm_trials: int = 32,
+           keys: tuple[str, ...] = ("adam", "momentum", "mixed")) -> None:
     rounds, points = (1, 2) if quick else (3, 4)
     print(f"== (a) the training loop: {points} evaluation points per trial, median of {rounds} "
           f"rounds, one at a time against batched")
     for name in tasks:
         loop = Loop(name, device, points)
-        for key in ("adam", "momentum", "mixed"):
-            for size in (8,) if loop.lm and device.type == "cpu" else (8, 32):  # lm: minutes a round
+        for key in keys:
+            for size in (lm_trials,) if loop.lm and device.type == "cpu" else (8, 32):  # lm: minutes a round
                 configs = draws(key, size, points)
                 loop.alone(configs[:2]), loop.together(configs[:2])  # warm-up
                 alone, together = [], []
@@ -215,6 +216,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tasks", default="small,classification,lm",
                         help="part (a)'s tasks (a GPU machine without scikit-learn: lm)")
+    parser.add_argument("--lm-trials", type=int, default=32,
+                        help="part (a)'s batch for lm on the CPU (one size: minutes a round)")
+    parser.add_argument("--keys", default="adam,momentum,mixed", help="part (a)'s optimizers")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
@@ -224,7 +228,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; device "
           f"{name}; torch threads {args.threads}")
     if args.part in ("a", "all"):
-        part_a(device, args.quick, args.tasks.split(","))
+        part_a(device, args.quick, args.tasks.split(","), args.lm_trials, tuple(args.keys.split(",")))
     if args.part in ("b", "all"):
         part_b(device, args.quick)
     if args.part in ("c", "all"):
