@@ -52,7 +52,7 @@ bench: install
 	$(PY) tests/benchmarks/bench_sampler.py
 
 lint: install
-	$(VENV)/bin/ruff check hpsearch tests
+	$(VENV)/bin/ruff check hpsearch tests examples
 	$(VENV)/bin/mypy hpsearch
 
 # The report's tests open it in a real headless Chromium (tests/browser.py); Debian's package.

@@ -12,10 +12,10 @@ from hpsearch.cli_options import (
     example,
     from_study_file,
     optimizers_option,
+    own_data_options,
     quiet_optuna,
     storage_option,
     summary_of,
-    table_options,
     user_training_of,
     user_training_options,
 )
@@ -53,12 +53,8 @@ from hpsearch.tasks import TASKS
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--prefix", default="compare", show_default=True,
               help="Studies are named PREFIX-TASK (PREFIX-FILE with --data), then -study2, ...")
-@click.option("--data", help="Your own table (CSV, Excel .xlsx or Parquet) or corpus (--task lm) "
-                             "instead of the task's data [default: the task's own].")
-@click.option("--target", help="The column of --data to predict [default: none].")
-@table_options
-@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION "
-                              "[default: the task's own].")
+@own_data_options("Your own table (CSV, Excel .xlsx or Parquet) or corpus (--task lm) instead of "
+                  "the task's data [default: the task's own].")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the comparison.")
 @batch_trials_option

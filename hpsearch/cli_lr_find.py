@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hpsearch.cli_options import check_writable, example, table_options
+from hpsearch.cli_options import check_writable, example, own_data_options
 from hpsearch.config import check_seed
 from hpsearch.device import DEVICE_CHOICES
 from hpsearch.optimizers import parse_optimizers
@@ -22,12 +22,8 @@ from hpsearch.tasks import TASKS
               help="Mini-batches over which the learning rate grows exponentially.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--data", help="Your own table (CSV, Excel .xlsx or Parquet) instead of the task's "
-                             "data [default: the task's own].")
-@click.option("--target", help="The column of --data to predict [default: none].")
-@table_options
-@click.option("--model", help="Your own model: FILE.py:FUNCTION or package.module:FUNCTION "
-                              "[default: the task's own].")
+@own_data_options("Your own table (CSV, Excel .xlsx or Parquet) instead of the task's data "
+                  "[default: the task's own].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("studies/lr-find.html"), show_default=True, help="HTML page to write.")
 @click.option("--quiet", is_flag=True, help="No progress line.")

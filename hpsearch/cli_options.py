@@ -245,6 +245,20 @@ def user_training_of(options: dict[str, Any]) -> Any:
     return user_training({key: value for key, value in given.items() if value is not None})
 
 
+def own_data_options(data_help: str) -> Any:
+    """Your own data and model instead of the task's: --data, --target, how a table is read, and
+    --model."""
+    def decorate(command: Any) -> Any:
+        command = click.option("--model", help="Your own model: FILE.py:FUNCTION or "
+                                               "package.module:FUNCTION [default: the task's "
+                                               "own].")(command)
+        command = table_options(command)
+        command = click.option("--target", help="The column of --data to predict [default: "
+                                                "none].")(command)
+        return click.option("--data", help=data_help)(command)
+    return decorate
+
+
 def table_options(command: Any) -> Any:
     """How a --data table is read where detection should not decide (the start line says what
     was detected)."""

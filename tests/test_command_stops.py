@@ -15,66 +15,28 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from optuna.trial import TrialState
+from process_tree import ANNOUNCE, MARK, SPLIT, marked, none_left
 from waiting import poll
 
 from hpsearch.cli import cli
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc")
 
-MARK = "HPSEARCH_TEST_MARK"
-GONE_S = 10.0
-# The training: a setsid'd child whose child double-forks (the orphan), both ignoring SIGTERM and
-# saying they are up in the trial's folder; then points, a tenth of a second apart.
-PROGRAM = r"""
-import math, os, signal, sys, time
-folder = os.environ["HPSEARCH_TRIAL_DIR"]
-
-def stay(name):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    open(os.path.join(folder, name + ".tmp"), "w").write(str(os.getpid()))
-    os.rename(os.path.join(folder, name + ".tmp"), os.path.join(folder, name))
-    while True:
-        signal.pause()
-
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        if os.fork() == 0:
-            stay("orphan")
-        os._exit(0)
-    os.wait()
-    stay("setsid")
+# The training: its split tree (a setsid'd child, a double-forked orphan, both deaf to SIGTERM),
+# announced in the trial's folder; then points, a tenth of a second apart.
+PROGRAM = ("import os\nfrom pathlib import Path\nhere = Path(os.environ['HPSEARCH_TRIAL_DIR'])\n"
+           + ANNOUNCE + SPLIT + r"""
+import math
 lr = float(sys.argv[1])
 for step in range(0, 101, 20):
-    while not os.path.exists(os.path.join(folder, "orphan")):
+    while not (here / "orphan").exists():
         time.sleep(0.01)
     loss = abs(math.log10(lr) + 2.0) + 1.0 / (1 + step)
     print(f"step {step}: val loss {loss:.4f}")
     time.sleep(float(os.environ.get("DELAY", "0.1")))
-"""
+""")
 ARGS = ["--metric-regex", r"step (?P<step>\d+): val loss (?P<value>[0-9.]+)", "--optimizers",
         "adamw", "--steps", "100", "--eval-every", "20", "--grace-seconds", "1", "--study", "tree"]
-
-
-def marked(mark: str) -> list[int]:
-    """The live processes (not zombies) carrying `mark` in their environment, but this one."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if f"{MARK}={mark}".encode() in environ.split(b"\0") and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def all_gone(mark: str) -> None:
-    poll(lambda: True if not marked(mark) else None,
-         f"every process of the trial gone (left: {marked(mark)})", GONE_S)
 
 
 def test_pruned_trials_leave_nothing_behind(workdir: Path, monkeypatch: pytest.MonkeyPatch
@@ -87,7 +49,7 @@ def test_pruned_trials_leave_nothing_behind(workdir: Path, monkeypatch: pytest.M
     assert result.exit_code == 0, result.output
     trials = optuna.load_study(study_name="tree", storage="sqlite:///studies/hpsearch.db").trials
     assert any(t.state == TrialState.PRUNED for t in trials), "no trial was pruned"
-    all_gone(mark)
+    none_left(mark)
 
 
 @pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143),
@@ -106,7 +68,7 @@ def test_a_stopped_sweep_leaves_nothing_behind(workdir: Path, stop: signal.Signa
         assert len(marked(mark)) >= 4  # hpsearch's supervisor, the program, setsid'd, orphan
         sweep.send_signal(stop)
         assert sweep.wait(30) == code
-        all_gone(mark)
+        none_left(mark)
     finally:
         if sweep.poll() is None:
             sweep.kill()

@@ -125,3 +125,13 @@ def test_resuming_needs_the_function_again(workdir: Path) -> None:
     with pytest.raises(hpsearch.StudyMismatchError, match="train="):
         hpsearch.tune(train=raises, optimizers="sgd", epochs=2, n_trials=2, study="again",
                       storage=STORAGE)
+
+
+def test_a_function_file_is_imported_once_a_process(workdir: Path) -> None:
+    Path("counted.py").write_text("import os\nos.makedirs('imports', exist_ok=True)\n"
+                                  "open(f'imports/{os.getpid()}-{len(os.listdir(\"imports\"))}', 'w')"
+                                  ".close()\n\ndef train(config, report):\n    return 1.0\n")
+    result = CliRunner().invoke(cli, ["tune", "--train", "counted.py:train", "--optimizers", "sgd",
+                                      "--epochs", "2", "--n-trials", "4", "--study", "once"])
+    assert result.exit_code == 0, result.output
+    assert len(list(Path("imports").iterdir())) == 1  # the check before the study, and 4 trials

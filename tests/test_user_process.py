@@ -22,52 +22,27 @@ from pathlib import Path
 import pytest
 
 from hpsearch.user_training.process import MAX_LINE, SUPERVISOR, Exited, Line, LineSplitter, Program
+from tests.process_tree import ANNOUNCE, GONE_S, MARK, SPLIT, marked, none_left
 from tests.waiting import poll
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc")
 
 REPO = Path(__file__).resolve().parent.parent
-MARK = "HPSEARCH_TEST_MARK"
 GRACE = 1.0
-GONE_S = 10.0  # how long a stopped tree may take to go: the grace, then SIGKILL
 MB = 1 << 20
 
-# Each process of the tree says it is up by a file named after it, holding its process ID, in the
-# folder given as the first argument.
-ANNOUNCE = """
-import os, signal, sys, time
-from pathlib import Path
-here = Path(sys.argv[1])
+# The tree's processes announce themselves in the folder given as the first argument.
+HERE = "import sys\nfrom pathlib import Path\nhere = Path(sys.argv[1])\n"
 
-def announce(name):
-    (here / f"{name}.tmp").write_text(str(os.getpid()))
-    (here / f"{name}.tmp").rename(here / name)
-
-def stay(name):  # deaf to SIGTERM: only the SIGKILL after the grace ends it
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    announce(name)
-    while True:
-        signal.pause()
-"""
-
-# A child that leaves the session, whose own child double-forks: the middle process exits, its
-# child is an orphan. The command itself waits for a signal.
-TREE = ANNOUNCE + """
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        if os.fork() == 0:
-            stay("orphan")
-        os._exit(0)
-    os.wait()
-    stay("setsid")
+# The command itself waits for a signal, its split tree beside it.
+TREE = HERE + ANNOUNCE + SPLIT + """
 announce("program")
 while True:
     signal.pause()
 """
 
 # Ends by itself, leaving a daemon behind (in a session of its own, its parent gone).
-DAEMON = ANNOUNCE + """
+DAEMON = HERE + ANNOUNCE + """
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
@@ -154,27 +129,6 @@ def mark() -> Iterator[str]:
 def environment(mark: str) -> dict[str, str]:
     return {**os.environ, MARK: mark, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(REPO)}
-
-
-def marked(mark: str) -> list[int]:
-    """The live (not zombie) processes that carry `mark`."""
-    needle = f"{MARK}={mark}".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{name}/environ").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue  # gone meanwhile, or not ours to read
-        if needle in environ.split(b"\0") and state != b"Z":
-            found.append(int(name))
-    return found
-
-
-def none_left(mark: str, deadline_s: float = GONE_S) -> None:
-    poll(lambda: True if not marked(mark) else None, "every process of the trial gone", deadline_s)
 
 
 def script(folder: Path, name: str, text: str) -> list[str]:

@@ -9,7 +9,8 @@ branch's parameters together (Optuna's multivariate TPE on that branch's trials 
 others are served from that draw. The random start-up is counted over the whole study. Running
 trials count as bad values where other processes or a batch run at the same time (the constant
 liar). Built on Optuna's public sampler API; the branch's trials are handed to Optuna's TPE as a
-view of the study that holds only them.
+view of the study that holds only them (`optuna_adapter.StudyView`: what Optuna's TPE reads of a
+study is not public).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
+from hpsearch.engine.optuna_adapter import StudyView
 
 if TYPE_CHECKING:
     import optuna
@@ -50,33 +52,6 @@ def within(distribution: BaseDistribution, value: Any) -> bool:
         return value in distribution.choices
     low, high = getattr(distribution, "low", None), getattr(distribution, "high", None)
     return low is not None and high is not None and low <= value <= high
-
-
-class StudyView:
-    """The part of a study Optuna's TPE reads: its directions and some of its trials."""
-
-    def __init__(self, study: optuna.Study, trials: list[FrozenTrial]) -> None:
-        self.directions = study.directions
-        self.direction = study.directions[0]
-        self.trials = trials
-        self._storage = NoWrites()  # the constant liar's copy of a relative draw: kept here
-
-    def _get_trials(self, deepcopy: bool = False, states: Sequence[Any] | None = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:
-        return [t for t in self.trials if states is None or t.state in states]
-
-    def get_trials(self, deepcopy: bool = False,
-                   states: Sequence[Any] | None = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy, states)
-
-    def _is_multi_objective(self) -> bool:
-        return len(self.directions) > 1
-
-
-class NoWrites:
-    def set_trial_system_attr(self, *args: Any) -> None:
-        """Optuna's TPE shares a relative draw with other processes through the storage; every
-        parameter this sampler draws is written as the trial's own when it is asked for."""
 
 
 class ConditionalTPESampler:

@@ -21,6 +21,9 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
 - a batch of trials writing its evaluation point's reports in one transaction of an RDB storage
   (`study._storage._backend`, its `_set_trial_intermediate_value_without_commit` and
   `optuna.storages._rdb.storage._create_scoped_session`);
+- a view of a study holding some of its trials, for Optuna's TPE to draw one branch of the
+  conditional space from (`conditional_tpe`): what TPE reads of a study, `_get_trials`,
+  `_is_multi_objective` and the `_storage` its constant liar writes to, is not public;
 - the operation codes a journal file's records may hold, to name a record Optuna cannot replay
   (`optuna.storages.journal._storage.JournalOperation`).
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -229,3 +232,30 @@ def journal_op_codes() -> set[int]:
     from optuna.storages.journal._storage import JournalOperation
 
     return {int(operation) for operation in JournalOperation}
+
+
+class StudyView:
+    """The part of a study Optuna's TPE reads: its directions and some of its trials."""
+
+    def __init__(self, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
+        self.directions = study.directions
+        self.direction = study.directions[0]
+        self.trials = trials
+        self._storage = NoWrites()  # the constant liar's copy of a relative draw: kept here
+
+    def _get_trials(self, deepcopy: bool = False, states: Sequence[Any] | None = None,
+                    use_cache: bool = False) -> list[optuna.trial.FrozenTrial]:
+        return [t for t in self.trials if states is None or t.state in states]
+
+    def get_trials(self, deepcopy: bool = False,
+                   states: Sequence[Any] | None = None) -> list[optuna.trial.FrozenTrial]:
+        return self._get_trials(deepcopy, states)
+
+    def _is_multi_objective(self) -> bool:
+        return len(self.directions) > 1
+
+
+class NoWrites:
+    def set_trial_system_attr(self, *args: Any) -> None:
+        """Optuna's TPE shares a relative draw with other processes through the storage; every
+        parameter this sampler draws is written as the trial's own when it is asked for."""

@@ -101,6 +101,20 @@ def check_study(study: optuna.Study, config: StudyConfig, prepared: PreparedTask
             )
 
 
+def prepare_study(config: StudyConfig) -> PreparedTask:
+    """The task of a study definition, ready to train, done once per process: the built-in or the
+    user's data and model, or the user's own command or function."""
+    if config.user is not None:
+        from hpsearch.user_training.prepare import prepare_user
+
+        return prepare_user(config.user)
+    from hpsearch.tasks.prepare import prepare_task
+
+    return prepare_task(config.task, data=config.data, target=config.target, model=config.model,
+                        split_seed=config.split_seed, val_fraction=config.val_fraction,
+                        language=config.language(), reading=config.reading())
+
+
 def refuse_without_training(stored: Mapping[str, Any], name: str, flag: str = "--study name"
                             ) -> None:
     """A study of the user's own training, resumed without it: the command or the function is

@@ -34,6 +34,7 @@ from hpsearch.engine.studies import (
     load_existing,
     make_sampler,
     open_study,
+    prepare_study,
     record_run,
 )
 from hpsearch.engine.user_objective import gpus_per_worker
@@ -41,7 +42,7 @@ from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.compare_config import CompareConfig
 from hpsearch.protocols.compare_plan import next_trial
 from hpsearch.stats import derive_seed
-from hpsearch.tasks.prepare import PreparedTask, prepare_task
+from hpsearch.tasks.prepare import PreparedTask
 from hpsearch.train import steps_due
 
 if TYPE_CHECKING:
@@ -140,13 +141,7 @@ def steps_per_point(study: StudyConfig, prepared: PreparedTask) -> int:
 
 def tasks_of(config: CompareConfig) -> list[PreparedTask]:
     """Every study's task, each on its own split (a `--model` file is run once per study)."""
-    if config.user is not None:
-        from hpsearch.user_training.prepare import prepare_user
-
-        return [prepare_user(config.user) for _ in config.study_configs]
-    return [prepare_task(c.task, data=c.data, target=c.target, model=c.model,
-                         split_seed=c.split_seed, val_fraction=c.val_fraction,
-                         language=c.language(), reading=c.reading()) for c in config.study_configs]
+    return [prepare_study(c) for c in config.study_configs]
 
 
 def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,

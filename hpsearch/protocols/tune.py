@@ -26,12 +26,13 @@ from hpsearch.engine.studies import (
     load_existing,
     make_sampler,
     open_study,
+    prepare_study,
     record_run,
 )
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import HpsearchError, StudyMismatchError
 from hpsearch.stats import derive_seed
-from hpsearch.tasks.prepare import PreparedTask, prepare_task
+from hpsearch.tasks.prepare import PreparedTask
 
 if TYPE_CHECKING:
     import optuna
@@ -50,17 +51,6 @@ class RunResult:
     @property
     def already_done(self) -> bool:
         return self.trials_before == self.trials_after and self.trials_before > 0
-
-
-def task_of(config: StudyConfig) -> PreparedTask:
-    """The task of a study definition, ready to train: done once per process."""
-    if config.user is not None:
-        from hpsearch.user_training.prepare import prepare_user
-
-        return prepare_user(config.user)
-    return prepare_task(config.task, data=config.data, target=config.target, model=config.model,
-                        split_seed=config.split_seed, val_fraction=config.val_fraction,
-                        language=config.language(), reading=config.reading())
 
 
 def run_until_total(study: optuna.Study, objective: Objective, config: StudyConfig,
@@ -190,11 +180,11 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     prepared: PreparedTask | None = None
     range_notes: list[str] = list(sampler_notes)
     if config.lr_from_range_test:  # the workers must start with the narrowed space
-        prepared = task_of(config)
+        prepared = prepare_study(config)
         config, narrowed = narrow_by_range_test(config, prepared)
         range_notes += narrowed
     if config.batch_trials == AUTO_BATCH:  # measured before the workers start, for them too
-        prepared = prepared or task_of(config)
+        prepared = prepared or prepare_study(config)
         chosen, line = measured_batch(config, prepared)
         config = replace(config, batch_trials=chosen)
         range_notes.append(line)
@@ -206,7 +196,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
 
         from hpsearch.device import describe
 
-        study, prepared, before, seed, device = start(config, prepared or task_of(config), workers)
+        study, prepared, before, seed, device = start(config, prepared or prepare_study(config), workers)
         storage = storages.display(storages.storage_url(config.storage))
         if before >= config.n_trials:
             if pool:
@@ -245,7 +235,7 @@ class TuneWork:
     workers: int = 1
 
     def load(self) -> PreparedTask:
-        return task_of(self.config)
+        return prepare_study(self.config)
 
     def run(self, prepared: PreparedTask, seed: int, index: int) -> str | None:
         from hpsearch.device import resolve_device

@@ -5,6 +5,7 @@ from inside `report`; a function that catches that and returns is still stopped.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import ConfigError
@@ -20,11 +21,22 @@ class Stop(Exception):  # noqa: N818 (a stop, not an error: the trial ends as th
     """Raised inside `report` when the engine stops the trial at that point."""
 
 
+# What a name was loaded as, in this process: a FILE.py is executed on import, once, not again for
+# every trial (again once the file changes: a notebook's next sweep sees the edit).
+LOADED: dict[tuple[str, str, float], Callable[..., Any]] = {}
+
+
 def load_function(training: UserTraining) -> Callable[..., Any]:
     function = training.function
     if callable(function):
         return function
-    return load_model_builder(str(function), "--train")
+    where = Path(str(function).rpartition(":")[0])
+    file = where.suffix == ".py" and where.is_file()
+    key = (str(function), str(where.resolve()) if file else "", where.stat().st_mtime if file
+           else 0.0)
+    if key not in LOADED:
+        LOADED[key] = load_model_builder(str(function), "--train")
+    return LOADED[key]
 
 
 def check_importable(training: UserTraining, workers: int) -> None:
