@@ -321,3 +321,20 @@ def test_the_record_names_the_commit_the_program_ran_at(program: Path) -> None:
     (clean,), (changed,) = trials("clean"), trials("changed")
     assert clean.user_attrs["record"]["git"] == {"commit": commit, "uncommitted_changes": False}
     assert changed.user_attrs["record"]["git"] == {"commit": commit, "uncommitted_changes": True}
+
+
+def test_workdir_and_trials_dir(program: Path) -> None:
+    """--workdir is where the program runs, --trials-dir where each trial's folder is made; the
+    study's name is in the program's environment."""
+    elsewhere = program.parent / "project"
+    elsewhere.mkdir()
+    (elsewhere / "train.py").write_text(PROGRAM)
+    code, output = invoke(*tune_args(n_trials=1, study="placed"), "--workdir", str(elsewhere),
+                          "--trials-dir", "runs")
+    assert code == 0, output
+    (trial,) = trials("placed")
+    folder = folder_of(trial)
+    assert folder == (program.parent / "runs" / "placed" / "trial-0").resolve()
+    seen = json.loads((folder / "seen.json").read_text())
+    assert seen["cwd"] == str(elsewhere.resolve()) == trial.user_attrs["record"]["workdir"]
+    assert seen["env"]["HPSEARCH_STUDY"] == "placed"

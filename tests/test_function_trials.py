@@ -135,3 +135,29 @@ def test_a_function_file_is_imported_once_a_process(workdir: Path) -> None:
                                       "--epochs", "2", "--n-trials", "4", "--study", "once"])
     assert result.exit_code == 0, result.output
     assert len(list(Path("imports").iterdir())) == 1  # the check before the study, and 4 trials
+
+
+SLOW = """
+import time
+
+
+def train(config, report):
+    for step in range(1, 6):
+        time.sleep(0.3)  # a training step that takes its time
+        report(step, 1.0 / step)
+"""
+
+
+def test_the_trial_timeout_is_checked_at_each_report_and_workers_import_by_name(
+        workdir: Path) -> None:
+    Path("slow.py").write_text(SLOW)
+    result = CliRunner().invoke(cli, [
+        "tune", "--train", "slow.py:train", "--optimizers", "sgd", "--epochs", "5",
+        "--n-trials", "2", "--trial-timeout", "0.5", "--workers", "2", "--study", "slow"])
+    assert result.exit_code == 0, result.output
+    done = trials("slow")
+    assert len(done) == 2 and all(t.state == TrialState.PRUNED for t in done)
+    for trial in done:  # stopped at the report after the timeout, by whichever worker ran it
+        record = trial.user_attrs["record"]
+        assert record["reason"].startswith("trial timeout") and record["epochs_run"] < 5
+    assert len({t.user_attrs["worker"]["pid"] for t in done}) >= 1
