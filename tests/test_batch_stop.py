@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.cli import cli
-from hpsearch.engine import optuna_adapter
 from hpsearch.record import trial_attrs
 from tests.test_stop_while_storing import stored
 
@@ -28,7 +27,7 @@ SWEEP = ["tune", "--task", "small", "--optimizers", "adam", "--sampler", "random
 def sigterm_at_first_report(monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGTERM to this process once, as the first evaluation point starts being written: a trial's
     alone, or a batch's, all its trials' in one transaction."""
-    from optuna.storages import RDBStorage
+    from hpsearch.engine.optuna_adapter import local_copy
 
     sent: list[bool] = []
 
@@ -37,19 +36,13 @@ def sigterm_at_first_report(monkeypatch: pytest.MonkeyPatch) -> None:
             sent.append(True)
             os.kill(os.getpid(), signal.SIGTERM)
 
-    set_value, write_reports = RDBStorage.set_trial_intermediate_value, optuna_adapter.write_reports
+    insert = local_copy.insert_report
 
-    def set_trial_intermediate_value(self: RDBStorage, trial_id: int, step: int, value: float) -> None:
+    def insert_report(connection: Any, trial_id: int, step: int, value: float) -> None:
         stop_once()
-        set_value(self, trial_id, step, value)
+        insert(connection, trial_id, step, value)
 
-    def write_batch_reports(backend: Any, pending: list[tuple[int, int, float]],
-                            finished: list[int]) -> None:
-        stop_once()
-        write_reports(backend, pending, finished)
-
-    monkeypatch.setattr(RDBStorage, "set_trial_intermediate_value", set_trial_intermediate_value)
-    monkeypatch.setattr(optuna_adapter, "write_reports", write_batch_reports)
+    monkeypatch.setattr(local_copy, "insert_report", insert_report)
 
 
 @pytest.mark.parametrize(("batch", "line"), [

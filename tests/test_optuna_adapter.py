@@ -17,10 +17,8 @@ from optuna.trial import TrialState
 from hpsearch.engine.optuna_adapter import (
     cancel_waiting,
     fail_trial,
-    finished_trials,
     heartbeat,
     median_pruner,
-    reports_together,
     tpe_sampler,
     trials_read_once,
 )
@@ -103,40 +101,6 @@ def test_a_block_inside_another_hands_the_outer_reads_back(tmp_path: Path) -> No
     assert len(study.get_trials(deepcopy=False)) == 3
 
 
-def test_a_read_of_finished_trials_returns_what_the_cached_storage_returns(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'finished.db'}"
-    here = optuna.create_study(storage=url, study_name="s", direction="maximize")
-    here.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
-    mine = here.ask()  # running here, its reports growing
-    mine.report(0.5, 0)
-    there = optuna.load_study(study_name="s", storage=url)  # another process
-
-    def finish_there(*states: TrialState) -> None:
-        for state in states:
-            trial = there.ask()
-            trial.report(0.25, 0)
-            there.tell(trial, 0.75 if state == TrialState.COMPLETE else None, state=state)
-
-    def same_as_a_fresh_read(states: tuple[TrialState, ...]) -> list[int]:
-        read = finished_trials(here._storage, here._study_id, states)
-        assert read is not None
-        full = optuna.load_study(study_name="s", storage=url).get_trials(states=states)
-        assert [(t.number, t.state, t.value, t.params, t.intermediate_values) for t in read] == [
-            (t.number, t.state, t.value, t.params, t.intermediate_values) for t in full]
-        return [t.number for t in read]
-
-    finish_there(TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE)
-    there.ask()  # left running there
-    assert same_as_a_fresh_read((TrialState.COMPLETE,)) == [0, 1, 2, 4, 6]
-    finish_there(TrialState.COMPLETE)  # after the trials read before, and after one still running
-    here.tell(mine, 0.5)
-    assert same_as_a_fresh_read((TrialState.COMPLETE,)) == [0, 1, 2, 3, 4, 6, 8]
-    assert same_as_a_fresh_read((TrialState.COMPLETE, TrialState.PRUNED)) == [0, 1, 2, 3, 4, 5, 6, 8]
-    assert finished_trials(here._storage, here._study_id, (TrialState.RUNNING,)) is None
-    in_memory = optuna.create_study()
-    assert finished_trials(in_memory._storage, in_memory._study_id, (TrialState.COMPLETE,)) is None
-
-
 @pytest.mark.parametrize("constant_liar", [True, False])
 def test_the_one_read_tpe_sampler_draws_what_optunas_draws(tmp_path: Path, constant_liar: bool) -> None:
     def objective(trial: optuna.trial.Trial) -> float:
@@ -171,26 +135,3 @@ def test_the_one_read_median_pruner_prunes_as_optunas_does(tmp_path: Path) -> No
         outcomes.append([(t.state, max(t.intermediate_values)) for t in study.trials])
     assert outcomes[0] == outcomes[1]
     assert any(state == TrialState.PRUNED for state, _ in outcomes[0])
-
-
-def test_a_batch_s_reports_are_written_in_one_transaction(tmp_path: Path) -> None:
-    from sqlalchemy import event
-
-    database = tmp_path / "reports.db"
-    study = optuna.create_study(storage=f"sqlite:///{database}")
-    first, second, gone = study.ask(), study.ask(), study.ask()
-    fail_trial(study, study.trials[2], {"reason": "another process failed it"})
-    commits: list[int] = []
-    event.listen(study._storage._backend.engine, "commit", lambda connection: commits.append(1))
-    with reports_together(study) as refused:
-        first.report(0.5, 0)
-        second.report(0.25, 0)
-        with sqlite3.connect(database) as other:  # not written yet
-            assert other.execute("SELECT COUNT(*) FROM trial_intermediate_values").fetchone() == (0,)
-        assert commits == []
-    assert len(commits) == 1 and refused == []
-    assert [t.intermediate_values for t in study.trials[:2]] == [{0: 0.5}, {0: 0.25}]
-    with reports_together(study) as refused:  # one trial finished elsewhere: the others written
-        first.report(0.4, 1)
-        gone.report(0.1, 0)
-    assert refused == [2] and study.trials[0].intermediate_values == {0: 0.5, 1: 0.4}

@@ -24,8 +24,8 @@ from hpsearch.batched.lm import BatchedLMFit
 from hpsearch.batched.stacked import NotBatchable
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger, end_all_stopped, tell
-from hpsearch.engine.objective import Objective, ending, failure_reason
-from hpsearch.engine.optuna_adapter import heartbeat, reports_together, trials_read_once
+from hpsearch.engine.objective import Objective, ending, failure_reason, report_point
+from hpsearch.engine.optuna_adapter import heartbeat, served, together
 from hpsearch.space import TrialConfig
 from hpsearch.train import EpochResult
 from hpsearch.train_lm import LMDeviceData
@@ -195,19 +195,22 @@ def train_together(objective: Objective, members: list[Entry], end: Ending) -> N
 
 def take_points(objective: Objective, members: list[Entry], results: dict[int, EpochResult],
                 seconds: list[float], last: dict[int, float]) -> list[int]:
-    """Report one evaluation point of the batch's trials, in one transaction; those it stops.
+    """Report one evaluation point of the batch's trials, in one transaction, then ask the pruner
+    of each; those it stops.
 
-    The pruner decides for the batch's trials as for parallel workers: each sees the study as it
-    stood at this evaluation point, read once for the whole batch."""
+    The pruner decides for the batch's trials as for parallel workers: each sees the study as this
+    process last read it, and the batch's reports at this point."""
     stopped = []
     study = members[0].ledger.trial.study
-    with reports_together(study) as refused, trials_read_once(study):
+    with together(study) as refused:
+        for i, result in results.items():
+            report_point(members[i].ledger, result)
+    for entry in members:  # failed by another process while it trained here
+        entry.ledger.orphaned |= entry.ledger.trial.number in refused
+    with served(study):
         for i, result in results.items():
             entry, last[i] = members[i], result.val_metric
             if objective.take_point(entry.ledger, entry.config, entry.record, result,
                                     entry.points, lambda i=i: seconds[i]):  # type: ignore[misc]
                 stopped.append(i)
-    for entry in members:  # failed by another process while it trained here
-        entry.ledger.orphaned |= entry.ledger.trial.number in refused
     return stopped
-

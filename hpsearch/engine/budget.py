@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
+import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.engine.locks import PostgresLock, file_lock, lock_file
 from hpsearch.engine.storage import display, is_server, server_url, storage_url
@@ -72,17 +75,39 @@ def below_total(total: int) -> Chooser:
 
 def take_trial(study: optuna.Study, lock: StudyLock, choose: Chooser) -> optuna.trial.Trial | str:
     """Under the lock: fail the trials of dead workers (their slots come free), ask the protocol,
-    and start a trial (RUNNING from then on: counted by every other process); or why there is none."""
-    import optuna
+    and start a trial (RUNNING from then on: counted by every other process, and naming this
+    process as its worker from the transaction that creates it); or why there is none. The
+    protocol's read of the study is the one the trial's sampler and pruner are then served from."""
+    from hpsearch import record
+    from hpsearch.engine.optuna_adapter import ask
+    from hpsearch.engine.recovery import this_worker
 
     with lock.held():
-        with warnings.catch_warnings():  # a dead worker's heartbeat-stale trials hold no budget
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        fail_stale_trials(study)
         reason = choose(study)
         if reason is not None:
             return reason
-        with warnings.catch_warnings():  # the heartbeat runs around each trial, as in optimize
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            warnings.filterwarnings("ignore", message="Fixed parameter")
-            return study.ask()
+        return ask(study, {record.WORKER: this_worker()})
+
+
+STALE_CHECKED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail (and retry) the trials whose heartbeat stopped, as Optuna's `optimize` does before each
+    trial, but at most once per heartbeat interval: a trial is stale only once its heartbeat is a
+    grace period old, so looking more often finds nothing sooner."""
+    import optuna
+
+    from hpsearch.engine.optuna_adapter import heartbeat_interval
+
+    interval = heartbeat_interval(study)
+    if interval is None:
+        return
+    now = time.monotonic()
+    if now - STALE_CHECKED.get(study, -math.inf) < interval:
+        return
+    STALE_CHECKED[study] = now
+    with warnings.catch_warnings():  # a dead worker's heartbeat-stale trials hold no budget
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)

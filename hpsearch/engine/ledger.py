@@ -11,13 +11,14 @@ process has taken it yet.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.engine import signals
-from hpsearch.engine.optuna_adapter import cancel_waiting
+from hpsearch.engine.optuna_adapter import cancel_waiting, served, together
 
 if TYPE_CHECKING:
     import optuna
@@ -47,14 +48,27 @@ class TrialLedger:
             self.ended = (state, value)
 
     def report(self, value: float, step: int) -> None:
-        self.intermediate.setdefault(step, value)  # as Optuna: the first report of a step counts
+        """Report a step's value; as Optuna, the first report of a step counts, and a later one
+        is not written."""
+        if step in self.intermediate:
+            return
+        self.intermediate[step] = value
         self._write(self.trial.report, value, step)
 
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """This trial's writes within the block in one transaction, as it ends."""
+        with together(self.trial.study) as refused:
+            yield
+        self.orphaned |= self.trial.number in refused
+
     def should_prune(self) -> bool:
-        if not self.orphaned:
-            return bool(self.trial.should_prune())
+        """The pruner's answer, from the study as this process last read it (see `served`)."""
         study = self.trial.study
-        return bool(study.pruner.prune(study, self.frozen("RUNNING")))
+        with served(study):
+            if not self.orphaned:
+                return bool(self.trial.should_prune())
+            return bool(study.pruner.prune(study, self.frozen("RUNNING")))
 
     def _write(self, write: Callable[..., None], *args: Any) -> None:
         from optuna.exceptions import UpdateFinishedTrialError
@@ -89,8 +103,9 @@ def tell(study: optuna.Study, ledger: TrialLedger, state: str,
         state, value = "FAIL", None
     if not ledger.orphaned:
         try:
-            told = study.tell(ledger.trial, value if state == "COMPLETE" else None,
-                              state=TrialState[state], skip_if_finished=True)
+            with served(study):  # its end is written; what it reads first is this process's copy
+                told = study.tell(ledger.trial, value if state == "COMPLETE" else None,
+                                  state=TrialState[state], skip_if_finished=True)
             # A FAIL told over a reclaim's is the reclaim's: the result is stored again all the same.
             if told.state.name == state and not (state == "FAIL" and
                                                  record.RECLAIMED in told.user_attrs):

@@ -17,8 +17,7 @@ from hpsearch import space as search_space
 from hpsearch.device import describe
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger
-from hpsearch.engine.optuna_adapter import trials_read_once
-from hpsearch.engine.recovery import this_worker
+from hpsearch.engine.optuna_adapter import served
 from hpsearch.optimizers import implementation_for
 from hpsearch.schedules import decay_start
 from hpsearch.stats import derive_seed
@@ -78,6 +77,12 @@ def release_memory(device: torch.device, failed: bool = False) -> None:
         torch.mps.empty_cache()
 
 
+def report_point(ledger: TrialLedger, result: EpochResult) -> None:
+    """Report an evaluation point's value: NaN where the run diverged, which the pruners and TPE
+    treat as the worst value there."""
+    ledger.report(float("nan") if result.diverged else result.val_metric, result.epoch)
+
+
 @dataclass
 class Objective:
     """Trains one trial's configuration and returns its last epoch's validation metric.
@@ -116,10 +121,11 @@ class Objective:
         trial = ledger.trial
         torch.set_flush_denormal(True)
         # Stopping signals wait while the storage is written (`signals.held`); training is not.
-        with signals.held(), warnings.catch_warnings():
-            ledger.set_attr(rec.WORKER, this_worker())  # first: a killed run is found by it
+        # The trial names its worker from its creation (`take_trial`); its parameters and its
+        # configuration are written in one transaction, drawn from the study as last read.
+        with signals.held(), warnings.catch_warnings(), ledger.together():
             warnings.filterwarnings("ignore", message="Fixed parameter")  # a warm start's value
-            with trials_read_once(trial.study):  # no trial of this process ends meanwhile
+            with served(trial.study):  # no trial of this process ends meanwhile
                 drawn = search_space.suggest(trial, self.space, self.epochs)  # may sit outside a range
             config = self.complete(drawn)
             ledger.set_attr(rec.CONFIG, config.to_dict())
@@ -237,9 +243,9 @@ class Objective:
         record.update({rec.EPOCHS_RUN: epoch, rec.TOTAL_STEPS: result.total_steps,
                        rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
                        rec.UPDATES: result.updates})
+        with signals.held():
+            report_point(ledger, result)  # stored before the pruner is asked (none if a batch's)
         if result.diverged:
-            with signals.held():
-                ledger.report(float("nan"), result.epoch)
             record.update({rec.DIVERGED: True, rec.DIVERGED_EPOCH: epoch,
                            rec.REASON: result.diverged})
             return f"diverged: {result.diverged}"
@@ -247,7 +253,6 @@ class Objective:
         # while the learning rate is still high.
         decay_from = decay_start(config.schedule) if self.waits_for_decay else 0.0
         with signals.held():
-            ledger.report(result.val_metric, result.epoch)
             prune = (self.pruning and self.progress(epoch, points, record) > decay_from
                      and ledger.should_prune())
         sign = rec.sign(self.task.problem.direction)

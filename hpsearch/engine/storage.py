@@ -180,6 +180,7 @@ def _rdb(url: str, engine_kwargs: dict[str, object],
     import optuna
     from optuna.storages import RDBStorage
 
+    from hpsearch.engine.optuna_adapter import LocalCopy
     from hpsearch.engine.recovery import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, retry_once
 
     beat = ({"heartbeat_interval": HEARTBEAT_INTERVAL_S, "grace_period": HEARTBEAT_GRACE_S,
@@ -187,7 +188,10 @@ def _rdb(url: str, engine_kwargs: dict[str, object],
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **beat)  # type: ignore[arg-type]
+            # Optuna's own cache over the database, which the trial's path reads without a round
+            # trip (see `optuna_adapter.local_copy`).
+            return LocalCopy(RDBStorage(url, engine_kwargs=engine_kwargs,
+                                        **beat))  # type: ignore[arg-type]
     except Exception as error:  # unreachable server, bad credentials, not a database file
         raise ConfigError(f"cannot open storage '{display(url)}': {type(error).__name__}: "
                           f"{_masked(str(error), url)}") from None
