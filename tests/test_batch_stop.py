@@ -27,7 +27,7 @@ SWEEP = ["tune", "--task", "small", "--optimizers", "adam", "--sampler", "random
 def sigterm_at_first_report(monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGTERM to this process once, as the first evaluation point starts being written: a trial's
     alone, or a batch's, all its trials' in one transaction."""
-    from hpsearch.engine.optuna_adapter import local_copy
+    from hpsearch.engine.optuna_adapter import statements
 
     sent: list[bool] = []
 
@@ -36,13 +36,19 @@ def sigterm_at_first_report(monkeypatch: pytest.MonkeyPatch) -> None:
             sent.append(True)
             os.kill(os.getpid(), signal.SIGTERM)
 
-    insert = local_copy.insert_report
+    insert_one, insert_many = statements.insert_report, statements.insert_reports
 
     def insert_report(connection: Any, trial_id: int, step: int, value: float) -> None:
         stop_once()
-        insert(connection, trial_id, step, value)
+        insert_one(connection, trial_id, step, value)
 
-    monkeypatch.setattr(local_copy, "insert_report", insert_report)
+    def insert_reports(connection: Any, rows: list[tuple[int, int, float]]) -> None:
+        if rows:  # a trial's start, written with no report, is not a point
+            stop_once()
+        insert_many(connection, rows)
+
+    monkeypatch.setattr(statements, "insert_report", insert_report)
+    monkeypatch.setattr(statements, "insert_reports", insert_reports)
 
 
 @pytest.mark.parametrize(("batch", "line"), [

@@ -76,18 +76,32 @@ def below_total(total: int) -> Chooser:
 def take_trial(study: optuna.Study, lock: StudyLock, choose: Chooser) -> optuna.trial.Trial | str:
     """Under the lock: fail the trials of dead workers (their slots come free), ask the protocol,
     and start a trial (RUNNING from then on: counted by every other process, and naming this
-    process as its worker from the transaction that creates it); or why there is none. The
-    protocol's read of the study is the one the trial's sampler and pruner are then served from."""
+    process as its worker from the transaction that creates it); or why there is none."""
+    taken = take_trials(study, lock, choose, 1)
+    return taken if isinstance(taken, str) else taken[0]
+
+
+def take_trials(study: optuna.Study, lock: StudyLock, choose: Chooser, most: int
+                ) -> list[optuna.trial.Trial] | str:
+    """Up to `most` trials taken as `take_trial` takes one, under one hold of the lock: the study
+    is read once, and the protocol asked again for each next trial from this process's copy, which
+    holds the trials just taken (no other process takes one meanwhile). Each is later drawn by the
+    sampler in turn, whose constant liar sees the ones drawn before. Why there is none, if none."""
     from hpsearch import record
-    from hpsearch.engine.optuna_adapter import ask
+    from hpsearch.engine.optuna_adapter import ask, served
     from hpsearch.engine.recovery import this_worker
 
+    taken: list[optuna.trial.Trial] = []
+    worker = {record.WORKER: this_worker()}
     with lock.held():
         fail_stale_trials(study)
-        reason = choose(study)
-        if reason is not None:
-            return reason
-        return ask(study, {record.WORKER: this_worker()})
+        while len(taken) < most:
+            with contextlib.nullcontext() if not taken else served(study):
+                reason = choose(study)  # the first reads the study: the sampler's, the pruner's
+            if reason is not None:
+                return taken or reason
+            taken.append(ask(study, worker))  # what `choose` enqueued, if it did
+    return taken
 
 
 STALE_CHECKED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from hpsearch import record
 from hpsearch.engine import signals
 from hpsearch.engine.batch import run_batch
-from hpsearch.engine.budget import Chooser, StudyLock, take_trial
+from hpsearch.engine.budget import Chooser, StudyLock, take_trials
 from hpsearch.engine.ledger import TrialLedger, end_all_stopped, tell
 from hpsearch.engine.objective import Objective, ending
 from hpsearch.engine.optuna_adapter import heartbeat
@@ -85,17 +85,3 @@ def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choos
             for callback in every:
                 callback(study, trial)
     return failures.message
-
-
-def take_trials(study: optuna.Study, lock: StudyLock, choose: Chooser, most: int
-                ) -> list[optuna.trial.Trial] | str:
-    """Up to `most` trials, each asked of the sampler in turn (its constant liar sees the ones
-    taken before); why there is none, when there is none."""
-    taken: list[optuna.trial.Trial] = []
-    while len(taken) < most:
-        trial = take_trial(study, lock, choose)
-        if isinstance(trial, str):
-            return taken or trial
-        taken.append(trial)
-    return taken
-

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from optuna.storages import RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 
+from hpsearch.engine.optuna_adapter import statements
+
 if TYPE_CHECKING:
     import optuna
     from optuna.distributions import BaseDistribution
@@ -134,7 +136,7 @@ class LocalCopy(_CachedStorage):
             super().set_trial_param(trial_id, *args)
         elif what == "report":
             with self._backend.engine.begin() as connection:
-                insert_report(connection, trial_id, *args)
+                statements.insert_report(connection, trial_id, *args)
         elif what == "user_attr":
             self._backend.set_trial_user_attr(trial_id, *args)
         else:
@@ -180,14 +182,12 @@ class LocalCopy(_CachedStorage):
 
     def flush(self, pending: list[Write], refused: list[int]) -> None:
         from optuna.exceptions import UpdateFinishedTrialError
-        from optuna.storages._rdb.storage import _create_scoped_session
 
         if not pending:
             return
         try:
-            with _create_scoped_session(self._backend.scoped_session, True) as session:
-                for change in pending:
-                    self.write_in(session, change)
+            with self._backend.engine.begin() as connection:
+                self.write_all(connection, pending)
         except UpdateFinishedTrialError:  # rolled back: one at a time, each refusal noted
             for change in pending:
                 try:
@@ -200,52 +200,29 @@ class LocalCopy(_CachedStorage):
         for change in pending:
             self.apply(change)
 
-    def write_in(self, session: Any, change: Write) -> None:
-        from optuna.storages._rdb import models
+    def write_all(self, connection: Any, pending: list[Write]) -> None:
+        """Every write in one transaction, a statement per table, once every trial written is
+        found running (else UpdateFinishedTrialError, and nothing is written)."""
+        from optuna.distributions import check_distribution_compatibility
 
-        what, trial_id, args = change
-        backend = self._backend
-        if what == "param":
-            name, internal, distribution = args
-            with self._lock:
+        statements.check_running(connection, {trial_id for _, trial_id, _ in pending})
+        params, reports, attrs = [], [], {"user_attr": [], "system_attr": []}  # type: ignore[var-annotated]
+        for what, trial_id, args in pending:
+            if what == "param":
                 place = self._trial_id_to_study_id_and_number.get(trial_id)
-                known = None if place is None else self._studies[place[0]].param_distribution
-            backend._set_trial_param_without_commit(session, trial_id, name, internal,
-                                                    distribution, (known or {}).get(name))
-        elif what == "report":
-            insert_report(session.connection(), trial_id, *args)
-        else:
-            model = (models.TrialUserAttributeModel if what == "user_attr"
-                     else models.TrialSystemAttributeModel)
-            backend._set_trial_attr_without_commit(session, model, trial_id, *args)
-
-
-def insert_report(connection: Any, trial_id: int, step: int, value: float) -> None:
-    """Write a running trial's report in one statement (Optuna's own write reads the trial and the
-    step first: three statements, each through its object mapper); UpdateFinishedTrialError, as
-    Optuna's, when the trial is no longer running. A step is reported once (`TrialLedger`)."""
-    import sqlalchemy as sa
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages._rdb import models
-    from optuna.trial import TrialState
-
-    reports = models.TrialIntermediateValueModel.__table__
-    trials = models.TrialModel.__table__
-    stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-    row = sa.select(sa.literal(trial_id, reports.c.trial_id.type),
-                    sa.literal(step, reports.c.step.type),
-                    sa.literal(stored, reports.c.intermediate_value.type),
-                    sa.literal(kind, reports.c.intermediate_value_type.type)).where(
-        sa.exists().where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING))
-    statement = reports.insert().from_select(
-        ["trial_id", "step", "intermediate_value", "intermediate_value_type"], row)
-    if connection.dialect.insert_returning:  # psycopg counts no rows an INSERT ... SELECT wrote
-        written = len(connection.execute(statement.returning(reports.c.trial_id)).all())
-    else:
-        written = connection.execute(statement).rowcount
-    if written != 1:
-        raise UpdateFinishedTrialError(f"trial {trial_id} is no longer running; "
-                                       f"its report at step {step} is not written")
+                known = place and self._studies[place[0]].param_distribution.get(args[0])
+                known = known or statements.stored_distribution(connection, trial_id, args[0])
+                if known is not None:
+                    check_distribution_compatibility(known, args[2])
+                params.append((trial_id, *args))
+            elif what == "report":
+                reports.append((trial_id, *args))
+            else:
+                attrs[what].append((trial_id, *args))
+        statements.insert_params(connection, params)
+        statements.insert_reports(connection, reports)
+        for what, rows in attrs.items():
+            statements.set_attrs(connection, what == "user_attr", rows)
 
 
 def apply_state(trial: FrozenTrial, state: TrialState, values: Any) -> None:
