@@ -24,7 +24,7 @@ def synthetic(config) -> float:  # type: ignore[no-untyped-def]
 
 
 def test_branches() -> None:
-    optimizers = ["adam", "adamw", "schedulefree_adamw", "sgd"]
+    optimizers = ("adam", "adamw", "schedulefree_adamw", "sgd")
     assert branch_of("adamw_lr", optimizers) == ("optimizer", "adamw")
     assert branch_of("adam_one_minus_beta1", optimizers) == ("optimizer", "adam")
     assert branch_of("schedulefree_adamw_lr", optimizers) == ("optimizer", "schedulefree_adamw")
@@ -45,8 +45,8 @@ def test_it_draws_each_branch_from_its_own_trials_and_finds_the_good_region() ->
     assert sum(t.params["optimizer"] == "adam" for t in later) > len(later) / 2
     assert study.best_value < 0.01
     for trial in study.trials:  # only the parameters its optimizer and schedule use
-        own = {n for n in trial.params if branch_of(n, list(space.optimizers)) is not None
-               and branch_of(n, list(space.optimizers))[0] == "optimizer"}
+        own = {n for n in trial.params if branch_of(n, tuple(space.optimizers)) is not None
+               and branch_of(n, tuple(space.optimizers))[0] == "optimizer"}
         assert all(n.startswith(trial.params["optimizer"] + "_") for n in own)
 
 

@@ -6,17 +6,19 @@ Optuna's TPE with `group=True` draws every group of the decomposed space on ever
 one optimizer pays for all ten), and counts its random start-up per group. Here a parameter is
 drawn only when the trial asks for it: the first parameter a trial asks of a branch draws the
 branch's parameters together (Optuna's multivariate TPE on that branch's trials alone), and the
-others are served from that draw. The random start-up is counted over the whole study. Running
-trials count as bad values where other processes or a batch run at the same time (the constant
-liar). Built on Optuna's public sampler API; the branch's trials are handed to Optuna's TPE as a
-view of the study that holds only them (`optuna_adapter.StudyView`: what Optuna's TPE reads of a
-study is not public).
+others are served from that draw; the choices every trial makes (the optimizer, the schedule shape,
+whether to clip) are drawn together likewise, on all the study's trials. The random start-up is
+counted over the whole study. Running trials count as bad values where other processes or a batch
+run at the same time (the constant liar). Built on Optuna's public sampler API; the branch's
+trials are handed to Optuna's TPE as a view of the study that holds only them
+(`optuna_adapter.StudyView`: what Optuna's TPE reads of a study is not public).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
@@ -30,7 +32,8 @@ if TYPE_CHECKING:
 N_STARTUP = 10  # random trials at the start of a study (Optuna's TPE default), over all branches
 
 
-def branch_of(name: str, optimizers: Sequence[str]) -> tuple[str, str] | None:
+@functools.cache
+def branch_of(name: str, optimizers: tuple[str, ...]) -> tuple[str, str] | None:
     """The condition a parameter is drawn under: ("optimizer", key) for an optimizer's own,
     ("schedule", shape) for a shape's, ("clip_grad", True) for the clipping norm; None for the
     choices every trial makes (the optimizer, the schedule shape, whether to clip)."""
@@ -67,6 +70,7 @@ class ConditionalTPESampler:
         self.constant_liar = constant_liar
         self.n_startup_trials = n_startup_trials
         self.drawn: dict[int, dict[str, Any]] = {}  # per running trial: its branches' draws
+        self.spaces: dict[Any, tuple[set[int], dict[str, BaseDistribution] | None]] = {}
         self.joint, self.single = self.tpe(multivariate=True), self.tpe(multivariate=False)
 
     def tpe(self, multivariate: bool) -> optuna.samplers.TPESampler:
@@ -89,8 +93,8 @@ class ConditionalTPESampler:
         ready = self.drawn.get(trial.number, {})
         if name in ready and within(distribution, ready[name]):
             return ready.pop(name)
-        optimizers = [str(c) for c in getattr(
-            finished[-1].distributions.get(record.OPTIMIZER), "choices", ())]
+        optimizers = tuple(str(c) for c in getattr(
+            finished[-1].distributions.get(record.OPTIMIZER), "choices", ()))
         branch = branch_of(name, optimizers)
         seen = study.get_trials(deepcopy=False, states=(*states, TrialState.RUNNING)
                                 if self.constant_liar else states)
@@ -99,7 +103,7 @@ class ConditionalTPESampler:
         if not any(t.state in states for t in mine):
             return self.random.sample_independent(study, trial, name, distribution)
         view = StudyView(study, mine)
-        joint = self.joint_space(mine, name, branch, trial) if branch is not None else {}
+        joint = self.joint_space(mine, name, branch, trial, optimizers)
         if name in joint:
             drawn = self.joint.sample_relative(view, trial, joint)  # type: ignore[arg-type]
             self.drawn[trial.number] = {**ready, **drawn}
@@ -108,21 +112,29 @@ class ConditionalTPESampler:
         return self.single.sample_independent(view, trial, name,  # type: ignore[arg-type]
                                               distribution)
 
-    @staticmethod
-    def joint_space(trials: list[FrozenTrial], name: str, branch: tuple[str, str],
-                    trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        """The branch's parameters that every finished trial of it drew alike and this trial has
-        not drawn yet: those are drawn together."""
-        finished = [t for t in trials if t.state.is_finished()]
-        common: dict[str, BaseDistribution] | None = None
-        keys = [branch[1]] if branch[0] == record.OPTIMIZER else []
-        for t in finished:
-            own = {k: d for k, d in t.distributions.items() if branch_of(k, keys) == branch}
+    def joint_space(self, trials: list[FrozenTrial], name: str, branch: tuple[str, str] | None,
+                    trial: FrozenTrial, optimizers: tuple[str, ...]) -> dict[str, BaseDistribution]:
+        """The branch's parameters (for None, the choices every trial makes: the optimizer, the
+        schedule shape, whether to clip) that every finished trial of it drew alike and this trial
+        has not drawn yet: those are drawn together."""
+        common = self.branch_space(trials, branch, optimizers)
+        space = {k: d for k, d in common.items() if k not in trial.params and not d.single()}
+        return space if name in space else {}
+
+    def branch_space(self, trials: list[FrozenTrial], branch: tuple[str, str] | None,
+                     optimizers: tuple[str, ...]) -> dict[str, BaseDistribution]:
+        """The parameters every finished trial of the branch drew with the same distribution;
+        kept from one draw to the next, since a finished trial does not change."""
+        seen, common = self.spaces.get((branch, optimizers), (set(), None))
+        for t in trials:
+            if t.number in seen or not t.state.is_finished():
+                continue
+            own = {k: d for k, d in t.distributions.items() if branch_of(k, optimizers) == branch}
             common = own if common is None else {
                 k: d for k, d in common.items() if own.get(k) == d}
-        space = {k: d for k, d in (common or {}).items()
-                 if k not in trial.params and not d.single()}
-        return space if name in space else {}
+            seen.add(t.number)
+        self.spaces[(branch, optimizers)] = (seen, common)
+        return common or {}
 
     def forget(self, study: optuna.Study) -> None:
         """Draws of trials that ended are not asked for again."""
