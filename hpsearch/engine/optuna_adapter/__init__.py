@@ -11,10 +11,10 @@ Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below it
   process starts it meanwhile);
 - a local copy of the study (`local_copy`): Optuna's cache over an RDB storage
   (`optuna.storages._cached_storage._CachedStorage`, its `_studies`, `_lock`,
-  `_trial_id_to_study_id_and_number` and `_read_trials_from_remote_storage`) serving the
-  sampler's and pruner's reads without a round trip, and a trial's writes in one transaction
-  (`optuna.storages._rdb.storage._create_scoped_session`, `_rdb.models`, and the backend's
-  `_set_trial_*_without_commit`);
+  `_trial_id_to_study_id_and_number` and `_read_trials_from_remote_storage`, and the backend it
+  wraps, `_backend`) serving the sampler's and pruner's reads without a round trip;
+- a running trial's writes as single statements on Optuna's tables (`statements`:
+  `optuna.storages._rdb.models`), a trial's start in one transaction;
 - TPE, the median pruner and Hyperband's per-bracket views reading the study once per kind within
   one block (`study._storage`);
 - a view of a study holding some of its trials, for Optuna's TPE to draw one branch of the

@@ -44,6 +44,7 @@ class LocalCopy(_CachedStorage):
     def __init__(self, backend: RDBStorage) -> None:
         super().__init__(backend)
         self.local = threading.local()  # per thread: a heartbeat thread writes on its own
+        self.study_ids: dict[str, int] = {}
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
@@ -80,10 +81,9 @@ class LocalCopy(_CachedStorage):
     def get_study_id_from_name(self, study_name: str) -> int:
         """Hyperband's pruner builds a view of the study, looked up by name, at every suggestion
         and every question: served from the last lookup (a study's id stays while it runs)."""
-        ids = vars(self).setdefault("study_ids", {})
-        if not self.serving or study_name not in ids:
-            ids[study_name] = self._backend.get_study_id_from_name(study_name)
-        return int(ids[study_name])
+        if not self.serving or study_name not in self.study_ids:
+            self.study_ids[study_name] = self._backend.get_study_id_from_name(study_name)
+        return self.study_ids[study_name]
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         if self.serving:
