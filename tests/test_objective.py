@@ -92,6 +92,8 @@ def test_every_trial_records_its_cost_and_lbfgs_counts_its_closure_evaluations()
         space = SearchSpace(optimizers=(key,), schedules=("none",), clip=False)
         if key == "lbfgs":
             study.enqueue_trial({"optimizer": "lbfgs", "lbfgs_line_search_fn": "strong_wolfe"})
+        else:  # a rate that trains all its epochs (a drawn one up to 1.0 may diverge and stop)
+            study.enqueue_trial({"optimizer": "sgd", "sgd_lr": 0.01, "sgd_weight_decay_on": False})
         study.optimize(objective("regression", space, epochs=epochs), n_trials=1)
         records.append(trial_attrs(study.trials[0]))
     sgd, lbfgs = records
