@@ -36,18 +36,13 @@ def sigterm_at_first_report(monkeypatch: pytest.MonkeyPatch) -> None:
             sent.append(True)
             os.kill(os.getpid(), signal.SIGTERM)
 
-    insert_one, insert_many = statements.insert_report, statements.insert_reports
-
-    def insert_report(connection: Any, trial_id: int, step: int, value: float) -> None:
-        stop_once()
-        insert_one(connection, trial_id, step, value)
+    insert = statements.insert_reports
 
     def insert_reports(connection: Any, rows: list[tuple[int, int, float]]) -> None:
         if rows:  # a trial's start, written with no report, is not a point
             stop_once()
-        insert_many(connection, rows)
+        insert(connection, rows)
 
-    monkeypatch.setattr(statements, "insert_report", insert_report)
     monkeypatch.setattr(statements, "insert_reports", insert_reports)
 
 

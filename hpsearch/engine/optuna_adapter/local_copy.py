@@ -131,16 +131,8 @@ class LocalCopy(_CachedStorage):
         self.write_now(change)
 
     def write_now(self, change: Write) -> None:
-        what, trial_id, args = change
-        if what == "param":
-            super().set_trial_param(trial_id, *args)
-        elif what == "report":
-            with self._backend.engine.begin() as connection:
-                statements.insert_report(connection, trial_id, *args)
-        elif what == "user_attr":
-            self._backend.set_trial_user_attr(trial_id, *args)
-        else:
-            self._backend.set_trial_system_attr(trial_id, *args)
+        with self._backend.engine.begin() as connection:
+            self.write_all(connection, [change])
         self.apply(change)
 
     def apply(self, change: Write) -> None:
@@ -201,11 +193,11 @@ class LocalCopy(_CachedStorage):
             self.apply(change)
 
     def write_all(self, connection: Any, pending: list[Write]) -> None:
-        """Every write in one transaction, a statement per table, once every trial written is
-        found running (else UpdateFinishedTrialError, and nothing is written)."""
+        """Every write in one transaction, a statement per table, once no trial written is found
+        finished (else UpdateFinishedTrialError, as Optuna's, and nothing is written)."""
         from optuna.distributions import check_distribution_compatibility
 
-        statements.check_running(connection, {trial_id for _, trial_id, _ in pending})
+        statements.check_updatable(connection, {trial_id for _, trial_id, _ in pending})
         params, reports, attrs = [], [], {"user_attr": [], "system_attr": []}  # type: ignore[var-annotated]
         for what, trial_id, args in pending:
             if what == "param":

@@ -1,9 +1,9 @@
 """A running trial's writes as single statements on Optuna's schema (`optuna.storages._rdb.models`).
 
 Optuna's own writes go through its object mapper, reading the trial (and the step, or the
-parameter's earlier distribution) before each: three statements for a report. These write the same
-rows: a report in one statement that writes only while the trial runs; a transaction's parameters in
-one statement and its attributes in one per table, once its trials are found running.
+parameter's earlier distribution) before each: three statements and a transaction for each report.
+These write the same rows: once the trials written are found still open, a transaction's
+parameters in one statement, its reports in one, and its attributes in one per table.
 """
 
 from __future__ import annotations
@@ -19,46 +19,23 @@ if TYPE_CHECKING:
 def not_running(trial_id: int, what: str) -> Exception:
     from optuna.exceptions import UpdateFinishedTrialError
 
-    return UpdateFinishedTrialError(f"trial {trial_id} is no longer running; {what} not written")
+    return UpdateFinishedTrialError(f"trial {trial_id} has finished; {what} not written")
 
 
-def insert_report(connection: Any, trial_id: int, step: int, value: float) -> None:
-    """Write a running trial's report in one statement (Optuna's own write reads the trial and the
-    step first: three statements, each through its object mapper); UpdateFinishedTrialError, as
-    Optuna's, when the trial is no longer running. A step is reported once (`TrialLedger`)."""
-    import sqlalchemy as sa
-    from optuna.storages._rdb import models
-    from optuna.trial import TrialState
-
-    reports = models.TrialIntermediateValueModel.__table__
-    trials = models.TrialModel.__table__
-    stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-    row = sa.select(sa.literal(trial_id, reports.c.trial_id.type),
-                    sa.literal(step, reports.c.step.type),
-                    sa.literal(stored, reports.c.intermediate_value.type),
-                    sa.literal(kind, reports.c.intermediate_value_type.type)).where(
-        sa.exists().where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING))
-    statement = reports.insert().from_select(
-        ["trial_id", "step", "intermediate_value", "intermediate_value_type"], row)
-    if connection.dialect.insert_returning:  # psycopg counts no rows an INSERT ... SELECT wrote
-        written = len(connection.execute(statement.returning(reports.c.trial_id)).all())
-    else:
-        written = connection.execute(statement).rowcount
-    if written != 1:
-        raise not_running(trial_id, f"its report at step {step} is")
-
-
-def check_running(connection: Any, trial_ids: Iterable[int]) -> None:
-    """UpdateFinishedTrialError unless every trial named is running."""
+def check_updatable(connection: Any, trial_ids: Iterable[int]) -> None:
+    """UpdateFinishedTrialError, as Optuna raises it, unless every trial named is still running or
+    waiting (another process may have failed it: a reclaim, a stale heartbeat)."""
     import sqlalchemy as sa
     from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
     trials = models.TrialModel.__table__
     wanted = set(trial_ids)
-    running = set(connection.execute(sa.select(trials.c.trial_id).where(
-        trials.c.trial_id.in_(wanted), trials.c.state == TrialState.RUNNING)).scalars())
-    for trial_id in sorted(wanted - running):
+    which = (trials.c.trial_id == next(iter(wanted)) if len(wanted) == 1  # a trial alone: cached
+             else trials.c.trial_id.in_(wanted))
+    open_ = set(connection.execute(sa.select(trials.c.trial_id).where(
+        which, trials.c.state.in_((TrialState.RUNNING, TrialState.WAITING)))).scalars())
+    for trial_id in sorted(wanted - open_):
         raise not_running(trial_id, "its writes are")
 
 
@@ -89,7 +66,7 @@ def insert_params(connection: Any, rows: list[tuple[int, str, float, BaseDistrib
 
 
 def insert_reports(connection: Any, rows: list[tuple[int, int, float]]) -> None:
-    """Reports of trials found running (`check_running`), in one statement."""
+    """Reports of trials found open (`check_updatable`), in one statement."""
     from optuna.storages._rdb import models
 
     if rows:
