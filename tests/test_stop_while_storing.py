@@ -39,11 +39,11 @@ main()
 
 
 def sigterm_from_storage(where: str, patch: Callable[[Any, str, Any], None]) -> None:
-    """Make SQLite storages send this process SIGTERM once, just as they start writing the first
+    """Make SQLite storages (hpsearch's `LocalCopy`) send this process SIGTERM once, just as they start writing the first
     trial record ("record") or the first finished trial's end ("tell")."""
-    from optuna.storages import RDBStorage
+    from hpsearch.engine.optuna_adapter import LocalCopy
 
-    set_user_attr, set_state = RDBStorage.set_trial_user_attr, RDBStorage.set_trial_state_values
+    set_user_attr, set_state = LocalCopy.set_trial_user_attr, LocalCopy.set_trial_state_values
     sent: list[bool] = []
 
     def stop_once(now: bool) -> None:
@@ -51,17 +51,17 @@ def sigterm_from_storage(where: str, patch: Callable[[Any, str, Any], None]) -> 
             sent.append(True)
             os.kill(os.getpid(), signal.SIGTERM)
 
-    def set_trial_user_attr(self: RDBStorage, trial_id: int, key: str, value: Any) -> None:
+    def set_trial_user_attr(self: LocalCopy, trial_id: int, key: str, value: Any) -> None:
         stop_once(where == "record" and key == "record")
         set_user_attr(self, trial_id, key, value)
 
-    def set_trial_state_values(self: RDBStorage, trial_id: int, state: TrialState,
+    def set_trial_state_values(self: LocalCopy, trial_id: int, state: TrialState,
                                values: Any = None) -> bool:
         stop_once(where == "tell" and state.is_finished())
         return set_state(self, trial_id, state, values)
 
-    patch(RDBStorage, "set_trial_user_attr", set_trial_user_attr)
-    patch(RDBStorage, "set_trial_state_values", set_trial_state_values)
+    patch(LocalCopy, "set_trial_user_attr", set_trial_user_attr)
+    patch(LocalCopy, "set_trial_state_values", set_trial_state_values)
 
 
 def stored() -> list[optuna.trial.FrozenTrial]:
