@@ -39,8 +39,8 @@ main()
 
 
 def sigterm_from_storage(where: str, patch: Callable[[Any, str, Any], None]) -> None:
-    """Make SQLite storages (hpsearch's `LocalCopy`) send this process SIGTERM once, just as they start writing the first
-    trial record ("record") or the first finished trial's end ("tell")."""
+    """Make SQLite storages (hpsearch's `LocalCopy`) send this process SIGTERM once, just as they
+    start writing the first trial record ("record") or the first finished trial's end ("tell")."""
     from hpsearch.engine.optuna_adapter import LocalCopy
 
     set_user_attr, set_state = LocalCopy.set_trial_user_attr, LocalCopy.set_trial_state_values
