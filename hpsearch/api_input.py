@@ -89,7 +89,7 @@ def flags(options: dict[str, Any], definition: type, taken: set[str],
     """A call's keyword flags, checked against the fields of the protocol's definition (less those
     the call takes by name) and their types, with `batch_trials` read as the CLI reads it ("auto"
     or a number). `none_unsets`: None leaves a flag unset, as `load_config` reads it."""
-    from hpsearch.batched.size import parse_batch_trials
+    from hpsearch.study_file import parse_batch_trials
 
     known = {f.name for f in dataclasses.fields(definition)} - taken
     unknown = sorted(set(options) - known)

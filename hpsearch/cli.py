@@ -24,9 +24,7 @@ from hpsearch.cli_options import (
     from_study_file,
     language_options,
     optimizers_option,
-    quiet_optuna,
     storage_option,
-    summary_of,
     table_options,
     user_training_options,
     writing,
@@ -109,7 +107,13 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
          **flags: Any) -> None:
     """Search optimizer x hyperparameters for a task; resumes an unfinished study."""
 
-    from hpsearch.cli_output import Progress, print_table, stopped_line, tune_start_lines
+    from hpsearch.cli_output import (
+        Progress,
+        print_table,
+        quiet_optuna,
+        stopped_line,
+        tune_start_lines,
+    )
     from hpsearch.config import load_config
     from hpsearch.engine.studies import load_existing
     from hpsearch.protocols.tune import run
@@ -202,6 +206,7 @@ def best(study_name: str | None, storage: str | None, fmt: str, for_width: int |
 def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | None,
            reference: str | None) -> None:
     """Write one self-contained HTML report of the studies, and print a summary."""
+    from hpsearch.cli_output import summary_of
     from hpsearch.report.page import render_page
     from hpsearch.report.text import markdown, terminal, to_json
 

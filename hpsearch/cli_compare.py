@@ -13,9 +13,7 @@ from hpsearch.cli_options import (
     from_study_file,
     optimizers_option,
     own_data_options,
-    quiet_optuna,
     storage_option,
-    summary_of,
     user_training_of,
     user_training_options,
 )
@@ -67,7 +65,13 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
             batch_trials: int | None, quiet: bool, **options: Any) -> None:
     """Compare optimizers fairly: equal budgets, re-runs over seeds, scored on the test split,
     repeated over independent studies."""
-    from hpsearch.cli_output import CompareProgress, compare_start_lines, stopped_line
+    from hpsearch.cli_output import (
+        CompareProgress,
+        compare_start_lines,
+        quiet_optuna,
+        stopped_line,
+        summary_of,
+    )
     from hpsearch.optimizers import CLASSIC
     from hpsearch.protocols.compare import compare as run_comparison
     from hpsearch.protocols.compare_config import (

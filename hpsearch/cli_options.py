@@ -1,10 +1,9 @@
 """What the commands share: one-line errors with honest exit codes, the common options, and
-Optuna's log kept quiet unless --debug."""
+writing a command's output to a file or standard output."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -12,12 +11,12 @@ from typing import Any
 
 import click
 
-from hpsearch.batched.size import AUTO_BATCH, parse_batch_trials
 from hpsearch.config import StudyConfig
 from hpsearch.device import PRECISIONS
 from hpsearch.engine.storage import DEFAULT_STORAGE, ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.optimizers import OPTIMIZERS
+from hpsearch.study_file import AUTO_BATCH, BatchTrials, parse_batch_trials
 
 
 class OneLineErrors(click.Group):
@@ -73,12 +72,12 @@ def example(command_line: str) -> str:
     return f"\b\nExample:\n  {command_line}"
 
 
-class BatchTrials(click.ParamType):
+class BatchTrialsParam(click.ParamType):
     """`--batch-trials`: a whole number of trials, or `auto` (measured on the device)."""
 
     name = "N|auto"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> BatchTrials:
         if value == AUTO_BATCH:  # converted already
             return AUTO_BATCH
         try:
@@ -88,7 +87,7 @@ class BatchTrials(click.ParamType):
 
 
 batch_trials_option = click.option(
-    "--batch-trials", type=BatchTrials(),
+    "--batch-trials", type=BatchTrialsParam(),
     help="Trials taken together; those with a vectorised optimizer train as one stacked model "
          "(one forward call per step for all); auto measures a few steps on the device and batches only "
          "where it is faster [default: 1].")
@@ -124,38 +123,6 @@ def echo(text: str, nl: bool = True) -> None:
     """Print the command's output on standard output; a failed write is one line (`writing`)."""
     with writing(None):
         click.echo(text, nl=nl)
-
-
-def summary_of(storage: str | None, names: list[str] | None, reference: str | None = None) -> Any:
-    """The report's plain data of the named studies (all when None); `reference`: the optimizer
-    whose re-runs set each comparison's time-to-target target."""
-    from hpsearch.engine.storage import display, load_studies, storage_url
-    from hpsearch.report.collect import summarise
-
-    return summarise(load_studies(storage, names), display(storage_url(storage)),
-                     reference=reference)
-
-
-def quiet_optuna() -> None:
-    """Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
-    hpsearch's own warnings (a batch that trains one trial at a time, and why) go to stderr as
-    plain lines."""
-    import logging
-
-    import optuna
-
-    debug = click.get_current_context().meta.get("debug")
-    optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
-    logger = logging.getLogger("hpsearch")
-    if not any(isinstance(h, EchoHandler) for h in logger.handlers):  # once per process
-        logger.addHandler(EchoHandler(logging.WARNING))
-
-
-class EchoHandler(logging.Handler):
-    """A log record as one line on stderr, through click (so that tests capture it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        click.echo(self.format(record), err=True)
 
 
 storage_option = click.option(

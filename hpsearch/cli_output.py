@@ -1,8 +1,10 @@
-"""What the commands print while they run and when they end: a live progress line (all
-workers), a comparison's progress by phase, and each optimizer's best."""
+"""What the commands print while they run and when they end: hpsearch's warnings as plain lines
+(Optuna's log kept quiet unless --debug), a live progress line (all workers), a comparison's
+progress by phase, each optimizer's best, and the report's summary of stored studies."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -17,6 +19,36 @@ if TYPE_CHECKING:
 
     from hpsearch.protocols.scale import Share
     from hpsearch.protocols.scale_plan import ScalePlan
+
+
+def summary_of(storage: str | None, names: list[str] | None, reference: str | None = None) -> Any:
+    """The report's plain data of the named studies (all when None); `reference`: the optimizer
+    whose re-runs set each comparison's time-to-target target."""
+    from hpsearch.engine.storage import display, load_studies, storage_url
+    from hpsearch.report.collect import summarise
+
+    return summarise(load_studies(storage, names), display(storage_url(storage)),
+                     reference=reference)
+
+
+def quiet_optuna() -> None:
+    """Trial failures are reported by hpsearch in one line each; Optuna's own log adds tracebacks.
+    hpsearch's own warnings (a batch that trains one trial at a time, and why) go to stderr as
+    plain lines."""
+    import optuna
+
+    debug = click.get_current_context().meta.get("debug")
+    optuna.logging.set_verbosity(optuna.logging.WARNING if debug else optuna.logging.ERROR)
+    logger = logging.getLogger("hpsearch")
+    if not any(isinstance(h, EchoHandler) for h in logger.handlers):  # once per process
+        logger.addHandler(EchoHandler(logging.WARNING))
+
+
+class EchoHandler(logging.Handler):
+    """A log record as one line on stderr, through click (so that tests capture it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
 
 
 def duration(seconds: float) -> str:

@@ -12,12 +12,11 @@ from hpsearch.cli_options import (
     batch_trials_option,
     example,
     optimizers_option,
-    quiet_optuna,
     storage_option,
     user_training_of,
     user_training_options,
 )
-from hpsearch.cli_output import ScaleProgress
+from hpsearch.cli_output import ScaleProgress, quiet_optuna
 from hpsearch.device import DEVICE_CHOICES, PRECISIONS
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError

@@ -8,11 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch.batched.size import check_batch_trials
 from hpsearch.device import PRECISIONS
 from hpsearch.errors import ConfigError, choices
 from hpsearch.space import SearchSpace
-from hpsearch.study_file import BUDGET_KEYS, LANGUAGE_KEYS, USER_KEYS, read_study_file
+from hpsearch.study_file import (
+    BUDGET_KEYS,
+    LANGUAGE_KEYS,
+    USER_KEYS,
+    BatchTrials,
+    check_batch_trials,
+    read_study_file,
+)
 from hpsearch.tasks import get_task
 from hpsearch.tasks.base import Problem
 from hpsearch.tasks.gpt import check_width
@@ -63,7 +69,7 @@ class StudyConfig:
     tokens: int | None = None  # a budget in tokens instead of steps: steps = tokens / (batch x context)
     precision: str = "auto"  # the forward passes' autocast: bf16 on a GPU that has it, else fp32
     compile: bool = False  # the language model's training steps through torch.compile
-    batch_trials: int = 1  # trials taken together, one stacked model where they can; 0: measure
+    batch_trials: BatchTrials = 1  # trials taken together, one stacked model where they can
     user: UserTraining | None = None  # the user's own command or function trains each trial
     source: str = "built-in defaults"
 

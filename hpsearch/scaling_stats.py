@@ -1,11 +1,12 @@
-"""Learning rates that transfer across width and training length: the best learning rate of a sweep, a
-power law across widths (and lengths), its error on the held-out largest width, a prediction for a larger
-run, and the data-equivalent speed-up against a baseline. Learning rates are in decades (log10)."""
+"""Learning rates that transfer across width and training length: the best learning rate of a
+sweep, a power law across widths (and lengths), its error on the held-out largest width and a
+prediction for a larger run. Learning rates are in decades (log10). The checks of plain-number
+input live here too; `curve_stats` (loss-curve speed-ups) uses them."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,17 +17,23 @@ Scale = float | Sequence[float]  # a width, or a tuple such as (width, length)
 _Z90 = 1.6448536269514722  # two-sided 90% normal quantile
 
 
-def _numbers(name: str, values: Sequence[float], positive: bool = False, finite: bool = True) -> np.ndarray:
+def flat_numbers(name: str, values: Sequence[float], positive: bool = False,
+                 finite: bool = True) -> np.ndarray:
+    """`values` as a float array, or a one-line ConfigError naming `name` when it is not a
+    non-empty flat list of positive (`positive`) or finite (`finite`) numbers."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1 or arr.size == 0:
         raise ConfigError(f"{name} must be a non-empty flat list of numbers, got shape {arr.shape}")
-    ok = (arr > 0) & np.isfinite(arr) if positive else np.isfinite(arr) if finite else np.ones(arr.size, bool)
+    ok = ((arr > 0) & np.isfinite(arr) if positive
+          else np.isfinite(arr) if finite else np.ones(arr.size, bool))
     if not ok.all():
-        raise ConfigError(f"{name} must be {'positive' if positive else 'finite'}, got {arr[~ok][0]:g}")
+        raise ConfigError(
+            f"{name} must be {'positive' if positive else 'finite'}, got {arr[~ok][0]:g}")
     return arr
 
 
-def _same_length(**sizes: int) -> None:
+def same_length(**sizes: int) -> None:
+    """A one-line ConfigError naming each list's length when they are not all equal."""
     if len(set(sizes.values())) > 1:
         raise ConfigError("lengths differ: " + ", ".join(f"{k} has {v}" for k, v in sizes.items()))
 
@@ -34,9 +41,10 @@ def _same_length(**sizes: int) -> None:
 def _points(xs: Sequence[Scale]) -> np.ndarray:
     rows = [tuple(x) if isinstance(x, Sequence | np.ndarray) else (x,) for x in xs]
     if not rows or len({len(r) for r in rows}) != 1 or not rows[0]:
-        raise ConfigError(f"every point needs the same number (one or more) of scale variables, got "
-                          f"{', '.join(str(n) for n in sorted({len(r) for r in rows}))}")
-    return _numbers("scale variables", [v for r in rows for v in r], positive=True).reshape(len(rows), -1)
+        raise ConfigError(f"every point needs the same number (one or more) of scale variables, "
+                          f"got {', '.join(str(n) for n in sorted({len(r) for r in rows}))}")
+    values = [v for r in rows for v in r]
+    return flat_numbers("scale variables", values, positive=True).reshape(len(rows), -1)
 
 
 @dataclass(frozen=True)
@@ -64,13 +72,14 @@ def _vertex(x: np.ndarray, y: np.ndarray) -> tuple[float, bool]:
     return float(np.clip(-c1 / (2.0 * c2), x[window[0]], x[window[-1]])), False
 
 
-def best_lr(lrs: Sequence[float], losses: Sequence[float], seeds: Sequence[Hashable], draws: int = 1000,
-            seed: int = 0) -> BestLR:
-    """The best learning rate of a sweep (one entry per run), with its bootstrap uncertainty over seeds and
-    90% interval in decades. A learning rate where any seed diverged (nan or inf loss) is left out."""
-    lr = _numbers("lrs", lrs, positive=True)
-    loss = _numbers("losses", losses, finite=False)
-    _same_length(lrs=lr.size, losses=loss.size, seeds=len(seeds))
+def best_lr(lrs: Sequence[float], losses: Sequence[float], seeds: Sequence[Hashable],
+            draws: int = 1000, seed: int = 0) -> BestLR:
+    """The best learning rate of a sweep (one entry per run), with its bootstrap uncertainty over
+    seeds and 90% interval in decades. A learning rate where any seed diverged (nan or inf loss)
+    is left out."""
+    lr = flat_numbers("lrs", lrs, positive=True)
+    loss = flat_numbers("losses", losses, finite=False)
+    same_length(lrs=lr.size, losses=loss.size, seeds=len(seeds))
     if draws < 1:
         raise ConfigError(f"draws must be at least 1, got {draws}")
     grid, row = np.unique(lr, return_inverse=True)
@@ -81,11 +90,13 @@ def best_lr(lrs: Sequence[float], losses: Sequence[float], seeds: Sequence[Hasha
     seen = np.zeros(table.shape, dtype=bool)
     for r, s, value in zip(row, seeds, loss, strict=True):
         if seen[r, ids[s]]:
-            raise ConfigError(f"two runs at lr={grid[r]:g} with seed {s!r}: give each seed once per lr")
+            raise ConfigError(
+                f"two runs at lr={grid[r]:g} with seed {s!r}: give each seed once per lr")
         table[r, ids[s]], seen[r, ids[s]] = value, True
     diverged = np.any(seen & ~np.isfinite(table), axis=1)
     if diverged.all():
-        raise HpsearchError(f"every learning rate from {grid[0]:g} to {grid[-1]:g} diverged: sweep lower")
+        raise HpsearchError(
+            f"every learning rate from {grid[0]:g} to {grid[-1]:g} diverged: sweep lower")
     present = seen & ~diverged[:, None]
     values, x = np.where(present, table, 0.0), np.log10(grid)
     # How often each seed is drawn when the seeds are resampled with replacement; row 0 is the data.
@@ -95,20 +106,24 @@ def best_lr(lrs: Sequence[float], losses: Sequence[float], seeds: Sequence[Hasha
         curves = (weights @ values.T) / (weights @ present.T)  # nan where no drawn seed ran
     mean, (best, at_edge) = curves[0], _vertex(x, curves[0])
     boot = np.array([v for v in (_vertex(x, curve)[0] for curve in curves[1:]) if math.isfinite(v)])
-    # Grid resolution: the vertex is known to about a quarter step, even when the seeds agree exactly.
+    # Grid resolution: the vertex is known to about a quarter step, even when the seeds
+    # agree exactly.
     i = int(np.nanargmin(mean))
     floor = float(np.median(np.diff(x[max(0, i - 2):i + 3]))) / 4.0 / math.sqrt(3.0)
     low, high = np.percentile(boot, [5.0, 95.0]) if boot.size else (best, best)
     sigma = max(float(np.std(boot, ddof=1)) if boot.size > 1 else 0.0, floor)
-    return BestLR(log_lr=best, lr=float(10**best), sigma=sigma, low=min(float(low), best - _Z90 * floor),
+    return BestLR(log_lr=best, lr=float(10**best), sigma=sigma,
+                  low=min(float(low), best - _Z90 * floor),
                   high=max(float(high), best + _Z90 * floor),
-                  at_edge=at_edge, lrs=tuple(float(v) for v in grid), losses=tuple(float(v) for v in mean))
+                  at_edge=at_edge, lrs=tuple(float(v) for v in grid),
+                  losses=tuple(float(v) for v in mean))
 
 
 @dataclass(frozen=True)
 class Prediction:
     log_lr: float  # predicted best log10 lr
-    low: float  # two-sided interval of the true best log10 lr there (the fitted line's, not a new run's)
+    # Two-sided interval of the true best log10 lr there (the fitted line's, not a new run's).
+    low: float
     high: float
     se: float  # standard error of log_lr, in decades
     level: float
@@ -132,13 +147,15 @@ class PowerLaw:
     student_t: bool  # the scale was estimated from the residuals, so intervals use Student-t
 
     def predict(self, x: Scale, level: float = 0.9) -> Prediction:
-        """The predicted best learning rate at `x` (e.g. 1024 or (1024, 8)) with a `level` interval for
-        the true best learning rate there, including the uncertainty of the fitted coefficients."""
+        """The predicted best learning rate at `x` (e.g. 1024 or (1024, 8)) with a `level`
+        interval for the true best learning rate there, including the uncertainty of the fitted
+        coefficients."""
         if not 0.0 < level < 1.0:
             raise ConfigError(f"level must lie strictly between 0 and 1, got {level}")
         point = np.log10(_points([x])[0])
         if point.size != len(self.exponents):
-            raise ConfigError(f"the fit has {len(self.exponents)} scale variable(s), got {point.size}")
+            raise ConfigError(
+                f"the fit has {len(self.exponents)} scale variable(s), got {point.size}")
         row = np.concatenate(([1.0], point))
         centre = float(row @ np.array((self.intercept, *self.exponents)))
         se = math.sqrt(max(float(row @ np.array(self.covariance) @ row), 0.0))
@@ -146,25 +163,29 @@ class PowerLaw:
 
         p = (1.0 + level) / 2.0
         half = se * float(stdtrit(self.n_points - row.size, p) if self.student_t else ndtri(p))
-        return Prediction(log_lr=centre, low=centre - half, high=centre + half, se=se, level=level,
-                          lr=10**centre, lr_low=10 ** (centre - half), lr_high=10 ** (centre + half))
+        return Prediction(log_lr=centre, low=centre - half, high=centre + half, se=se,
+                          level=level, lr=10**centre, lr_low=10 ** (centre - half),
+                          lr_high=10 ** (centre + half))
 
 
 def fit_power_law(xs: Sequence[Scale], log_lrs: Sequence[float],
                   sigmas: Sequence[float] | None = None) -> PowerLaw:
-    """The power law of the best learning rate over `xs` (widths, or (width, length) tuples). `sigmas`
-    (decades) weight the points, inflated when the fit is worse; without them the residuals set the scale."""
+    """The power law of the best learning rate over `xs` (widths, or (width, length) tuples).
+    `sigmas` (decades) weight the points, inflated when the fit is worse; without them the
+    residuals set the scale."""
     logs = np.log10(_points(xs))
-    y = _numbers("log_lrs", log_lrs)
-    s = np.ones(y.size) if sigmas is None else _numbers("sigmas", sigmas, positive=True)
-    _same_length(xs=logs.shape[0], log_lrs=y.size, **({} if sigmas is None else {"sigmas": s.size}))
+    y = flat_numbers("log_lrs", log_lrs)
+    s = np.ones(y.size) if sigmas is None else flat_numbers("sigmas", sigmas, positive=True)
+    same_length(xs=logs.shape[0], log_lrs=y.size, **({} if sigmas is None else {"sigmas": s.size}))
     n, p = logs.shape[0], logs.shape[1] + 1
     if n < p + 1:
-        raise ConfigError(f"a power law in {p - 1} scale variable(s) needs at least {p + 1} points, got {n}")
+        raise ConfigError(
+            f"a power law in {p - 1} scale variable(s) needs at least {p + 1} points, got {n}")
     design = np.column_stack([np.ones(n), logs])
     weighted = design / s[:, None]
     if np.linalg.matrix_rank(weighted) < p:
-        raise ConfigError("a scale variable is constant or moves with another: its exponent cannot be fitted")
+        raise ConfigError(
+            "a scale variable is constant or moves with another: its exponent cannot be fitted")
     coef = np.linalg.lstsq(weighted, y / s, rcond=None)[0]
     resid, dof = y - design @ coef, n - p
     ratio = float(np.sum((resid / s) ** 2)) / dof
@@ -174,7 +195,8 @@ def fit_power_law(xs: Sequence[Scale], log_lrs: Sequence[float],
                     intercept_se=float(ses[0]), exponent_ses=tuple(float(v) for v in ses[1:]),
                     residual_sd=math.sqrt(float(np.sum(resid**2)) / dof),
                     chi2_ratio=math.nan if sigmas is None else ratio, n_points=n,
-                    covariance=tuple(tuple(float(v) for v in r) for r in cov), student_t=sigmas is None)
+                    covariance=tuple(tuple(float(v) for v in r) for r in cov),
+                    student_t=sigmas is None)
 
 
 @dataclass(frozen=True)
@@ -188,11 +210,13 @@ class HeldOut:
 
 def held_out_error(xs: Sequence[Scale], log_lrs: Sequence[float],
                    sigmas: Sequence[float] | None = None) -> HeldOut:
-    """How far, in decades, a fit on the smaller widths misses the best learning rate at the largest
-    width (all its lengths): predicted minus measured per held-out point, and their mean absolute error."""
+    """How far, in decades, a fit on the smaller widths misses the best learning rate at the
+    largest width (all its lengths): predicted minus measured per held-out point, and their mean
+    absolute error."""
     raw = _points(xs)
-    y = _numbers("log_lrs", log_lrs)
-    _same_length(xs=raw.shape[0], log_lrs=y.size, **({} if sigmas is None else {"sigmas": len(sigmas)}))
+    y = flat_numbers("log_lrs", log_lrs)
+    same_length(xs=raw.shape[0], log_lrs=y.size,
+                **({} if sigmas is None else {"sigmas": len(sigmas)}))
     width = float(raw[:, 0].max())
     held, rest = np.flatnonzero(raw[:, 0] == width), np.flatnonzero(raw[:, 0] != width)
     if np.unique(raw[rest, 0]).size < 3:
@@ -202,98 +226,5 @@ def held_out_error(xs: Sequence[Scale], log_lrs: Sequence[float],
                         None if sigmas is None else [sigmas[int(i)] for i in rest])
     points = tuple(tuple(float(v) for v in raw[i]) for i in held)
     errors = tuple(fit.predict(pt).log_lr - float(y[i]) for pt, i in zip(points, held, strict=True))
-    return HeldOut(width=width, points=points, errors=errors, mean_abs_error=float(np.mean(np.abs(errors))),
-                   fit=fit)
-
-
-@dataclass(frozen=True)
-class LossCurve:
-    """A baseline's final loss against training length: L(D) = a * D**(-b) + c."""
-
-    a: float
-    b: float
-    c: float  # the loss an endless run would approach
-
-    def length_for(self, loss: float) -> float:
-        """The training length the baseline needs to reach `loss`; inf when `loss` is at or below c."""
-        return math.inf if loss <= self.c else float((self.a / (loss - self.c)) ** (1.0 / self.b))
-
-
-def _fit_curve(lengths: np.ndarray, losses: np.ndarray, polish: bool = True) -> LossCurve:
-    ref = float(np.exp(np.mean(np.log(lengths))))  # fit in D / ref, so a stays near the losses' size
-    t = np.log(lengths / ref)
-    low, span = float(losses.min()), float(np.ptp(losses)) or 1.0  # equal losses fail the slope test below
-    # Profile c = low - span * 10**u on a grid, a line through log(L - c) against log D giving a and b,
-    # scored in loss units (where the noise lives); then polish all three from the best.
-    us = np.linspace(-4.0, 3.0, 141)
-    cs = (low - span * 10**us)[:, None]
-    z, tc = np.log(losses - cs), t - t.mean()
-    slope = (z @ tc) / (tc @ tc)
-    icpt = z.mean(axis=1) - slope * t.mean()
-    sse = np.sum((np.exp(icpt[:, None] + slope[:, None] * t) + cs - losses) ** 2, axis=1)
-    sse[slope >= 0] = np.inf
-    j = int(np.argmin(sse))
-    if not np.isfinite(sse[j]):
-        raise HpsearchError("the baseline's loss does not fall with training length: no curve to fit")
-    if not polish:  # a bootstrap draw: the profile's best is close enough, and 20x cheaper
-        return LossCurve(a=math.exp(icpt[j]) * ref ** -float(slope[j]), b=-float(slope[j]),
-                         c=float(cs[j, 0]))
-    from scipy.optimize import least_squares
-
-    def residuals(q: np.ndarray) -> np.ndarray:
-        return np.exp(q[0] - np.exp(q[1]) * t) + low - span * 10 ** q[2] - losses
-
-    start = np.array([icpt[j], math.log(-slope[j]), us[j]])
-    # A polish from a good start: capped, as a near-flat curve can take it hundreds of steps.
-    sol = least_squares(residuals, start, bounds=([-np.inf, -np.inf, -8.0], [np.inf, np.inf, 4.0]),
-                        max_nfev=40)
-    q = sol.x if np.all(np.isfinite(sol.x)) and 2.0 * sol.cost <= sse[j] else start
-    b = math.exp(q[1])
-    return LossCurve(a=math.exp(q[0]) * ref**b, b=b, c=low - span * 10 ** float(q[2]))
-
-
-def saturating_power_law(lengths: Sequence[float], losses: Sequence[float]) -> LossCurve:
-    """The baseline's loss curve L(D) = a * D**(-b) + c from its final loss at 4 or more training
-    lengths (a length may repeat, once per seed)."""
-    d = _numbers("lengths", lengths, positive=True)
-    loss = _numbers("losses", losses)
-    _same_length(lengths=d.size, losses=loss.size)
-    if np.unique(d).size < 4:
-        raise ConfigError(f"not estimated: needs 4 lengths, got {np.unique(d).size}")
-    return _fit_curve(d, loss)
-
-
-def data_equivalent_speedup(curve: LossCurve, loss: float, length: float) -> float:
-    """How many times longer than `length` the baseline must train to reach the `loss` another optimizer
-    reached at `length`: above 1 when the other is better, below 1 when worse, inf below the asymptote."""
-    if not (math.isfinite(loss) and length > 0 and math.isfinite(length)):
-        raise ConfigError(f"loss must be finite and length positive, got loss={loss}, length={length}")
-    return curve.length_for(loss) / length
-
-
-def speedup_interval(baseline: Mapping[float, Sequence[float]], other: Sequence[float], length: float,
-                     draws: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """(median, low, high) of the data-equivalent speed-up, 90% by bootstrap over the baseline's seeds at
-    each training length and the other optimizer's seeds at `length`; deterministic for a given `seed`.
-    With three seeds a side it is too narrow (it covers about two times in three); eight do much better."""
-    lengths = _numbers("baseline lengths", list(baseline), positive=True)
-    if lengths.size < 4:
-        raise ConfigError(f"not estimated: needs 4 lengths, got {lengths.size}")
-    runs = [_numbers(f"baseline losses at length {k:g}", v) for k, v in baseline.items()]
-    mine = _numbers("other losses", other)
-    if draws < 1 or not (length > 0 and math.isfinite(length)):
-        raise ConfigError(f"draws must be at least 1 and length positive, got draws={draws}, length={length}")
-    rng = np.random.default_rng(seed)
-    out = np.full(draws, math.nan)
-    for i in range(draws):
-        means = np.array([v[rng.integers(0, v.size, v.size)].mean() for v in runs])
-        target = float(mine[rng.integers(0, mine.size, mine.size)].mean())
-        try:
-            out[i] = _fit_curve(lengths, means, polish=False).length_for(target) / length
-        except HpsearchError:  # this draw's losses do not fall with length: it has no curve
-            continue
-    out = out[~np.isnan(out)]
-    if out.size == 0:
-        raise HpsearchError("no bootstrap draw gave a loss curve that falls with training length")
-    median, low, high = np.percentile(out, [50.0, 5.0, 95.0], method="inverted_cdf")
-    return float(median), float(low), float(high)
+    return HeldOut(width=width, points=points, errors=errors,
+                   mean_abs_error=float(np.mean(np.abs(errors))), fit=fit)

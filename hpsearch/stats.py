@@ -17,9 +17,9 @@ from hpsearch.record import sign as direction_sign
 
 WIN_PROBABILITY = 0.95
 TIE_PROBABILITY = 0.05
-# Resampled means of the same numbers summed in another order can differ in the last bits:
-# those count as tied.
-_TIE_RTOL = 1e-12
+# Two means (or medians) within this relative tolerance count as tied: the same numbers summed in
+# another order can differ in the last bits.
+TIE_RTOL = 1e-12
 
 
 def derive_seed(*parts: int) -> int:
@@ -79,7 +79,7 @@ def probability_best(runs: Mapping[str, Sequence[float]], direction: str, draws:
         picks = rng.integers(0, scores.size, size=(draws, scores.size))
         means[:, column] = scores[picks].mean(axis=1)
     best = means.max(axis=1, keepdims=True)
-    winners = np.isclose(means, best, rtol=_TIE_RTOL, atol=0.0)
+    winners = np.isclose(means, best, rtol=TIE_RTOL, atol=0.0)
     credit = (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
     won = dict(zip(present, credit.tolist(), strict=True))
     return {name: float(won.get(name, 0.0)) for name in names}

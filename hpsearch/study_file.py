@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from hpsearch.batched.size import parse_batch_trials
 from hpsearch.errors import ConfigError, choices
 from hpsearch.tasks.spreadsheet import READING_KEYS
 from hpsearch.user_training.definition import split_command
@@ -44,6 +43,34 @@ USER_KEYS = {"command": "command", "train": "function", "metric_regex": "metric_
              "grace_seconds": "grace_seconds", "reads_config": "reads_config",
              "gpus_per_trial": "gpus_per_trial"}
 FILE_KEYS = set(FILE_TYPES)
+
+AUTO_BATCH: Literal["auto"] = "auto"  # `--batch-trials auto`: the batch size is measured on the device
+BatchTrials = int | Literal["auto"]  # trials per batch as a definition holds it until measured
+
+
+def parse_batch_trials(value: object, where: str = "") -> BatchTrials:
+    """`batch_trials` as a user gives it (`--batch-trials N|auto`, a study file's `batch_trials`,
+    the keyword): a positive whole number, or "auto"; `where` names the file it came from."""
+    if value == AUTO_BATCH:
+        return AUTO_BATCH
+    # ASCII digits only: `str.isdigit` also takes "²", which `int` refuses.
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isascii() \
+            or not str(value).isdigit() or int(value) < 1:
+        raise ConfigError(f"batch_trials '{value}'{where} is neither a positive whole number nor auto")
+    return int(value)
+
+
+def measured_batch_trials(value: BatchTrials) -> int:
+    """The trials a run takes together: "auto" is measured before the first is taken."""
+    if value == AUTO_BATCH:
+        raise ValueError("batch_trials 'auto' must be measured before trials are taken")
+    return value
+
+
+def check_batch_trials(value: object) -> None:
+    """What a definition holds: a positive number, or `AUTO_BATCH` still to be measured."""
+    if value != AUTO_BATCH and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ConfigError(f"batch_trials must be a positive whole number or auto; got {value!r}")
 
 
 def typed(key: str, value: Any, path: Path) -> Any:

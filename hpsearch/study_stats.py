@@ -15,10 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hpsearch.record import sign as direction_sign
-from hpsearch.stats import TIE_PROBABILITY, WIN_PROBABILITY
-
-# Medians of the same numbers summed in another order can differ in the last bits: those count as tied.
-_TIE_RTOL = 1e-12
+from hpsearch.stats import TIE_PROBABILITY, TIE_RTOL, WIN_PROBABILITY
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ def _standing(means: np.ndarray, names: list[str]) -> tuple[list[frozenset[str]]
         have = np.flatnonzero(~np.isnan(means[:, r]))
         col = means[have, r]
         for i, value in zip(have, col, strict=True):
-            tied = np.isclose(col, value, rtol=_TIE_RTOL, atol=0.0)
+            tied = np.isclose(col, value, rtol=TIE_RTOL, atol=0.0)
             ranks[i, r] = 1.0 + float(((col > value) & ~tied).sum()) + (float(tied.sum()) - 1.0) / 2.0
         best.append(frozenset(names[i] for i in have if ranks[i, r] == ranks[have, r].min()))
     return best, ranks
@@ -135,7 +132,7 @@ def two_level_verdict(runs: Mapping[str, Sequence[Sequence[float]]], direction: 
     best_in, ranks = _standing(means, names)
     wins = {name: sum(name in best for best in best_in) for name in names}
     drawn = _bootstrap(table, studies, draws, seed)
-    winners = np.isclose(drawn, drawn.max(axis=1, keepdims=True), rtol=_TIE_RTOL, atol=0.0)
+    winners = np.isclose(drawn, drawn.max(axis=1, keepdims=True), rtol=TIE_RTOL, atol=0.0)
     p = dict(zip(names, (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0).tolist(), strict=True))
     low = np.quantile(drawn, (1.0 - level) / 2.0, axis=0, method="lower")  # no interpolation: -inf is
     high = np.quantile(drawn, (1.0 + level) / 2.0, axis=0, method="higher")  # a value, not a nan maker

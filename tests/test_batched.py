@@ -14,7 +14,7 @@ import torch
 
 from hpsearch.batched.fit import BatchedFit, Member
 from hpsearch.batched.stacked import NotBatchable
-from hpsearch.batched.vector_adam import VECTORISED
+from hpsearch.batched.vector_optimizers import VECTORISED
 from hpsearch.space import SearchSpace, TrialConfig, suggest
 from hpsearch.tasks import get_task
 from hpsearch.train import DeviceData, EpochResult, fit

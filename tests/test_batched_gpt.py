@@ -16,7 +16,7 @@ from hpsearch.batched.fit import Member
 from hpsearch.batched.lm import BatchedLMFit
 from hpsearch.batched.stacked import StackedModel
 from hpsearch.batched.stacked_gpt import StackedGPT, stack
-from hpsearch.batched.vector_adam import VECTORISED
+from hpsearch.batched.vector_optimizers import VECTORISED
 from hpsearch.optimizers import get_spec
 from hpsearch.space import SearchSpace, TrialConfig, suggest
 from hpsearch.tasks.gpt import gpt

@@ -1,7 +1,8 @@
 """The house stays level: an AST walk over hpsearch/ on every run, with no allow-list.
 
 Imports run downwards through the layers (imports inside functions and under `if TYPE_CHECKING:`
-count), there is no import circle, no module is over 300 lines, no underscore name is imported from
+count), there is no import circle, no module is over 500 lines (300 is a guide: a module is split
+by job, never to meet a number) and no function over 80, no underscore name is imported from
 another module, and Optuna's private API is used in one adapter module only.
 """
 
@@ -14,15 +15,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hpsearch"
-MAX_LINES = 300
+MAX_LINES = 500
+MAX_FUNCTION_LINES = 80  # where a reader loses the thread
 ADAPTER = "hpsearch.engine.optuna_adapter"
 # Lowest first; a module may import its own layer and the layers below it. The package's face
 # (`hpsearch/__init__.py`, the public API) re-exports and is not a room.
 LAYERS = (
     ("errors", ("hpsearch.errors", "hpsearch.client")),
     ("record", ("hpsearch.record",)),
-    ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats", "hpsearch.study_stats")),
-    ("space and registries", ("hpsearch.muon", "hpsearch.optimizer_spec", "hpsearch.optimizers",
+    ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats", "hpsearch.curve_stats",
+                    "hpsearch.study_stats")),
+    ("space and registries", ("hpsearch.muon", "hpsearch.optimizers",
                               "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
                               "hpsearch.export", "hpsearch.export_frameworks")),
     ("tasks", ("hpsearch.tasks", "hpsearch.models")),
@@ -178,9 +181,18 @@ def test_no_import_circle() -> None:
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_no_module_is_over_300_lines(module: str) -> None:
+def test_no_module_is_over_500_lines(module: str) -> None:
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines"
+
+
+def test_no_function_is_over_80_lines() -> None:
+    long = [f"{module}:{node.lineno} {node.name} has {node.end_lineno - node.lineno + 1} lines"
+            for module, path in MODULES.items()
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, "\n".join(long)
 
 
 def test_no_underscore_name_is_imported_from_another_module() -> None:

@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizer_spec import plain_args
-from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec
+from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, plain_args
 from hpsearch.protocols import lr_find
 from hpsearch.protocols.lr_find import RangeTest, narrow_space, narrowed_ranges, range_test
 from hpsearch.report import lr_find_page as range_test_page

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch.batched.fit import BatchedFit, Member
 from hpsearch.batched.lm import BatchedLMFit
-from hpsearch.batched.vector_adam import VECTORISED
+from hpsearch.batched.vector_optimizers import VECTORISED
 from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.space import TrialConfig
 from hpsearch.train import fit

@@ -20,8 +20,7 @@ from hpsearch.batched.mixed import Kind
 from hpsearch.batched.roled import RoledOptimizer
 from hpsearch.batched.stacked import NotBatchable
 from hpsearch.batched.stacked_gpt import stack
-from hpsearch.batched.vector_adam import VECTORISED
-from hpsearch.batched.vector_optim import ParamRole, gradient
+from hpsearch.batched.vector_optimizers import VECTORISED, ParamRole, gradient
 from hpsearch.muon import split_for_muon
 from hpsearch.optimizers import build, get_spec
 from hpsearch.param_groups import embedding_ids, is_decayed, width_scaled_ids

@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.batched.vector_adam import VECTORISED
-from hpsearch.batched.vector_optim import ParamRole, VectorOptimizer, gradient
+from hpsearch.batched.vector_optimizers import VECTORISED, ParamRole, VectorOptimizer, gradient
 
 if TYPE_CHECKING:
     import torch

@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.batched.mixed import Kind, MixedOptimizer, Segment, views
-from hpsearch.batched.vector_adam import VECTORISED
-from hpsearch.batched.vector_optim import ParamRole
+from hpsearch.batched.vector_optimizers import VECTORISED, ParamRole
 
 if TYPE_CHECKING:
     import torch

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 # Called under the lock: None to take a trial (enqueued or new), else why there is none to take.
 Chooser = Callable[["optuna.Study"], "str | None"]
 DONE = "done"
-BLOCKED = "blocked"  # what is left waits on trials other processes are running
 
 
 class StudyLock:
@@ -69,6 +68,29 @@ def below_total(total: int) -> Chooser:
 
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         return DONE if len(study.get_trials(deepcopy=False, states=states)) >= total else None
+
+    return choose
+
+
+def from_plan(next_of: Callable[[optuna.Study, list[optuna.trial.FrozenTrial]], Any]) -> Chooser:
+    """A planned protocol's rule (`compare`, `scale`): a trial a killed run left enqueued is taken
+    first; else `next_of(study, trials)` is enqueued and taken (anything with `params` and
+    `attrs`), or its answer given: DONE for None, or its reason (what is left waits on another
+    process's trials)."""
+
+    def choose(study: optuna.Study) -> str | None:
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)  # one read: this runs for every trial taken
+        if any(t.state == TrialState.WAITING for t in trials):
+            return None
+        found = next_of(study, trials)
+        if found is None or isinstance(found, str):
+            return found or DONE
+        with warnings.catch_warnings():  # torch's defaults may sit outside a narrowed range
+            warnings.simplefilter("ignore")
+            study.enqueue_trial(found.params, user_attrs=found.attrs, skip_if_exists=False)
+        return None
 
     return choose
 

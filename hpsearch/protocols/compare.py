@@ -16,16 +16,14 @@ rerun) and, for re-runs, `seed_index`, `rerun_of` and `seed`. Every trial also r
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.batched.size import AUTO_BATCH
 from hpsearch.config import StudyConfig
 from hpsearch.engine.batch import measured_batch
-from hpsearch.engine.budget import DONE, Chooser, StudyLock
+from hpsearch.engine.budget import Chooser, StudyLock, from_plan
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
 from hpsearch.engine.runner import FailureLimit, run_trials
@@ -42,6 +40,7 @@ from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.compare_config import CompareConfig
 from hpsearch.protocols.compare_plan import next_trial
 from hpsearch.stats import derive_seed
+from hpsearch.study_file import AUTO_BATCH, measured_batch_trials
 from hpsearch.tasks.prepare import PreparedTask
 from hpsearch.train import steps_due
 
@@ -51,26 +50,10 @@ if TYPE_CHECKING:
 
 
 def next_from_plan(config: CompareConfig, study_config: StudyConfig) -> Chooser:
-    """The protocol's rule under the study's lock: enqueue the plan's next trial and take it (or
-    one a killed run left enqueued); DONE when the plan is done, BLOCKED while what is left waits
-    on another process."""
-
-    def choose(study: optuna.Study) -> str | None:
-        from optuna.trial import TrialState
-
-        trials = study.get_trials(deepcopy=False)  # one read: this runs for every trial taken
-        if any(t.state == TrialState.WAITING for t in trials):
-            return None
-        found = next_trial(trials, study_config.space, config.budget,
-                           config.seeds, int(study_config.seed or 0), record.direction_of(study))
-        if found is None or isinstance(found, str):
-            return found or DONE
-        with warnings.catch_warnings():  # torch's defaults may sit outside a narrowed range
-            warnings.simplefilter("ignore")
-            study.enqueue_trial(found.params, user_attrs=found.attrs, skip_if_exists=False)
-        return None
-
-    return choose
+    """The comparison's plan for one task's study, taken under its lock (`budget.from_plan`)."""
+    return from_plan(lambda study, trials: next_trial(
+        trials, study_config.space, config.budget, config.seeds, int(study_config.seed or 0),
+        record.direction_of(study)))
 
 
 @dataclass(frozen=True)
@@ -99,7 +82,8 @@ def open_task(config: CompareConfig, study_config: StudyConfig, prepared: Prepar
                           study_config.batch_size, seed, device, score_test=True, pruning=False,
                           eval_every=study_config.eval_every,
                           precision=autocast_dtype(device, study_config.precision),
-                          compile_model=study_config.compile, batch_trials=config.batch_trials)
+                          compile_model=study_config.compile,
+                          batch_trials=measured_batch_trials(config.batch_trials))
     return TaskStudy(study, objective)
 
 

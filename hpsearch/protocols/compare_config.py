@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch import record
-from hpsearch.batched.size import check_batch_trials
 from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
 from hpsearch.errors import ConfigError, StudyMismatchError, choices
 from hpsearch.optimizers import CLASSIC
 from hpsearch.stats import derive_seed
+from hpsearch.study_file import BatchTrials, check_batch_trials
 from hpsearch.tasks import TASKS, get_task
 from hpsearch.tasks.spreadsheet import READING_KEYS
 from hpsearch.user_training.definition import UserTraining
@@ -49,7 +49,7 @@ class CompareConfig:
     encoding: str | None = None
     sheet: str | None = None
     context: int | None = None  # the language model's window, instead of its study file's
-    batch_trials: int = 1  # consecutive slots of the plan taken together; 0: auto
+    batch_trials: BatchTrials = 1  # consecutive slots of the plan taken together
     user: UserTraining | None = None  # the user's own command or function instead of a task
     # Per study, task after task within it: study 1 of every task first, so that a comparison
     # made before repeated studies existed is study 1 and keeps its names and seeds.

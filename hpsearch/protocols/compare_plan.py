@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpsearch import record
+from hpsearch.protocols.plan import BLOCKED, NextTrial
 from hpsearch.space import SearchSpace, default_params
 from hpsearch.stats import derive_seed
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 PHASES = ("default", "search", "rerun")
 RERUN_SEED_STREAM = 1  # re-run seeds come from their own stream of --seed: never a search seed
-BLOCKED = "blocked"  # what is left waits on search trials other processes are running
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,6 @@ class Slot:
     phase: str
     optimizer: str
     seed_index: int | None = None
-
-
-@dataclass(frozen=True)
-class NextTrial:
-    """The trial to enqueue for a slot: its parameters and its user attributes."""
-
-    slot: Slot
-    params: dict[str, Any]
-    attrs: dict[str, Any]
 
 
 def plan(optimizers: Sequence[str], budget: int, seeds: int) -> list[Slot]:
@@ -100,9 +91,9 @@ def next_trial(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace, b
             continue
         role = {record.PHASE: slot.phase, record.OPTIMIZER: slot.optimizer}
         if slot.phase == "default":
-            return NextTrial(slot, default_params(slot.optimizer, space), role)
+            return NextTrial(default_params(slot.optimizer, space), role)
         if slot.phase == "search":
-            return NextTrial(slot, {record.OPTIMIZER: slot.optimizer}, role)
+            return NextTrial({record.OPTIMIZER: slot.optimizer}, role)
         if any(slot_of(t) == Slot("search", slot.optimizer)
                and record.outcome(t) in ("running", "waiting") for t in trials):
             blocked = True  # its best configuration is not known yet
@@ -112,7 +103,7 @@ def next_trial(trials: Sequence[optuna.trial.FrozenTrial], space: SearchSpace, b
             continue  # every search trial diverged or failed: nothing to re-run
         index = list(space.optimizers).index(slot.optimizer)
         rerun_seed = derive_seed(seed, RERUN_SEED_STREAM, index, int(slot.seed_index or 0))
-        return NextTrial(slot, dict(best.params), {
+        return NextTrial(dict(best.params), {
             **role, record.SEED_INDEX: slot.seed_index, record.RERUN_OF: best.number,
             record.SEED: rerun_seed})
     return BLOCKED if blocked else None

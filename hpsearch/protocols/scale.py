@@ -15,18 +15,19 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.batched.size import AUTO_BATCH
 from hpsearch.engine.batch import measured_batch
-from hpsearch.engine.budget import DONE, Chooser, StudyLock
+from hpsearch.engine.budget import Chooser, StudyLock, from_plan
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together
 from hpsearch.engine.runner import run_trials
 from hpsearch.engine.studies import check_study, load_existing, make_sampler, open_study, record_run
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
+from hpsearch.protocols.plan import NextTrial
 from hpsearch.protocols.scale_config import FIXED, ScaleConfig, width_builder
 from hpsearch.protocols.scale_plan import ScalePlan, next_trial
 from hpsearch.space import SearchSpace
+from hpsearch.study_file import AUTO_BATCH, measured_batch_trials
 from hpsearch.tasks.mup import build_at_width
 from hpsearch.tasks.prepare import LanguageModel, PreparedTask, prepare_task
 
@@ -82,23 +83,15 @@ class ScaleObjective(Objective):
 
 
 def next_from_plan(plan: ScalePlan, space: SearchSpace) -> Chooser:
-    def choose(study: optuna.Study) -> str | None:
-        import warnings
+    """The sweep's plan, taken under the study's lock (`budget.from_plan`), each run's parameters
+    those its study draws."""
 
-        from optuna.trial import TrialState
+    def next_of(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> Any:
+        found = next_trial(trials, plan)
+        return replace(found, params=drawable(found.params, space)) if isinstance(
+            found, NextTrial) else found
 
-        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            return None
-        found = next_trial(study.get_trials(deepcopy=False), plan)
-        if found is None or isinstance(found, str):
-            return found or DONE
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            study.enqueue_trial(drawable(found.params, space), user_attrs=found.attrs,
-                                skip_if_exists=False)
-        return None
-
-    return choose
+    return from_plan(next_of)
 
 
 def drawable(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
@@ -140,7 +133,7 @@ def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
                           study.space, study.epochs, config.batch_size, seed, device,
                           pruning=False, eval_every=study.eval_every,
                           precision=autocast_dtype(device, config.precision), config=config,
-                          batch_trials=config.batch_trials)
+                          batch_trials=measured_batch_trials(config.batch_trials))
 
 
 def run_share(config: ScaleConfig, study: optuna.Study, objective: Objective,

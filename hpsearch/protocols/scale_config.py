@@ -8,10 +8,10 @@ from functools import partial
 from typing import Any
 
 from hpsearch import record
-from hpsearch.batched.size import check_batch_trials
 from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
 from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import ScalePlan
+from hpsearch.study_file import BatchTrials, check_batch_trials
 from hpsearch.tasks.gpt import check_width
 from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
 from hpsearch.user_training.definition import UserTraining
@@ -43,7 +43,7 @@ class ScaleConfig:
     device: str = "auto"
     seed: int = 0
     precision: str = "auto"
-    batch_trials: int = 1  # runs taken together; those of one cell train as one; 0: measured
+    batch_trials: BatchTrials = 1  # runs taken together; those of one cell train as one
     user: UserTraining | None = None  # the user's own command or function trains each run
     study_config: StudyConfig = field(init=False, repr=False)
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record
 from hpsearch.errors import ConfigError, choices
 from hpsearch.optimizers import get_spec
+from hpsearch.protocols.plan import BLOCKED, NextTrial
 from hpsearch.space import sampled_params
 from hpsearch.stats import derive_seed
 
 if TYPE_CHECKING:
     import optuna
 
-BLOCKED = "blocked"  # what is left waits on trials other processes are running
 COARSE_STEP, FINE_STEP = 0.5, 0.25  # decades between learning rates
 COARSE_POINTS, FINE_REACH, MOST_WIDENINGS = 5, 2, 4
 # nanoGPT's: 5 % warm-up, cosine to lr / 10; clipping at 1.0.
@@ -89,12 +89,6 @@ class ScalePlan:
                 for optimizer in self.optimizers:
                     for parametrization in self.parametrizations:
                         yield Cell(optimizer, parametrization, width, length)
-
-
-@dataclass(frozen=True)
-class NextTrial:
-    params: dict[str, Any]
-    attrs: dict[str, Any]
 
 
 def lr_key(log_lr: float) -> float:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.batched.size import AUTO_BATCH
 from hpsearch.config import StudyConfig
 from hpsearch.engine import storage as storages
 from hpsearch.engine.batch import measured_batch
@@ -32,6 +31,7 @@ from hpsearch.engine.studies import (
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import HpsearchError, StudyMismatchError
 from hpsearch.stats import derive_seed
+from hpsearch.study_file import AUTO_BATCH, measured_batch_trials
 from hpsearch.tasks.prepare import PreparedTask
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                      config.trial_timeout, pruning=config.pruner != "none",
                      eval_every=config.eval_every,
                      precision=autocast_dtype(device, config.precision),
-                     compile_model=config.compile, batch_trials=config.batch_trials)
+                     compile_model=config.compile, batch_trials=measured_batch_trials(config.batch_trials))
 
 
 def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
@@ -213,7 +213,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
             # Alone on a local file; a server's study may have workers on other machines.
             study.sampler = make_sampler(config.sampler, seed,  # a batch's trials run together
                                          concurrent=storages.is_server(config.storage)
-                                         or config.batch_trials > 1)
+                                         or measured_batch_trials(config.batch_trials) > 1)
             stopped = run_until_total(study, objective_for(config, prepared, seed, device), config,
                                       callbacks)
         else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
+from hpsearch.curve_stats import speedup_interval
 from hpsearch.errors import HpsearchError
 from hpsearch.protocols.scale_plan import RECIPES, Cell, cell_of, final_loss
 from hpsearch.scaling_stats import (
@@ -21,7 +22,6 @@ from hpsearch.scaling_stats import (
     best_lr,
     fit_power_law,
     held_out_error,
-    speedup_interval,
 )
 
 if TYPE_CHECKING:
