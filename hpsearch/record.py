@@ -82,7 +82,9 @@ COMPILE_SECONDS = "compile_seconds"  # the first, compiling step with --compile
 POINT_SECONDS = "point_seconds"  # seconds since the trial began, at each evaluation point
 # A trial trained in a batch of trials (one stacked model): the batch (its first trial's number),
 # how many trials it started with, and that `seconds` is the trial's even share of the batch's time.
-BATCH_ID, TRIALS_IN_BATCH, SECONDS_SHARED = "batch_id", "batch_size", "seconds_shared"
+# Records written before this name called the count `batch_size`, the word for a mini-batch's rows.
+BATCH_ID, TRIALS_IN_BATCH, SECONDS_SHARED = "batch_id", "trials_in_batch", "seconds_shared"
+OLD_TRIALS_IN_BATCH = "batch_size"
 BEST_VALUE = "best_value"
 BEST_EPOCH = "best_epoch"
 TEST_VALUE = "test_value"
@@ -135,6 +137,8 @@ def trial_attrs(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     packed = attrs.pop(RECORD, None)
     if isinstance(packed, Mapping):
         attrs.update(packed)
+    if BATCH_ID in attrs and OLD_TRIALS_IN_BATCH in attrs:  # a batched trial's record of before
+        attrs.setdefault(TRIALS_IN_BATCH, attrs.pop(OLD_TRIALS_IN_BATCH))
     # A reclaim writes its reason before it fails the trial; an owner that finished in between
     # keeps its own outcome, and the reclaim's reason is not one.
     reclaimed = attrs.pop(RECLAIMED, None)

@@ -61,7 +61,7 @@ def test_a_stopped_sweep_says_how_many_trials_it_failed_and_records_each(
     for trial in trials:
         kept = trial_attrs(trial)
         assert kept["reason"] == "stopped by SIGTERM" and kept["epochs_run"] == 1, kept
-        assert kept["seconds"] > 0 and kept.get("batch_size", 1) == batch, kept
+        assert kept["seconds"] > 0 and kept.get("trials_in_batch", 1) == batch, kept
     listed = CliRunner().invoke(cli, ["trials", "--study", "small", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)

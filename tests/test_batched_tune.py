@@ -36,7 +36,7 @@ def test_a_batch_of_enqueued_trials_gives_what_they_give_one_at_a_time(workdir: 
     batched = optuna.load_study(study_name="together", storage=DB).trials
     assert [t.params for t in batched] == [t.params for t in drawn]
     records = [t.user_attrs["record"] for t in batched]
-    in_batches = [r for r in records if r.get("batch_size", 1) > 1]
+    in_batches = [r for r in records if r.get("trials_in_batch", 1) > 1]
     assert len(in_batches) >= 2 and all(r["seconds_shared"] for r in in_batches)
     assert all(r["batch_id"] in {t.number for t in batched} for r in in_batches)
     assert [r["seed"] for r in records] == [t.user_attrs["record"]["seed"] for t in drawn]
@@ -79,7 +79,7 @@ def test_auto_measures_and_says_what_it_chose_and_bad_values_are_one_line(workdi
     measured = said[0].split("measured gains over one at a time ")[1]
     gains = {int(n): float(gain) for n, gain in re.findall(r"(\d+): (\d+\.\d+)x", measured)}
     assert list(gains) == list(CANDIDATES) and chosen == batch_for(gains)  # the rule, on its timings
-    sizes = {t.user_attrs["record"].get("batch_size", 1)
+    sizes = {t.user_attrs["record"].get("trials_in_batch", 1)
              for t in optuna.load_study(study_name="small", storage=DB).trials}
     assert sizes == {min(chosen, 4)}  # four trials of one optimizer: one batch, or none
     for bad in ("0", "x"):
@@ -150,7 +150,7 @@ def test_a_batched_scale_sweep_runs_the_same_plan_to_the_same_losses(workdir: Pa
     one, eight = runs("one"), runs("eight")
     assert one.keys() == eight.keys()  # the plan does not depend on how runs are batched
     assert max(abs(one[k].value - eight[k].value) for k in one) <= 1e-4  # float32
-    sizes = [t.user_attrs["record"].get("batch_size", 1) for t in eight.values()]
+    sizes = [t.user_attrs["record"].get("trials_in_batch", 1) for t in eight.values()]
     assert max(sizes) >= 5  # a cell's coarse pass, five rates at once
 
 
@@ -217,3 +217,24 @@ def test_a_value_torch_refuses_fails_its_own_trial_and_the_batch_goes_on(workdir
     trials = optuna.load_study(study_name="refused", storage=DB).trials
     assert [t.state.name for t in trials[:2]] == ["FAIL", "COMPLETE"]  # then one more, for the total
     assert "Invalid beta parameter at index 1: 1.5" in trials[0].user_attrs["record"]["reason"]
+
+
+def test_a_batched_trial_stored_before_the_rename_lists_its_trials_in_batch() -> None:
+    """Records once called the batch's trial count `batch_size`, the mini-batch's word: they read
+    as `trials_in_batch`, and the trials listing names that column alone."""
+    from hpsearch import record
+    from hpsearch.report.trials_table import trial_row
+
+    def stored(batch: dict[str, Any]) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(
+            params={"optimizer": "adam"},
+            distributions={"optimizer": optuna.distributions.CategoricalDistribution(["adam"])},
+            value=0.9, user_attrs={"record": {"seed": 1, **batch}})
+
+    for batch in ({"batch_id": 3, "batch_size": 8, "seconds_shared": True},
+                  {"batch_id": 3, "trials_in_batch": 8, "seconds_shared": True}):
+        row = trial_row(stored(batch), None)
+        assert (row["batch_id"], row["trials_in_batch"]) == (3, 8) and "batch_size" not in row
+        assert record.trial_attrs(stored(batch))[record.TRIALS_IN_BATCH] == 8
+    alone = trial_row(stored({}), None)
+    assert "trials_in_batch" not in alone and "batch_size" not in alone
