@@ -116,8 +116,7 @@ def fit(
     batches = shuffled_batches(n, batch_size, generator, device)
     closure = StepClosure(model, optimizer, problem.loss, params, clip)
     steps = rows = 0
-    grad_norms: list[float] = []
-    flops, started = 6 * sum(p.numel() for p in params), time.perf_counter()
+    pace = Pace(6 * sum(p.numel() for p in params))
 
     for epoch, until in enumerate(due):
         model.train()
@@ -138,14 +137,12 @@ def fit(
         if spec.train_eval_modes:
             optimizer.eval()  # type: ignore[attr-defined]  # the averaged weights, to evaluate and keep
         updates = spec.inner_iterations(optimizer) if spec.inner_iterations else steps
-        train_loss, grad_norm, values, reason = read_point(
-            total / max(1, rows - rows_before), params, closure.norm,
-            evaluate(model, data, problem))
-        grad_norms.append(round(grad_norm, 6))
-        elapsed = time.perf_counter() - started
-        yield EpochResult(epoch, train_loss, tuple(values), closure.evaluations, updates, reason,
-                          total_steps, speeds(steps, rows, elapsed, flops, grad_norms))
-        if reason:
+        result = pace.point(epoch, total / max(1, rows - rows_before), params, closure.norm,
+                            evaluate(model, data, problem), steps=steps, tokens=rows,
+                            evaluations=closure.evaluations, updates=updates,
+                            total_steps=total_steps)
+        yield result
+        if result.diverged:
             return
 
 
@@ -236,6 +233,32 @@ def evaluate(model: torch.nn.Module, data: DeviceData, problem: Problem,
     with torch.no_grad():
         output = torch.cat([model(x[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
         return problem.evaluate(output, y, data.target_scale)
+
+
+class Pace:
+    """A run's pace over its evaluation points: its clock (restarted after a compiling step), the
+    gradient norm at each point and its FLOPs per token (a table's token is a row)."""
+
+    def __init__(self, flops_per_token: int) -> None:
+        self.flops_per_token = flops_per_token
+        self.grad_norms: list[float] = []
+        self.started = time.perf_counter()
+
+    def restart(self) -> None:
+        self.started = time.perf_counter()
+
+    def point(self, index: int, mean_loss: torch.Tensor, params: list[torch.nn.Parameter],
+              clipped_norm: torch.Tensor | None, metrics: torch.Tensor, *, steps: int, tokens: int,
+              evaluations: int, updates: int, total_steps: int, timed_steps: int | None = None,
+              extra: Mapping[str, Any] | None = None) -> EpochResult:
+        """The end of evaluation point `index`, as every loop ends one: its numbers in one read
+        from the device (`read_point`), the gradient norm kept, the speeds so far."""
+        train_loss, grad_norm, values, reason = read_point(mean_loss, params, clipped_norm, metrics)
+        self.grad_norms.append(round(grad_norm, 6))
+        elapsed = time.perf_counter() - self.started
+        pace = speeds(steps, tokens, elapsed, self.flops_per_token, self.grad_norms, timed_steps)
+        return EpochResult(index, train_loss, tuple(values), evaluations, updates, reason,
+                           total_steps, {**pace, **(extra or {})})
 
 
 def read_point(mean_loss: torch.Tensor, params: list[torch.nn.Parameter],

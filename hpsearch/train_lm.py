@@ -25,7 +25,7 @@ from hpsearch.schedules import scheduler_for
 from hpsearch.space import TrialConfig
 from hpsearch.tasks.corpus import fixed_windows
 from hpsearch.tasks.gpt import flops_per_token
-from hpsearch.train import DeviceData, EpochResult, read_point, speeds
+from hpsearch.train import DeviceData, EpochResult, Pace
 
 if TYPE_CHECKING:
     import torch
@@ -124,8 +124,7 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
     params = [p for p in model.parameters() if p.requires_grad]
     generator = (np.random.default_rng(seed) if isinstance(data.train, np.memmap)
                  else torch.Generator(device=device).manual_seed(seed))
-    steps, grad_norms, started = 0, [], time.perf_counter()
-    flops = flops_per_token(model, data.context)
+    steps, pace = 0, Pace(flops_per_token(model, data.context))
     forward = torch.compile(model) if compile_model else model
     timing: dict[str, Any] = {}  # compile_seconds, once the first compiled step is done
     for evaluation in range(evaluations):
@@ -150,20 +149,18 @@ def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Map
                 scheduler.step()
             if compile_model and steps == 1:  # one host read, once: compilation ends here
                 loss.item()
-                timing[record.COMPILE_SECONDS] = round(time.perf_counter() - started, 3)
-                started = time.perf_counter()
+                timing[record.COMPILE_SECONDS] = round(time.perf_counter() - pace.started, 3)
+                pace.restart()
         if spec.train_eval_modes:
             optimizer.eval()  # type: ignore[attr-defined]
-        train_loss, grad_norm, values, reason = read_point(
-            total / eval_every, params, norm if config.clip_grad_norm is not None else None,
-            evaluate_lm(model, data, precision))
-        grad_norms.append(round(grad_norm, 6))
-        elapsed = time.perf_counter() - started
-        timed = steps - (1 if compile_model else 0)  # the compiling step is timed apart
-        pace = speeds(steps, steps * batch_size * data.context, elapsed, flops, grad_norms, timed)
-        yield EpochResult(evaluation, train_loss, tuple(values), steps, steps, reason, total_steps,
-                          {**pace, **timing})
-        if reason:
+        result = pace.point(
+            evaluation, total / eval_every, params,
+            norm if config.clip_grad_norm is not None else None, evaluate_lm(model, data, precision),
+            steps=steps, tokens=steps * batch_size * data.context, evaluations=steps, updates=steps,
+            total_steps=total_steps, timed_steps=steps - (1 if compile_model else 0),  # the
+            extra=timing)  # compiling step is timed apart
+        yield result
+        if result.diverged:
             return
 
 

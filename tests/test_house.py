@@ -29,7 +29,8 @@ LAYERS = (
                               "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
                               "hpsearch.export", "hpsearch.export_frameworks")),
     ("tasks", ("hpsearch.tasks", "hpsearch.models")),
-    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm", "hpsearch.batched",
+    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm", "hpsearch.trainer",
+                  "hpsearch.batched",
                   "hpsearch.user_training")),
     ("study definition", ("hpsearch.study_file", "hpsearch.config")),
     ("engine", ("hpsearch.engine",)),
@@ -43,11 +44,13 @@ LAYERS = (
 # Readers read the record, the statistics, the registries and a protocol's pure plan; never the
 # engine, training or a protocol's runner. Training knows no Optuna.
 FORBIDDEN = {
-    "hpsearch.report": ("hpsearch.engine", "hpsearch.train", "hpsearch.train_lm", "hpsearch.device",
+    "hpsearch.report": ("hpsearch.engine", "hpsearch.train", "hpsearch.train_lm", "hpsearch.trainer",
+                        "hpsearch.device",
                         "hpsearch.protocols.tune", "hpsearch.protocols.compare",
                         "hpsearch.protocols.lr_find", "hpsearch.protocols.warmstart"),
     "hpsearch.train": ("optuna",),
     "hpsearch.train_lm": ("optuna",),
+    "hpsearch.trainer": ("optuna",),
     "hpsearch.batched": ("optuna",),
     "hpsearch.device": ("optuna",),
     "hpsearch.user_training": ("optuna",),

@@ -8,13 +8,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.batched.fit import BatchedFit, Member
-from hpsearch.batched.lm import BatchedLMFit
+from hpsearch.batched.fit import Member
 from hpsearch.batched.vector_optimizers import VECTORISED
 from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.space import TrialConfig
-from hpsearch.train import fit
-from hpsearch.train_lm import LMDeviceData, device_data, fit_lm
+from hpsearch.train_lm import device_data
+from hpsearch.trainer import trainer_for
 
 if TYPE_CHECKING:
     import torch
@@ -45,7 +44,7 @@ def choose_for(prepared: PreparedTask, device: torch.device, context: int, batch
     """`choose_batch` on a prepared task's model (or `build`'s) and data on `device`, for batches
     of `optimizers` in turn."""
     data = device_data(prepared.data, device, context)
-    problem = prepared.task.problem
+    trainer = trainer_for(data, prepared.task.problem, batch_size, STEPS, precision)
     make = build or (lambda: prepared.task.build_model(*data.model_shape()))
     configs = probe_configs(optimizers)
     if not configs:
@@ -57,10 +56,7 @@ def choose_for(prepared: PreparedTask, device: torch.device, context: int, batch
         started = time.perf_counter()
         for seed in range(n):
             model, config = make().to(device), configs[seed % len(configs)]
-            points = (fit_lm(data, model, config, problem, 1, batch_size, seed, STEPS, precision)
-                      if isinstance(data, LMDeviceData) else
-                      fit(data, model, config, problem, 1, batch_size, seed, STEPS))
-            for _ in points:
+            for _ in trainer.fit(model, config, 1, seed):
                 pass
         return (time.perf_counter() - started) / n
 
@@ -68,10 +64,7 @@ def choose_for(prepared: PreparedTask, device: torch.device, context: int, batch
         started = time.perf_counter()
         members = [Member(configs[seed % len(configs)], make().to(device), seed)
                    for seed in range(n)]
-        run = (BatchedLMFit(data, members, problem, 1, batch_size, STEPS, precision)
-               if isinstance(data, LMDeviceData) else
-               BatchedFit(data, members, problem, 1, batch_size, STEPS))
-        for _ in run:
+        for _ in trainer.fit_batch(members, 1):
             pass
         return (time.perf_counter() - started) / n
 

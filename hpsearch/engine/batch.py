@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record as rec
-from hpsearch.batched.fit import BatchedFit, Member, why_not_batched
-from hpsearch.batched.lm import BatchedLMFit
+from hpsearch.batched.fit import Member, why_not_batched
 from hpsearch.batched.stacked import NotBatchable
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger, end_all_stopped, tell
@@ -28,7 +27,6 @@ from hpsearch.engine.objective import Objective, ending, failure_reason, report_
 from hpsearch.engine.optuna_adapter import heartbeat, served, together
 from hpsearch.space import TrialConfig
 from hpsearch.train import EpochResult
-from hpsearch.train_lm import LMDeviceData
 
 if TYPE_CHECKING:
     import optuna
@@ -141,17 +139,12 @@ def train_alone(objective: Objective, entry: Entry, end: Ending) -> None:
 def train_together(objective: Objective, members: list[Entry], end: Ending) -> None:
     """One batch: each evaluation point reported per trial, pruned and diverged trials told and
     dropped at once, the rest told when the batch ends."""
-    problem = objective.task.problem
     for entry in members:
         entry.record.update({rec.BATCH_ID: members[0].ledger.trial.number,
                              rec.TRIALS_IN_BATCH: len(members), rec.SECONDS_SHARED: True})
     stacked = [Member(e.config, e.model, e.record[rec.SEED]) for e in members]
     try:
-        run = (BatchedLMFit(objective.data, stacked, problem, members[0].points, objective.batch_size,
-                            objective.eval_every or 1, objective.precision)
-               if isinstance(objective.data, LMDeviceData) else
-               BatchedFit(objective.data, stacked, problem, members[0].points, objective.batch_size,
-                          objective.eval_every))
+        run = objective.trainer.fit_batch(stacked, members[0].points)
     except Exception as why:  # not batchable, or a value torch refuses: alone, each its own end
         if isinstance(why, NotBatchable):
             say_once(f"batched trials: {why}; these trials train one at a time")

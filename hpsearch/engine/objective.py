@@ -5,6 +5,7 @@ transaction instead of one per measurement."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 import warnings
@@ -21,8 +22,9 @@ from hpsearch.engine.optuna_adapter import served
 from hpsearch.optimizers import implementation_for
 from hpsearch.schedules import decay_start
 from hpsearch.stats import derive_seed
-from hpsearch.train import DeviceData, EpochResult, evaluate, fit
-from hpsearch.train_lm import LMDeviceData, evaluate_lm, fit_lm
+from hpsearch.train import DeviceData, EpochResult
+from hpsearch.train_lm import LMDeviceData
+from hpsearch.trainer import Trainer, trainer_for
 from hpsearch.user_training.points import TrainingFailed
 
 if TYPE_CHECKING:
@@ -185,10 +187,16 @@ class Objective:
         """How far through its run a trial is at evaluation point `epoch` of `points`."""
         return epoch / points
 
+    @functools.cached_property
+    def trainer(self) -> Trainer:
+        """How this objective's trials train on its data (alone, batched, evaluated)."""
+        return trainer_for(self.data, self.task.problem, self.batch_size, self.eval_every,
+                           self.precision, self.compile_model)
+
     @property
     def waits_for_decay(self) -> bool:
         """Whether pruning waits until the learning rate decays (a language model's runs)."""
-        return isinstance(self.data, LMDeviceData)
+        return self.trainer.waits_for_decay
 
     def shape(self, trial: optuna.trial.Trial) -> tuple[torch.nn.Module, int]:
         """The model this trial trains (built under the seed already set) and its evaluation
@@ -212,23 +220,13 @@ class Objective:
         import optuna
 
         model, points = self.model_for(ledger.trial, record)
-        if isinstance(self.data, LMDeviceData):
-            results = fit_lm(self.data, model, config, self.task.problem, points,
-                             self.batch_size, record["seed"], self.eval_every or 1, self.precision,
-                             self.compile_model)
-        else:
-            results = fit(self.data, model, config, self.task.problem, points,
-                          self.batch_size, record["seed"], self.eval_every)
-        for result in results:
+        for result in self.trainer.fit(model, config, points, record["seed"]):
             stop = self.take_point(ledger, config, record, result, points,
                                    lambda: time.perf_counter() - started)
             if stop:
                 raise optuna.TrialPruned(stop)
         if self.score_test:
-            tested = (evaluate_lm(model, self.data, self.precision, "test")
-                      if isinstance(self.data, LMDeviceData)
-                      else evaluate(model, self.data, self.task.problem, "test"))
-            record[rec.TEST_VALUE] = float(tested[0])
+            record[rec.TEST_VALUE] = float(self.trainer.evaluate(model, "test")[0])
         return result.val_metric
 
     def take_point(self, ledger: TrialLedger, config: search_space.TrialConfig,

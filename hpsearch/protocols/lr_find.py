@@ -65,17 +65,6 @@ def _config(optimizer: str, device_type: str) -> dict[str, Any]:
             "implementation": implementation_for(optimizer, device_type)}
 
 
-def _batches(n: int, batch_size: int, seed: int, device: torch.device) -> Iterator[torch.Tensor]:
-    """Index batches of shuffled epochs, for as long as asked."""
-    import torch
-
-    generator = torch.Generator(device=device).manual_seed(seed)
-    while True:
-        order = torch.randperm(n, device=device, generator=generator)
-        for start in range(0, n, batch_size):
-            yield order[start:start + batch_size]
-
-
 def _check(steps: int, lr_min: float, lr_max: float, smoothing: float, diverge_factor: float) -> None:
     if steps < 2:
         raise ConfigError(f"a range test needs at least 2 steps; got {steps}")
@@ -98,7 +87,7 @@ def range_test(task: TaskAndData, optimizer: str, device: torch.device | str, *,
     import torch
 
     from hpsearch.optimizers import build_optimizer
-    from hpsearch.train import DeviceData
+    from hpsearch.train import DeviceData, shuffled_batches
 
     _check(steps, lr_min, lr_max, smoothing, diverge_factor)
     started = time.perf_counter()
@@ -115,8 +104,9 @@ def range_test(task: TaskAndData, optimizer: str, device: torch.device | str, *,
     n = len(data.x_train)
     size = n if get_spec(optimizer).needs_closure else (batch_size or task.task.batch_size)
     lrs = lr_schedule(lr_min, lr_max, steps)
-    steps_run = _train(model, opt, task.task.problem.loss, data, _batches(n, size, seed, device),
-                       lrs, smoothing, diverge_factor)
+    batches = shuffled_batches(n, size, torch.Generator(device=device).manual_seed(seed), device)
+    steps_run = _train(model, opt, task.task.problem.loss, data, batches, lrs, smoothing,
+                       diverge_factor)
     losses = list(steps_run)
     smoothed = smooth(losses, smoothing)
     last = smoothed[-1]  # the test stops at the first step past the threshold: only the last can be
