@@ -133,7 +133,7 @@ def test_a_batched_comparison_draws_and_scores_what_it_does_one_at_a_time(workdi
     assert all("lbfgs" not in optimizers for optimizers in batches.values())  # one at a time
     assert any(t.user_attrs["phase"] == "rerun" and "batch_id" in r
                for t, r in zip(together, records, strict=True))
-    assert "== four-small" in batched.output and "test mean" in batched.output  # its verdict table
+    assert "== four-small" in batched.output and "mean test accuracy" in batched.output  # its verdict
 
 
 def test_a_batched_scale_sweep_runs_the_same_plan_to_the_same_losses(workdir: Path) -> None:

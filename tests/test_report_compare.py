@@ -222,9 +222,11 @@ def test_markdown_terminal_and_json_carry_the_numbers(report: Report) -> None:
     md = markdown(report)
     assert "## Measured optimizer table" in md
     assert "| optimizer | tasks | won | tied for best | mean rank |" in md
-    assert "| adam | 2 | 1 | 1 | 1.25 | 0.76 | helped 2/2 | 0 | 2/2 | 32.0 |" in md
-    assert "| momentum | 2 | 0 | 1 | 1.75 | 0.00 | helped 1/1 | 1 | 1/2 | 34.0 |" in md  # + the stale re-run
-    assert "| 2 | momentum | 0.8000 | 0.7752 .. 0.8248 | 3 | 0.0000 | 4/4 | default diverged |" in md
+    assert ("| adam | 2 | 1 (compare-digits) | 1 (my diabetes run) | 1.25 | 0.76 | helped on 2 of 2 | 0 | "
+            "2 of 2 | 32.0 |") in md
+    assert ("| momentum | 2 | 0 | 1 (my diabetes run) | 1.75 | 0.00 | helped on 1 of 1 | 1 | 1 of 2 | "
+            "34.0 |") in md  # + the stale re-run
+    assert "| 2 | momentum | 0.8000 | 0.7752 .. 0.8248 | 3 | 0.0000 | 4 of 4 | default diverged |" in md
     assert "tie between momentum and adam" in md and "budgets were unequal" in md  # the tune study's
     text = terminal(report)
     assert "== compare-digits (comparison on task classification, accuracy maximize: 4 trials per " \
@@ -239,6 +241,33 @@ def test_markdown_terminal_and_json_carry_the_numbers(report: Report) -> None:
     assert digits["optimizers"][1]["default_state"] == "diverged" and digits["optimizers"][1]["gain"] is None
     assert digits["protocol"]["budget"] == 4 and data["across_tasks"]["table"][2]["won"] == [DIGITS]
     assert data["across_tasks"]["profile"]["adam"][0] == 1.0
+
+
+def test_the_terminal_markdown_and_page_say_the_same_row(report: Report) -> None:
+    """A comparison's row is written once: every column the terminal shows has the same words and
+    the same precision in the Markdown and on the page (which shows more columns)."""
+    import html
+    import re
+
+    study = by_name(report, DIGITS)
+    page, md, text = render_page(report), markdown(report), terminal(report)
+    header = next(line for line in text.splitlines() if line.startswith("rank  optimizer  mean test"))
+    starts = [m.start() for m in re.finditer(r"(?<=  )\S|^\S", header)]
+    md_header = next(line for line in md.splitlines() if line.startswith("| rank | optimizer | mean test"))
+    brief = [cell.strip() for cell in md_header.strip("|").split(" | ")]
+    section = page[page.index(f'id="compare-{DIGITS}"'):]
+    page_header = re.findall(r"<th>(.*?)</th>", section[:section.index("</thead>")])
+    assert len(starts) == len(brief) and set(brief) < set(page_header)
+    for row in study.optimizers:
+        line = next(t for t in text.splitlines() if re.match(rf"\S+\s+{row.optimizer}\s", t))
+        terminal_cells = [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+        md_row = next(t for t in md.splitlines() if t.startswith(f"| {row.rank or '-'} | {row.optimizer} |"))
+        md_cells = [cell.strip() for cell in md_row.strip("|").split(" | ")]
+        tr = next(r for r in re.findall(r"<tr>(.*?)</tr>", section) if f"</span>{row.optimizer}<" in r)
+        page_cells = [html.unescape(re.sub(r"<[^>]+>", "", c))
+                      for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+        shown = dict(zip(page_header, page_cells, strict=True))
+        assert terminal_cells == md_cells == [shown[name] for name in brief], (terminal_cells, md_cells)
 
 
 def test_comparison_figures_use_svg_traces_and_one_colour_per_optimizer(report: Report) -> None:

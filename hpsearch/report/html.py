@@ -1,25 +1,24 @@
-"""The pieces every page of the report is built from: its style, tables, embedded figures,
-colour swatches, the cost section and the best configurations. Every text that comes from a user
-(study names, attribute values) is escaped here."""
+"""The pieces every page of the report is built from: its style, embedded figures, the evidence
+list, the cost section and the best configurations (tables are `report.table`'s). Every text that
+comes from a user (study names, attribute values) is escaped here or by the table."""
 
 from __future__ import annotations
 
 import html
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.export import to_python
 from hpsearch.report import cost_figures
 from hpsearch.report.cost import warm_note
 from hpsearch.report.plotting import WARM_SYMBOL_TEXT, colours
 from hpsearch.report.points import Provenance, TrialPoint
+from hpsearch.report.study_tables import best_configs_table, cost_table
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from hpsearch.report.comparison import ComparedOptimizer
-    from hpsearch.report.cost import CostRow, CostSummary
+    from hpsearch.report.cost import CostSummary
     from hpsearch.report.summary import OptimizerSummary
 
 STYLE = """
@@ -45,47 +44,15 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def html_table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: set[int]) -> str:
-    """Cells are HTML already escaped by the caller."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                         for i, c in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def figure(fig: go.Figure) -> str:
     import plotly.io as pio
 
     return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=PLOT_CONFIG)
 
 
-def swatch(name: str, palette: dict[str, str]) -> str:
-    return f'<span class="swatch" style="background:{palette.get(name, "#999")}"></span>{esc(name)}'
-
-
 def best_configs(optimizers: Sequence[OptimizerSummary | ComparedOptimizer],
-                  trials: Sequence[TrialPoint]) -> str:
-    warm = {t.number: t.warm_start for t in trials if t.warm_start}
-    rows = []
-    for r in optimizers:
-        if not r.best_config:
-            continue
-        code = to_python(r.best_config).split("\n", 2)[2].strip()  # without the import line
-        source = warm.get(r.best_trial) if r.best_trial is not None else None
-        trial = str(r.best_trial) + (f' <span class="meta">(warm-started from {esc(source)})</span>'
-                                     if source else "")
-        rows.append([esc(r.optimizer), trial, number(r.best_value),
-                     f"<code>{esc(code)}</code>",
-                     f"<code>{esc(json.dumps(dict(r.best_config), default=str))}</code>"])
-    return html_table(["optimizer", "trial", "value", "PyTorch", "JSON (hpsearch.build_optimizer)"],
-                  rows, numeric={1, 2})
+                 trials: Sequence[TrialPoint], palette: dict[str, str]) -> str:
+    return best_configs_table(optimizers, trials).html(palette)
 
 
 def evidence(items: list[tuple[str, str]], p: Provenance) -> str:
@@ -115,29 +82,13 @@ COST_CAPTION = (
     "optimizer.")
 
 
-def _mean_of(value: float | None, recorded: int, trials: int) -> str:
-    if value is None:
-        return "-"
-    partial = f' <span class="meta">({recorded} of {trials})</span>' if recorded < trials else ""
-    return number(value) + partial
-
-
-def _cost_row(r: CostRow, palette: dict[str, str]) -> list[str]:
-    return [swatch(r.optimizer, palette), str(r.trials), f"{r.seconds:.3g}",
-            "-" if r.relative is None else f"{r.relative:.2g}x", f"{r.epochs:.3g}",
-            number(r.closure_evaluations), _mean_of(r.updates, r.updates_recorded, r.trials),
-            f"{r.no_result_seconds:.1f}", f"{r.total_seconds:.1f}"]
-
-
 def cost_section(cost: CostSummary | None, trials: Sequence[TrialPoint], metric: str, direction: str,
                  order: Sequence[str]) -> str:
     """The Pareto sentence, the cost per trial of each optimizer and the two cost figures."""
     if cost is None:
         return ""
     palette = colours(order)
-    table = html_table(["optimizer", "trials run", "mean train s", "vs cheapest", "mean epochs",
-                    "mean closure evaluations", "mean updates", "no-result s", "total train s"],
-                   [_cost_row(r, palette) for r in cost.table], numeric={1, 2, 3, 4, 5, 6, 7, 8})
+    table = cost_table(cost).html(palette)
     plots = "".join(f"<div>{figure(fig)}</div>"
                     for fig in cost_figures.cost_figures(cost, trials, metric, direction, order))
     unknown = (f" {cost.unknown_cost} complete trial(s) recorded no cost and are on no front."

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
+from hpsearch.report import table as cells
 from hpsearch.report.summary import summarise_optimizers
+from hpsearch.report.table import Table
 
 if TYPE_CHECKING:
     import optuna
@@ -46,14 +48,15 @@ def study_text(rows: Sequence[dict[str, Any]]) -> list[str]:
     foreign = [f"{row['study']:<24} {row['note']}" for row in rows if row["note"] is not None]
     if not ours:
         return [("no hpsearch studies" if foreign else "no studies yet"), *foreign]
-    lines = [f"{'study':<24} {'task':<15} {'trials':>6} {'complete':>8} {'pruned':>6} "
-             f"{'diverged':>8} {'failed':>6} {'running':>7}  best"]
-    for row in ours:
-        best = "-" if row["best_value"] is None else f"{row['best_value']:.4f} ({row['best_optimizer']})"
-        lines.append(f"{row['study']:<24} {row['task']:<15} {row['trials']:>6} {row['complete']:>8} "
-                     f"{row['pruned']:>6} {row['diverged']:>8} {row['failed']:>6} {row['running']:>7}  "
-                     f"{best}")
-    return [*lines, *foreign]
+    table = Table(("study", "task", "trials", "complete", "pruned", "diverged", "failed", "running",
+                   "best"), tuple(
+        (cells.text(row["study"]), cells.text(row["task"]),
+         *(cells.count(row[k]) for k in ("trials", "complete", "pruned", "diverged", "failed",
+                                          "running")),
+         cells.text(cells.MISSING if row["best_value"] is None
+                    else f"{row['best_value']:.4f} ({row['best_optimizer']})"))
+        for row in ours))
+    return [*table.text().splitlines(), *foreign]
 
 
 def task_rows() -> list[dict[str, Any]]:

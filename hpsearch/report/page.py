@@ -15,41 +15,16 @@ from hpsearch.report.html import (
     esc,
     evidence,
     figure,
-    html_table,
-    number,
-    swatch,
     warm,
 )
 from hpsearch.report.plotting import colours
 from hpsearch.report.scale import ScaleSummary, scale_lines
-from hpsearch.report.summary import OptimizerSummary, StudySummary, format_hyperparameters
+from hpsearch.report.study_tables import leaderboard_table, optimizers_table
+from hpsearch.report.summary import StudySummary
 
 
 def leaderboard(report: Report) -> str:
-    palette = colours(report.optimizer_order)
-    rows = []
-    for study in report.studies:
-        win = study.optimizers[0] if study.winner else None
-        rows.append([
-            esc(study.study), esc(study.task), f"{esc(study.metric)} ({esc(study.direction)})",
-            swatch(study.winner, palette) if study.winner else "none yet",
-            number(win.best_value if win else None),
-            f"{win.trials} ({win.pruned} pruned, {win.diverged} div.)" if win else "-",
-            f"<code>{esc(format_hyperparameters(win.best_config))}</code>" if win else "",
-            str(study.provenance.finished),
-        ])
-    return html_table(["study", "task", "metric", "winner", "best", "winner's trials", "configuration",
-                   "trials"], rows, numeric={4, 7})
-
-
-def _optimizer_rows(study: StudySummary, palette: dict[str, str]) -> list[list[str]]:
-    def row(r: OptimizerSummary) -> list[str]:
-        spread = (f"{number(r.q1)} .. {number(r.q3)}" if r.complete >= 2 else "-")
-        return [str(r.rank or "-"), swatch(r.optimizer, palette), number(r.best_value),
-                number(r.top_k_mean), number(r.median), spread, str(r.trials), str(r.complete),
-                str(r.pruned - r.diverged), str(r.diverged), str(r.failed), f"{r.seconds:.1f}"]
-
-    return [row(r) for r in study.optimizers]
+    return leaderboard_table(report.studies).html(colours(report.optimizer_order))
 
 
 def _provenance(study: StudySummary) -> str:
@@ -64,9 +39,7 @@ def _provenance(study: StudySummary) -> str:
 
 def study_table(study: StudySummary, palette: dict[str, str]) -> str:
     """A sweep's optimizers, best first (the page's and a notebook's table)."""
-    return html_table(["rank", "optimizer", "best", "top-3 mean", "median", "IQR", "trials",
-                       "complete", "pruned", "diverged", "failed", "train s"],
-                      _optimizer_rows(study, palette), numeric={0, 2, 3, 4, 6, 7, 8, 9, 10, 11})
+    return optimizers_table(study.optimizers, study.metric).html(palette)
 
 
 def study_section(study: StudySummary, order: Sequence[str]) -> str:
@@ -80,7 +53,7 @@ def study_section(study: StudySummary, order: Sequence[str]) -> str:
             f'<div class="grid">{plots}</div>'
             f"{cost_section(study.cost, study.trials, study.metric, study.direction, order)}"
             "<h3>Best configuration of each optimizer</h3>"
-            f"{best_configs(study.optimizers, study.trials)}</section>")
+            f"{best_configs(study.optimizers, study.trials, palette)}</section>")
 
 
 UNEQUAL_BUDGETS = (

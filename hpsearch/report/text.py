@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.report.comparison_text import comparisons_markdown, comparisons_terminal
+from hpsearch.report.cost_text import cost_markdown, cost_terminal
 from hpsearch.report.scale import scale_lines
-from hpsearch.report.summary import OptimizerSummary, format_hyperparameters
-from hpsearch.report.text_tables import cost_markdown, cost_terminal, md, number
+from hpsearch.report.study_tables import leaderboard_table, optimizers_brief, optimizers_table
+from hpsearch.report.summary import OptimizerSummary
+from hpsearch.report.table import markdown_text
 
 if TYPE_CHECKING:
 
@@ -22,18 +24,12 @@ TEXT_FORMATS = ("md", "json")
 
 def optimizer_table(rows: Sequence[OptimizerSummary], metric: str) -> str:
     """Per optimizer: its budget, pruned and diverged trials, best value and configuration."""
-    lines = [f"{'optimizer':<10} {'trials':>6} {'pruned':>6} {'diverged':>8} "
-             f"{'best ' + metric:>14} {'top-3 mean':>10}  best configuration"]
-    for row in rows:
-        best = row.best_text or number(row.best_value)
-        lines.append(f"{row.optimizer:<10} {row.trials:>6} {row.pruned - row.diverged:>6} "
-                     f"{row.diverged:>8} {best:>14} {number(row.top_k_mean):>10}  "
-                     f"{format_hyperparameters(row.best_config)}")
+    text = optimizers_table(rows, metric).only(optimizers_brief(metric)).text()
     budgets = sorted({row.trials for row in rows})
     if len(budgets) > 1:
-        lines.append(f"\nBudgets are unequal ({budgets[0]} to {budgets[-1]} trials per optimizer): "
-                     "the sampler chose which optimizer to try.")
-    return "\n".join(lines)
+        text += (f"\n\nBudgets are unequal ({budgets[0]} to {budgets[-1]} trials per optimizer): "
+                 "the sampler chose which optimizer to try.")
+    return text
 
 
 def terminal(report: Report) -> str:
@@ -54,24 +50,12 @@ def markdown(report: Report) -> str:
         return "\n".join(lines)
     if report.comparisons:
         lines += ["## Tune studies", ""]
-    lines += ["| study | task | metric | winner | best | winner's trials (pruned, diverged) |",
-              "|---|---|---|---|---|---|"]
-    for s in report.studies:
-        win = s.optimizers[0] if s.winner else None
-        lines.append(f"| {md(s.study)} | {md(s.task)} | {s.metric} ({s.direction}) | "
-                     f"{md(s.winner or 'none yet')} | {number(win.best_value if win else None)} | "
-                     + (f"{win.trials} ({win.pruned}, {win.diverged}) |" if win else "- |"))
+    lines += leaderboard_table(report.studies).markdown()
     lines += ["", "In these `hpsearch tune` studies the sampler chose which optimizer to try, so budgets "
               "were unequal: a winner here is where the search went, not a fair comparison."]
     for s in report.studies:
-        lines += ["", f"## {md(s.study)}", "", s.verdict, "",
-                  "| rank | optimizer | best | top-3 mean | median | trials | pruned | diverged |"
-                  " configuration |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in s.optimizers:
-            lines.append(f"| {r.rank or '-'} | {md(r.optimizer)} | {number(r.best_value)} | "
-                         f"{number(r.top_k_mean)} | {number(r.median)} | {r.trials} | "
-                         f"{r.pruned - r.diverged} | {r.diverged} | "
-                         f"`{format_hyperparameters(r.best_config)}` |")
+        lines += ["", f"## {markdown_text(s.study)}", "", s.verdict, "",
+                  *optimizers_table(s.optimizers, s.metric).only(optimizers_brief(s.metric)).markdown()]
         lines += cost_markdown(s.cost, s.trials)
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,101 @@
+"""A comparison's tables, each row written once (`report.table`): one study's optimizers, a
+comparison over its studies, and the measured optimizer table over every comparison. The terminal
+and Markdown show the columns that fit a terminal (`*_BRIEF`); the page and a notebook all of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hpsearch.report import table as cells
+from hpsearch.report.table import Cell, Table
+
+if TYPE_CHECKING:
+    from hpsearch.report.across_tasks import AcrossTasks
+    from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
+    from hpsearch.report.repeated import RepeatedComparison, StudiedOptimizer
+
+
+def _test_column(metric: str) -> str:
+    return f"mean test {metric}"
+
+
+def compared_brief(metric: str) -> tuple[str, ...]:
+    return ("rank", "optimizer", _test_column(metric), "95% CI", "seeds", "P(best)",
+            "search trials", "gain over default", "lr window (decades)")
+
+
+def compared_table(c: ComparisonSummary) -> Table:
+    """One study of a comparison, best first."""
+    columns = ("rank", "optimizer", _test_column(c.metric), "95% CI", "seeds", "P(best)",
+               "best search value", "search trials", "default (test)", "gain over default",
+               "lr window (decades)", "train s")
+    return Table(columns, tuple(_compared_row(r, c.protocol.budget) for r in c.optimizers))
+
+
+def _compared_row(r: ComparedOptimizer, budget: int) -> tuple[Cell, ...]:
+    test = r.test
+    interval = (cells.span((test.low, test.high)) if test and test.n > 1 else
+                cells.text("one seed: no spread") if test else cells.text(cells.MISSING))
+    seeds = f"{test.n if test else 0}" + (f" + {r.rerun_diverged} diverged" if r.rerun_diverged else "")
+    search = (f"{r.search_trials} of {budget}"
+              + (f", {r.search_diverged} diverged" if r.search_diverged else "")
+              + (f"; {r.failed} failed, retried" if r.failed else "")
+              + (f"; {r.search_tied} tied at the top (the lowest validation loss re-run)"
+                 if r.search_tied > 1 else ""))
+    best = (f"{r.best_value:.4f} (#{r.best_trial})" if r.best_trial is not None
+            and r.best_value is not None else cells.MISSING)
+    default = (cells.value(r.default_value) if r.default_state == "complete"
+               else cells.text(f"default {r.default_state}"))
+    gain = cells.signed(r.gain) if r.gain is not None else cells.text(
+        "default diverged" if r.default_state == "diverged" else cells.MISSING)
+    return (cells.text(str(r.rank or cells.MISSING)), cells.optimizer(r.optimizer),
+            cells.value(test.mean if test else None), interval, cells.text(seeds),
+            cells.value(r.p_best), cells.text(best), cells.text(search), default, gain,
+            cells.value(r.lr_window, ".2f"), cells.value(r.seconds, ".1f"))
+
+
+def studied_brief(g: RepeatedComparison) -> tuple[str, ...]:
+    columns = studied_table(g).columns
+    return tuple(name for name in columns if name != "re-runs")
+
+
+def studied_table(g: RepeatedComparison) -> Table:
+    """A comparison over its studies, best median first."""
+    first = g.optimizers[0].optimizer if g.optimizers else ""
+    columns = ("rank", "optimizer", f"median test {g.metric}", "90% interval", "P(best)", "best in",
+               "rank by study", f"P({first} > it)", "re-runs", f"{g.time_unit}s to target",
+               "seconds to target")
+    rows = tuple(_studied_row(rank, r, g, first) for rank, r in enumerate(g.optimizers, start=1))
+    return Table(columns, rows)
+
+
+def _studied_row(rank: int, r: StudiedOptimizer, g: RepeatedComparison, first: str
+                 ) -> tuple[Cell, ...]:
+    beats = g.improvement.get(first, {}).get(r.optimizer) if r.optimizer != first else None
+    ranks = " ".join(cells.MISSING if x is None else f"{x:g}" for x in r.ranks)
+    return (cells.text(str(rank) if r.median is not None else cells.MISSING),
+            cells.optimizer(r.optimizer), cells.value(r.median), cells.span(r.interval),
+            cells.value(r.p_best), cells.text(f"{r.best_in} of {len(g.studies)}"),
+            cells.text(ranks), cells.value(beats), cells.count(r.runs),
+            cells.time_to(r.steps_to_target, r.reached, ".0f"),
+            cells.time_to(r.seconds_to_target, r.reached, ".2f"))
+
+
+MEASURED = ("optimizer", "tasks", "won", "tied for best", "mean rank", "lr window (decades)",
+            "gain over defaults", "defaults diverged", "reached target", "train s")
+
+
+def measured_table(across: AcrossTasks) -> Table:
+    """One row per optimizer over every comparison: the measured "which optimizer" table."""
+
+    def named(names: tuple[str, ...]) -> Cell:
+        return cells.text(f"{len(names)}" + (f" ({', '.join(names)})" if names else ""))
+
+    rows = tuple((cells.optimizer(m.optimizer), cells.count(m.tasks), named(m.won), named(m.tied),
+                  cells.value(m.mean_rank, ".2f"), cells.value(m.lr_window, ".2f"),
+                  cells.text((f"{m.mean_gain:+.4f} mean; " if m.mean_gain is not None else "")
+                             + f"helped on {m.helped} of {m.gain_tasks}"),
+                  cells.count(m.default_diverged), cells.text(f"{m.reached} of {m.timed_tasks}"),
+                  cells.value(m.seconds, ".1f"))
+                 for m in across.table)
+    return Table(MEASURED, rows)
