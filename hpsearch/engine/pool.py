@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from hpsearch.device import use_training_threads, visible_gpus, worker_environment
@@ -145,3 +145,23 @@ def run_together(pool: WorkerPool, seed: int, here: Callable[[], str | None],
     problems = [f"worker 0: {stopped}"] if stopped else []
     problems += pool.wait(on_wait)
     return "; ".join(problems) or None
+
+
+@contextlib.contextmanager
+def worker_pool(work: Work, workers: int, gpus_per_worker: int = 1) -> Iterator[WorkerPool | None]:
+    """The other workers of a run (None when this process is alone), spawned now so that their
+    imports and data loading overlap this process's checks, and stopped at once if anything this
+    process does before or while they run fails."""
+    pool = WorkerPool(work, workers, gpus_per_worker) if workers > 1 else None
+    try:
+        yield pool
+    except BaseException:
+        if pool:
+            pool.stop()
+        raise
+
+
+def run_shares(pool: WorkerPool | None, seed: int, here: Callable[[], str | None],
+               on_wait: Callable[[], None] = lambda: None) -> str | None:
+    """This process's share of the trials, with the other workers' where there are others."""
+    return here() if pool is None else run_together(pool, seed, here, on_wait)

@@ -85,3 +85,15 @@ def run_trials(study: optuna.Study, objective: Objective, lock: StudyLock, choos
             for callback in every:
                 callback(study, trial)
     return failures.message
+
+
+def run_locked(study: optuna.Study, objective: Objective, storage: str | None, study_name: str,
+               choose: Chooser, callbacks: Iterable[Callback] = (), deadline: float | None = None,
+               failures: FailureLimit | None = None) -> str | None:
+    """`run_trials` under the study's lock, opened here and closed however the run ends: every
+    protocol's loop."""
+    lock = StudyLock(storage, study_name)
+    try:
+        return run_trials(study, objective, lock, choose, callbacks, deadline, failures)
+    finally:
+        lock.close()

@@ -9,7 +9,7 @@ import os
 import socket
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
@@ -163,6 +163,19 @@ def open_study(config: StudyConfig, sampler_seed: int | None = None,
         pruner=make_pruner(config.pruner, config.epochs),
         load_if_exists=True,
     )
+
+
+def open_checked(config: StudyConfig, check: Callable[[optuna.Study], None],
+                 sampler_seed: int | None = None) -> optuna.Study:
+    """The study, opened for trials once `check` accepts it: checked first as stored, read only (a
+    study refused is left as it was, byte for byte), and again once open (another process may
+    have made it meanwhile)."""
+    existing = load_existing(config)
+    if existing is not None:
+        check(existing)
+    study = open_study(config, sampler_seed=sampler_seed, heartbeat=True)
+    check(study)
+    return study
 
 
 def record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 from hpsearch import record
 from hpsearch.config import StudyConfig
 from hpsearch.engine.batch import measured_batch
-from hpsearch.engine.budget import Chooser, StudyLock, from_plan
+from hpsearch.engine.budget import Chooser, from_plan
 from hpsearch.engine.objective import Objective
-from hpsearch.engine.pool import WorkerPool, run_together
-from hpsearch.engine.runner import FailureLimit, run_trials
+from hpsearch.engine.pool import run_shares, worker_pool
+from hpsearch.engine.runner import FailureLimit, run_locked
 from hpsearch.engine.studies import (
     check_study,
     load_existing,
@@ -162,14 +162,11 @@ def run_tasks(config: CompareConfig, runs: list[TaskStudy],
     for number, (study_config, run) in enumerate(zip(config.study_configs, runs, strict=True)):
         label = study_config.task + (f", study {config.study_index(number)}/{config.studies}"
                                      if config.studies > 1 else "")
-        lock = StudyLock(study_config.storage, study_config.study_name)
         tell = [] if on_trial is None else [
             lambda study, trial, label=label: on_trial(label, study, trial)]
-        try:
-            stopped = run_trials(run.study, run.objective, lock,
-                                 next_from_plan(config, study_config), tell, failures=failures)
-        finally:
-            lock.close()
+        stopped = run_locked(run.study, run.objective, study_config.storage,
+                             study_config.study_name, next_from_plan(config, study_config), tell,
+                             failures=failures)
         if stopped:
             return f"{label}: {stopped}"
     return None
@@ -217,8 +214,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         chosen, line = measured_batch(config.study_configs[0], prepared[0])  # for every task
         config, notes = replace(config, batch_trials=chosen), (line,)
     gpus = gpus_per_worker(config.user, workers)
-    pool = WorkerPool(CompareWork(config, workers), workers, gpus) if workers > 1 else None
-    try:
+    with worker_pool(CompareWork(config, workers), workers, gpus) as pool:
         device = resolve_device(config.device)
         prepared = prepared or tasks_of(config)
         use_training_threads(workers)
@@ -227,13 +223,6 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         runs = open_tasks(config, prepared, 0, device, first=True, workers=workers)
         if on_start:
             on_start(prepared, notes)
-        if pool is None:
-            stopped = run_tasks(config, runs, on_trial)
-        else:
-            stopped = run_together(pool, config.seed, lambda: run_tasks(config, runs, on_trial))
-    except BaseException:
-        if pool:
-            pool.stop()
-        raise
+        stopped = run_shares(pool, config.seed, lambda: run_tasks(config, runs, on_trial))
     return CompareResult(tuple(c.study_name for c in config.study_configs),
                          time.perf_counter() - started, stopped)

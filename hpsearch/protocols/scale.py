@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.engine.batch import measured_batch
-from hpsearch.engine.budget import Chooser, StudyLock, from_plan
+from hpsearch.engine.budget import Chooser, from_plan
 from hpsearch.engine.objective import Objective
-from hpsearch.engine.pool import WorkerPool, run_together
-from hpsearch.engine.runner import run_trials
-from hpsearch.engine.studies import check_study, load_existing, make_sampler, open_study, record_run
+from hpsearch.engine.pool import run_shares, worker_pool
+from hpsearch.engine.runner import run_locked
+from hpsearch.engine.studies import check_study, make_sampler, open_checked, open_study, record_run
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.plan import NextTrial
@@ -138,12 +138,8 @@ def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
 
 def run_share(config: ScaleConfig, study: optuna.Study, objective: Objective,
               callbacks: list[Any]) -> str | None:
-    lock = StudyLock(config.storage, config.study)
-    try:
-        return run_trials(study, objective, lock,
-                          next_from_plan(config.plan(), config.study_config.space), callbacks)
-    finally:
-        lock.close()
+    return run_locked(study, objective, config.storage, config.study,
+                      next_from_plan(config.plan(), config.study_config.space), callbacks)
 
 
 @dataclass(frozen=True)
@@ -224,15 +220,11 @@ def scale(config: ScaleConfig, workers: int = 1,
         config, line = measured_on_widest(config, prepared)
         prepared = replace(prepared, notes=(*prepared.notes, line))
     gpus = gpus_per_worker(config.user, workers)
-    pool = WorkerPool(ScaleWork(config, workers), workers, gpus) if workers > 1 else None
-    try:
+    with worker_pool(ScaleWork(config, workers), workers, gpus) as pool:
         device = resolve_device(config.device)
         prepared = prepared or prepare(config)
-        existing = load_existing(config.study_config)  # read only: a refusal changes nothing
-        if existing is not None:
-            check_scale_study(existing, config, prepared)
-        study = open_study(config.study_config, heartbeat=True)
-        check_scale_study(study, config, prepared)
+        study = open_checked(config.study_config,
+                             lambda study: check_scale_study(study, config, prepared))
         reclaim_dead_trials(study)
         before = frozenset(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
         pids = [os.getpid(), *(p.pid for p in (pool.processes.values() if pool else ()))]
@@ -249,12 +241,8 @@ def scale(config: ScaleConfig, workers: int = 1,
         objective = objective_for(config, prepared, config.seed, device, workers)
         tell = [on_trial] if on_trial else []
         share = partial(run_share, config, study, objective, tell)
-        stopped = share() if pool is None else run_together(
-            pool, config.seed, share, lambda: on_progress(study) if on_progress else None)
-    except BaseException:
-        if pool:
-            pool.stop()
-        raise
+        stopped = run_shares(pool, config.seed, share,
+                             lambda: on_progress(study) if on_progress else None)
     seconds = time.perf_counter() - started
     new = [t for t in study.get_trials(deepcopy=False)
            if t.state.is_finished() and t.number not in before]

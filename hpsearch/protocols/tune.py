@@ -16,14 +16,15 @@ from hpsearch import record
 from hpsearch.config import StudyConfig
 from hpsearch.engine import storage as storages
 from hpsearch.engine.batch import measured_batch
-from hpsearch.engine.budget import StudyLock, below_total
+from hpsearch.engine.budget import below_total
 from hpsearch.engine.objective import Objective
-from hpsearch.engine.pool import WorkerPool, run_together
-from hpsearch.engine.runner import Callback, run_trials
+from hpsearch.engine.pool import WorkerPool, run_together, worker_pool
+from hpsearch.engine.runner import Callback, run_locked
 from hpsearch.engine.studies import (
     check_study,
     load_existing,
     make_sampler,
+    open_checked,
     open_study,
     prepare_study,
     record_run,
@@ -58,11 +59,8 @@ def run_until_total(study: optuna.Study, objective: Objective, config: StudyConf
     """Run trials until the study holds `n_trials`, the timeout passes or too many fail in a
     row; returns why it stopped short, if it did."""
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
-    lock = StudyLock(config.storage, config.study_name)
-    try:
-        return run_trials(study, objective, lock, below_total(config.n_trials), callbacks, deadline)
-    finally:
-        lock.close()
+    return run_locked(study, objective, config.storage, config.study_name,
+                      below_total(config.n_trials), callbacks, deadline)
 
 
 def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
@@ -80,11 +78,7 @@ def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
     device = resolve_device(config.device)
     autocast_dtype(device, config.precision)  # bf16 asked of a device without it: refused here
     starts, notes = warmstart.read(config)
-    existing = load_existing(config)  # read only: a study refused is left as it was, byte for byte
-    if existing is not None:
-        check_tune_study(existing, config, prepared)
-    study = open_study(config, heartbeat=True)
-    check_tune_study(study, config, prepared)  # another process may have made it meanwhile
+    study = open_checked(config, lambda study: check_tune_study(study, config, prepared))
     reclaimed = reclaim_dead_trials(study)
     if reclaimed:
         notes.append(f"reclaimed trials {reclaimed}, left running by a process that ended; each "
@@ -190,8 +184,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         range_notes.append(line)
     # The other workers start now: their imports and data loading overlap with our checks. They
     # wait for `go` before they touch the storage, and are stopped if the checks fail.
-    pool = WorkerPool(TuneWork(config, workers), workers, gpus) if workers > 1 else None
-    try:
+    with worker_pool(TuneWork(config, workers), workers, gpus) as pool:
         import torch
 
         from hpsearch.device import describe
@@ -219,10 +212,6 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         else:
             stopped = run_workers(config, pool, seed, study, prepared, device, callbacks,
                                   on_progress)
-    except BaseException:
-        if pool:
-            pool.stop()
-        raise
     after = record.counted(study.get_trials(deepcopy=False))
     return RunResult(study, storage, before, after, describe(device), stopped)
 
