@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what type checkers and editors see; at run time `__getattr__` imports them
     from hpsearch.api import Result, compare, load, scale, tune
     from hpsearch.errors import ConfigError, HpsearchError, StudyMismatchError
-    from hpsearch.optimizers import OPTIMIZERS, build_optimizer
-    from hpsearch.schedules import build_scheduler
-    from hpsearch.space import SearchSpace, TrialConfig, suggest, suggest_optimizer
+    from hpsearch.space.conditional import SearchSpace, TrialConfig, suggest, suggest_optimizer
+    from hpsearch.space.optimizers import OPTIMIZERS, build_optimizer
+    from hpsearch.space.schedules import build_scheduler
     from hpsearch.tasks import TASKS
 
 logging.getLogger("hpsearch").addHandler(logging.NullHandler())  # the library convention
@@ -52,10 +52,10 @@ _HOMES = {
     "scale": "hpsearch.api", "tune": "hpsearch.api",
     "ConfigError": "hpsearch.errors", "HpsearchError": "hpsearch.errors",
     "StudyMismatchError": "hpsearch.errors",
-    "OPTIMIZERS": "hpsearch.optimizers", "build_optimizer": "hpsearch.optimizers",
-    "build_scheduler": "hpsearch.schedules",
-    "SearchSpace": "hpsearch.space", "TrialConfig": "hpsearch.space", "suggest": "hpsearch.space",
-    "suggest_optimizer": "hpsearch.space",
+    "OPTIMIZERS": "hpsearch.space.optimizers", "build_optimizer": "hpsearch.space.optimizers",
+    "build_scheduler": "hpsearch.space.schedules",
+    "SearchSpace": "hpsearch.space.conditional", "TrialConfig": "hpsearch.space.conditional",
+    "suggest": "hpsearch.space.conditional", "suggest_optimizer": "hpsearch.space.conditional",
     "TASKS": "hpsearch.tasks",
 }
 

@@ -22,7 +22,7 @@ from hpsearch.engine.storage import storage_url as storage_url_of
 from hpsearch.report.collect import Report
 from hpsearch.report.collect import summarise as summarise_studies
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, TaskData, split_and_scale
-from hpsearch.train import DeviceData
+from hpsearch.training.tables import DeviceData
 from tests.browser import find_chromium
 from tests.postgres import DEBIAN_BINDIRS, PostgresServer, find_postgres, postgres_server
 
@@ -141,7 +141,7 @@ REPORT_SWEEP = {"n_trials": 5, "epochs": 3, "optimizers": ("adam", "momentum", "
 @pytest.fixture(scope="session")
 def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Three real tiny sweeps (one under a hostile name) in one SQLite file, for report tests."""
-    from hpsearch.config import load_config
+    from hpsearch.definition.config import load_config
     from hpsearch.protocols.tune import run
 
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'sweeps.db'}"

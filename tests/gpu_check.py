@@ -21,13 +21,13 @@ import time
 import optuna
 import torch
 
-from hpsearch.config import load_config
+from hpsearch.definition.config import load_config
 from hpsearch.protocols.tune import run
 from hpsearch.record import trial_attrs
 from hpsearch.tasks.base import LANGUAGE
 from hpsearch.tasks.corpus import builtin_corpus
 from hpsearch.tasks.gpt import gpt
-from hpsearch.train_lm import LMDeviceData, fit_lm
+from hpsearch.training.lm import LMDeviceData, fit_lm
 
 # Dense bf16 tensor-core peaks, TFLOP/s, by a part of the device's name.
 PEAK_BF16_TFLOPS = {"H200": 989, "H100": 989, "GH200": 989, "A100": 312, "L40S": 362, "L4": 121,

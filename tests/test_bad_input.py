@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.config import StudyConfig, load_config
-from hpsearch.study_file import FILE_TYPES, USER_KEYS
+from hpsearch.definition.config import StudyConfig, load_config
+from hpsearch.definition.study_file import FILE_TYPES, USER_KEYS
 from tests.test_cli import TINY, assert_one_line_error, invoke
 
 STORED = Path("studies")

@@ -12,12 +12,12 @@ import optuna
 import pytest
 import torch
 
-from hpsearch.batched.fit import BatchedFit, Member
-from hpsearch.batched.stacked import NotBatchable
-from hpsearch.batched.vector_optimizers import VECTORISED
-from hpsearch.space import SearchSpace, TrialConfig, suggest
+from hpsearch.space.conditional import SearchSpace, TrialConfig, suggest
 from hpsearch.tasks import get_task
-from hpsearch.train import DeviceData, EpochResult, fit
+from hpsearch.training.batched.fit import BatchedFit, Member
+from hpsearch.training.batched.stacked import NotBatchable
+from hpsearch.training.batched.vector_optimizers import VECTORISED
+from hpsearch.training.tables import DeviceData, EpochResult, fit
 
 TASK = get_task("small")
 EPOCHS, TRIALS = 3, 8
@@ -175,10 +175,10 @@ def test_batchnorm_s_running_statistics_are_each_trial_s_own(data: DeviceData) -
 
 @pytest.mark.parametrize("keys", [("adamw",), ("muon",), ("lion",), ("muon", "adamw", "lion")])
 def test_a_language_model_batch_trains_as_each_trial_alone(keys: tuple[str, ...]) -> None:
-    from hpsearch.batched.lm import BatchedLMFit
     from hpsearch.tasks.gpt import gpt
     from hpsearch.tasks.prepare import LanguageModel, prepare_task
-    from hpsearch.train_lm import device_data, fit_lm
+    from hpsearch.training.batched.lm import BatchedLMFit
+    from hpsearch.training.lm import device_data, fit_lm
 
     prepared = prepare_task("lm", language=LanguageModel(width=16, depth=1, context=16))
     corpus = device_data(prepared.data, torch.device("cpu"), 16)
@@ -205,8 +205,8 @@ def test_a_language_model_batch_trains_as_each_trial_alone(keys: tuple[str, ...]
 
 
 def test_auto_measures_the_study_s_own_optimizers() -> None:
-    from hpsearch.batched.auto import choose_for, probe_configs
     from hpsearch.tasks.prepare import prepare_task
+    from hpsearch.training.batched.auto import choose_for, probe_configs
 
     assert [c.optimizer for c in probe_configs(["lbfgs", "adam", "sgd", "muon"])] == ["adam", "sgd",
                                                                                       "muon"]

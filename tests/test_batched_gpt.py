@@ -12,17 +12,17 @@ import optuna
 import pytest
 import torch
 
-from hpsearch.batched.fit import Member
-from hpsearch.batched.lm import BatchedLMFit
-from hpsearch.batched.stacked import StackedModel
-from hpsearch.batched.stacked_gpt import StackedGPT, stack
-from hpsearch.batched.vector_optimizers import VECTORISED
-from hpsearch.optimizers import get_spec
-from hpsearch.space import SearchSpace, TrialConfig, suggest
+from hpsearch.space.conditional import SearchSpace, TrialConfig, suggest
+from hpsearch.space.optimizers import get_spec
 from hpsearch.tasks.gpt import gpt
 from hpsearch.tasks.mup import build_at_width
 from hpsearch.tasks.prepare import LanguageModel, prepare_task
-from hpsearch.train_lm import LMDeviceData, device_data, fit_lm
+from hpsearch.training.batched.fit import Member
+from hpsearch.training.batched.lm import BatchedLMFit
+from hpsearch.training.batched.stacked import StackedModel
+from hpsearch.training.batched.stacked_gpt import StackedGPT, stack
+from hpsearch.training.batched.vector_optimizers import VECTORISED
+from hpsearch.training.lm import LMDeviceData, device_data, fit_lm
 
 CONTEXT, WIDTH, BASE_WIDTH, POINTS, EVERY, BATCH = 16, 32, 16, 2, 3, 4
 # (parametrisation, seed) of each trial: µP at twice its base width beside the standard model (an

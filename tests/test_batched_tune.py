@@ -15,8 +15,8 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from hpsearch.batched.auto import CANDIDATES, MIN_GAIN, batch_for, choose_batch
 from hpsearch.cli import cli
+from hpsearch.training.batched.auto import CANDIDATES, MIN_GAIN, batch_for, choose_batch
 from tests.waiting import wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"

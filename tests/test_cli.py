@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from hpsearch import build_optimizer, build_scheduler
 from hpsearch.cli import cli
-from hpsearch.optimizers import OPTIMIZERS
+from hpsearch.space.optimizers import OPTIMIZERS
 from hpsearch.tasks.base import mlp
 
 TINY = ["--n-trials", "3", "--epochs", "2", "--optimizers", "adam,momentum"]

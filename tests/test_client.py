@@ -136,7 +136,7 @@ def test_the_package_face_gives_every_public_name_on_first_use(tmp_path: Path) -
                   "assert all(name in dir(hpsearch) for name in hpsearch.__all__)\n"
                   "assert 'build_optimizer' in dir(hpsearch) and 'client' not in hpsearch.__all__\n"
                   "from hpsearch import SearchSpace, tune\n"
-                  "from hpsearch.optimizers import build_optimizer\n"
+                  "from hpsearch.space.optimizers import build_optimizer\n"
                   "assert hpsearch.build_optimizer is build_optimizer and callable(tune)\n"
                   "assert 'classification' in hpsearch.TASKS and SearchSpace().optimizers\n"
                   "assert all(getattr(hpsearch, name) is not None for name in hpsearch.__all__)\n"

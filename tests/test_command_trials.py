@@ -291,9 +291,9 @@ def test_the_decay_is_judged_by_the_programs_own_step(workdir: Path) -> None:
     the run, not 7/8 of it."""
     import torch
 
-    from hpsearch.config import load_config
+    from hpsearch.definition.config import load_config
     from hpsearch.engine.user_objective import user_objective
-    from hpsearch.user_training.prepare import prepare_user
+    from hpsearch.training.user.prepare import prepare_user
 
     config = load_config(None, None, {
         "command": "python t.py --lr={lr} --warmup_iters={warmup_steps} --min_lr={min_lr}",

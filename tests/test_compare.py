@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from hpsearch.cli import cli
-from hpsearch.optimizers import OPTIMIZERS as REGISTRY
 from hpsearch.protocols.compare_plan import rerun_source
 from hpsearch.record import trial_attrs
+from hpsearch.space.optimizers import OPTIMIZERS as REGISTRY
 from tests.waiting import wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.cli_compare import compare
+from hpsearch.cli.compare import compare
 from hpsearch.protocols.compare_plan import rerun_source
 from tests.conftest import REPO
 from tests.test_cli import assert_one_line_error

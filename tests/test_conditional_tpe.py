@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from hpsearch import record
 from hpsearch.cli import cli
 from hpsearch.engine.conditional_tpe import branch_of, conditional_tpe
-from hpsearch.space import SearchSpace, suggest
+from hpsearch.space.conditional import SearchSpace, suggest
 
 
 def synthetic(config) -> float:  # type: ignore[no-untyped-def]

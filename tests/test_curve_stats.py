@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from hpsearch.curve_stats import (
+from hpsearch.errors import ConfigError, HpsearchError
+from hpsearch.statistics.curves import (
     LossCurve,
     data_equivalent_speedup,
     saturating_power_law,
     speedup_interval,
 )
-from hpsearch.errors import ConfigError, HpsearchError
 
 PLANTED = LossCurve(a=20.0, b=0.35, c=2.5)
 LENGTHS = [1000.0 * 2**k for k in range(6)]

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.config import load_config
+from hpsearch.definition.config import load_config
 from hpsearch.engine.studies import open_study
-from hpsearch.export import best_config
+from hpsearch.space.export import best_config
 
 
 @pytest.mark.slow

@@ -7,14 +7,14 @@ import sys
 import pytest
 import torch
 
-from hpsearch.device import (
+from hpsearch.errors import DeviceUnavailableError
+from hpsearch.training.device import (
     available_devices,
     resolve_device,
     training_threads,
     visible_gpus,
     worker_environment,
 )
-from hpsearch.errors import DeviceUnavailableError
 
 
 def test_auto_picks_the_best_present_device() -> None:
@@ -65,6 +65,7 @@ def test_training_threads_are_the_cpus_a_job_was_given_not_the_machines() -> Non
     the whole machine's."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     shown = subprocess.run(["taskset", "-c", "0", sys.executable, "-c",
-                            "from hpsearch.device import training_threads; print(training_threads())"],
+                            "from hpsearch.training.device import training_threads; "
+                            "print(training_threads())"],
                            capture_output=True, text=True, env=env, timeout=60, check=True)
     assert shown.stdout.strip() == "1"

@@ -17,10 +17,10 @@ import optuna
 import pytest
 
 from hpsearch import record
-from hpsearch.export import best_config, render
-from hpsearch.optimizers import OPTIMIZERS, implementation_for
-from hpsearch.schedules import SCHEDULES, WSD_SHAPES, lr_factor
-from hpsearch.space import SearchSpace, suggest
+from hpsearch.space.conditional import SearchSpace, suggest
+from hpsearch.space.export import best_config, render
+from hpsearch.space.optimizers import OPTIMIZERS, implementation_for
+from hpsearch.space.schedules import SCHEDULES, WSD_SHAPES, lr_factor
 
 STEPS = 8  # the optimizer steps each winner's run took: what its schedule is shaped on
 KINDS = [(name, shape) for name in SCHEDULES for shape in (WSD_SHAPES if name == "wsd" else (None,))]

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.cli_options import built_in_default
-from hpsearch.config import read_study_file
+from hpsearch.cli.options import built_in_default
+from hpsearch.definition.config import read_study_file
 from tests.conftest import REPO
 
 COMMANDS = sorted(cli.commands)
@@ -49,7 +49,7 @@ def test_the_study_file_defaults_the_help_names_are_the_classification_file_s() 
         assert f"from studies/<task>.toml; classification: {shown}]" in said, key
         expected = shipped[key]
         if key == "optimizers":  # the file lists the group's members
-            from hpsearch.optimizers import CLASSIC
+            from hpsearch.space.optimizers import CLASSIC
 
             assert shown == "classic" and tuple(expected) == CLASSIC
         else:

@@ -23,39 +23,26 @@ ADAPTER = "hpsearch.engine.optuna_adapter"
 LAYERS = (
     ("errors", ("hpsearch.errors", "hpsearch.client")),
     ("record", ("hpsearch.record",)),
-    ("statistics", ("hpsearch.stats", "hpsearch.scaling_stats", "hpsearch.curve_stats",
-                    "hpsearch.study_stats")),
-    ("space and registries", ("hpsearch.muon", "hpsearch.optimizers",
-                              "hpsearch.param_groups", "hpsearch.schedules", "hpsearch.space",
-                              "hpsearch.export", "hpsearch.export_frameworks")),
-    ("tasks", ("hpsearch.tasks", "hpsearch.models")),
-    ("training", ("hpsearch.device", "hpsearch.train", "hpsearch.train_lm", "hpsearch.trainer",
-                  "hpsearch.batched",
-                  "hpsearch.user_training")),
-    ("study definition", ("hpsearch.study_file", "hpsearch.config")),
+    ("statistics", ("hpsearch.statistics",)),
+    ("space and registries", ("hpsearch.space",)),
+    ("tasks", ("hpsearch.tasks",)),
+    ("training", ("hpsearch.training",)),
+    ("study definition", ("hpsearch.definition",)),
     ("engine", ("hpsearch.engine",)),
     ("protocols", ("hpsearch.protocols",)),
     ("readers", ("hpsearch.report",)),
-    ("cli", ("hpsearch.cli", "hpsearch.cli_options", "hpsearch.cli_output", "hpsearch.cli_listings",
-             "hpsearch.cli_scale", "hpsearch.cli_compare", "hpsearch.cli_lr_find", "hpsearch.api",
-             "hpsearch.api_input",
-             "hpsearch.__main__")),
+    ("cli and Python API", ("hpsearch.cli", "hpsearch.api", "hpsearch.__main__")),
 )
 # Readers read the record, the statistics, the registries and a protocol's pure plan; never the
 # engine, training or a protocol's runner. Training knows no Optuna.
 FORBIDDEN = {
-    "hpsearch.report": ("hpsearch.engine", "hpsearch.train", "hpsearch.train_lm", "hpsearch.trainer",
-                        "hpsearch.device",
+    "hpsearch.report": ("hpsearch.engine", "hpsearch.training",
                         "hpsearch.protocols.tune", "hpsearch.protocols.compare",
                         "hpsearch.protocols.lr_find", "hpsearch.protocols.warmstart"),
-    "hpsearch.train": ("optuna",),
-    "hpsearch.train_lm": ("optuna",),
-    "hpsearch.trainer": ("optuna",),
-    "hpsearch.batched": ("optuna",),
-    "hpsearch.device": ("optuna",),
-    "hpsearch.user_training": ("optuna",),
+    "hpsearch.training": ("optuna",),
     "hpsearch.record": tuple(f"hpsearch.{name}" for name in (
-        "stats", "optimizers", "space", "tasks", "train", "engine", "protocols", "report", "cli")),
+        "statistics", "optimizers", "space", "tasks", "training", "definition", "engine", "protocols",
+        "report", "cli", "api")),
 }
 # An underscore attribute of anything but the module's own objects and these standard modules is
 # taken for Optuna's (studies, trials, storages are the only foreign objects hpsearch holds).

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from hpsearch import build_optimizer
 from hpsearch.cli import cli
 from hpsearch.errors import ConfigError
-from hpsearch.export import to_python
+from hpsearch.space.export import to_python
 from hpsearch.tasks.base import LANGUAGE
 from hpsearch.tasks.corpus import builtin_corpus, load_corpus, nanogpt_corpus, split_of, text_corpus
 from hpsearch.tasks.gpt import gpt
-from hpsearch.train_lm import LMDeviceData, fit_lm
+from hpsearch.training.lm import LMDeviceData, fit_lm
 from tests.test_cli import assert_one_line_error
 
 CPU = torch.device("cpu")

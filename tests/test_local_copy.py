@@ -154,7 +154,7 @@ def test_a_trial_of_twenty_points_costs_at_most_eight_transactions_beyond_its_re
     storage's own transactions, per trial, in a sweep of one process on SQLite."""
     import sqlalchemy
 
-    from hpsearch.config import load_config
+    from hpsearch.definition.config import load_config
     from hpsearch.protocols.tune import run
 
     begun: list[int] = []

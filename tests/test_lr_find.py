@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, plain_args
 from hpsearch.protocols import lr_find
 from hpsearch.protocols.lr_find import RangeTest, narrow_space, narrowed_ranges, range_test
 from hpsearch.report import lr_find_page as range_test_page
-from hpsearch.space import SearchSpace
+from hpsearch.space.conditional import SearchSpace
+from hpsearch.space.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, plain_args
 from hpsearch.tasks.base import REGRESSION, Task, split_and_scale
 from hpsearch.tasks.prepare import PreparedTask, prepare_task
 

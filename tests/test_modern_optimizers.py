@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from hpsearch import optimizers
 from hpsearch.errors import ConfigError
-from hpsearch.muon import split_for_muon
-from hpsearch.optimizers import (
+from hpsearch.space import optimizers
+from hpsearch.space.conditional import SearchSpace
+from hpsearch.space.muon import split_for_muon
+from hpsearch.space.optimizers import (
     MODERN,
     OPTIMIZERS,
     available,
@@ -23,10 +24,9 @@ from hpsearch.optimizers import (
     parse_optimizers,
     unavailable_reason,
 )
-from hpsearch.schedules import build_scheduler
-from hpsearch.space import SearchSpace
+from hpsearch.space.schedules import build_scheduler
 from hpsearch.tasks.base import REGRESSION, mlp
-from hpsearch.train import fit
+from hpsearch.training.tables import fit
 from tests.conftest import on_cpu, tiny_regression
 from tests.test_optimizers import config_for
 
@@ -144,7 +144,7 @@ def test_schedule_free_trains_in_train_mode_and_is_evaluated_in_eval_mode(
         built.append(build(key, hyperparameters, implementation, model, decay))
         return built[-1]
 
-    monkeypatch.setattr("hpsearch.train.build", capture)
+    monkeypatch.setattr("hpsearch.training.tables.build", capture)
     model = mlp(6, 1, (16,))
     seen: dict[bool, set[bool]] = {True: set(), False: set()}  # model.training -> optimizer modes
     model.register_forward_hook(

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import build
+from hpsearch.space.optimizers import build
 from hpsearch.tasks.gpt import gpt
 from hpsearch.tasks.mup import build_at_width, coordinate_check, parametrize
 

@@ -9,9 +9,9 @@ from optuna.trial import TrialState
 
 from hpsearch.engine.objective import Objective
 from hpsearch.record import trial_attrs
-from hpsearch.space import SearchSpace
+from hpsearch.space.conditional import SearchSpace
 from hpsearch.tasks import get_task
-from hpsearch.train import DeviceData
+from hpsearch.training.tables import DeviceData
 
 CPU = torch.device("cpu")
 

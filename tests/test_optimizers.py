@@ -8,7 +8,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import (
+from hpsearch.space.conditional import SearchSpace, default_params, suggest
+from hpsearch.space.optimizers import (
     CLASSIC,
     MODERN,
     OPTIMIZERS,
@@ -19,9 +20,8 @@ from hpsearch.optimizers import (
     torch_class,
     unavailable_reason,
 )
-from hpsearch.space import SearchSpace, default_params, suggest
 from hpsearch.tasks.base import CLASSIFICATION, mlp
-from hpsearch.train import fit
+from hpsearch.training.tables import fit
 from tests.conftest import REPO, on_cpu, tiny_classification
 
 CLASSIC_TEN = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from hpsearch.errors import ConfigError
-from hpsearch.space import SearchSpace, TrialConfig
-from hpsearch.user_training.definition import split_command
-from hpsearch.user_training.placeholders import (
+from hpsearch.space.conditional import SearchSpace, TrialConfig
+from hpsearch.training.user.definition import split_command
+from hpsearch.training.user.placeholders import (
     check_placeholders,
     fill,
     placeholders,

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.cli_output import duration
+from hpsearch.cli.output import duration
 
 
 def progress_lines(output: str) -> list[str]:

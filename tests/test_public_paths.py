@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import hpsearch
-from hpsearch.export import to_python
+from hpsearch.space.export import to_python
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 DOTTED = re.compile(r"`(hpsearch(?:\.[a-z_]+)+)(?:\(|`)")

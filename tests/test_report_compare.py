@@ -18,7 +18,7 @@ from hpsearch.report.comparison import ComparisonSummary
 from hpsearch.report.comparison_figures import comparison_figures, profile_figure
 from hpsearch.report.page import render_page
 from hpsearch.report.text import markdown, terminal, to_json
-from hpsearch.stats import expected_best, lr_window, mean_interval
+from hpsearch.statistics.basic import expected_best, lr_window, mean_interval
 from tests.browser import render
 from tests.conftest import require, summarise
 from tests.test_report_summary import known_trials

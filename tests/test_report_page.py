@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.optimizers import OPTIMIZERS
 from hpsearch.report.collect import Report
 from hpsearch.report.cost_figures import cost_figures
 from hpsearch.report.figures import study_figures
 from hpsearch.report.page import render_page
 from hpsearch.report.summary import StudySummary
+from hpsearch.space.optimizers import OPTIMIZERS
 from tests.conftest import XSS, summarise
 
 

@@ -13,7 +13,7 @@ from optuna.trial import TrialState, create_trial
 from hpsearch.errors import ConfigError
 from hpsearch.report.points import trial_points, wall_seconds
 from hpsearch.report.summary import importance_within, study_verdict, summarise_optimizers
-from hpsearch.space import SearchSpace, suggest
+from hpsearch.space.conditional import SearchSpace, suggest
 from tests.conftest import summarise
 
 OPTIMIZERS = CategoricalDistribution(["sgd", "adam", "lbfgs"])

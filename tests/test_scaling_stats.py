@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hpsearch.errors import ConfigError, HpsearchError
-from hpsearch.scaling_stats import best_lr, fit_power_law, held_out_error
+from hpsearch.statistics.transfer import best_lr, fit_power_law, held_out_error
 
 GRID = [10.0**e for e in np.arange(-4.0, -0.99, 0.25)]  # 13 learning rates, a quarter decade apart
 

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.config import load_config
+from hpsearch.definition.config import load_config
 from hpsearch.tasks import TASKS, get_task, scenarios
 
 SCENARIOS = ("sparse", "small", "image", "sequence")

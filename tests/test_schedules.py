@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hpsearch.errors import ConfigError
-from hpsearch.schedules import (
+from hpsearch.space.schedules import (
     SCHEDULES,
     WARMUP_START_FACTOR,
     build_scheduler,

@@ -4,8 +4,8 @@ import optuna
 import pytest
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import CLASSIC, OPTIMIZERS, parse_optimizers
-from hpsearch.space import SearchSpace, default_params, suggest
+from hpsearch.space.conditional import SearchSpace, default_params, suggest
+from hpsearch.space.optimizers import CLASSIC, OPTIMIZERS, parse_optimizers
 
 GENERIC = {"optimizer", "schedule", "clip_grad", "clip_grad_max_norm"}
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hpsearch.cli import cli
 from hpsearch.errors import ConfigError
 from hpsearch.tasks.base import CLASSIFICATION, mlp
-from hpsearch.train import fit, steps_due
+from hpsearch.training.tables import fit, steps_due
 from tests.conftest import on_cpu, tiny_classification
 from tests.test_cli import assert_one_line_error
 
@@ -108,7 +108,7 @@ def test_table_budgets_that_do_not_fit_are_usage_errors(workdir: Path, args: lis
 
 
 def test_a_step_flag_takes_the_largest_interval_that_divides_it(tmp_path: Path) -> None:
-    from hpsearch.config import load_config
+    from hpsearch.definition.config import load_config
 
     study_file = tmp_path / "study.toml"
     study_file.write_text('task = "classification"\nsteps = 100\neval_every = 20\n')

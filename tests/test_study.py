@@ -6,11 +6,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.config import load_config
+from hpsearch.definition.config import load_config
 from hpsearch.errors import ConfigError, StudyMismatchError
-from hpsearch.export import best_config
 from hpsearch.protocols.tune import run
 from hpsearch.record import counted, run_records, trial_attrs
+from hpsearch.space.export import best_config
 
 TINY = {"n_trials": 3, "epochs": 2, "optimizers": ("adam", "sgd", "lbfgs")}
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from hpsearch.stats import TIE_PROBABILITY, WIN_PROBABILITY, probability_best
-from hpsearch.study_stats import (
+from hpsearch.statistics.basic import TIE_PROBABILITY, WIN_PROBABILITY, probability_best
+from hpsearch.statistics.verdicts import (
     improvement_matrix,
     probability_of_improvement,
     reference_target,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, mlp
-from hpsearch.train import fit
+from hpsearch.training.tables import fit
 from tests.conftest import on_cpu, tiny_classification, tiny_regression
 
 

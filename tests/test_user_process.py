@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.user_training.process import MAX_LINE, SUPERVISOR, Exited, Line, LineSplitter, Program
+from hpsearch.training.user.process import MAX_LINE, SUPERVISOR, Exited, Line, LineSplitter, Program
 from tests.process_tree import ANNOUNCE, GONE_S, MARK, SPLIT, marked, none_left
 from tests.waiting import poll
 
@@ -59,7 +59,7 @@ print("leaving the daemon behind")
 DRIVER = """
 import os, signal, sys
 from pathlib import Path
-from hpsearch.user_training.process import Exited, Program
+from hpsearch.training.user.process import Exited, Program
 
 def stopped(signum, frame):
     raise SystemExit(128 + signum)

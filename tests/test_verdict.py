@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from hpsearch.stats import (
+from hpsearch.statistics.basic import (
     TIE_PROBABILITY,
     WIN_PROBABILITY,
     expected_best,

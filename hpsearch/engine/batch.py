@@ -19,20 +19,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record as rec
-from hpsearch.batched.fit import Member, why_not_batched
-from hpsearch.batched.stacked import NotBatchable
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger, end_all_stopped, tell
 from hpsearch.engine.objective import Objective, ending, failure_reason, report_point
 from hpsearch.engine.optuna_adapter import heartbeat, served, together
-from hpsearch.space import TrialConfig
-from hpsearch.train import EpochResult
+from hpsearch.space.conditional import TrialConfig
+from hpsearch.training.batched.fit import Member, why_not_batched
+from hpsearch.training.batched.stacked import NotBatchable
+from hpsearch.training.tables import EpochResult
 
 if TYPE_CHECKING:
     import optuna
     import torch
 
-    from hpsearch.config import StudyConfig
+    from hpsearch.definition.config import StudyConfig
     from hpsearch.tasks.prepare import PreparedTask
 
 log = logging.getLogger("hpsearch")
@@ -101,8 +101,8 @@ def measured_batch(study: StudyConfig, prepared: PreparedTask,
                    build: Callable[[], torch.nn.Module] | None = None) -> tuple[int, str]:
     """`--batch-trials auto`: the batch size measured fastest for the study's model (or `build`'s)
     and optimizers on its device, and a line saying what was measured."""
-    from hpsearch.batched.auto import choose_for
-    from hpsearch.device import autocast_dtype, resolve_device
+    from hpsearch.training.batched.auto import choose_for
+    from hpsearch.training.device import autocast_dtype, resolve_device
 
     device = resolve_device(study.device)
     return choose_for(prepared, device, study.language().context, study.batch_size,

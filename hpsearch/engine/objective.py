@@ -14,18 +14,18 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record as rec
-from hpsearch import space as search_space
-from hpsearch.device import describe
 from hpsearch.engine import signals
 from hpsearch.engine.ledger import TrialLedger
 from hpsearch.engine.optuna_adapter import served
-from hpsearch.optimizers import implementation_for
-from hpsearch.schedules import decay_start
-from hpsearch.stats import derive_seed
-from hpsearch.train import DeviceData, EpochResult
-from hpsearch.train_lm import LMDeviceData
-from hpsearch.trainer import Trainer, trainer_for
-from hpsearch.user_training.points import TrainingFailed
+from hpsearch.space import conditional as search_space
+from hpsearch.space.optimizers import implementation_for
+from hpsearch.space.schedules import decay_start
+from hpsearch.statistics.basic import derive_seed
+from hpsearch.training.device import describe
+from hpsearch.training.lm import LMDeviceData
+from hpsearch.training.tables import DeviceData, EpochResult
+from hpsearch.training.trainer import Trainer, trainer_for
+from hpsearch.training.user.points import TrainingFailed
 
 if TYPE_CHECKING:
     import optuna

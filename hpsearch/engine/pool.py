@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from hpsearch.device import use_training_threads, visible_gpus, worker_environment
 from hpsearch.engine import signals
+from hpsearch.training.device import use_training_threads, visible_gpus, worker_environment
 
 STOP_GRACE_S = 10  # a stopped worker's time to record its trial in flight
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.config import StudyConfig
+from hpsearch.definition.config import StudyConfig
 from hpsearch.engine import signals
 from hpsearch.engine import storage as storages
 from hpsearch.engine.conditional_tpe import conditional_tpe
@@ -105,7 +105,7 @@ def prepare_study(config: StudyConfig) -> PreparedTask:
     """The task of a study definition, ready to train, done once per process: the built-in or the
     user's data and model, or the user's own command or function."""
     if config.user is not None:
-        from hpsearch.user_training.prepare import prepare_user
+        from hpsearch.training.user.prepare import prepare_user
 
         return prepare_user(config.user)
     from hpsearch.tasks.prepare import prepare_task

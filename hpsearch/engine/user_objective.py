@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record as rec
-from hpsearch.config import StudyConfig
-from hpsearch.device import check_gpu_split, training_threads, visible_gpus
+from hpsearch.definition.config import StudyConfig
 from hpsearch.engine.ledger import TrialLedger
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.storage import local_folder
-from hpsearch.space import TrialConfig
+from hpsearch.space.conditional import TrialConfig
 from hpsearch.tasks.prepare import PreparedTask
-from hpsearch.train import EpochResult
-from hpsearch.user_training import placeholders
-from hpsearch.user_training.command import (
+from hpsearch.training.device import check_gpu_split, training_threads, visible_gpus
+from hpsearch.training.tables import EpochResult
+from hpsearch.training.user import placeholders
+from hpsearch.training.user.command import (
     CONFIG_FILE,
     CommandRun,
     TimedOut,
@@ -34,9 +34,9 @@ from hpsearch.user_training.command import (
     host,
     trial_environment,
 )
-from hpsearch.user_training.definition import UserTraining
-from hpsearch.user_training.function import check_importable, load_function, run_function
-from hpsearch.user_training.points import Point, TrainingFailed
+from hpsearch.training.user.definition import UserTraining
+from hpsearch.training.user.function import check_importable, load_function, run_function
+from hpsearch.training.user.points import Point, TrainingFailed
 
 if TYPE_CHECKING:
     import optuna

@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.config import StudyConfig
+from hpsearch.definition.config import StudyConfig
+from hpsearch.definition.study_file import AUTO_BATCH, measured_batch_trials
 from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import Chooser, from_plan
 from hpsearch.engine.objective import Objective
@@ -39,10 +40,9 @@ from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.compare_config import CompareConfig
 from hpsearch.protocols.compare_plan import next_trial
-from hpsearch.stats import derive_seed
-from hpsearch.study_file import AUTO_BATCH, measured_batch_trials
+from hpsearch.statistics.basic import derive_seed
 from hpsearch.tasks.prepare import PreparedTask
-from hpsearch.train import steps_due
+from hpsearch.training.tables import steps_due
 
 if TYPE_CHECKING:
     import optuna
@@ -67,8 +67,8 @@ class TaskStudy:
 def open_task(config: CompareConfig, study_config: StudyConfig, prepared: PreparedTask,
               seed: int, device: torch.device, workers: int = 1) -> TaskStudy:
     """Open one task's study, with this process's sampler, and build its objective."""
-    from hpsearch.device import autocast_dtype
-    from hpsearch.train_lm import device_data
+    from hpsearch.training.device import autocast_dtype
+    from hpsearch.training.lm import device_data
 
     study = open_study(study_config, sampler_seed=seed, heartbeat=True)
     study.sampler = make_sampler("random", seed)
@@ -102,8 +102,8 @@ def check_task(config: CompareConfig, study: optuna.Study, study_config: StudyCo
 def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig, index: int,
                 prepared: PreparedTask, device: torch.device, workers: int) -> None:
     """Reclaim trials of dead processes; record this run and the protocol with the study."""
-    from hpsearch.device import describe
     from hpsearch.engine.recovery import reclaim_dead_trials
+    from hpsearch.training.device import describe
 
     reclaim_dead_trials(run.study)
     protocol = {**config.protocol(study_config, index),
@@ -183,7 +183,7 @@ class CompareWork:
         return tasks_of(self.config)
 
     def run(self, prepared: list[PreparedTask], seed: int, index: int) -> str | None:
-        from hpsearch.device import resolve_device
+        from hpsearch.training.device import resolve_device
 
         device = resolve_device(self.config.device)
         return run_tasks(self.config, open_tasks(self.config, prepared, index, device,
@@ -204,7 +204,7 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
     hears the prepared tasks and what was decided on the way (`--batch-trials auto`)."""
     import torch
 
-    from hpsearch.device import resolve_device, use_training_threads
+    from hpsearch.training.device import resolve_device, use_training_threads
 
     started = time.perf_counter()
     notes: tuple[str, ...] = ()

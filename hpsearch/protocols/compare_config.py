@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch import record
-from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
+from hpsearch.definition.config import StudyConfig, check_positive, check_seed, load_config
+from hpsearch.definition.study_file import BatchTrials, check_batch_trials
 from hpsearch.errors import ConfigError, StudyMismatchError, choices
-from hpsearch.optimizers import CLASSIC
-from hpsearch.stats import derive_seed
-from hpsearch.study_file import BatchTrials, check_batch_trials
+from hpsearch.space.optimizers import CLASSIC
+from hpsearch.statistics.basic import derive_seed
 from hpsearch.tasks import TASKS, get_task
 from hpsearch.tasks.spreadsheet import READING_KEYS
-from hpsearch.user_training.definition import UserTraining
+from hpsearch.training.user.definition import UserTraining
 
 DEFAULT_BUDGET = 20
 DEFAULT_SEEDS = 5

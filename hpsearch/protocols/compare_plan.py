@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from hpsearch import record
 from hpsearch.protocols.plan import BLOCKED, NextTrial
-from hpsearch.space import SearchSpace, default_params
-from hpsearch.stats import derive_seed
+from hpsearch.space.conditional import SearchSpace, default_params
+from hpsearch.statistics.basic import derive_seed
 
 if TYPE_CHECKING:
     import optuna

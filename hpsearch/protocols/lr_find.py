@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from hpsearch.errors import ConfigError
-from hpsearch.optimizers import get_spec, implementation_for
 from hpsearch.protocols.lr_range import (
     HIGH_MARGIN,
     LOW_MARGIN,
@@ -30,15 +29,16 @@ from hpsearch.protocols.lr_range import (
     smooth,
     suggest_range,
 )
+from hpsearch.space.optimizers import get_spec, implementation_for
 from hpsearch.tasks import TaskData
 
 if TYPE_CHECKING:
     import torch
 
-    from hpsearch.space import SearchSpace
+    from hpsearch.space.conditional import SearchSpace
     from hpsearch.tasks import Task
     from hpsearch.tasks.corpus import Corpus
-    from hpsearch.train import DeviceData
+    from hpsearch.training.tables import DeviceData
 
 __all__ = ["HIGH_MARGIN", "LOW_MARGIN", "MIN_DECADES", "SKIP_START", "RangeTest", "lr_schedule",
            "narrow", "narrow_space", "narrowed_ranges", "narrowing_notes", "range_test",
@@ -86,8 +86,8 @@ def range_test(task: TaskAndData, optimizer: str, device: torch.device | str, *,
     or is not finite. Reads the loss back once per step."""
     import torch
 
-    from hpsearch.optimizers import build_optimizer
-    from hpsearch.train import DeviceData, shuffled_batches
+    from hpsearch.space.optimizers import build_optimizer
+    from hpsearch.training.tables import DeviceData, shuffled_batches
 
     _check(steps, lr_min, lr_max, smoothing, diverge_factor)
     started = time.perf_counter()
@@ -122,7 +122,7 @@ def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable
            diverge_factor: float) -> Iterator[float]:
     """The loss before each step, until the smoothed loss passes `diverge_factor` x its minimum
     or is not finite (that step's loss is the last)."""
-    from hpsearch.train import StepClosure
+    from hpsearch.training.tables import StepClosure
 
     model.train()
     closure = StepClosure(model, opt, loss_fn)

@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
+from hpsearch.definition.study_file import AUTO_BATCH, measured_batch_trials
 from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import Chooser, from_plan
 from hpsearch.engine.objective import Objective
@@ -26,8 +27,7 @@ from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.plan import NextTrial
 from hpsearch.protocols.scale_config import FIXED, ScaleConfig, width_builder
 from hpsearch.protocols.scale_plan import ScalePlan, next_trial
-from hpsearch.space import SearchSpace
-from hpsearch.study_file import AUTO_BATCH, measured_batch_trials
+from hpsearch.space.conditional import SearchSpace
 from hpsearch.tasks.mup import build_at_width
 from hpsearch.tasks.prepare import LanguageModel, PreparedTask, prepare_task
 
@@ -41,12 +41,12 @@ def prepare(config: ScaleConfig) -> PreparedTask:
     import torch
 
     if config.user is not None:
-        from hpsearch.user_training.prepare import prepare_user
+        from hpsearch.training.user.prepare import prepare_user
 
         return prepare_user(config.user)
 
-    from hpsearch.models import check_model_builder
     from hpsearch.tasks.corpus import fixed_windows
+    from hpsearch.tasks.models import check_model_builder
     from hpsearch.tasks.prepare import PROBE_ROWS
 
     language = LanguageModel(config.first_width, config.depth, config.context)
@@ -120,8 +120,8 @@ def check_scale_study(study: optuna.Study, config: ScaleConfig, prepared: Prepar
 
 def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
                   device: torch.device, workers: int = 1) -> Objective:
-    from hpsearch.device import autocast_dtype
-    from hpsearch.train_lm import device_data
+    from hpsearch.training.device import autocast_dtype
+    from hpsearch.training.lm import device_data
 
     study = config.study_config
     if config.user is not None:
@@ -153,8 +153,8 @@ class ScaleWork:
         return prepare(self.config)
 
     def run(self, prepared: PreparedTask, seed: int, index: int) -> str | None:
-        from hpsearch.device import resolve_device
-        from hpsearch.stats import derive_seed
+        from hpsearch.statistics.basic import derive_seed
+        from hpsearch.training.device import resolve_device
 
         study = open_study(self.config.study_config, sampler_seed=derive_seed(seed, index),
                            heartbeat=True)
@@ -210,8 +210,8 @@ def scale(config: ScaleConfig, workers: int = 1,
     the study). `on_start` hears which runs are this command's; `on_progress` is called about once
     a second while this process waits on the other workers' runs."""
 
-    from hpsearch.device import describe, resolve_device, use_training_threads
     from hpsearch.engine.recovery import reclaim_dead_trials
+    from hpsearch.training.device import describe, resolve_device, use_training_threads
 
     started = time.perf_counter()
     prepared: PreparedTask | None = None

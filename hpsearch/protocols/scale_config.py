@@ -8,13 +8,13 @@ from functools import partial
 from typing import Any
 
 from hpsearch import record
-from hpsearch.config import StudyConfig, check_positive, check_seed, load_config
+from hpsearch.definition.config import StudyConfig, check_positive, check_seed, load_config
+from hpsearch.definition.study_file import BatchTrials, check_batch_trials
 from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import ScalePlan
-from hpsearch.study_file import BatchTrials, check_batch_trials
 from hpsearch.tasks.gpt import check_width
 from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
-from hpsearch.user_training.definition import UserTraining
+from hpsearch.training.user.definition import UserTraining
 
 DEFAULT_STUDY = "scale-lm"
 EVALUATIONS = 5  # per base length: a run's curve, read by the report (nothing is pruned)
@@ -98,7 +98,7 @@ class ScaleConfig:
     def user_study(self) -> StudyConfig:
         """The study of a sweep of the user's training: the runs' cosine schedule where the
         command hands its values over (else the program's own), clipping where it takes it."""
-        from hpsearch.user_training.placeholders import expresses
+        from hpsearch.training.user.placeholders import expresses
 
         user = self.user
         assert user is not None
@@ -138,8 +138,8 @@ class ScaleConfig:
 def width_builder(config: ScaleConfig, parametrization: str) -> WidthBuilder:
     """The model at a width: the built-in GPT (µP's attention scale under µP), or the user's
     `build(vocab_size, context, width)`."""
-    from hpsearch.models import load_model_builder
     from hpsearch.tasks.gpt import gpt
+    from hpsearch.tasks.models import load_model_builder
 
     if config.model:
         return load_model_builder(config.model)  # type: ignore[return-value]

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.errors import ConfigError, choices
-from hpsearch.optimizers import get_spec
 from hpsearch.protocols.plan import BLOCKED, NextTrial
-from hpsearch.space import sampled_params
-from hpsearch.stats import derive_seed
+from hpsearch.space.conditional import sampled_params
+from hpsearch.space.optimizers import get_spec
+from hpsearch.statistics.basic import derive_seed
 
 if TYPE_CHECKING:
     import optuna

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.config import StudyConfig
+from hpsearch.definition.config import StudyConfig
+from hpsearch.definition.study_file import AUTO_BATCH, measured_batch_trials
 from hpsearch.engine import storage as storages
 from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import below_total
@@ -31,8 +32,7 @@ from hpsearch.engine.studies import (
 )
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import HpsearchError, StudyMismatchError
-from hpsearch.stats import derive_seed
-from hpsearch.study_file import AUTO_BATCH, measured_batch_trials
+from hpsearch.statistics.basic import derive_seed
 from hpsearch.tasks.prepare import PreparedTask
 
 if TYPE_CHECKING:
@@ -71,9 +71,9 @@ def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
     changes nothing that is stored. Returns the study, the prepared task (with this run's notes),
     the trials already finished, the seed this run's samplers derive from and the training device.
     """
-    from hpsearch.device import autocast_dtype, describe, resolve_device
     from hpsearch.engine.recovery import reclaim_dead_trials
     from hpsearch.protocols import warmstart
+    from hpsearch.training.device import autocast_dtype, describe, resolve_device
 
     device = resolve_device(config.device)
     autocast_dtype(device, config.precision)  # bf16 asked of a device without it: refused here
@@ -125,8 +125,8 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
     that was narrowed before keeps its stored ranges, so a resumed sweep searches the same space."""
     import optuna
 
-    from hpsearch.device import resolve_device
     from hpsearch.protocols.lr_find import narrow_space
+    from hpsearch.training.device import resolve_device
 
     try:
         stored = optuna.load_study(study_name=config.study_name,
@@ -146,8 +146,8 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
 
 def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                   device: torch.device, workers: int = 1) -> Objective:
-    from hpsearch.device import autocast_dtype
-    from hpsearch.train_lm import device_data
+    from hpsearch.training.device import autocast_dtype
+    from hpsearch.training.lm import device_data
 
     if config.user is not None:
         from hpsearch.engine.user_objective import user_objective
@@ -187,7 +187,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     with worker_pool(TuneWork(config, workers), workers, gpus) as pool:
         import torch
 
-        from hpsearch.device import describe
+        from hpsearch.training.device import describe
 
         study, prepared, before, seed, device = start(config, prepared or prepare_study(config), workers)
         storage = storages.display(storages.storage_url(config.storage))
@@ -227,7 +227,7 @@ class TuneWork:
         return prepare_study(self.config)
 
     def run(self, prepared: PreparedTask, seed: int, index: int) -> str | None:
-        from hpsearch.device import resolve_device
+        from hpsearch.training.device import resolve_device
 
         worker_seed = derive_seed(seed, index)  # distinct streams, reproducible from --seed
         study = open_study(self.config, sampler_seed=worker_seed, heartbeat=True)
@@ -242,7 +242,7 @@ def run_workers(config: StudyConfig, pool: WorkerPool, seed: int, study: optuna.
     """Worker 0 is this process: its data and model are loaded already."""
 
     def here() -> str | None:
-        from hpsearch.device import use_training_threads
+        from hpsearch.training.device import use_training_threads
 
         use_training_threads(pool.workers)
         study.sampler = make_sampler(config.sampler, derive_seed(seed, 0))

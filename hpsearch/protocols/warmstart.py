@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.config import StudyConfig
+from hpsearch.definition.config import StudyConfig
 from hpsearch.engine import storage as storages
 from hpsearch.errors import ConfigError, choices
-from hpsearch.space import SearchSpace
+from hpsearch.space.conditional import SearchSpace
 
 if TYPE_CHECKING:
     import optuna

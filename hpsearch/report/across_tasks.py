@@ -9,8 +9,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hpsearch import record, stats, study_stats
+from hpsearch import record
 from hpsearch.report.repeated import CAP_RATIO, RepeatedComparison
+from hpsearch.statistics import basic, verdicts
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _time_profile(comparisons: Sequence[RepeatedComparison], names: Sequence[str
     if not times:
         return (), None
     taus = tuple(1.0 + (CAP_RATIO - 1.0) * i / 60 for i in range(61))
-    profile = study_stats.time_profile(times, taus, CAP_RATIO)
+    profile = verdicts.time_profile(times, taus, CAP_RATIO)
     return taus, {n: tuple(profile[n]) for n in names if n in profile}
 
 
@@ -95,9 +96,9 @@ def across_tasks(comparisons: Sequence[RepeatedComparison], order: Sequence[str]
     scores = {c.name: {r.optimizer: r.median for r in c.optimizers if r.median is not None}
               for c in comparisons}
     directions = {c.name: c.direction for c in comparisons}
-    gaps = stats.profile_gaps(scores, directions)
+    gaps = basic.profile_gaps(scores, directions)
     taus = tuple(sorted({0.0} | {g for task in gaps.values() for g in task.values()}))
-    profile = stats.performance_profile(scores, directions, taus)
+    profile = basic.performance_profile(scores, directions, taus)
     names = [n for n in order if any(r.optimizer == n for c in comparisons for r in c.optimizers)]
     time_taus, time_profile = _time_profile(comparisons, names)
     return AcrossTasks(

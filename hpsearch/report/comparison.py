@@ -3,7 +3,7 @@ here) a report may say which optimizer is better, with the spread and the budget
 
 A comparison study carries the user attribute `protocol` = {"kind": "compare", "budget": K,
 "seeds": S, ...}; its trials carry `phase` ("default", "search" or "rerun") and `test_value`. The
-statistics come from `hpsearch.stats`; this module only reads the stored trials into its inputs.
+statistics come from `hpsearch.statistics.basic`; this module only reads the stored trials into its inputs.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from hpsearch import record, stats
+from hpsearch import record
 from hpsearch.protocols.compare_plan import rerun_source
 from hpsearch.report.cost import CostSummary, summarise_cost
 from hpsearch.report.points import Provenance, TrialPoint, optimizer_order, provenance, trial_points
+from hpsearch.statistics import basic
 
 if TYPE_CHECKING:
     import optuna
@@ -61,7 +62,7 @@ class ComparedOptimizer:
     rerun_of: int | None  # the search trial its re-runs re-train: its best (older re-runs ignored)
     reruns: tuple[float, ...]  # test value of each re-run by seed index; nan where it diverged
     rerun_diverged: int
-    test: stats.Interval | None  # mean and 95% CI of the finite re-run test values
+    test: basic.Interval | None  # mean and 95% CI of the finite re-run test values
     p_best: float | None  # P(best) over the re-runs, by bootstrap
     rank: int | None  # by re-run test mean, 1 = best
     default_state: str  # complete | diverged | failed | running | missing
@@ -130,9 +131,9 @@ def _search(key: str, trials: Sequence[optuna.trial.FrozenTrial], budget: int, d
     complete = [t for t in finished if t.number in values]
     best = rerun_source(trials, key, direction)  # the trial the protocol re-ran
     draws = tuple(d for t in finished if (d := values.get(t.number, worst)) is not None)
-    means, stds = stats.expected_best(draws, budget or len(draws), direction) if draws else ((), ())
+    means, stds = basic.expected_best(draws, budget or len(draws), direction) if draws else ((), ())
     rated = [(lr, values[t.number]) for t in complete if (lr := record.learning_rate(t)) is not None]
-    window = (stats.lr_window([lr for lr, _ in rated], [v for _, v in rated], direction)
+    window = (basic.lr_window([lr for lr, _ in rated], [v for _, v in rated], direction)
               if len(rated) >= 2 else None)
     return dict(
         search_trials=len(finished), search_complete=len(complete),
@@ -156,7 +157,7 @@ def _reruns(trials: Sequence[optuna.trial.FrozenTrial], best: int | None) -> dic
     finite = [v for v in values if math.isfinite(v)]
     return dict(
         rerun_of=best if runs else None, reruns=values, rerun_diverged=len(values) - len(finite),
-        test=stats.mean_interval(finite) if finite else None,
+        test=basic.mean_interval(finite) if finite else None,
         rerun_curves=tuple(_curve(t) for t in scored),
     )
 
@@ -222,7 +223,7 @@ def summarise_comparison(study: optuna.Study) -> ComparisonSummary:
     rows = [compare_optimizer(key, groups[key], protocol, direction, worst)
             for key in optimizer_order(list(groups))]
     runs = {r.optimizer: r.reruns for r in rows if r.reruns}
-    judged = stats.verdict(runs, direction) if runs else None
+    judged = basic.verdict(runs, direction) if runs else None
     sign = record.sign(direction)
     means = {r.optimizer: r.test.mean for r in rows if r.test}
     rows = [replace(r, p_best=judged.probabilities.get(r.optimizer) if judged else None,

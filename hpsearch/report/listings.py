@@ -68,7 +68,7 @@ def task_rows() -> list[dict[str, Any]]:
 
 
 def optimizer_rows() -> list[dict[str, Any]]:
-    from hpsearch.optimizers import OPTIMIZERS, unavailable_reason
+    from hpsearch.space.optimizers import OPTIMIZERS, unavailable_reason
 
     return [{"optimizer": spec.key, "torch_class": spec.torch_class, "group": spec.group,
              "fixed": dict(spec.fixed), "available": unavailable_reason(spec.key) is None,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.optimizers import OPTIMIZERS
+from hpsearch.space.optimizers import OPTIMIZERS
 
 if TYPE_CHECKING:
     import optuna

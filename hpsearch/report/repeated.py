@@ -5,7 +5,7 @@ re-run beats another's, and the time each takes to reach a reference optimizer's
 The studies of one comparison are the comparison studies whose protocol names the same `group`
 (the name of study 1); a study stored before repeated studies existed is study 1 of its own group.
 With one study the verdict is that study's own, unchanged. The numbers come from
-`hpsearch.study_stats`; this module only gathers their inputs from the per-study summaries.
+`hpsearch.statistics.verdicts`; this module only gathers their inputs from the per-study summaries.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hpsearch import record, study_stats
+from hpsearch import record
 from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
+from hpsearch.statistics import verdicts
 
 CAP_RATIO = 4.0  # AlgoPerf: slower than 4x the fastest counts as not reaching the target
 Curve = list[tuple[float, float]]
@@ -97,15 +98,15 @@ def _times(studies: Sequence[ComparisonSummary], names: Sequence[str], direction
     if not finals:
         return None, none
     try:
-        target = study_stats.reference_target(finals, direction)
+        target = verdicts.reference_target(finals, direction)
     except ValueError:  # half or more of the reference's runs diverged
         return None, none
     steps = {n: c for n in names if (c := _curves(studies, n, False))}
     if not steps:
         return target, none
-    by_steps = study_stats.time_to_target(steps, target, direction, CAP_RATIO)
+    by_steps = verdicts.time_to_target(steps, target, direction, CAP_RATIO)
     timed = {n: c for n in steps if (c := _curves(studies, n, True))}
-    by_seconds = study_stats.time_to_target(timed, target, direction, CAP_RATIO) if timed else None
+    by_seconds = verdicts.time_to_target(timed, target, direction, CAP_RATIO) if timed else None
     return target, {n: (by_steps.times.get(n), by_seconds.times.get(n) if by_seconds else None,
                         by_steps.reached.get(n)) for n in names}
 
@@ -123,11 +124,11 @@ def summarise_repeated(studies: Sequence[ComparisonSummary], reference: str | No
     names += [r.optimizer for s in studies[1:] for r in s.optimizers if r.optimizer not in names]
     rows = [_by_name(s.optimizers) for s in studies]
     runs = {n: [list(row[n].reruns) if n in row else [] for row in rows] for n in names}
-    judged = (study_stats.two_level_verdict(runs, direction)
+    judged = (verdicts.two_level_verdict(runs, direction)
               if any(v for per in runs.values() for v in per) else None)
     improvement: dict[str, dict[str, float]] = {}
     if judged is not None:
-        for (a, b), p in study_stats.improvement_matrix(runs, direction).items():
+        for (a, b), p in verdicts.improvement_matrix(runs, direction).items():
             improvement.setdefault(a, {})[b] = p
     reference = _reference(studies, reference)
     target, times = _times(studies, names, direction, reference)
@@ -148,7 +149,7 @@ def summarise_repeated(studies: Sequence[ComparisonSummary], reference: str | No
         time_unit="step" if all(s.protocol.steps_per_point for s in studies) else first.provenance.unit)
 
 
-def _studied(name: str, own: Sequence[ComparedOptimizer], judged: study_stats.StudyVerdict | None,
+def _studied(name: str, own: Sequence[ComparedOptimizer], judged: verdicts.StudyVerdict | None,
              one: bool, studies: int, times: tuple[float | None, float | None, bool | None]
              ) -> StudiedOptimizer:
     """One optimizer from its rows in each study; with one study, that study's own figures."""

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.curve_stats import speedup_interval
 from hpsearch.errors import HpsearchError
 from hpsearch.protocols.scale_plan import RECIPES, Cell, cell_of, final_loss
-from hpsearch.scaling_stats import (
+from hpsearch.statistics.curves import speedup_interval
+from hpsearch.statistics.transfer import (
     BestLR,
     HeldOut,
     PowerLaw,

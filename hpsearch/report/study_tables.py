@@ -8,10 +8,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.export import to_python
 from hpsearch.report import table as cells
 from hpsearch.report.summary import OptimizerSummary, format_hyperparameters
 from hpsearch.report.table import Cell, Table
+from hpsearch.space.export import to_python
 
 if TYPE_CHECKING:
     from hpsearch.report.comparison import ComparedOptimizer

@@ -131,7 +131,7 @@ def coordinate_check(make: Callable[[int], torch.nn.Module], widths: Sequence[in
     import torch
     import torch.nn.functional as F
 
-    from hpsearch.optimizers import build
+    from hpsearch.space.optimizers import build
 
     x, y = tokens[:, :-1], tokens[:, 1:]
     sizes: dict[str, list[float]] = {}

@@ -42,7 +42,7 @@ def prepare_task(name: str, *, data: str | None = None, target: str | None = Non
                  model: str | None = None, split_seed: int = 0,
                  val_fraction: float = 0.2, language: LanguageModel | None = None,
                  reading: TableReading | None = None) -> PreparedTask:
-    from hpsearch.models import check_model_builder, load_model_builder
+    from hpsearch.tasks.models import check_model_builder, load_model_builder
 
     task = get_task(name)
     if task.problem.kind == "lm":
@@ -90,10 +90,10 @@ def prepare_language(task: Task, data: str | None, model: str | None,
 
     import torch
 
-    from hpsearch.models import check_model_builder, load_model_builder
     from hpsearch.tasks.base import LANGUAGE_TOKENS
     from hpsearch.tasks.corpus import fixed_windows, load_corpus
     from hpsearch.tasks.gpt import gpt
+    from hpsearch.tasks.models import check_model_builder, load_model_builder
 
     corpus = load_corpus(data, language.vocab_size)
     corpus.check_context(language.context)  # from lengths: before a model of that context is run

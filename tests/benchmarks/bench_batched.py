@@ -30,12 +30,12 @@ from pathlib import Path
 import optuna
 import torch
 
-from hpsearch.batched.fit import BatchedFit, Member
-from hpsearch.batched.lm import BatchedLMFit
-from hpsearch.space import SearchSpace, TrialConfig, suggest
+from hpsearch.space.conditional import SearchSpace, TrialConfig, suggest
 from hpsearch.tasks.prepare import LanguageModel, prepare_task
-from hpsearch.train import fit
-from hpsearch.train_lm import LMDeviceData, device_data, fit_lm
+from hpsearch.training.batched.fit import BatchedFit, Member
+from hpsearch.training.batched.lm import BatchedLMFit
+from hpsearch.training.lm import LMDeviceData, device_data, fit_lm
+from hpsearch.training.tables import fit
 
 LOOP_TARGET = {("small", 32): 5.0, ("lm", 32): 1.2}
 TUNE_TARGET = 2.5

@@ -18,7 +18,7 @@ sampler and the objective are made. Overhead per trial = per trial - the script'
 target <= 0.3 s. Also shown: the engine's own view, the median of the trials' `record.seconds`.
 
 Both arms start a Python interpreter per run, so its start counts on both sides; a trial's extra
-process (the supervisor, see hpsearch/user_training/process.py) counts as overhead.
+process (the supervisor, see hpsearch/training/user/process.py) counts as overhead.
 
 Run: `python tests/benchmarks/bench_command.py [--rounds 4]` (about a minute). The arms alternate
 (alone, hpsearch; then hpsearch, alone) so that machine noise hits them alike.

@@ -1,6 +1,6 @@
 """Core benchmarks on the built-in `classification` task (digits, MLP 64-256-256-10, batch 64, CPU).
 
-(a) `hpsearch.train.fit` vs a bare hand-written loop doing the same work: per-epoch time ratio.
+(a) `hpsearch.training.tables.fit` vs a bare hand-written loop doing the same work: per-epoch time ratio.
 (b) the same epoch in the style of Optuna's PyTorch example (DataLoader, per-batch `.item()`).
 (c) studies with the median (default) and hyperband pruners vs `--pruner none`: epochs trained,
     best value, wall time, and the share of wall time outside the trials' own training time
@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from hpsearch.config import load_config
+from hpsearch.definition.config import load_config
 from hpsearch.engine.ledger import TrialLedger
-from hpsearch.optimizers import implementation_for
 from hpsearch.protocols.tune import run
 from hpsearch.record import trial_attrs
+from hpsearch.space.optimizers import implementation_for
 from hpsearch.tasks import get_task
-from hpsearch.train import DeviceData, fit
+from hpsearch.training.tables import DeviceData, fit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 1.05

@@ -25,11 +25,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from hpsearch.param_groups import groups
+from hpsearch.space.param_groups import groups
 from hpsearch.tasks.base import LANGUAGE
 from hpsearch.tasks.corpus import builtin_corpus
 from hpsearch.tasks.gpt import gpt
-from hpsearch.train_lm import LMDeviceData, evaluate_lm, fit_lm
+from hpsearch.training.lm import LMDeviceData, evaluate_lm, fit_lm
 
 TARGET_RATIO = 1.05
 WIDTH, DEPTH, CONTEXT, BATCH, EVAL_EVERY, SEED = 64, 2, 64, 32, 50, 0

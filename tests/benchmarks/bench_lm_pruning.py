@@ -27,11 +27,11 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from hpsearch.config import load_config
+from hpsearch.definition.config import load_config
 from hpsearch.engine.studies import make_pruner
 from hpsearch.protocols.tune import run
 from hpsearch.record import CONFIG, trial_attrs
-from hpsearch.schedules import decay_start
+from hpsearch.space.schedules import decay_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

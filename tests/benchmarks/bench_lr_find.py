@@ -28,12 +28,12 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from hpsearch.config import StudyConfig, load_config
-from hpsearch.device import resolve_device
+from hpsearch.definition.config import StudyConfig, load_config
 from hpsearch.protocols.lr_find import narrow_space
 from hpsearch.protocols.tune import run
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import prepare_task
+from hpsearch.training.device import resolve_device
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TASKS = {"classification": 10, "small": 15, "regression": 15}  # task -> epochs per trial

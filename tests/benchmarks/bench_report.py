@@ -25,13 +25,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.config import StudyConfig
+from hpsearch.definition.config import StudyConfig
 from hpsearch.engine.storage import load_studies, resolve
 from hpsearch.engine.studies import record_run
-from hpsearch.optimizers import get_spec, implementation_for
 from hpsearch.report.collect import summarise as summarise_studies
 from hpsearch.report.page import render_page
-from hpsearch.space import SearchSpace, suggest
+from hpsearch.space.conditional import SearchSpace, suggest
+from hpsearch.space.optimizers import get_spec, implementation_for
 from hpsearch.tasks import get_task
 from hpsearch.tasks.prepare import prepare_task
 

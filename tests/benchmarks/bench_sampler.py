@@ -56,7 +56,7 @@ def one_sweep(task: str, sampler: str, seed: int, trials: int) -> dict[str, Any]
     import torch
 
     import hpsearch.protocols.tune as tune
-    from hpsearch.config import load_config
+    from hpsearch.definition.config import load_config
     from hpsearch.engine.studies import make_sampler
 
     torch.set_num_threads(1)

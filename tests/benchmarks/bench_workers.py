@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 
 from hpsearch.engine import storage as storages
 from hpsearch.record import trial_attrs
-from hpsearch.space import SearchSpace, suggest
+from hpsearch.space.conditional import SearchSpace, suggest
 
 TARGET_RATIO = 1.5
 TASK = "classification"
