@@ -19,8 +19,8 @@ from sklearn.datasets import make_classification, make_regression
 
 from hpsearch.engine.storage import display, load_studies
 from hpsearch.engine.storage import storage_url as storage_url_of
-from hpsearch.report.collect import Report
-from hpsearch.report.collect import summarise as summarise_studies
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.collect import summarise as summarise_studies
 from hpsearch.tasks.base import CLASSIFICATION, REGRESSION, TaskData, split_and_scale
 from hpsearch.training.tables import DeviceData
 from tests.browser import find_chromium

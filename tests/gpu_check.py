@@ -93,7 +93,7 @@ def main() -> None:
 def scale_sweep(smoke: bool, device: str) -> None:
     """`hpsearch scale` for AdamW in sp and µP at widths 128 to 1024 (tiny under --smoke)."""
     from hpsearch.protocols.scale import ScaleConfig, scale
-    from hpsearch.report.scale import scale_lines, summarise_scale
+    from hpsearch.report.summaries.scale import scale_lines, summarise_scale
 
     with tempfile.TemporaryDirectory() as tmp:
         config = ScaleConfig(

@@ -14,7 +14,7 @@ import torch
 from hpsearch.errors import ConfigError
 from hpsearch.protocols import lr_find
 from hpsearch.protocols.lr_find import RangeTest, narrow_space, narrowed_ranges, range_test
-from hpsearch.report import lr_find_page as range_test_page
+from hpsearch.report.documents import lr_find_page as range_test_page
 from hpsearch.space.conditional import SearchSpace
 from hpsearch.space.optimizers import OPTIMIZERS, Hyperparameter, OptimizerSpec, plain_args
 from hpsearch.tasks.base import REGRESSION, Task, split_and_scale
@@ -223,7 +223,7 @@ def test_narrow_space_runs_every_optimizer_including_lbfgs() -> None:
 def test_figure_and_page(tmp_path: Path) -> None:
     from plotly.offline import get_plotlyjs
 
-    from hpsearch.report.figures import colours
+    from hpsearch.report.figures.study import colours
 
     prepared, _ = least_squares()
     results = {key: range_test(prepared, key, "cpu", steps=60) for key in ("sgd", "adam")}

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from hpsearch.cli import cli
 from hpsearch.protocols.compare import CompareConfig, tasks_of
 from hpsearch.record import trial_attrs
-from hpsearch.report.text import to_json
+from hpsearch.report.documents.text import to_json
 from tests.browser import render
 from tests.conftest import require, summarise
 from tests.waiting import wait_for_trials

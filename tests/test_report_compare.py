@@ -13,11 +13,11 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpsearch.report.collect import Report
-from hpsearch.report.comparison import ComparisonSummary
-from hpsearch.report.comparison_figures import comparison_figures, profile_figure
-from hpsearch.report.page import render_page
-from hpsearch.report.text import markdown, terminal, to_json
+from hpsearch.report.documents.page import render_page
+from hpsearch.report.documents.text import markdown, terminal, to_json
+from hpsearch.report.figures.comparison import comparison_figures, profile_figure
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.comparison import ComparisonSummary
 from hpsearch.statistics.basic import expected_best, lr_window, mean_interval
 from tests.browser import render
 from tests.conftest import require, summarise

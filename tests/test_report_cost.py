@@ -14,8 +14,12 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpsearch.report.collect import Report
-from hpsearch.report.cost import (
+from hpsearch.report.documents.page import render_page
+from hpsearch.report.documents.text import markdown, terminal, to_json
+from hpsearch.report.figures.cost import cost_figures
+from hpsearch.report.figures.study import WARM_SYMBOL, study_figures
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.cost import (
     CostRow,
     CumulativeBest,
     FrontPoint,
@@ -23,12 +27,8 @@ from hpsearch.report.cost import (
     pareto_front,
     warm_note,
 )
-from hpsearch.report.cost_figures import cost_figures
-from hpsearch.report.figures import WARM_SYMBOL, study_figures
-from hpsearch.report.page import render_page
-from hpsearch.report.points import TrialPoint
-from hpsearch.report.summary import StudySummary, summarise_study
-from hpsearch.report.text import markdown, terminal, to_json
+from hpsearch.report.summaries.points import TrialPoint
+from hpsearch.report.summaries.study import StudySummary, summarise_study
 from tests.browser import render
 from tests.conftest import require, summarise
 from tests.test_report_compare import CLEAR_WINNER, DIGITS, add_comparison

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from hpsearch.report.collect import Report
-from hpsearch.report.cost_figures import cost_figures
-from hpsearch.report.figures import study_figures
-from hpsearch.report.page import render_page
-from hpsearch.report.summary import StudySummary
+from hpsearch.report.documents.page import render_page
+from hpsearch.report.figures.cost import cost_figures
+from hpsearch.report.figures.study import study_figures
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.study import StudySummary
 from hpsearch.space.optimizers import OPTIMIZERS
 from tests.conftest import XSS, summarise
 

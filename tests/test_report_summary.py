@@ -11,8 +11,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from hpsearch.errors import ConfigError
-from hpsearch.report.points import trial_points, wall_seconds
-from hpsearch.report.summary import importance_within, study_verdict, summarise_optimizers
+from hpsearch.report.summaries.points import trial_points, wall_seconds
+from hpsearch.report.summaries.study import importance_within, study_verdict, summarise_optimizers
 from hpsearch.space.conditional import SearchSpace, suggest
 from tests.conftest import summarise
 

@@ -47,7 +47,7 @@ class Result:
         """The best trial's exported configuration: `hpsearch.build_optimizer(config, model)`. A
         scale sweep's is the one predicted for its target run (None without a target)."""
         from hpsearch import record
-        from hpsearch.report.scale import stored_target
+        from hpsearch.report.summaries.scale import stored_target
 
         if record.is_scale_sweep(self.study.user_attrs):
             width, steps, _ = stored_target(record.protocol_of(self.study.user_attrs) or {})
@@ -62,7 +62,7 @@ class Result:
         import json
 
         from hpsearch.errors import HpsearchError
-        from hpsearch.report.scale_target import target_config
+        from hpsearch.report.summaries.scale_target import target_config
 
         try:  # in the form `best.json` holds it
             return dict(json.loads(json.dumps(target_config(self.study, width, steps, optimizer,
@@ -84,7 +84,7 @@ class Result:
 
     def summary(self, reference: str | None = None) -> Any:
         """The report's plain data of these studies."""
-        from hpsearch.report.collect import summarise
+        from hpsearch.report.summaries.collect import summarise
 
         return summarise(list(self.studies or (self.study,)), self.storage or "(in memory)",
                          importance=False, reference=reference)
@@ -92,7 +92,7 @@ class Result:
     @property
     def verdict(self) -> str | None:
         """A comparison's verdict per comparison (over its studies); a sweep's own verdict."""
-        from hpsearch.report.scale import scale_lines
+        from hpsearch.report.summaries.scale import scale_lines
 
         summary = self.summary()
         texts = ([g.verdict for g in summary.repeated] or [s.verdict for s in summary.studies]
@@ -100,14 +100,14 @@ class Result:
         return "\n".join(texts) or None
 
     def write_report(self, path: str | Path = "studies/report.html") -> Path:
-        from hpsearch.report.page import render_page
+        from hpsearch.report.documents.page import render_page
 
         out = Path(path)
         out.write_text(render_page(self.summary()), encoding="utf-8")
         return out
 
     def _repr_html_(self) -> str:
-        from hpsearch.report.notebook import summary_html
+        from hpsearch.report.documents.notebook import summary_html
 
         return summary_html(self.summary())
 

@@ -110,7 +110,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
         click.echo(stopped_line(stop, workers), err=True)
         sys.exit(signals.exit_code(stop))
     progress.finish()
-    from hpsearch.report.text import terminal
+    from hpsearch.report.documents.text import terminal
 
     click.echo(terminal(summary_of(storage, list(result.studies), reference)))
     click.echo(f"\n{len(result.studies)} studies in {result.seconds:.0f} s; the page: "

@@ -34,7 +34,7 @@ def lr_find(task: str, optimizers: str, steps: int, seed: int, device: str, data
     search."""
     from hpsearch.cli.output import RangeTestProgress
     from hpsearch.protocols.lr_find import run_range_tests, testable
-    from hpsearch.report.lr_find_page import write_page
+    from hpsearch.report.documents.lr_find_page import write_page
     from hpsearch.space.conditional import SearchSpace
     from hpsearch.tasks.prepare import prepare_task
     from hpsearch.tasks.spreadsheet import TableReading

@@ -33,7 +33,7 @@ from hpsearch.cli.scale import scale
 from hpsearch.definition.config import PRUNERS, SAMPLERS
 from hpsearch.engine import signals
 from hpsearch.errors import ConfigError, HpsearchError
-from hpsearch.report.text import TEXT_FORMATS
+from hpsearch.report.documents.text import TEXT_FORMATS
 from hpsearch.space.export import FORMATS
 from hpsearch.space.optimizers import parse_optimizers
 from hpsearch.space.schedules import SCHEDULES
@@ -182,7 +182,7 @@ def best(study_name: str | None, storage: str | None, fmt: str, for_width: int |
     if for_width is None and (for_steps or optimizer or parametrization):
         raise ConfigError("--for-steps, --optimizer and --parametrization go with --for-width")
     if for_width is not None:
-        from hpsearch.report.scale_target import target_config
+        from hpsearch.report.summaries.scale_target import target_config
 
         config = target_config(study, for_width, for_steps, optimizer, parametrization)
         if config["prediction"]["warning"]:  # beside the configuration, which may be piped
@@ -207,8 +207,8 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
            reference: str | None) -> None:
     """Write one self-contained HTML report of the studies, and print a summary."""
     from hpsearch.cli.output import summary_of
-    from hpsearch.report.page import render_page
-    from hpsearch.report.text import markdown, terminal, to_json
+    from hpsearch.report.documents.page import render_page
+    from hpsearch.report.documents.text import markdown, terminal, to_json
 
     check_writable(out)
     if fmt:

@@ -25,7 +25,7 @@ def summary_of(storage: str | None, names: list[str] | None, reference: str | No
     """The report's plain data of the named studies (all when None); `reference`: the optimizer
     whose re-runs set each comparison's time-to-target target."""
     from hpsearch.engine.storage import display, load_studies, storage_url
-    from hpsearch.report.collect import summarise
+    from hpsearch.report.summaries.collect import summarise
 
     return summarise(load_studies(storage, names), display(storage_url(storage)),
                      reference=reference)
@@ -227,8 +227,8 @@ def stopped_line(stop: KeyboardInterrupt, workers: int = 1) -> str:
 
 
 def print_table(study: optuna.Study) -> None:
-    from hpsearch.report.summary import summarise_optimizers
-    from hpsearch.report.text import optimizer_table
+    from hpsearch.report.documents.text import optimizer_table
+    from hpsearch.report.summaries.study import summarise_optimizers
 
     rows = summarise_optimizers(study.get_trials(deepcopy=False), record.direction_of(study))
     click.echo("\n" + optimizer_table(rows, study.user_attrs.get(record.METRIC, "value")))

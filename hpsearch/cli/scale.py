@@ -81,7 +81,7 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
     """Sweep the learning rate across widths (and lengths) in sp and µP; predict the target run's."""
     from hpsearch.protocols.scale import ScaleConfig
     from hpsearch.protocols.scale import scale as run_scale
-    from hpsearch.report.scale import extrapolation, scale_lines, summarise_scale
+    from hpsearch.report.summaries.scale import extrapolation, scale_lines, summarise_scale
     from hpsearch.space.optimizers import parse_optimizers
 
     quiet_optuna()

@@ -1,4 +1,7 @@
-"""The readers: reports built from stored studies. Pure summaries first (`points`, `summary`,
-`cost`, `comparison`, `collect`), figures from them (`plotting`, `*_figures`), then pages and text
-(`html`, `page`, `comparison_page`, `lr_find_page`, `text`). Nothing here runs a trial or opens a
-storage: the caller hands in the loaded studies."""
+"""The readers: reports built from stored studies, in three stages, each a folder: `summaries/`
+(stored trials -> plain data: per study, per comparison and over its studies, across tasks, a
+scale sweep), `figures/` (plotly figures from the summaries), `documents/` (tables written once
+and rendered as text, Markdown and HTML; the page, the terminal and Markdown text, a notebook's
+cell). `listings` and `trials_table` are what programs read (`hpsearch studies`, `hpsearch trials`,
+a DataFrame). Nothing here runs a trial or opens a storage: the caller hands in the loaded
+studies."""

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.report import table as cells
-from hpsearch.report.summary import summarise_optimizers
-from hpsearch.report.table import Table
+from hpsearch.report.documents import table as cells
+from hpsearch.report.documents.table import Table
+from hpsearch.report.summaries.study import summarise_optimizers
 
 if TYPE_CHECKING:
     import optuna

@@ -28,8 +28,8 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch.definition.config import StudyConfig
 from hpsearch.engine.storage import load_studies, resolve
 from hpsearch.engine.studies import record_run
-from hpsearch.report.collect import summarise as summarise_studies
-from hpsearch.report.page import render_page
+from hpsearch.report.documents.page import render_page
+from hpsearch.report.summaries.collect import summarise as summarise_studies
 from hpsearch.space.conditional import SearchSpace, suggest
 from hpsearch.space.optimizers import get_spec, implementation_for
 from hpsearch.tasks import get_task

@@ -16,8 +16,8 @@ import argparse
 import itertools
 
 from hpsearch.engine.storage import display, load_studies, storage_url
-from hpsearch.report.collect import summarise
-from hpsearch.report.repeated import RepeatedComparison
+from hpsearch.report.summaries.collect import summarise
+from hpsearch.report.summaries.repeated import RepeatedComparison
 
 CONTRADICTED_BELOW = 0.05
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hpsearch.report import figures
-from hpsearch.report.collect import Report
-from hpsearch.report.comparison_page import comparisons_part
-from hpsearch.report.html import (
+from hpsearch.report.documents.comparison_page import comparisons_part
+from hpsearch.report.documents.html import (
     STYLE,
     best_configs,
     cost_section,
@@ -17,10 +15,12 @@ from hpsearch.report.html import (
     figure,
     warm,
 )
-from hpsearch.report.plotting import colours
-from hpsearch.report.scale import ScaleSummary, scale_lines
-from hpsearch.report.study_tables import leaderboard_table, optimizers_table
-from hpsearch.report.summary import StudySummary
+from hpsearch.report.documents.study_tables import leaderboard_table, optimizers_table
+from hpsearch.report.figures import study as figures
+from hpsearch.report.figures.plotting import colours
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.scale import ScaleSummary, scale_lines
+from hpsearch.report.summaries.study import StudySummary
 
 
 def leaderboard(report: Report) -> str:
@@ -73,7 +73,7 @@ def _tune_part(report: Report) -> str:
 
 def scale_part(scales: list[ScaleSummary], order: Sequence[str]) -> str:
     """Each scale sweep: its figures, then its numbers as the terminal prints them."""
-    from hpsearch.report.scale_figures import scale_figures
+    from hpsearch.report.figures.scale import scale_figures
 
     return "".join(
         f'<section id="scale-{esc(s.study)}"><h2>Scale sweep {esc(s.study)}</h2>'

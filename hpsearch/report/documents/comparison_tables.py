@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpsearch.report import table as cells
-from hpsearch.report.table import Cell, Table
+from hpsearch.report.documents import table as cells
+from hpsearch.report.documents.table import Cell, Table
 
 if TYPE_CHECKING:
-    from hpsearch.report.across_tasks import AcrossTasks
-    from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
-    from hpsearch.report.repeated import RepeatedComparison, StudiedOptimizer
+    from hpsearch.report.summaries.across_tasks import AcrossTasks
+    from hpsearch.report.summaries.comparison import ComparedOptimizer, ComparisonSummary
+    from hpsearch.report.summaries.repeated import RepeatedComparison, StudiedOptimizer
 
 
 def _test_column(metric: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hpsearch import record
-from hpsearch.report.repeated import CAP_RATIO, RepeatedComparison
+from hpsearch.report.summaries.repeated import CAP_RATIO, RepeatedComparison
 from hpsearch.statistics import basic, verdicts
 
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hpsearch.report import comparison_figures, repeated_figures
-from hpsearch.report.collect import Report
-from hpsearch.report.comparison import ComparisonSummary
-from hpsearch.report.comparison_tables import compared_table, measured_table, studied_table
-from hpsearch.report.comparison_text import target_line
-from hpsearch.report.html import (
+from hpsearch.report.documents.comparison_tables import compared_table, measured_table, studied_table
+from hpsearch.report.documents.comparison_text import target_line
+from hpsearch.report.documents.html import (
     best_configs,
     cost_section,
     esc,
@@ -19,8 +16,12 @@ from hpsearch.report.html import (
     figure,
     warm,
 )
-from hpsearch.report.plotting import colours
-from hpsearch.report.repeated import RepeatedComparison
+from hpsearch.report.figures import comparison as comparison_figures
+from hpsearch.report.figures import repeated as repeated_figures
+from hpsearch.report.figures.plotting import colours
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.comparison import ComparisonSummary
+from hpsearch.report.summaries.repeated import RepeatedComparison
 
 
 def _protocol(c: ComparisonSummary) -> str:

@@ -7,13 +7,13 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report.plotting import FADED, colours, escape, layout
+from hpsearch.report.figures.plotting import FADED, colours, escape, layout
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from hpsearch.report.across_tasks import AcrossTasks
-    from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
+    from hpsearch.report.summaries.across_tasks import AcrossTasks
+    from hpsearch.report.summaries.comparison import ComparedOptimizer, ComparisonSummary
 
 BAND = 0.15  # opacity of a +-1 std band
 

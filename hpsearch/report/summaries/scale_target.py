@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record
 from hpsearch.errors import ConfigError, HpsearchError, choices
 from hpsearch.protocols.scale_plan import recipe_config
-from hpsearch.report.scale import Transfer, extrapolation, summarise_scale
+from hpsearch.report.summaries.scale import Transfer, extrapolation, summarise_scale
 
 if TYPE_CHECKING:
     import optuna

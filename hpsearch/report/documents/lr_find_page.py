@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpsearch.protocols.lr_range import HIGH_MARGIN, LOW_MARGIN, RangeTest
-from hpsearch.report.html import PLOT_CONFIG, STYLE, esc
-from hpsearch.report.plotting import HEIGHT, colours
+from hpsearch.report.documents.html import PLOT_CONFIG, STYLE, esc
+from hpsearch.report.figures.plotting import HEIGHT, colours
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hpsearch.report.cost import CostSummary, warm_note
-from hpsearch.report.points import TrialPoint
-from hpsearch.report.study_tables import cost_table
-from hpsearch.report.table import markdown_text
+from hpsearch.report.documents.study_tables import cost_table
+from hpsearch.report.documents.table import markdown_text
+from hpsearch.report.summaries.cost import CostSummary, warm_note
+from hpsearch.report.summaries.points import TrialPoint
 
 
 def cost_terminal(cost: CostSummary | None, trials: Sequence[TrialPoint]) -> str:

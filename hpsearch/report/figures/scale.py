@@ -8,8 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report.plotting import colours, escape, layout
-from hpsearch.report.scale import ScaleSummary, Transfer
+from hpsearch.report.figures.plotting import colours, escape, layout
+from hpsearch.report.summaries.scale import ScaleSummary, Transfer
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.report.across_tasks import AcrossTasks, across_tasks
-from hpsearch.report.comparison import ComparisonSummary, summarise_comparison
-from hpsearch.report.points import optimizer_order
-from hpsearch.report.repeated import RepeatedComparison, group_comparisons
-from hpsearch.report.scale import ScaleSummary, summarise_scale
-from hpsearch.report.summary import StudySummary, summarise_study
+from hpsearch.report.summaries.across_tasks import AcrossTasks, across_tasks
+from hpsearch.report.summaries.comparison import ComparisonSummary, summarise_comparison
+from hpsearch.report.summaries.points import optimizer_order
+from hpsearch.report.summaries.repeated import RepeatedComparison, group_comparisons
+from hpsearch.report.summaries.scale import ScaleSummary, summarise_scale
+from hpsearch.report.summaries.study import StudySummary, summarise_study
 
 if TYPE_CHECKING:
     import optuna

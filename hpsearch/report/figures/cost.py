@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report.figures import marker_traces, warm_caption
-from hpsearch.report.plotting import WARM_SYMBOL, colours, escape, layout
+from hpsearch.report.figures.plotting import WARM_SYMBOL, colours, escape, layout
+from hpsearch.report.figures.study import marker_traces, warm_caption
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from hpsearch.report.cost import CostSummary
-    from hpsearch.report.points import TrialPoint
+    from hpsearch.report.summaries.cost import CostSummary
+    from hpsearch.report.summaries.points import TrialPoint
 
 FRONT_COLOUR = "#444"
 SYMBOLS = {"complete": "circle", "pruned": "circle-open", "diverged": "x", "failed": "x-open"}

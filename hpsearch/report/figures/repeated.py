@@ -8,13 +8,13 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report.plotting import colours, escape, layout
+from hpsearch.report.figures.plotting import colours, escape, layout
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from hpsearch.report.across_tasks import AcrossTasks
-    from hpsearch.report.repeated import RepeatedComparison, StudiedOptimizer
+    from hpsearch.report.summaries.across_tasks import AcrossTasks
+    from hpsearch.report.summaries.repeated import RepeatedComparison, StudiedOptimizer
 
 
 def _rows(g: RepeatedComparison, order: Sequence[str]) -> list[StudiedOptimizer]:

@@ -8,18 +8,18 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.report import cost_figures
-from hpsearch.report.cost import warm_note
-from hpsearch.report.plotting import WARM_SYMBOL_TEXT, colours
-from hpsearch.report.points import Provenance, TrialPoint
-from hpsearch.report.study_tables import best_configs_table, cost_table
+from hpsearch.report.documents.study_tables import best_configs_table, cost_table
+from hpsearch.report.figures import cost as cost_figures
+from hpsearch.report.figures.plotting import WARM_SYMBOL_TEXT, colours
+from hpsearch.report.summaries.cost import warm_note
+from hpsearch.report.summaries.points import Provenance, TrialPoint
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from hpsearch.report.comparison import ComparedOptimizer
-    from hpsearch.report.cost import CostSummary
-    from hpsearch.report.summary import OptimizerSummary
+    from hpsearch.report.summaries.comparison import ComparedOptimizer
+    from hpsearch.report.summaries.cost import CostSummary
+    from hpsearch.report.summaries.study import OptimizerSummary
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1280px; padding: 0 24px;

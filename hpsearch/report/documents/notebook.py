@@ -3,12 +3,12 @@ each sweep's verdict, budget and table, as on the report's page but without its 
 
 from __future__ import annotations
 
-from hpsearch.report.collect import Report
-from hpsearch.report.comparison_page import comparison_table, repeated_table
-from hpsearch.report.html import esc
-from hpsearch.report.page import study_table
-from hpsearch.report.plotting import colours
-from hpsearch.report.scale import scale_lines
+from hpsearch.report.documents.comparison_page import comparison_table, repeated_table
+from hpsearch.report.documents.html import esc
+from hpsearch.report.documents.page import study_table
+from hpsearch.report.figures.plotting import colours
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.scale import scale_lines
 
 # Scoped to the result, so that the notebook's own style is left alone.
 STYLE = ("<style>.hpsearch-result .swatch { display: inline-block; width: 10px; height: 10px; "

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hpsearch import record
-from hpsearch.report.collect import Report
-from hpsearch.report.plotting import (
+from hpsearch.report.figures.plotting import (
     FADED,
     HEIGHT,
     WARM_SYMBOL,
@@ -17,8 +16,9 @@ from hpsearch.report.plotting import (
     escape,
     layout,
 )
-from hpsearch.report.points import TrialPoint
-from hpsearch.report.summary import StudySummary
+from hpsearch.report.summaries.collect import Report
+from hpsearch.report.summaries.points import TrialPoint
+from hpsearch.report.summaries.study import StudySummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

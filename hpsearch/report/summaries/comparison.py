@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.protocols.compare_plan import rerun_source
-from hpsearch.report.cost import CostSummary, summarise_cost
-from hpsearch.report.points import Provenance, TrialPoint, optimizer_order, provenance, trial_points
+from hpsearch.report.summaries.cost import CostSummary, summarise_cost
+from hpsearch.report.summaries.points import Provenance, TrialPoint, optimizer_order, provenance, trial_points
 from hpsearch.statistics import basic
 
 if TYPE_CHECKING:

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpsearch.report.comparison_tables import (
+from hpsearch.report.documents.comparison_tables import (
     compared_brief,
     compared_table,
     measured_table,
     studied_brief,
     studied_table,
 )
-from hpsearch.report.cost_text import cost_markdown, cost_terminal
-from hpsearch.report.table import markdown_text
+from hpsearch.report.documents.cost_text import cost_markdown, cost_terminal
+from hpsearch.report.documents.table import markdown_text
 
 if TYPE_CHECKING:
-    from hpsearch.report.collect import Report
-    from hpsearch.report.repeated import RepeatedComparison
+    from hpsearch.report.summaries.collect import Report
+    from hpsearch.report.summaries.repeated import RepeatedComparison
 
 
 def target_line(g: RepeatedComparison) -> str:

@@ -8,16 +8,16 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hpsearch.report import table as cells
-from hpsearch.report.summary import OptimizerSummary, format_hyperparameters
-from hpsearch.report.table import Cell, Table
+from hpsearch.report.documents import table as cells
+from hpsearch.report.documents.table import Cell, Table
+from hpsearch.report.summaries.study import OptimizerSummary, format_hyperparameters
 from hpsearch.space.export import to_python
 
 if TYPE_CHECKING:
-    from hpsearch.report.comparison import ComparedOptimizer
-    from hpsearch.report.cost import CostRow, CostSummary
-    from hpsearch.report.points import TrialPoint
-    from hpsearch.report.summary import StudySummary
+    from hpsearch.report.summaries.comparison import ComparedOptimizer
+    from hpsearch.report.summaries.cost import CostRow, CostSummary
+    from hpsearch.report.summaries.points import TrialPoint
+    from hpsearch.report.summaries.study import StudySummary
 
 LEADERBOARD = ("study", "task", "metric", "winner", "best", "winner's trials", "configuration",
                "trials")

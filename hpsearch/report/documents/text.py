@@ -8,16 +8,16 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.report.comparison_text import comparisons_markdown, comparisons_terminal
-from hpsearch.report.cost_text import cost_markdown, cost_terminal
-from hpsearch.report.scale import scale_lines
-from hpsearch.report.study_tables import leaderboard_table, optimizers_brief, optimizers_table
-from hpsearch.report.summary import OptimizerSummary
-from hpsearch.report.table import markdown_text
+from hpsearch.report.documents.comparison_text import comparisons_markdown, comparisons_terminal
+from hpsearch.report.documents.cost_text import cost_markdown, cost_terminal
+from hpsearch.report.documents.study_tables import leaderboard_table, optimizers_brief, optimizers_table
+from hpsearch.report.documents.table import markdown_text
+from hpsearch.report.summaries.scale import scale_lines
+from hpsearch.report.summaries.study import OptimizerSummary
 
 if TYPE_CHECKING:
 
-    from hpsearch.report.collect import Report
+    from hpsearch.report.summaries.collect import Report
 
 TEXT_FORMATS = ("md", "json")
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
-from hpsearch.report.cost import CostSummary, summarise_cost
-from hpsearch.report.points import Provenance, TrialPoint, provenance, trial_points
+from hpsearch.report.summaries.cost import CostSummary, summarise_cost
+from hpsearch.report.summaries.points import Provenance, TrialPoint, provenance, trial_points
 
 if TYPE_CHECKING:
     import optuna

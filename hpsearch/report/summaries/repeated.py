@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hpsearch import record
-from hpsearch.report.comparison import ComparedOptimizer, ComparisonSummary
+from hpsearch.report.summaries.comparison import ComparedOptimizer, ComparisonSummary
 from hpsearch.statistics import verdicts
 
 CAP_RATIO = 4.0  # AlgoPerf: slower than 4x the fastest counts as not reaching the target

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hpsearch import record
-from hpsearch.report.points import TrialPoint, optimizer_order
+from hpsearch.report.summaries.points import TrialPoint, optimizer_order
 
 SPENT = ("complete", "pruned", "diverged", "failed")  # trials that spent compute: all but running ones
 NO_RESULT = ("diverged", "failed")
