@@ -28,7 +28,7 @@ class RangeTest:
       late estimate of it: past the edge an unstable direction must first grow from a small
       component before the loss rises, and the moving average lags the raw loss. For gradient
       descent on a quadratic, stable iff lr < 2/L, the minimum came at 3.2-3.4 x 2/L (300 steps over
-      8 decades, tests/test_lr_find.py); a fifth of it is about 0.65 x 2/L, below the edge with a
+      8 decades, tests/protocols/test_lr_find.py); a fifth of it is about 0.65 x 2/L, below the edge with a
       margin. (fastai's "minimum / 10" picks one rate for a whole run; a search range's upper end
       may come closer.) Measured on the digits and breast-cancer tasks, the best constant rate of
       a 10-15 epoch run lay between 1/2.6 and 1/48 of the minimum.

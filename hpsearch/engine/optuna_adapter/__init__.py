@@ -1,7 +1,7 @@
 """Every use of Optuna's private API, in one place.
 
 Optuna offers no public call for these, so each is pinned here and exercised against the installed
-Optuna by `tests/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below its next major version.
+Optuna by `tests/engine/test_optuna_adapter.py`; `pyproject.toml` keeps Optuna below its next major version.
 - the heartbeat thread Optuna's own `optimize` runs around a trial (`optuna.storages._heartbeat`);
 - taking a trial with its first attributes in the transaction that creates it (`study.ask` takes
   none: `study._pop_waiting_trial_id`, `_storage`, `_study_id`);

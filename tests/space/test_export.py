@@ -11,7 +11,7 @@ import torch
 
 from hpsearch import build_optimizer, record
 from hpsearch.tasks.base import mlp
-from tests.test_cli import TINY, invoke
+from tests.cli.test_cli import TINY, invoke
 
 HOSTILE = "acc'\"\nraise SystemExit('injected')\n#"
 

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 import hpsearch
 from hpsearch.cli import cli
 from hpsearch.protocols.scale_plan import RECIPES, ScalePlan
-from tests.test_cli import assert_one_line_error
-from tests.test_scale import fill
+from tests.cli.test_cli import assert_one_line_error
+from tests.protocols.test_scale import fill
 from tests.waiting import MEETING, wait_for_trials
 
 DB = "sqlite:///studies/hpsearch.db"

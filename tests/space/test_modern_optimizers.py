@@ -28,7 +28,7 @@ from hpsearch.space.schedules import build_scheduler
 from hpsearch.tasks.base import REGRESSION, mlp
 from hpsearch.training.tables import fit
 from tests.conftest import on_cpu, tiny_regression
-from tests.test_optimizers import config_for
+from tests.space.test_optimizers import config_for
 
 
 @pytest.mark.parametrize("key", MODERN)

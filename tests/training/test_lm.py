@@ -20,7 +20,7 @@ from hpsearch.tasks.base import LANGUAGE
 from hpsearch.tasks.corpus import builtin_corpus, load_corpus, nanogpt_corpus, split_of, text_corpus
 from hpsearch.tasks.gpt import gpt
 from hpsearch.training.lm import LMDeviceData, fit_lm
-from tests.test_cli import assert_one_line_error
+from tests.cli.test_cli import assert_one_line_error
 
 CPU = torch.device("cpu")
 ADAMW = {"optimizer": "adamw", "hyperparameters": {"lr": 3e-3, "betas": [0.9, 0.99],

@@ -20,8 +20,8 @@ from hpsearch.errors import ConfigError
 from hpsearch.tasks import corpus as corpora
 from hpsearch.tasks.files import regular_file
 from hpsearch.tasks.prepare import LanguageModel, prepare_task
-from tests.test_bad_input import storage_bytes
-from tests.test_cli import assert_one_line_error, invoke
+from tests.cli.test_bad_input import storage_bytes
+from tests.cli.test_cli import assert_one_line_error, invoke
 
 DATABASE = Path("studies/hpsearch.db")
 # One short trial of the smallest GPT: what a corpus's checks are run ahead of.

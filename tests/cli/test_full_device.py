@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import assert_one_line_error, invoke, tiny_sweep
+from tests.cli.test_cli import assert_one_line_error, invoke, tiny_sweep
 
 FULL = Path("/dev/full")
 NO_SPACE = "No space left on device"

@@ -16,7 +16,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import TrialState
 
 from hpsearch.engine.storage import resolve
-from tests.test_cli import assert_one_line_error, invoke
+from tests.cli.test_cli import assert_one_line_error, invoke
 
 TINY = ["--task", "small", "--epochs", "2", "--optimizers", "adam,sgd", "--quiet"]
 HALF = b'{"op_code": 6, "worker_id": "abc", "trial_id": 3, "state"'  # a write cut short

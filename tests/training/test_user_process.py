@@ -27,7 +27,7 @@ from tests.waiting import poll
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GRACE = 1.0
 MB = 1 << 20
 

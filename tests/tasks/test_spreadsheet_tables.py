@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from hpsearch.cli import cli
-from tests.test_cli import assert_one_line_error
+from tests.cli.test_cli import assert_one_line_error
 
 DB = "sqlite:///studies/hpsearch.db"
 TINY = ["--n-trials", "2", "--epochs", "2", "--optimizers", "adam", "--pruner", "none"]

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from hpsearch.cli import cli
 from hpsearch.cli.compare import compare
 from hpsearch.protocols.compare_plan import rerun_source
+from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import REPO
-from tests.test_cli import assert_one_line_error
 
 ARGS = ["compare", "--task", "small", "--epochs", "1", "--optimizers", "sgd,adam", "--budget", "2",
         "--seeds", "2", "--studies", "1", "--quiet"]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from hpsearch.cli import cli
 from hpsearch.record import trial_attrs
-from tests.test_table import penguins
+from tests.tasks.test_table import penguins
 
 DB = "sqlite:///studies/hpsearch.db"
 TINY = ["--budget", "1", "--seeds", "1", "--optimizers", "adam", "--studies", "2"]

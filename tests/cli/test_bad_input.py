@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hpsearch.cli import cli
 from hpsearch.definition.config import StudyConfig, load_config
 from hpsearch.definition.study_file import FILE_TYPES, USER_KEYS
-from tests.test_cli import TINY, assert_one_line_error, invoke
+from tests.cli.test_cli import TINY, assert_one_line_error, invoke
 
 STORED = Path("studies")
 

@@ -21,9 +21,9 @@ from hpsearch.protocols.scale_plan import RECIPES, ScalePlan, cell_of, next_tria
 from hpsearch.tasks.gpt import gpt
 from hpsearch.tasks.mup import build_at_width
 from tests.browser import render
+from tests.cli.test_cli import assert_one_line_error
+from tests.cli.test_progress import progress_lines
 from tests.conftest import require
-from tests.test_cli import assert_one_line_error
-from tests.test_progress import progress_lines
 
 
 def fill(plan: ScalePlan, best_log_lr: dict[int, float]) -> list[optuna.trial.FrozenTrial]:

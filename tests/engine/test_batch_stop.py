@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from hpsearch.cli import cli
 from hpsearch.record import trial_attrs
-from tests.test_stop_while_storing import stored
+from tests.engine.test_stop_while_storing import stored
 
 SWEEP = ["tune", "--task", "small", "--optimizers", "adam", "--sampler", "random", "--pruner", "none",
          "--epochs", "5", "--n-trials", "20", "--seed", "0"]

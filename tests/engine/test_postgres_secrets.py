@@ -14,9 +14,9 @@ import pytest
 from psycopg import sql
 
 from hpsearch.engine.storage import display
+from tests.cli.test_cli import assert_one_line_error, invoke
 from tests.conftest import require
 from tests.postgres import PostgresServer, postgres_server
-from tests.test_cli import assert_one_line_error, invoke
 
 PASSWORD = "p@ss:w%rd/'\"x"  # every character a URL or a shell would trip on
 USER, DATABASE = "analyst", "secrets"

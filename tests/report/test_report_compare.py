@@ -21,7 +21,7 @@ from hpsearch.report.summaries.comparison import ComparisonSummary
 from hpsearch.statistics.basic import expected_best, lr_window, mean_interval
 from tests.browser import render
 from tests.conftest import require, summarise
-from tests.test_report_summary import known_trials
+from tests.report.test_report_summary import known_trials
 
 KEYS = ("sgd", "momentum", "adam")
 BUDGET, SEEDS = 4, 3

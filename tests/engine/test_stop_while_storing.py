@@ -30,7 +30,7 @@ SWEEP = ["tune", "--task", "small", "--optimizers", "adam", "--sampler", "random
 CHILD = """
 import sys
 from hpsearch.cli import main
-from tests.test_stop_while_storing import sigterm_from_storage
+from tests.engine.test_stop_while_storing import sigterm_from_storage
 
 sigterm_from_storage(sys.argv[1], setattr)
 sys.argv = ["hpsearch", *sys.argv[2:]]

@@ -14,7 +14,7 @@ import pytest
 
 import hpsearch
 from hpsearch import record
-from tests.test_cli import TINY, assert_one_line_error, invoke
+from tests.cli.test_cli import TINY, assert_one_line_error, invoke
 
 DB = Path("studies/hpsearch.db")
 SMALL: dict[str, Any] = {"n_trials": 1, "epochs": 1, "optimizers": "adam"}

@@ -16,8 +16,8 @@ from hpsearch.cli import cli
 from hpsearch.errors import ConfigError
 from hpsearch.tasks.base import CLASSIFICATION, mlp
 from hpsearch.training.tables import fit, steps_due
+from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import on_cpu, tiny_classification
-from tests.test_cli import assert_one_line_error
 
 ADAM = {"optimizer": "adam", "hyperparameters": {"lr": 1e-2}, "clip_grad_norm": None,
         "schedule": {"name": "cosine", "warmup_fraction": 0.1, "floor": 0.1}}

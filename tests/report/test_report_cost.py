@@ -31,7 +31,7 @@ from hpsearch.report.summaries.points import TrialPoint
 from hpsearch.report.summaries.study import StudySummary, summarise_study
 from tests.browser import render
 from tests.conftest import require, summarise
-from tests.test_report_compare import CLEAR_WINNER, DIGITS, add_comparison
+from tests.report.test_report_compare import CLEAR_WINNER, DIGITS, add_comparison
 
 OPTIMIZERS = CategoricalDistribution(["sgd", "adam", "lbfgs"])
 
