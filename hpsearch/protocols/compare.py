@@ -36,6 +36,7 @@ from hpsearch.engine.studies import (
     prepare_study,
     record_run,
 )
+from hpsearch.engine.study_objective import objective_for
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.compare_config import CompareConfig
@@ -66,25 +67,13 @@ class TaskStudy:
 
 def open_task(config: CompareConfig, study_config: StudyConfig, prepared: PreparedTask,
               seed: int, device: torch.device, workers: int = 1) -> TaskStudy:
-    """Open one task's study, with this process's sampler, and build its objective."""
-    from hpsearch.training.device import autocast_dtype
-    from hpsearch.training.lm import device_data
-
+    """Open one task's study, with this process's sampler, and build its objective: its trials are
+    scored on the test split and never pruned, so that every optimizer gets the same budget."""
     study = open_study(study_config, sampler_seed=seed, heartbeat=True)
     study.sampler = make_sampler("random", seed)
-    if study_config.user is not None:
-        from hpsearch.engine.user_objective import user_objective
-
-        return TaskStudy(study, replace(user_objective(study_config, prepared, seed, device, workers),
-                                        score_test=True, pruning=False))
-    data = device_data(prepared.data, device, study_config.language().context, with_test=True)
-    objective = Objective(prepared.task, data, study_config.space, study_config.epochs,
-                          study_config.batch_size, seed, device, score_test=True, pruning=False,
-                          eval_every=study_config.eval_every,
-                          precision=autocast_dtype(device, study_config.precision),
-                          compile_model=study_config.compile,
-                          batch_trials=measured_batch_trials(config.batch_trials))
-    return TaskStudy(study, objective)
+    return TaskStudy(study, objective_for(study_config, prepared, seed, device, workers,
+                                          batch_trials=measured_batch_trials(config.batch_trials),
+                                          with_test=True, score_test=True, pruning=False))
 
 
 def check_task(config: CompareConfig, study: optuna.Study, study_config: StudyConfig, index: int,

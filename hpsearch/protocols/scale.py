@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import record
 from hpsearch.definition.study_file import AUTO_BATCH, measured_batch_trials
+from hpsearch.engine import study_objective
 from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import Chooser, from_plan
 from hpsearch.engine.objective import Objective
@@ -120,20 +121,12 @@ def check_scale_study(study: optuna.Study, config: ScaleConfig, prepared: Prepar
 
 def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
                   device: torch.device, workers: int = 1) -> Objective:
-    from hpsearch.training.device import autocast_dtype
-    from hpsearch.training.lm import device_data
-
-    study = config.study_config
-    if config.user is not None:
-        from hpsearch.engine.user_objective import user_objective
-
-        return replace(user_objective(study, prepared, seed, device, workers,
-                                      base_width=config.first_width), pruning=False)
-    return ScaleObjective(prepared.task, device_data(prepared.data, device, config.context),
-                          study.space, study.epochs, config.batch_size, seed, device,
-                          pruning=False, eval_every=study.eval_every,
-                          precision=autocast_dtype(device, config.precision), config=config,
-                          batch_trials=measured_batch_trials(config.batch_trials))
+    """The sweep's objective: each run's model and length are its cell's (`ScaleObjective`), the
+    user's program is handed the base width, and nothing is pruned."""
+    return study_objective.objective_for(config.study_config, prepared, seed, device, workers,
+                                         batch_trials=measured_batch_trials(config.batch_trials),
+                                         own=partial(ScaleObjective, config=config),
+                                         handed={"base_width": config.first_width}, pruning=False)
 
 
 def run_share(config: ScaleConfig, study: optuna.Study, objective: Objective,

@@ -16,6 +16,7 @@ from hpsearch import record
 from hpsearch.definition.config import StudyConfig
 from hpsearch.definition.study_file import AUTO_BATCH, measured_batch_trials
 from hpsearch.engine import storage as storages
+from hpsearch.engine import study_objective
 from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import below_total
 from hpsearch.engine.objective import Objective
@@ -146,20 +147,12 @@ def narrow_by_range_test(config: StudyConfig, prepared: PreparedTask
 
 def objective_for(config: StudyConfig, prepared: PreparedTask, seed: int,
                   device: torch.device, workers: int = 1) -> Objective:
-    from hpsearch.training.device import autocast_dtype
-    from hpsearch.training.lm import device_data
-
-    if config.user is not None:
-        from hpsearch.engine.user_objective import user_objective
-
-        return user_objective(config, prepared, seed, device, workers)
-
-    return Objective(prepared.task, device_data(prepared.data, device, config.language().context),
-                     config.space, config.epochs, config.batch_size, seed, device,
-                     config.trial_timeout, pruning=config.pruner != "none",
-                     eval_every=config.eval_every,
-                     precision=autocast_dtype(device, config.precision),
-                     compile_model=config.compile, batch_trials=measured_batch_trials(config.batch_trials))
+    """The sweep's objective: its trials stop at `--trial-timeout` and are pruned unless the pruner
+    is none."""
+    return study_objective.objective_for(config, prepared, seed, device, workers,
+                                         batch_trials=measured_batch_trials(config.batch_trials),
+                                         trial_timeout=config.trial_timeout,
+                                         pruning=config.pruner != "none")
 
 
 def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
