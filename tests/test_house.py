@@ -41,8 +41,8 @@ FORBIDDEN = {
                         "hpsearch.protocols.lr_find", "hpsearch.protocols.warmstart"),
     "hpsearch.training": ("optuna",),
     "hpsearch.record": tuple(f"hpsearch.{name}" for name in (
-        "statistics", "optimizers", "space", "tasks", "training", "definition", "engine", "protocols",
-        "report", "cli", "api")),
+        "statistics", "space", "tasks", "training", "definition", "engine", "protocols", "report",
+        "cli", "api")),
 }
 # An underscore attribute of anything but the module's own objects and these standard modules is
 # taken for Optuna's (studies, trials, storages are the only foreign objects hpsearch holds).

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from hpsearch.definition.config import StudyConfig
-from hpsearch.definition.study_file import AUTO_BATCH, BatchTrials, parse_batch_trials
+from hpsearch.definition.study_file import BatchTrials, parse_batch_trials
 from hpsearch.engine.storage import DEFAULT_STORAGE, ENV_VAR
 from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.space.optimizers import OPTIMIZERS
@@ -78,9 +78,7 @@ class BatchTrialsParam(click.ParamType):
     name = "N|auto"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> BatchTrials:
-        if value == AUTO_BATCH:  # converted already
-            return AUTO_BATCH
-        try:
+        try:  # a value converted already (a default, a number) parses as itself
             return parse_batch_trials(value)
         except ConfigError as error:
             self.fail(str(error), param, ctx)

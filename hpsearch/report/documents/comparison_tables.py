@@ -54,19 +54,24 @@ def _compared_row(r: ComparedOptimizer, budget: int) -> tuple[Cell, ...]:
             cells.value(r.lr_window, ".2f"), cells.value(r.seconds, ".1f"))
 
 
+def _first(g: RepeatedComparison) -> str:
+    return g.optimizers[0].optimizer if g.optimizers else ""
+
+
+def _studied_columns(g: RepeatedComparison) -> tuple[str, ...]:
+    return ("rank", "optimizer", f"median test {g.metric}", "90% interval", "P(best)", "best in",
+            "rank by study", f"P({_first(g)} > it)", "re-runs", f"{g.time_unit}s to target",
+            "seconds to target")
+
+
 def studied_brief(g: RepeatedComparison) -> tuple[str, ...]:
-    columns = studied_table(g).columns
-    return tuple(name for name in columns if name != "re-runs")
+    return tuple(name for name in _studied_columns(g) if name != "re-runs")
 
 
 def studied_table(g: RepeatedComparison) -> Table:
     """A comparison over its studies, best median first."""
-    first = g.optimizers[0].optimizer if g.optimizers else ""
-    columns = ("rank", "optimizer", f"median test {g.metric}", "90% interval", "P(best)", "best in",
-               "rank by study", f"P({first} > it)", "re-runs", f"{g.time_unit}s to target",
-               "seconds to target")
-    rows = tuple(_studied_row(rank, r, g, first) for rank, r in enumerate(g.optimizers, start=1))
-    return Table(columns, rows)
+    rows = tuple(_studied_row(rank, r, g, _first(g)) for rank, r in enumerate(g.optimizers, start=1))
+    return Table(_studied_columns(g), rows)
 
 
 def _studied_row(rank: int, r: StudiedOptimizer, g: RepeatedComparison, first: str

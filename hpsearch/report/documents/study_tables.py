@@ -52,9 +52,9 @@ def optimizers_table(rows: Sequence[OptimizerSummary], metric: str) -> Table:
 
 
 def _optimizer_row(r: OptimizerSummary) -> tuple[Cell, ...]:
-    spread = cells.span((r.q1, r.q3)) if r.complete >= 2 and r.q1 is not None \
-        and r.q3 is not None else cells.text(cells.MISSING)
-    best = cells.Cell(r.best_text, numeric=True) if r.best_text else cells.value(r.best_value)
+    spread = (cells.span((r.q1, r.q3)) if r.complete >= 2 and r.q1 is not None and r.q3 is not None
+              else cells.text(cells.MISSING))
+    best = Cell(r.best_text, numeric=True) if r.best_text else cells.value(r.best_value)
     return (cells.text(str(r.rank or cells.MISSING)), cells.optimizer(r.optimizer), best,
             cells.value(r.top_k_mean), cells.value(r.median), spread, cells.count(r.trials),
             cells.count(r.complete), cells.count(r.pruned - r.diverged), cells.count(r.diverged),
