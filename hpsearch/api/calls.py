@@ -219,7 +219,7 @@ def compare(tasks: str | Sequence[str] = (), *, storage: str | None = None, work
     with _running():
         result = run_comparison(config, workers=workers,
                                 on_trial=lambda task, study, trial: log_trial(study, trial))
-    studies = tuple(load(name, storage).study for name in result.studies)
+    studies = tuple(load(name, storage).study for name in result.study_names)
     return Result(studies[0], storage, studies, result.stopped)
 
 

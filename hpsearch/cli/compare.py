@@ -112,9 +112,9 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
     progress.finish()
     from hpsearch.report.documents.text import terminal
 
-    click.echo(terminal(summary_of(storage, list(result.studies), reference)))
-    click.echo(f"\n{len(result.studies)} studies in {result.seconds:.0f} s; the page: "
-               f"hpsearch report --study {' --study '.join(result.studies)}"
+    click.echo(terminal(summary_of(storage, list(result.study_names), reference)))
+    click.echo(f"\n{len(result.study_names)} studies in {result.seconds:.0f} s; the page: "
+               f"hpsearch report --study {' --study '.join(result.study_names)}"
                + (f" --reference {reference}" if reference else ""))
     if result.stopped:
         raise HpsearchError(result.stopped)

@@ -17,7 +17,7 @@ from hpsearch import record
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.protocols.scale import Share
+    from hpsearch.engine.run_result import Share
     from hpsearch.protocols.scale_plan import ScalePlan
 
 
@@ -182,7 +182,8 @@ class ScaleProgress(Line):
         counted = [t for t in trials if t.state.is_finished() and record.outcome(t) != "failed"]
         expected = max(len(counted), runs_expected(trials, self.plan))
         line = f"[{len(counted)}/~{expected}] runs of the study"
-        mine = sum(map(self.share.ran, counted)) if self.share else len(counted)
+        mine = (sum(self.share.ran(study.study_name, t) for t in counted) if self.share
+                else len(counted))
         if mine != len(counted):
             line += f", {mine} by this command"
         if trial is not None:

@@ -22,7 +22,7 @@ from hpsearch.errors import ConfigError, HpsearchError
 from hpsearch.training.device import DEVICE_CHOICES, PRECISIONS
 
 if TYPE_CHECKING:
-    from hpsearch.protocols.scale import Share
+    from hpsearch.engine.run_result import Share
 
 PARAMETRIZATION_CHOICES = ("both", "sp", "mup")
 

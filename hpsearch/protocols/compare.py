@@ -27,6 +27,7 @@ from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import Chooser, from_plan
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import run_shares, worker_pool
+from hpsearch.engine.run_result import RunResult, counted, result_of, share_of
 from hpsearch.engine.runner import FailureLimit, run_locked
 from hpsearch.engine.studies import (
     check_study,
@@ -179,21 +180,14 @@ class CompareWork:
                                                  first=False, workers=self.workers))
 
 
-@dataclass(frozen=True)
-class CompareResult:
-    studies: tuple[str, ...]
-    seconds: float
-    stopped: str | None
-
-
 def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None = None,
             on_start: Callable[[list[PreparedTask], tuple[str, ...]], None] | None = None
-            ) -> CompareResult:
+            ) -> RunResult:
     """Run (or continue) the protocol on every task; `workers` processes share it. `on_start`
     hears the prepared tasks and what was decided on the way (`--batch-trials auto`)."""
     import torch
 
-    from hpsearch.training.device import resolve_device, use_training_threads
+    from hpsearch.training.device import describe, resolve_device, use_training_threads
 
     started = time.perf_counter()
     notes: tuple[str, ...] = ()
@@ -210,8 +204,10 @@ def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None =
         torch.set_flush_denormal(True)
         # This process (worker 0) creates and checks every study before the others open one.
         runs = open_tasks(config, prepared, 0, device, first=True, workers=workers)
+        studies = [run.study for run in runs]
+        ours, trials_before = share_of(studies, pool), counted(studies)
         if on_start:
             on_start(prepared, notes)
         stopped = run_shares(pool, config.seed, lambda: run_tasks(config, runs, on_trial))
-    return CompareResult(tuple(c.study_name for c in config.study_configs),
-                         time.perf_counter() - started, stopped)
+    return result_of(studies, ours, started, config.storage, describe(device), stopped,
+                     trials_before)

@@ -6,8 +6,6 @@ resumable and shared by `--workers` like any sweep.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +19,7 @@ from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import Chooser, from_plan
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import run_shares, worker_pool
+from hpsearch.engine.run_result import RunResult, Share, counted, result_of, share_of
 from hpsearch.engine.runner import run_locked
 from hpsearch.engine.studies import check_study, make_sampler, open_checked, open_study, record_run
 from hpsearch.engine.user_objective import gpus_per_worker
@@ -169,36 +168,10 @@ def measured_on_widest(config: ScaleConfig, prepared: PreparedTask) -> tuple[Sca
     return replace(config, batch_trials=chosen), f"{line}, at width {width}"
 
 
-@dataclass(frozen=True)
-class Share:
-    """This command's part of a study that other commands may sweep at the same time: the runs its
-    own processes (this one and its workers) finished since it began."""
-
-    host: str
-    pids: frozenset[int]
-    before: frozenset[int]  # the trials finished before it began
-
-    def ran(self, trial: optuna.trial.FrozenTrial) -> bool:
-        worker = trial.user_attrs.get(record.WORKER)
-        return (trial.state.is_finished() and trial.number not in self.before
-                and isinstance(worker, dict) and worker.get("host") == self.host
-                and worker.get("pid") in self.pids)
-
-
-@dataclass(frozen=True)
-class ScaleResult:
-    study: optuna.Study
-    seconds: float
-    stopped: str | None
-    trials_run: int  # by this command's processes
-    steps_per_second: float | None  # over this command's finished runs, all its workers together
-    others: int = 0  # runs other commands finished on the study meanwhile
-
-
 def scale(config: ScaleConfig, workers: int = 1,
           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
           on_start: Callable[[PreparedTask, Share], None] | None = None,
-          on_progress: Callable[[optuna.Study], None] | None = None) -> ScaleResult:
+          on_progress: Callable[[optuna.Study], None] | None = None) -> RunResult:
     """Run (or continue) the sweep; `workers` processes share it (and any other command sweeping
     the study). `on_start` hears which runs are this command's; `on_progress` is called about once
     a second while this process waits on the other workers' runs."""
@@ -219,9 +192,8 @@ def scale(config: ScaleConfig, workers: int = 1,
         study = open_checked(config.study_config,
                              lambda study: check_scale_study(study, config, prepared))
         reclaim_dead_trials(study)
-        before = frozenset(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
-        pids = [os.getpid(), *(p.pid for p in (pool.processes.values() if pool else ()))]
-        ours = Share(socket.gethostname(), frozenset(p for p in pids if p is not None), before)
+        ours = share_of([study], pool)
+        trials_before = counted([study])
         stored = dict(record.protocol_of(study.user_attrs) or {})
         protocol = config.protocol(stored)
         record_run(study, config.study_config, prepared, config.seed, describe(device), workers,
@@ -236,10 +208,5 @@ def scale(config: ScaleConfig, workers: int = 1,
         share = partial(run_share, config, study, objective, tell)
         stopped = run_shares(pool, config.seed, share,
                              lambda: on_progress(study) if on_progress else None)
-    seconds = time.perf_counter() - started
-    new = [t for t in study.get_trials(deepcopy=False)
-           if t.state.is_finished() and t.number not in before]
-    mine = [t for t in new if ours.ran(t)]
-    steps = sum(record.trial_attrs(t).get(record.STEPS) or 0 for t in mine)
-    return ScaleResult(study, seconds, stopped, len(mine), steps / seconds if mine else None,
-                       len(new) - len(mine))
+    return result_of([study], ours, started, config.storage, describe(device), stopped,
+                     trials_before)

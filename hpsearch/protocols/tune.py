@@ -21,6 +21,7 @@ from hpsearch.engine.batch import measured_batch
 from hpsearch.engine.budget import below_total
 from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import WorkerPool, run_together, worker_pool
+from hpsearch.engine.run_result import RunResult, result_of, share_of
 from hpsearch.engine.runner import Callback, run_locked
 from hpsearch.engine.studies import (
     check_study,
@@ -39,20 +40,6 @@ from hpsearch.tasks.prepare import PreparedTask
 if TYPE_CHECKING:
     import optuna
     import torch
-
-
-@dataclass(frozen=True)
-class RunResult:
-    study: optuna.Study
-    storage: str  # for display: password masked
-    trials_before: int
-    trials_after: int
-    device: str
-    stopped: str | None = None  # why the run stopped short of n_trials, if it did
-
-    @property
-    def already_done(self) -> bool:
-        return self.trials_before == self.trials_after and self.trials_before > 0
 
 
 def run_until_total(study: optuna.Study, objective: Objective, config: StudyConfig,
@@ -162,6 +149,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
     """Create or resume the study and run trials until it holds `n_trials` finished trials."""
     if workers < 1:
         raise HpsearchError(f"workers must be at least 1; got {workers}")
+    started = time.perf_counter()
     gpus = gpus_per_worker(config.user, workers)
     config, sampler_notes = kept_sampler(config)
     prepared: PreparedTask | None = None
@@ -183,11 +171,11 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         from hpsearch.training.device import describe
 
         study, prepared, before, seed, device = start(config, prepared or prepare_study(config), workers)
-        storage = storages.display(storages.storage_url(config.storage))
+        ours = share_of([study], pool)
         if before >= config.n_trials:
             if pool:
                 pool.stop()
-            return RunResult(study, storage, before, before, describe(device))
+            return result_of([study], ours, started, config.storage, describe(device), None, before)
         if range_notes and record.RANGE_TEST not in study.user_attrs:
             study.set_user_attr(record.RANGE_TEST, {
                 "ranges": {k: list(v) for k, v in config.space.ranges.items()},
@@ -205,8 +193,7 @@ def run(config: StudyConfig, callbacks: Iterable[Callback] = (),
         else:
             stopped = run_workers(config, pool, seed, study, prepared, device, callbacks,
                                   on_progress)
-    after = record.counted(study.get_trials(deepcopy=False))
-    return RunResult(study, storage, before, after, describe(device), stopped)
+    return result_of([study], ours, started, config.storage, describe(device), stopped, before)
 
 
 @dataclass(frozen=True)
