@@ -66,8 +66,10 @@ REASON = "reason"  # why it was pruned, diverged or failed
 RECLAIMED = "reclaimed"  # why another process failed it: its reason only if it did end FAIL
 RECORD = "record"  # everything measured, written once at the end: the keys below
 DIVERGED = "diverged"
-DIVERGED_EPOCH = "diverged_epoch"
-EPOCHS_RUN = "epochs_run"
+# Evaluation points (1-based) are stored under the keys they had when every point was an epoch:
+# programs and exported configurations read these names.
+DIVERGED_POINT = "diverged_epoch"
+POINTS_RUN = "epochs_run"
 SECONDS = "seconds"
 CLOSURE_EVALUATIONS = "closure_evaluations"
 UPDATES = "updates"
@@ -86,7 +88,7 @@ POINT_SECONDS = "point_seconds"  # seconds since the trial began, at each evalua
 BATCH_ID, TRIALS_IN_BATCH, SECONDS_SHARED = "batch_id", "trials_in_batch", "seconds_shared"
 OLD_TRIALS_IN_BATCH = "batch_size"
 BEST_VALUE = "best_value"
-BEST_EPOCH = "best_epoch"
+BEST_POINT = "best_epoch"
 TEST_VALUE = "test_value"
 DEVICE = "device"
 MODEL = "model"
@@ -217,7 +219,7 @@ def run_key(moment: str, host: str, pid: int, suffix: str) -> str:
     return f"{RUN_PREFIX}{moment}:{host}:{pid}:{suffix}"
 
 
-def run_records(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
+def runs_of(attrs: Mapping[str, Any]) -> list[dict[str, Any]]:
     """How each run of a study went (sampler, seed, device, workers, versions), oldest first."""
     return [attrs[k] for k in sorted(attrs) if k.startswith(RUN_PREFIX)]
 
@@ -237,7 +239,7 @@ def resumed_sampler(attrs: Mapping[str, Any], asked: str) -> str:
     """The sampler a study continues with: one whose runs drew with Optuna's TPE under the name
     `tpe` keeps it, so that a study never changes algorithm under the same name."""
     if asked == "tpe" and any(sampler_of(run) == "optuna-tpe" and run.get("sampler") == "tpe"
-                              for run in run_records(attrs)):
+                              for run in runs_of(attrs)):
         return "optuna-tpe"
     return asked
 

@@ -92,7 +92,7 @@ def main() -> None:
 
 def scale_sweep(smoke: bool, device: str) -> None:
     """`hpsearch scale` for AdamW in sp and µP at widths 128 to 1024 (tiny under --smoke)."""
-    from hpsearch.protocols.scale import ScaleConfig, scale
+    from hpsearch.protocols.scale import ScaleConfig, run
     from hpsearch.report.summaries.scale import scale_lines, summarise_scale
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,7 +101,7 @@ def scale_sweep(smoke: bool, device: str) -> None:
             steps=10 if smoke else 250, context=16 if smoke else 128, batch_size=8 if smoke else 32,
             device=device, precision="fp32" if smoke else "bf16", storage=f"sqlite:///{tmp}/scale.db",
             study="gpu-scale", target_width=64 if smoke else 8192)
-        result = scale(config)
+        result = run(config)
         print(f"scale sweep: {result.trials_run} runs in {result.seconds:.0f} s, "
               f"{result.steps_per_second:.1f} steps/s")
         print("\n".join(scale_lines(summarise_scale(result.study))))

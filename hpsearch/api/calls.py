@@ -205,8 +205,7 @@ def compare(tasks: str | Sequence[str] = (), *, storage: str | None = None, work
     Your own training instead of tasks: `train=fn` or `command=...`, as for `tune`; each re-run
     reports its held-out value (`report(step, value, test=...)`, or `test_regex`)."""
     from hpsearch.definition.config import check_positive, user_training
-    from hpsearch.protocols.compare import CompareConfig
-    from hpsearch.protocols.compare import compare as run_comparison
+    from hpsearch.protocols.compare import CompareConfig, run
     from hpsearch.space.optimizers import CLASSIC
 
     check_named(storage=storage)
@@ -217,7 +216,7 @@ def compare(tasks: str | Sequence[str] = (), *, storage: str | None = None, work
     config = CompareConfig(tasks=listed("tasks", tasks, str, ()), optimizers=names(optimizers, CLASSIC),
                            storage=storage, user=user_training(own), **given)
     with _running():
-        result = run_comparison(config, workers=workers,
+        result = run(config, workers=workers,
                                 on_trial=lambda task, study, trial: log_trial(study, trial))
     studies = tuple(load(name, storage).study for name in result.study_names)
     return Result(studies[0], storage, studies, result.stopped)
@@ -235,8 +234,7 @@ def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
     Your own training instead of the built-in GPT: `train=fn` or `command=...`, as for `tune`;
     each run is handed its `width`, `base_width` and `parametrization`."""
     from hpsearch.definition.config import check_positive, user_training
-    from hpsearch.protocols.scale import ScaleConfig
-    from hpsearch.protocols.scale import scale as run_scale
+    from hpsearch.protocols.scale import ScaleConfig, run
 
     check_named(storage=storage)
     check_positive("workers", workers)
@@ -252,7 +250,7 @@ def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
         lengths=listed("lengths", lengths, int, ScaleConfig.lengths), storage=storage,
         user=user_training(own), **given)
     with _running():
-        result = run_scale(config, workers=workers, on_trial=relay, on_progress=relay)
+        result = run(config, workers=workers, on_trial=relay, on_progress=relay)
     relay(result.study)
     return Result(result.study, storage, (result.study,), result.stopped)
 

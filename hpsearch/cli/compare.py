@@ -72,7 +72,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
         stopped_line,
         summary_of,
     )
-    from hpsearch.protocols.compare import compare as run_comparison
+    from hpsearch.protocols.compare import run
     from hpsearch.protocols.compare_config import (
         DEFAULT_BUDGET,
         DEFAULT_SEEDS,
@@ -104,7 +104,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
 
     try:
         with signals.handled():
-            result = run_comparison(config, workers=workers, on_trial=progress, on_start=on_start)
+            result = run(config, workers=workers, on_trial=progress, on_start=on_start)
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP
         progress.finish()
         click.echo(stopped_line(stop, workers), err=True)

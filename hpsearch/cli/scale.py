@@ -79,8 +79,7 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 def scale(task: str, optimizers: str | None, parametrization: str, widths: str, lengths: str,
           workers: int, batch_trials: int | None, quiet: bool, **options: Any) -> None:
     """Sweep the learning rate across widths (and lengths) in sp and µP; predict the target run's."""
-    from hpsearch.protocols.scale import ScaleConfig
-    from hpsearch.protocols.scale import scale as run_scale
+    from hpsearch.protocols.scale import ScaleConfig, run
     from hpsearch.report.summaries.scale import extrapolation, scale_lines, summarise_scale
     from hpsearch.space.optimizers import parse_optimizers
 
@@ -109,7 +108,7 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
     progress = ScaleProgress(config.plan(), quiet)
     try:
         with signals.handled():
-            result = run_scale(config, workers=workers, on_trial=progress, on_start=on_start,
+            result = run(config, workers=workers, on_trial=progress, on_start=on_start,
                                on_progress=progress)
     except KeyboardInterrupt as stop:
         progress.finish()

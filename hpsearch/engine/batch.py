@@ -26,7 +26,7 @@ from hpsearch.engine.optuna_adapter import heartbeat, served, together
 from hpsearch.space.conditional import TrialConfig
 from hpsearch.training.batched.fit import Member, why_not_batched
 from hpsearch.training.batched.stacked import NotBatchable
-from hpsearch.training.tables import EpochResult
+from hpsearch.training.tables import PointResult
 
 if TYPE_CHECKING:
     import optuna
@@ -186,7 +186,7 @@ def train_together(objective: Objective, members: list[Entry], end: Ending) -> N
         raise
 
 
-def take_points(objective: Objective, members: list[Entry], results: dict[int, EpochResult],
+def take_points(objective: Objective, members: list[Entry], results: dict[int, PointResult],
                 seconds: list[float], last: dict[int, float]) -> list[int]:
     """Report one evaluation point of the batch's trials, in one transaction, then ask the pruner
     of each; those it stops.

@@ -27,7 +27,7 @@ from hpsearch.errors import HpsearchError
 
 log = logging.getLogger("hpsearch")
 
-RECORD_START = b'{"op_code":'  # how Optuna begins every record (spaces aside)
+ENTRY_START = b'{"op_code":'  # how Optuna begins every entry of its journal (spaces aside)
 BLOCK = 1 << 16
 
 
@@ -62,14 +62,14 @@ class RepairingLock(JournalFileSymlinkLock):
     def acquire(self) -> bool:
         super().acquire()
         try:
-            drop_partial_record(self.path, self.shown)
+            drop_partial_entry(self.path, self.shown)
         except BaseException:
             self.release()
             raise
         return True
 
 
-def drop_partial_record(path: Path, shown: str) -> None:
+def drop_partial_entry(path: Path, shown: str) -> None:
     """Truncate the file at its last complete line, saying so; called under the writers' lock."""
     with path.open("r+b") as file:
         size = file.seek(0, os.SEEK_END)
@@ -110,7 +110,7 @@ def tail_fault(file: BinaryIO, end: int, size: int) -> str | None:
     """Why the unfinished last line (from `end` to `size`) is not a record cut short; None if it
     is one, or there is none."""
     file.seek(end)
-    if end < size and not begins_record(file.read(len(RECORD_START) * 2)):
+    if end < size and not begins_entry(file.read(len(ENTRY_START) * 2)):
         return f"it ends in {size - end} bytes that begin no record"
     return None
 
@@ -153,7 +153,7 @@ def line_end_before(file: BinaryIO, offset: int) -> int:
     return 0
 
 
-def begins_record(head: bytes) -> bool:
-    """Whether an unfinished line is the beginning of a record, however short."""
-    compact = re.sub(rb"\s", b"", head)[:len(RECORD_START)]
-    return compact == RECORD_START[:len(compact)]
+def begins_entry(head: bytes) -> bool:
+    """Whether an unfinished line is the beginning of an entry, however short."""
+    compact = re.sub(rb"\s", b"", head)[:len(ENTRY_START)]
+    return compact == ENTRY_START[:len(compact)]

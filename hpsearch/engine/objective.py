@@ -23,7 +23,7 @@ from hpsearch.space.schedules import decay_start
 from hpsearch.statistics.basic import derive_seed
 from hpsearch.training.device import describe
 from hpsearch.training.lm import LMDeviceData
-from hpsearch.training.tables import DeviceData, EpochResult
+from hpsearch.training.tables import DeviceData, PointResult
 from hpsearch.training.trainer import Trainer, trainer_for
 from hpsearch.training.user.points import TrainingFailed
 
@@ -79,10 +79,10 @@ def release_memory(device: torch.device, failed: bool = False) -> None:
         torch.mps.empty_cache()
 
 
-def report_point(ledger: TrialLedger, result: EpochResult) -> None:
+def report_point(ledger: TrialLedger, result: PointResult) -> None:
     """Report an evaluation point's value: NaN where the run diverged, which the pruners and TPE
     treat as the worst value there."""
-    ledger.report(float("nan") if result.diverged else result.val_metric, result.epoch)
+    ledger.report(float("nan") if result.diverged else result.val_metric, result.index)
 
 
 @dataclass
@@ -230,39 +230,39 @@ class Objective:
         return result.val_metric
 
     def take_point(self, ledger: TrialLedger, config: search_space.TrialConfig,
-                   record: dict[str, Any], result: EpochResult, points: int,
+                   record: dict[str, Any], result: PointResult, points: int,
                    elapsed: Callable[[], float]) -> str | None:
         """Record and report one evaluation point; why the trial stops there (it diverged, the
         pruner stopped it, it ran out of time), or None. `elapsed`: the trial's training seconds."""
-        epoch = result.epoch + 1
+        point = result.index + 1
         record.update(result.extra)
         # Training seconds by each evaluation point: time to a target, measured.
         record.setdefault(rec.POINT_SECONDS, []).append(round(elapsed(), 4))
-        record.update({rec.EPOCHS_RUN: epoch, rec.TOTAL_STEPS: result.total_steps,
+        record.update({rec.POINTS_RUN: point, rec.TOTAL_STEPS: result.total_steps,
                        rec.CLOSURE_EVALUATIONS: result.closure_evaluations,
                        rec.UPDATES: result.updates})
         with signals.held():
             report_point(ledger, result)  # stored before the pruner is asked (none if a batch's)
         if result.diverged:
-            record.update({rec.DIVERGED: True, rec.DIVERGED_EPOCH: epoch,
+            record.update({rec.DIVERGED: True, rec.DIVERGED_POINT: point,
                            rec.REASON: result.diverged})
             return f"diverged: {result.diverged}"
         # A language model is compared with others only once its decay has begun: rankings flip
         # while the learning rate is still high.
         decay_from = decay_start(config.schedule) if self.waits_for_decay else 0.0
         with signals.held():
-            prune = (self.pruning and self.progress(epoch, points, record) > decay_from
+            prune = (self.pruning and self.progress(point, points, record) > decay_from
                      and ledger.should_prune())
         sign = rec.sign(self.task.problem.direction)
         if rec.BEST_VALUE not in record or sign * result.val_metric > sign * record[rec.BEST_VALUE]:
-            record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_EPOCH: epoch})
+            record.update({rec.BEST_VALUE: result.val_metric, rec.BEST_POINT: point})
         record.update(zip(self.task.problem.extra_metrics, result.metrics[1:], strict=True))
         if prune:
-            record[rec.REASON] = f"pruned by the pruner after {self.point(epoch, record)}"
+            record[rec.REASON] = f"pruned by the pruner after {self.point(point, record)}"
             return str(record[rec.REASON])
         seconds = elapsed()
-        if self.trial_timeout is not None and seconds > self.trial_timeout and epoch < points:
+        if self.trial_timeout is not None and seconds > self.trial_timeout and point < points:
             record[rec.REASON] = (f"trial timeout: {seconds:.1f} s > {self.trial_timeout:g} s, "
-                                  f"stopped after {self.point(epoch, record)}")
+                                  f"stopped after {self.point(point, record)}")
             return str(record[rec.REASON])
         return None

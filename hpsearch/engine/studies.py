@@ -178,7 +178,7 @@ def open_checked(config: StudyConfig, check: Callable[[optuna.Study], None],
     return study
 
 
-def record_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
+def store_run(study: optuna.Study, config: StudyConfig, prepared: PreparedTask,
                sampler_seed: int, device: str, workers: int = 1,
                protocol: Mapping[str, Any] | None = None) -> None:
     """Each run is its own attribute (`run:<start>:<host>:<pid>:<random>`), so runs started at

@@ -23,7 +23,7 @@ from hpsearch.engine.storage import local_folder
 from hpsearch.space.conditional import TrialConfig
 from hpsearch.tasks.prepare import PreparedTask
 from hpsearch.training.device import check_gpu_split, training_threads, visible_gpus
-from hpsearch.training.tables import EpochResult
+from hpsearch.training.tables import PointResult
 from hpsearch.training.user import placeholders
 from hpsearch.training.user.command import (
     CONFIG_FILE,
@@ -197,7 +197,7 @@ class UserObjective(Objective):
                         point: Point, started: float) -> str | None:
         """One point of the user's training, taken as a built-in loop's evaluation is: its index
         is Optuna's step, the program's own step is recorded beside it."""
-        index = int(record.get(rec.EPOCHS_RUN, 0))
+        index = int(record.get(rec.POINTS_RUN, 0))
         record.setdefault(rec.POINT_STEPS, []).append(point.step)
         others = {k: v for k, v in point.metrics.items() if k != "test"}
         if others:
@@ -206,7 +206,7 @@ class UserObjective(Objective):
             f"non-finite {self.task.problem.metric} {point.value} at "
             f"{'step ' + str(point.step) if point.step is not None else f'point {index + 1}'}")
         length = int(ledger.trial.user_attrs.get(rec.LENGTH, 1))
-        result = EpochResult(index, math.nan, (point.value,), 0, int(point.step or 0), diverged,
+        result = PointResult(index, math.nan, (point.value,), 0, int(point.step or 0), diverged,
                              total_steps=(self.steps or 0) * length)
         return self.take_point(ledger, config, record, result, self.epochs * length,
                                lambda: time.perf_counter() - started)

@@ -35,7 +35,7 @@ from hpsearch.engine.studies import (
     make_sampler,
     open_study,
     prepare_study,
-    record_run,
+    store_run,
 )
 from hpsearch.engine.study_objective import objective_for
 from hpsearch.engine.user_objective import gpus_per_worker
@@ -89,7 +89,7 @@ def check_task(config: CompareConfig, study: optuna.Study, study_config: StudyCo
     check_study(study, study_config, prepared, flag="--prefix")
 
 
-def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig, index: int,
+def store_task_run(config: CompareConfig, run: TaskStudy, study_config: StudyConfig, index: int,
                 prepared: PreparedTask, device: torch.device, workers: int) -> None:
     """Reclaim trials of dead processes; record this run and the protocol with the study."""
     from hpsearch.engine.recovery import reclaim_dead_trials
@@ -98,7 +98,7 @@ def record_task(config: CompareConfig, run: TaskStudy, study_config: StudyConfig
     reclaim_dead_trials(run.study)
     protocol = {**config.protocol(study_config, index),
                 record.STEPS_PER_POINT: steps_per_point(study_config, prepared)}
-    record_run(run.study, study_config, prepared, int(study_config.seed or 0), describe(device),
+    store_run(run.study, study_config, prepared, int(study_config.seed or 0), describe(device),
                workers, protocol)
     run.study.set_user_attr(record.PROTOCOL, protocol)  # this run's budget and seeds
 
@@ -135,7 +135,7 @@ def open_tasks(config: CompareConfig, prepared: list[PreparedTask], index: int,
         for number, (run, (study_config, task)) in enumerate(zip(runs, pairs, strict=True)):
             check_task(config, run.study, study_config, config.study_index(number), task)
         for number, (run, (study_config, task)) in enumerate(zip(runs, pairs, strict=True)):
-            record_task(config, run, study_config, config.study_index(number), task, device,
+            store_task_run(config, run, study_config, config.study_index(number), task, device,
                         workers)
     return runs
 
@@ -180,7 +180,7 @@ class CompareWork:
                                                  first=False, workers=self.workers))
 
 
-def compare(config: CompareConfig, workers: int = 1, on_trial: Callback | None = None,
+def run(config: CompareConfig, workers: int = 1, on_trial: Callback | None = None,
             on_start: Callable[[list[PreparedTask], tuple[str, ...]], None] | None = None
             ) -> RunResult:
     """Run (or continue) the protocol on every task; `workers` processes share it. `on_start`

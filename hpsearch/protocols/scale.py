@@ -21,7 +21,7 @@ from hpsearch.engine.objective import Objective
 from hpsearch.engine.pool import run_shares, worker_pool
 from hpsearch.engine.run_result import RunResult, Share, counted, result_of, share_of
 from hpsearch.engine.runner import run_locked
-from hpsearch.engine.studies import check_study, make_sampler, open_checked, open_study, record_run
+from hpsearch.engine.studies import check_study, make_sampler, open_checked, open_study, store_run
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.plan import NextTrial
@@ -168,7 +168,7 @@ def measured_on_widest(config: ScaleConfig, prepared: PreparedTask) -> tuple[Sca
     return replace(config, batch_trials=chosen), f"{line}, at width {width}"
 
 
-def scale(config: ScaleConfig, workers: int = 1,
+def run(config: ScaleConfig, workers: int = 1,
           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
           on_start: Callable[[PreparedTask, Share], None] | None = None,
           on_progress: Callable[[optuna.Study], None] | None = None) -> RunResult:
@@ -196,7 +196,7 @@ def scale(config: ScaleConfig, workers: int = 1,
         trials_before = counted([study])
         stored = dict(record.protocol_of(study.user_attrs) or {})
         protocol = config.protocol(stored)
-        record_run(study, config.study_config, prepared, config.seed, describe(device), workers,
+        store_run(study, config.study_config, prepared, config.seed, describe(device), workers,
                    protocol)
         study.set_user_attr(record.PROTOCOL, protocol)
         study.sampler = make_sampler("random", config.seed)

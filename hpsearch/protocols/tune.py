@@ -30,7 +30,7 @@ from hpsearch.engine.studies import (
     open_checked,
     open_study,
     prepare_study,
-    record_run,
+    store_run,
 )
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import HpsearchError, StudyMismatchError
@@ -81,7 +81,7 @@ def start(config: StudyConfig, prepared: PreparedTask, workers: int = 1
     seed = config.seed if config.seed is not None else derive_seed(os.getpid(), time.time_ns())
     seed = seed if before == 0 else derive_seed(seed, before)
     if before < config.n_trials:
-        record_run(study, config, prepared, seed, describe(device), workers)
+        store_run(study, config, prepared, seed, describe(device), workers)
     return study, prepared, before, seed, device
 
 

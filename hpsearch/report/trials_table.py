@@ -22,7 +22,7 @@ def trial_row(trial: optuna.trial.FrozenTrial, eval_every: int | None) -> dict[s
     """One trial: its outcome and measurements, then its parameters (namespaced, `adam_lr`), then
     its exported configuration as JSON."""
     attrs = record.trial_attrs(trial)
-    best = attrs.get(record.BEST_EPOCH)
+    best = attrs.get(record.BEST_POINT)
     row: dict[str, Any] = {
         "number": trial.number, "state": record.outcome(trial), "optimizer": record.optimizer_of(trial),
         "value": trial.value, "diverged": bool(attrs.get(record.DIVERGED, False)),
@@ -65,7 +65,7 @@ def trials_csv(frame: pandas.DataFrame) -> str:
 def best_step(attrs: dict[str, Any], eval_every: int | None) -> int | None:
     """The step of a trial's best point: the user's program's own, where it said, else the
     points' interval times the point."""
-    best = attrs.get(record.BEST_EPOCH)
+    best = attrs.get(record.BEST_POINT)
     if not isinstance(best, int):
         return None
     steps = attrs.get(record.POINT_STEPS) or []

@@ -36,7 +36,7 @@ def best_config(study: optuna.Study) -> dict[str, Any]:
         **({"classes": attrs[record.CLASSES]} if attrs.get(record.CLASSES) else {}),
         "study": study.study_name,
         "trial": {"number": trial.number, "seed": measured.get(record.SEED),
-                  "best_epoch": measured.get(record.BEST_EPOCH),
+                  "best_epoch": measured.get(record.BEST_POINT),
                   "best_value": measured.get(record.BEST_VALUE), "params": dict(trial.params)},
     }
 

@@ -25,7 +25,7 @@ from hpsearch.space.optimizers import build, get_spec
 from hpsearch.space.schedules import scheduler_for
 from hpsearch.tasks.corpus import fixed_windows
 from hpsearch.tasks.gpt import flops_per_token
-from hpsearch.training.tables import DeviceData, EpochResult, Pace
+from hpsearch.training.tables import DeviceData, Pace, PointResult
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +102,7 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
 def fit_lm(data: LMDeviceData, model: torch.nn.Module, config: TrialConfig | Mapping[str, Any],
            problem: Problem, evaluations: int, batch_size: int, seed: int, eval_every: int,
            precision: torch.dtype | None = None, compile_model: bool = False
-           ) -> Iterator[EpochResult]:
+           ) -> Iterator[PointResult]:
     """Train for `evaluations * eval_every` steps, yielding at each evaluation point (its index is
     the `epoch` the pruner sees). Stops after a result whose `diverged` is set. With
     `compile_model`, training steps run through `torch.compile`; the first step, which compiles, is

@@ -1,4 +1,4 @@
-"""The training loop. It knows nothing of Optuna: it yields one `EpochResult` per evaluation point
+"""The training loop. It knows nothing of Optuna: it yields one `PointResult` per evaluation point
 (an epoch, or `eval_every` optimizer steps).
 
 Data are tensors resident on the device, batched by index permutation; every optimizer steps through
@@ -60,8 +60,10 @@ class DeviceData:
 
 
 @dataclass(frozen=True)
-class EpochResult:
-    epoch: int  # 0-based, the step reported to the pruner
+class PointResult:
+    """One evaluation point of one trial, as a training loop yields it."""
+
+    index: int  # 0-based, the step reported to the pruner
     train_loss: float  # mean over the epoch's batches, weighted by batch size
     metrics: tuple[float, ...]  # validation metric first, then the problem's extra metrics
     closure_evaluations: int  # cumulative over the run: forward and backward passes
@@ -84,7 +86,7 @@ def fit(
     batch_size: int,
     seed: int,
     eval_every: int | None = None,
-) -> Iterator[EpochResult]:
+) -> Iterator[PointResult]:
     """Train `model` with the optimizer, schedule and clipping of `config`, yielding at each of
     `epochs` evaluation points: after every pass over the training rows (an epoch), or, with
     `eval_every`, after every `eval_every` optimizer steps (a budget in steps).
@@ -250,14 +252,14 @@ class Pace:
     def point(self, index: int, mean_loss: torch.Tensor, params: list[torch.nn.Parameter],
               clipped_norm: torch.Tensor | None, metrics: torch.Tensor, *, steps: int, tokens: int,
               evaluations: int, updates: int, total_steps: int, timed_steps: int | None = None,
-              extra: Mapping[str, Any] | None = None) -> EpochResult:
+              extra: Mapping[str, Any] | None = None) -> PointResult:
         """The end of evaluation point `index`, as every loop ends one: its numbers in one read
         from the device (`read_point`), the gradient norm kept, the speeds so far."""
         train_loss, grad_norm, values, reason = read_point(mean_loss, params, clipped_norm, metrics)
         self.grad_norms.append(round(grad_norm, 6))
         elapsed = time.perf_counter() - self.started
         pace = speeds(steps, tokens, elapsed, self.flops_per_token, self.grad_norms, timed_steps)
-        return EpochResult(index, train_loss, tuple(values), evaluations, updates, reason,
+        return PointResult(index, train_loss, tuple(values), evaluations, updates, reason,
                            total_steps, {**pace, **(extra or {})})
 
 

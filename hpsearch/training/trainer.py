@@ -13,7 +13,7 @@ from hpsearch.space.conditional import TrialConfig
 from hpsearch.training.batched.fit import BatchedFit, Member
 from hpsearch.training.batched.lm import BatchedLMFit
 from hpsearch.training.lm import LMDeviceData, evaluate_lm, fit_lm
-from hpsearch.training.tables import DeviceData, EpochResult, evaluate, fit
+from hpsearch.training.tables import DeviceData, PointResult, evaluate, fit
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +33,7 @@ class TableTrainer:
     waits_for_decay = False  # a table's trials are compared from their first point on
 
     def fit(self, model: torch.nn.Module, config: TrialConfig, points: int, seed: int
-            ) -> Iterator[EpochResult]:
+            ) -> Iterator[PointResult]:
         """One trial trained alone, a result at each of its `points` evaluation points."""
         return fit(self.data, model, config, self.problem, points, self.batch_size, seed,
                    self.eval_every)
@@ -65,7 +65,7 @@ class LMTrainer:
     waits_for_decay = True
 
     def fit(self, model: torch.nn.Module, config: TrialConfig, points: int, seed: int
-            ) -> Iterator[EpochResult]:
+            ) -> Iterator[PointResult]:
         return fit_lm(self.data, model, config, self.problem, points, self.batch_size, seed,
                       self.eval_every, self.precision, self.compile_model)
 

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.definition.config import StudyConfig
 from hpsearch.engine.storage import load_studies, resolve
-from hpsearch.engine.studies import record_run
+from hpsearch.engine.studies import store_run
 from hpsearch.report.documents.page import render_page
 from hpsearch.report.summaries.collect import summarise as summarise_studies
 from hpsearch.space.conditional import SearchSpace, suggest
@@ -114,7 +114,7 @@ def build(url: str, total: int) -> None:
         direction = "maximize" if task == "classification" else "minimize"
         study = optuna.create_study(storage=storage, study_name=name, direction=direction)
         # The study attributes exactly as `hpsearch tune` writes them.
-        record_run(study, config, prepare_task(task), sampler_seed=0, device="cpu")
+        store_run(study, config, prepare_task(task), sampler_seed=0, device="cpu")
         study.add_trials(make_trials(config, config.n_trials, seed=i))
 
 

@@ -75,6 +75,6 @@ def test_a_study_that_drew_with_optunas_tpe_as_tpe_keeps_it(workdir: Path) -> No
     result = runner.invoke(cli, [*args, "--n-trials", "2"])
     assert result.exit_code == 0, result.output
     assert "sampler: optuna-tpe" in result.output
-    runs = record.run_records(optuna.load_study(study_name="small",
+    runs = record.runs_of(optuna.load_study(study_name="small",
                                                 storage="sqlite:///x.db").user_attrs)
     assert [record.sampler_of(run) for run in runs] == ["optuna-tpe", "optuna-tpe"]

@@ -66,7 +66,7 @@ def test_an_owner_whose_trial_was_failed_under_it_stores_its_result_again(workdi
     assert again[0].params == failed.params
     assert len(again[0].intermediate_values) == 60  # every epoch, before and after the reclaim
     assert failed.intermediate_values.items() <= again[0].intermediate_values.items()
-    assert record.trial_attrs(again[0])[record.EPOCHS_RUN] == 60
+    assert record.trial_attrs(again[0])[record.POINTS_RUN] == 60
     retry = [t for t in trials if t.user_attrs.get(record.RETRY_OF) == victim.number]
     assert len(retry) == 1 and retry[0].state == TrialState.FAIL  # cancelled, never trained
     assert "cancelled" in record.trial_attrs(retry[0])[record.REASON]

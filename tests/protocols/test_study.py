@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 from hpsearch.definition.config import load_config
 from hpsearch.errors import ConfigError, StudyMismatchError
 from hpsearch.protocols.tune import run
-from hpsearch.record import counted, run_records, trial_attrs
+from hpsearch.record import counted, runs_of, trial_attrs
 from hpsearch.space.export import best_config
 
 TINY = {"n_trials": 3, "epochs": 2, "optimizers": ("adam", "sgd", "lbfgs")}
@@ -28,7 +28,7 @@ def test_n_trials_is_a_total_across_runs(workdir: Path, storage_url: str) -> Non
     assert third.already_done and third.trials_after == 5
     study = optuna.load_study(study_name="classification", storage=storage_url)
     assert len(study.trials) == 5
-    assert len(run_records(study.user_attrs)) == 2  # the run with nothing to do records nothing
+    assert len(runs_of(study.user_attrs)) == 2  # the run with nothing to do records nothing
 
 
 def test_same_seed_same_trials(workdir: Path, tmp_path: Path) -> None:
@@ -159,10 +159,10 @@ def test_the_metric_is_named_on_the_study_for_optunas_dashboard(
 
 
 def test_tune_refuses_a_comparisons_study(workdir: Path, storage_url: str) -> None:
-    from hpsearch.protocols.compare import CompareConfig, compare
+    from hpsearch.protocols import compare
 
-    compare(CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=("adam",), epochs=1,
-                          storage=storage_url, studies=1))
+    compare.run(compare.CompareConfig(tasks=("small",), budget=1, seeds=1, optimizers=("adam",),
+                                      epochs=1, storage=storage_url, studies=1))
     before = optuna.load_study(study_name="compare-small", storage=storage_url)
     snapshot = (len(before.trials), before.user_attrs)
     with pytest.raises(StudyMismatchError, match="made by `hpsearch compare`, not `tune`"):

@@ -58,7 +58,7 @@ def winner(storage: optuna.storages.BaseStorage, key: str, index: int, schedule:
     config = replace(drawn, implementation=implementation_for(key, "cpu"))  # as the objective stores it
     trial.set_user_attr(record.CONFIG, config.to_dict())
     trial.set_user_attr(record.RECORD, {record.TOTAL_STEPS: STEPS, record.SEED: index,
-                                        record.BEST_EPOCH: 2, record.BEST_VALUE: 0.5})
+                                        record.BEST_POINT: 2, record.BEST_VALUE: 0.5})
     study.tell(trial, 0.5)
     return best_config(study)
 

@@ -17,7 +17,7 @@ from hpsearch.tasks import get_task
 from hpsearch.training.batched.fit import BatchedFit, Member
 from hpsearch.training.batched.stacked import NotBatchable
 from hpsearch.training.batched.vector_optimizers import VECTORISED
-from hpsearch.training.tables import DeviceData, EpochResult, fit
+from hpsearch.training.tables import DeviceData, PointResult, fit
 
 TASK = get_task("small")
 EPOCHS, TRIALS = 3, 8
@@ -49,7 +49,7 @@ def model(data: DeviceData, seed: int) -> torch.nn.Module:
     return TASK.build_model(*data.model_shape()).double()
 
 
-def alone(data: DeviceData, config: TrialConfig, seed: int) -> tuple[list[EpochResult], torch.Tensor]:
+def alone(data: DeviceData, config: TrialConfig, seed: int) -> tuple[list[PointResult], torch.Tensor]:
     trained = model(data, seed)
     results = list(fit(data, trained, config, TASK.problem, EPOCHS, TASK.batch_size, seed))
     return results, torch.cat([p.detach().flatten() for p in trained.parameters()])

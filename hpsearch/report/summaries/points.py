@@ -100,7 +100,7 @@ def trial_points(trials: Sequence[optuna.trial.FrozenTrial]) -> list[TrialPoint]
         points.append(TrialPoint(
             number=trial.number, optimizer=str(trial.params[record.OPTIMIZER]), state=state,
             value=value, lr=record.learning_rate(trial),
-            epochs_run=int(attrs.get(record.EPOCHS_RUN, len(curve))),
+            epochs_run=int(attrs.get(record.POINTS_RUN, len(curve))),
             curve=curve, finished_s=finished, seconds=record.seconds_of(trial),
             reason=str(attrs.get(record.REASON, "")),
             closure_evaluations=_count(attrs.get(record.CLOSURE_EVALUATIONS)),
@@ -127,7 +127,7 @@ def wall_seconds(trials: Sequence[optuna.trial.FrozenTrial]) -> float:
 
 def provenance(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> Provenance:
     attrs = study.user_attrs
-    runs = record.run_records(attrs)
+    runs = record.runs_of(attrs)
     last = runs[-1] if runs else attrs
     workers = {json.dumps(t.user_attrs[record.WORKER], sort_keys=True) for t in trials
                if record.trial_attrs(t).get(record.WORKER)}

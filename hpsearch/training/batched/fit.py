@@ -3,7 +3,7 @@ it alone: its own initialisation (its model is built under its seed by the calle
 order (a generator seeded with its seed), schedule, gradient clipping (the norm of its own
 gradients) and results. One forward and one backward call per step serve the whole batch.
 
-Iterating yields, at each evaluation point, one `EpochResult` per trial still in the batch. A trial
+Iterating yields, at each evaluation point, one `PointResult` per trial still in the batch. A trial
 that diverges leaves the batch after its result; `drop` takes out trials the caller stops (pruned
 ones): the stacked tensors and the optimizer's state are compacted, and the others train on
 unchanged.
@@ -28,7 +28,7 @@ from hpsearch.training.batched.stacked_gpt import stack
 from hpsearch.training.batched.vector_optimizers import VECTORISED, ParamRole, gradient
 from hpsearch.training.tables import (
     EVAL_CHUNK,
-    EpochResult,
+    PointResult,
     divergence,
     shuffled_batches,
     speeds,
@@ -85,7 +85,7 @@ def why_not_batched(configs: Sequence[TrialConfig]) -> str | None:
 
 
 class BatchedFit:
-    """`for results in BatchedFit(...)`: {trial index: its EpochResult} at each evaluation point.
+    """`for results in BatchedFit(...)`: {trial index: its PointResult} at each evaluation point.
 
     A table's loop; `batched.lm.BatchedLMFit` overrides the hooks below for a language model: the
     steps due by each point, each trial's stream of batches, the loss, and the metrics."""
@@ -205,7 +205,7 @@ class BatchedFit:
                 gradient(p).mul_(coef.to(p.dtype).view(-1, *([1] * (p.ndim - 1))))
         return total
 
-    def __iter__(self) -> Iterator[dict[int, EpochResult]]:
+    def __iter__(self) -> Iterator[dict[int, PointResult]]:
         import torch
 
         stacked = self.stacked
@@ -237,7 +237,7 @@ class BatchedFit:
                 return
 
     def evaluate(self, epoch: int, train_loss: torch.Tensor, norm: torch.Tensor, steps: int,
-                 rows: int, seconds: float) -> dict[int, EpochResult]:
+                 rows: int, seconds: float) -> dict[int, PointResult]:
         import torch
 
         metrics = self.metrics("val")
@@ -249,7 +249,7 @@ class BatchedFit:
         for trial, (loss, check, grad_norm, *values) in zip(self.active, table, strict=True):
             self.seconds[trial] += seconds / len(self.active)
             self.grad_norms[trial].append(round(grad_norm, 6))
-            results[trial] = EpochResult(epoch, loss, tuple(values), steps, steps,
+            results[trial] = PointResult(epoch, loss, tuple(values), steps, steps,
                                          divergence(loss, check, values), self.due[-1],
                                          speeds(steps, rows, self.seconds[trial], self.flops,
                                                 self.grad_norms[trial]))

@@ -67,7 +67,7 @@ class LineReader:
         return Point(value, step)
 
 
-def from_record(entry: Any) -> Point | None:
+def from_reported(entry: Any) -> Point | None:
     """A point from the client's JSON object (or the end file's): `value`, and maybe `step` and
     other metrics; anything else is no point."""
     if not isinstance(entry, dict):
@@ -102,7 +102,7 @@ class ClientReader:
         points = []
         for line in lines:
             try:
-                point = from_record(json.loads(line))
+                point = from_reported(json.loads(line))
             except ValueError:
                 continue
             if point is not None:
@@ -120,7 +120,7 @@ def read_end_file(path: Path) -> list[Point]:
     except ValueError as error:
         raise TrainingFailed(f"{path.name} is not JSON: {error}") from None
     entries = loaded if isinstance(loaded, list) else [loaded]
-    points = [p for p in (from_record(e) for e in entries) if p is not None]
+    points = [p for p in (from_reported(e) for e in entries) if p is not None]
     if not points:
         raise TrainingFailed(f"{path.name} holds no number under 'value'")
     return points
