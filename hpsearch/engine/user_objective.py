@@ -5,11 +5,8 @@ function where hpsearch's loop would be."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import gc
-import json
-import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,20 +20,11 @@ from hpsearch.engine.storage import local_folder
 from hpsearch.space.conditional import TrialConfig
 from hpsearch.tasks.prepare import PreparedTask
 from hpsearch.training.device import check_gpu_split, training_threads, visible_gpus
-from hpsearch.training.tables import PointResult
-from hpsearch.training.user import placeholders
-from hpsearch.training.user.command import (
-    CONFIG_FILE,
-    CommandRun,
-    TimedOut,
-    git_state,
-    gpu_share,
-    host,
-    trial_environment,
-)
+from hpsearch.training.user.command import gpu_share
 from hpsearch.training.user.definition import UserTraining
-from hpsearch.training.user.function import check_importable, load_function, run_function
-from hpsearch.training.user.points import Point, TrainingFailed
+from hpsearch.training.user.function import check_importable
+from hpsearch.training.user.points import TrainingFailed
+from hpsearch.training.user.trainer import Stopped, TrialRun, UserTrainer
 
 if TYPE_CHECKING:
     import optuna
@@ -59,12 +47,6 @@ class UserObjective(Objective):
 
     def complete(self, drawn: TrialConfig) -> TrialConfig:
         return drawn  # the user's code builds its own optimizer, with its own kernels
-
-    @property
-    def waits_for_decay(self) -> bool:
-        """Where the trial hands the program its schedule, pruning waits for its decay, as for a
-        language model; a program that keeps its own schedule decays where hpsearch cannot see."""
-        return self.training.reads_config or self.space.schedules != ("none",)
 
     def device_text(self) -> str:
         """A command's program: the device it is told and the GPUs it sees (this process never
@@ -108,25 +90,31 @@ class UserObjective(Objective):
                 "trial_dir": str(folder), "device": self.device_name,
                 "gpus": len(self.gpus) if self.gpus else 0, **self.extra, **scale}
 
+    @functools.cached_property
+    def trainer(self) -> UserTrainer:  # type: ignore[override]  # the user's, not hpsearch's loop
+        return UserTrainer(self.training, self.task.problem, self.study_name,
+                           waits_for_decay=(self.training.reads_config
+                                            or self.space.schedules != ("none",)),
+                           threads=self.threads, gpus=self.gpus, trial_timeout=self.trial_timeout)
+
     def _train(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
                started: float) -> float:
+        import optuna
+
         trial = ledger.trial
         folder = self.folder_of(trial.number).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        run = self.run_values(trial, record[rec.SEED], folder)
-        # `hpsearch best --format json`'s schema, its result fields empty, and the run's values.
-        handed = {**config.to_dict(),
-                  "metric": {"name": self.task.problem.metric, "value": None,
-                             "direction": self.task.problem.direction},
-                  **run, "batch_size": None, "study": self.study_name,
-                  "trial": {"number": trial.number, "seed": record[rec.SEED], "best_epoch": None,
-                            "best_value": None, "params": dict(trial.params)}}
-        (folder / CONFIG_FILE).write_text(json.dumps(handed, indent=2) + "\n", encoding="utf-8")
-        record.update({rec.TRIAL_DIR: str(folder), rec.HOST: host()})
-        if self.training.function is not None:
-            value = self.train_function(ledger, config, record, handed, started)
-        else:
-            value = self.train_command(ledger, config, record, run, started)
+        length = int(trial.user_attrs.get(rec.LENGTH, 1))
+        retry_of = trial.user_attrs.get(rec.RETRY_OF)
+        run = TrialRun(trial.number, config, self.run_values(trial, record[rec.SEED], folder),
+                       dict(trial.params), (self.steps or 0) * length,
+                       None if retry_of is None else self.folder_of(retry_of).resolve())
+        try:
+            value = self.trainer.fit(run, record, lambda result: self.take_point(
+                ledger, config, record, result, self.epochs * length,
+                lambda: time.perf_counter() - started), started)
+        except Stopped as stop:
+            raise optuna.TrialPruned(str(stop)) from None
         if (self.score_test and trial.user_attrs.get(rec.PHASE) == "rerun"
                 and rec.TEST_VALUE not in record):
             raise TrainingFailed("a comparison's re-run reported no test value: "
@@ -134,82 +122,6 @@ class UserObjective(Objective):
                                     f"{self.training.test_regex!r}" if self.training.test_regex
                                     else "report(step, value, test=...) was never called"))
         return value
-
-    def train_command(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
-                      run: dict[str, Any], started: float) -> float:
-        import optuna
-
-        trial, folder = ledger.trial, Path(run["trial_dir"])
-        argv = placeholders.fill(self.training.command,
-                                 {**placeholders.trial_values(config, run["steps"]), **run})
-        workdir = Path(self.training.workdir or os.getcwd()).resolve()
-        retry_of = trial.user_attrs.get(rec.RETRY_OF)
-        env = trial_environment(os.environ, folder, self.study_name, record[rec.SEED],
-                                self.threads, self.gpus,
-                                None if retry_of is None else self.folder_of(retry_of).resolve())
-        record.update({rec.COMMAND: argv, rec.WORKDIR: str(workdir)})
-        git = git_state(workdir)
-        if git is not None:
-            record[rec.GIT] = git
-        start = time.monotonic() - (time.perf_counter() - started)
-        program = CommandRun(self.training, argv, workdir, env, folder, self.trial_timeout, start)
-        value = math.nan
-        try:
-            with contextlib.closing(program.points()) as points:
-                for point in points:
-                    value = point.value
-                    stop = self.take_user_point(ledger, config, record, point, started)
-                    if stop:
-                        raise optuna.TrialPruned(stop)
-        except TimedOut as timeout:
-            if not program.seen:
-                raise
-            record[rec.REASON] = str(timeout)
-            raise optuna.TrialPruned(str(timeout)) from None
-        finally:
-            if program.exit_code is not None:
-                record[rec.EXIT_CODE] = program.exit_code
-            if program.test is not None:
-                record[rec.TEST_VALUE] = program.test
-        return value
-
-    def train_function(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
-                       handed: dict[str, Any], started: float) -> float:
-        import optuna
-
-        record[rec.COMMAND] = self.training.function_name
-        points, stopped, returned = run_function(
-            load_function(self.training), handed,
-            lambda point: self.take_user_point(ledger, config, record, point, started))
-        if stopped:
-            raise optuna.TrialPruned(stopped)
-        if not points and returned is not None:  # its number is its one point
-            points = [Point(returned)]
-            stop = self.take_user_point(ledger, config, record, points[0], started)
-            if stop:
-                raise optuna.TrialPruned(stop)
-        tests = [p.test for p in points if p.test is not None]
-        if tests:
-            record[rec.TEST_VALUE] = tests[-1]
-        return points[-1].value
-
-    def take_user_point(self, ledger: TrialLedger, config: TrialConfig, record: dict[str, Any],
-                        point: Point, started: float) -> str | None:
-        """One point of the user's training, taken as a built-in loop's evaluation is: its index
-        is Optuna's step, the program's own step is recorded beside it."""
-        index = int(record.get(rec.POINTS_RUN, 0))
-        record.setdefault(rec.POINT_STEPS, []).append(point.step)
-        others = {k: v for k, v in point.metrics.items() if k != "test"}
-        if others:
-            record[rec.METRICS] = others
-        diverged = None if math.isfinite(point.value) else (
-            f"non-finite {self.task.problem.metric} {point.value} at "
-            f"{'step ' + str(point.step) if point.step is not None else f'point {index + 1}'}")
-        length = int(ledger.trial.user_attrs.get(rec.LENGTH, 1))
-        result = PointResult(index, math.nan, (point.value,), 0, int(point.step or 0), diverged,
-                             total_steps=(self.steps or 0) * length)
-        return self.take_point(ledger, config, record, result, self.epochs * length,
-                               lambda: time.perf_counter() - started)
 
 
 def user_objective(config: StudyConfig, prepared: PreparedTask, seed: int,

@@ -1,7 +1,8 @@
 """One interface to train trials on their data, whichever kind the data is: a table trains by epoch
-(`train.fit`), a language model by steps on random windows (`train_lm.fit_lm`). The objective, the
+(`tables.fit`), a language model by steps on random windows (`lm.fit_lm`). The objective, the
 batch runner and `--batch-trials auto` train through it; `trainer_for` is the one place that looks
-at which kind of data it is given."""
+at which kind of data it is given. The user's own training has its trainer in `user.trainer`, with
+the same results (a `PointResult` per evaluation point) and the same `waits_for_decay`."""
 
 from __future__ import annotations
 
