@@ -39,6 +39,7 @@ SCALE = "scale"  # the kind `hpsearch scale` stores
 # A comparison's protocol also says which of its repeated studies a study is (`study`, from 1) and
 # of which comparison (`group`: the name of its study 1), and the steps between evaluations.
 STUDY_INDEX, STUDY_GROUP, STEPS_PER_POINT = "study", "group", "steps_per_point"
+TEST_ROWS = "test_rows"  # a comparison's test split, in rows: one row's worth of accuracy
 RANGE_TEST = "range_test"  # the lr ranges a range test narrowed, kept for resumed sweeps
 RUN_PREFIX = "run:"  # one attribute per run: `run:<moment>:<host>:<pid>:<random>`
 

@@ -82,12 +82,28 @@ class Result:
         frames = [trials_frame(s).assign(study=s.study_name) for s in self.studies or (self.study,)]
         return pandas.concat(frames, ignore_index=True)
 
-    def summary(self, reference: str | None = None) -> Any:
-        """The report's plain data of these studies."""
+    def summary(self, reference: str | None = None, margin: float | None = None,
+                prefer: str | Sequence[str] | None = None) -> Any:
+        """The report's plain data of these studies; a comparison's decision read with `margin`
+        (in the metric's units) and the criteria in the order `prefer` ("time,ease,cost")."""
         from hpsearch.report.summaries.collect import summarise
+        from hpsearch.statistics.recommendation import parse_prefer
 
+        if isinstance(prefer, str):
+            try:
+                prefer = parse_prefer(prefer)
+            except ValueError as error:
+                raise ConfigError(str(error).replace("--prefer", "prefer=")) from None
         return summarise(list(self.studies or (self.study,)), self.storage or "(in memory)",
-                         importance=False, reference=reference)
+                         importance=False, reference=reference, margin=margin,
+                         prefer=tuple(prefer) if prefer else None)
+
+    @property
+    def recommendation(self) -> str | None:
+        """Each comparison's recommendation and its optimizers' classes against the best, read with
+        the default margin (`summary(margin=...)` reads it with another)."""
+        texts = [g.decision.text for g in self.summary().repeated if g.decision is not None]
+        return "\n".join(texts) or None
 
     @property
     def verdict(self) -> str | None:
@@ -95,7 +111,8 @@ class Result:
         from hpsearch.report.summaries.scale import scale_lines
 
         summary = self.summary()
-        texts = ([g.verdict for g in summary.repeated] or [s.verdict for s in summary.studies]
+        texts = ([g.verdict + (f" {g.decision.text}" if g.decision else "")
+                  for g in summary.repeated] or [s.verdict for s in summary.studies]
                  or ["\n".join(scale_lines(s)) for s in summary.scales])
         return "\n".join(texts) or None
 

@@ -13,6 +13,7 @@ from hpsearch.cli.options import (
     from_study_file,
     optimizers_option,
     own_data_options,
+    reading_options,
     storage_option,
     user_training_of,
     user_training_options,
@@ -39,6 +40,7 @@ from hpsearch.training.device import DEVICE_CHOICES
                    "search draws and seeds; the verdict is the median over them [default: 3].")
 @click.option("--reference", help="Optimizer whose re-runs set the time-to-target target "
                                   "[default: the best re-run mean of study 1].")
+@reading_options
 @optimizers_option("[default: classic]")
 @click.option("--epochs", type=int,
               help=f"Epochs per trial {from_study_file('epochs')}.")
@@ -59,7 +61,8 @@ from hpsearch.training.device import DEVICE_CHOICES
 @user_training_options
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repeats: int | None,
-            reference: str | None, optimizers: str | None, epochs: int | None,
+            reference: str | None, margin: float | None, prefer: tuple[str, ...] | None,
+            optimizers: str | None, epochs: int | None,
             steps: int | None, context: int | None, seed: int, storage: str | None, device: str, prefix: str,
             data: str | None, target: str | None, model: str | None, workers: int,
             batch_trials: int | None, quiet: bool, **options: Any) -> None:
@@ -112,7 +115,7 @@ def compare(tasks: tuple[str, ...], budget: int | None, seeds: int | None, repea
     progress.finish()
     from hpsearch.report.documents.text import terminal
 
-    click.echo(terminal(summary_of(storage, list(result.study_names), reference)))
+    click.echo(terminal(summary_of(storage, list(result.study_names), reference, margin, prefer)))
     click.echo(f"\n{len(result.study_names)} studies in {result.seconds:.0f} s; the page: "
                f"hpsearch report --study {' --study '.join(result.study_names)}"
                + (f" --reference {reference}" if reference else ""))

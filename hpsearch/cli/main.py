@@ -24,6 +24,7 @@ from hpsearch.cli.options import (
     from_study_file,
     language_options,
     optimizers_option,
+    reading_options,
     storage_option,
     table_options,
     user_training_options,
@@ -203,8 +204,9 @@ def best(study_name: str | None, storage: str | None, fmt: str, for_width: int |
                    "the page alone].")
 @click.option("--reference", help="Optimizer whose re-runs set each comparison's time-to-target "
                                   "target [default: the best in its study 1].")
+@reading_options
 def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | None,
-           reference: str | None) -> None:
+           reference: str | None, margin: float | None, prefer: tuple[str, ...] | None) -> None:
     """Write one self-contained HTML report of the studies, and print a summary."""
     from hpsearch.cli.output import summary_of
     from hpsearch.report.documents.page import render_page
@@ -213,7 +215,7 @@ def report(storage: str | None, studies: tuple[str, ...], out: Path, fmt: str | 
     check_writable(out)
     if fmt:
         check_writable(out.with_suffix(f".{fmt}"))
-    summary = summary_of(storage, list(studies) or None, reference)
+    summary = summary_of(storage, list(studies) or None, reference, margin, prefer)
     for name, why in summary.skipped.items():
         click.echo(f"skipped study '{name}': {why}", err=True)
     if not summary.studies and not summary.comparisons and not summary.scales:

@@ -91,6 +91,31 @@ batch_trials_option = click.option(
          "where it is faster [default: 1].")
 
 
+def _prefer(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    from hpsearch.statistics.recommendation import parse_prefer
+
+    if value is None:
+        return None
+    try:
+        return parse_prefer(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+def reading_options(command: Any) -> Any:
+    """How a comparison is read, not stored: the margin of practical equivalence and the order of
+    the criteria that decide among optimizers tied for best."""
+    command = click.option(
+        "--prefer", callback=_prefer, metavar="CRITERIA",
+        help="When quality ties, the criteria that decide, in order, from time (to the target), "
+             "ease (of tuning) and cost (per trial) [default: time,ease,cost].")(command)
+    return click.option(
+        "--margin", type=click.FloatRange(min=0.0), metavar="X",
+        help="Margin of practical equivalence, in the metric's units (0.01 = 1 point of accuracy) "
+             "[default: accuracy: the larger of one test sample and 0.5 points; a language "
+             "model: 0.01 nats per token; else 1 % of the best].")(command)
+
+
 def check_writable(path: Path, option: str = "--out") -> None:
     """Refuse, before any work, an output path that cannot be written (its folder is made)."""
     existed = path.exists()

@@ -21,14 +21,16 @@ if TYPE_CHECKING:
     from hpsearch.protocols.scale_plan import ScalePlan
 
 
-def summary_of(storage: str | None, names: list[str] | None, reference: str | None = None) -> Any:
+def summary_of(storage: str | None, names: list[str] | None, reference: str | None = None,
+               margin: float | None = None, prefer: tuple[str, ...] | None = None) -> Any:
     """The report's plain data of the named studies (all when None); `reference`: the optimizer
-    whose re-runs set each comparison's time-to-target target."""
+    whose re-runs set each comparison's time-to-target target; `margin` and `prefer`: how each
+    comparison's decision is read (None: the defaults)."""
     from hpsearch.engine.storage import display, load_studies, storage_url
     from hpsearch.report.summaries.collect import summarise
 
     return summarise(load_studies(storage, names), display(storage_url(storage)),
-                     reference=reference)
+                     reference=reference, margin=margin, prefer=prefer)
 
 
 def quiet_optuna() -> None:

@@ -43,6 +43,7 @@ from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.compare_config import CompareConfig
 from hpsearch.protocols.compare_plan import next_trial
 from hpsearch.statistics.basic import derive_seed
+from hpsearch.tasks.base import TaskData
 from hpsearch.tasks.prepare import PreparedTask
 from hpsearch.training.tables import steps_due
 
@@ -98,6 +99,8 @@ def store_task_run(config: CompareConfig, run: TaskStudy, study_config: StudyCon
     reclaim_dead_trials(run.study)
     protocol = {**config.protocol(study_config, index),
                 record.STEPS_PER_POINT: steps_per_point(study_config, prepared)}
+    if isinstance(prepared.data, TaskData):  # a table's test split; a corpus is read by tokens
+        protocol[record.TEST_ROWS] = len(prepared.data.test.y)
     store_run(run.study, study_config, prepared, int(study_config.seed or 0), describe(device),
                workers, protocol)
     run.study.set_user_attr(record.PROTOCOL, protocol)  # this run's budget and seeds

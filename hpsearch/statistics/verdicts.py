@@ -108,6 +108,20 @@ def _bootstrap(table: dict[str, list[np.ndarray]], studies: int, draws: int, see
     return drawn
 
 
+def two_level_draws(runs: Mapping[str, Sequence[Sequence[float]]], direction: str,
+                    draws: int = 10_000, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The two-level bootstrap behind the verdict, for readings of it (`equivalence`): the
+    optimizers with any re-run, each replicate's median per optimizer (replicates x optimizers)
+    and the medians of the runs themselves, as scores where higher wins (a non-finite run -inf)."""
+    sign = direction_sign(direction)
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+    studies, table = _study_scores(runs, sign)
+    means = np.array([[s.mean() if s.size else np.nan for s in per_study]
+                      for per_study in table.values()])
+    return list(table), _bootstrap(table, studies, draws, seed), _row_medians(means)
+
+
 def two_level_verdict(runs: Mapping[str, Sequence[Sequence[float]]], direction: str, draws: int = 10_000,
                       seed: int = 0, level: float = 0.90) -> StudyVerdict:
     """Judge optimizers across studies by the median over studies of their per-study re-run mean.

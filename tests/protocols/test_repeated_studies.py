@@ -53,6 +53,7 @@ def check_complete(study: optuna.Study) -> None:
 def test_each_study_draws_its_own_split_search_and_seeds(workdir: Path) -> None:
     first = CliRunner().invoke(cli, [*ARGS, "--studies", "1"])
     assert first.exit_code == 0, first.output
+    assert "Margin: " in first.output and "worse than" in first.output  # compare's last lines
     before = snapshot(load("compare-small"))
     # A comparison made with one study gains a second; the first is left exactly as it was.
     result = CliRunner().invoke(cli, [*ARGS, "--studies", "2"])
@@ -104,13 +105,38 @@ def test_each_study_draws_its_own_split_search_and_seeds(workdir: Path) -> None:
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
     assert "'adamx'" in bad.output and "valid choices: adam, sgd" in bad.output
     assert Path("studies/hpsearch.db").read_bytes() == stored
+    check_decision(report, data, len(data_one.test.y), stored)
     check_page(workdir / "r.html")
+
+
+def check_decision(report: object, data: dict, test_rows: int, stored: bytes) -> None:  # type: ignore[type-arg]
+    """The comparison read as a decision: the default margin from the stored test split, a class
+    for every optimizer, and another margin or order of criteria read without storing anything."""
+    assert all(load(n).user_attrs["protocol"]["test_rows"] == test_rows
+               for n in ("compare-small", "compare-small-study2"))
+    decision = data["repeated"][0]["decision"]
+    assert decision["margin"] == pytest.approx(max(1 / test_rows, 0.005))
+    assert f"(1/{test_rows})" in decision["margin_why"]
+    assert set(decision["classes"]["standings"]) == set(OPTIMIZERS)
+    assert {s["category"] for s in decision["classes"]["standings"].values()} <= {
+        "best", "equivalent", "worse", "not determined"}
+    wide = CliRunner().invoke(cli, ["report", "--out", "r.html", "--margin", "1", "--prefer",
+                                    "cost,time"])
+    assert wide.exit_code == 0, wide.output
+    assert "tied for best test accuracy with 1 other (within 100 points)" in wide.output \
+        or "Use any of" in wide.output, wide.output
+    assert "Margin: 100 points (given)." in wide.output, wide.output
+    bad = CliRunner().invoke(cli, ["report", "--out", "r.html", "--prefer", "speed"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
+    assert "'speed'" in bad.output and "time, ease, cost" in bad.output
+    assert Path("studies/hpsearch.db").read_bytes() == stored
 
 
 def check_page(page: Path) -> None:
     """The page of a comparison over two studies, as a reader sees it in Chromium."""
     chromium = require("chromium")
     html = page.read_text()
+    assert "recommendation" in html and "Margin: " in html
     assert "Rank in each study" in html and "Probability of improvement" in html
     assert "Time to target" in html and "Time-to-target profile" in html
     rendered = render(page, width=1400, height=2400, chromium=chromium)

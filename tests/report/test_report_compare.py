@@ -221,11 +221,12 @@ def test_one_metric_averages_its_gains(tmp_path: Path) -> None:
 def test_markdown_terminal_and_json_carry_the_numbers(report: Report) -> None:
     md = markdown(report)
     assert "## Measured optimizer table" in md
-    assert "| optimizer | tasks | won | tied for best | mean rank |" in md
-    assert ("| adam | 2 | 1 (compare-digits) | 1 (my diabetes run) | 1.25 | 0.76 | helped on 2 of 2 | 0 | "
-            "2 of 2 | 32.0 |") in md
-    assert ("| momentum | 2 | 0 | 1 (my diabetes run) | 1.75 | 0.00 | helped on 1 of 1 | 1 | 1 of 2 | "
-            "34.0 |") in md  # + the stale re-run
+    assert ("| optimizer | tasks | recommended | equivalent | worse | won | tied for best | mean rank |"
+            in md)
+    assert ("| adam | 2 | 1 (compare-digits) | 0 | 0 | 1 (compare-digits) | 1 (my diabetes run) | 1.25 | "
+            "0.76 | helped on 2 of 2 | 0 | 2 of 2 | 32.0 |") in md
+    assert ("| momentum | 2 | 1 (my diabetes run) | 0 | 1 (compare-digits) | 0 | 1 (my diabetes run) | "
+            "1.75 | 0.00 | helped on 1 of 1 | 1 | 1 of 2 | 34.0 |") in md  # + the stale re-run
     assert "| 2 | momentum | 0.8000 | 0.7752 .. 0.8248 | 3 | 0.0000 | 4 of 4 | default diverged |" in md
     assert "tie between momentum and adam" in md and "budgets were unequal" in md  # the tune study's
     text = terminal(report)
@@ -241,6 +242,48 @@ def test_markdown_terminal_and_json_carry_the_numbers(report: Report) -> None:
     assert digits["optimizers"][1]["default_state"] == "diverged" and digits["optimizers"][1]["gain"] is None
     assert digits["protocol"]["budget"] == 4 and data["across_tasks"]["table"][2]["won"] == [DIGITS]
     assert data["across_tasks"]["profile"]["adam"][0] == 1.0
+
+
+def test_a_clear_lead_is_recommended_and_the_rest_are_worse_by_more_than_the_margin(
+        report: Report) -> None:
+    digits = next(g for g in report.repeated if g.name == DIGITS).decision
+    assert digits is not None and digits.recommendation.recommended == ("adam",)
+    assert {n: s.category for n, s in digits.classes.standings.items()} == {
+        "adam": "best", "momentum": "worse", "sgd": "worse"}
+    # The test split's size is not stored here: one row's worth of accuracy is read from the
+    # accuracies themselves (whole numbers of 1/200), under the 0.5-point floor.
+    assert digits.margin == 0.005 and "1/200" in digits.margin_why
+    assert digits.text.startswith("Use adam: best test accuracy, every other worse by more than "
+                                  "0.5 points.")
+    momentum = digits.classes.standings["momentum"]
+    assert momentum.difference == pytest.approx(0.155) and momentum.interval[0] > 0.005
+
+
+def test_a_tie_within_the_noise_is_not_determined_and_says_what_would_tell(report: Report) -> None:
+    diabetes = next(g for g in report.repeated if g.name == DIABETES).decision
+    assert diabetes is not None and diabetes.classes.leader == "momentum"
+    assert diabetes.margin == pytest.approx(0.5) and diabetes.margin_why == "1 % of the best median rmse"
+    adam = diabetes.classes.standings["adam"]
+    assert adam.category == "not determined" and adam.runs_needed is not None
+    assert diabetes.classes.standings["sgd"].category == "worse"
+    assert diabetes.text.startswith("Leaning to momentum: the best median test rmse, not yet told "
+                                    "apart from adam")
+    assert f"about {math.ceil(adam.runs_needed * SEEDS)} seeds per study" in diabetes.text
+
+
+def test_a_wider_margin_makes_the_tie_equivalent_and_a_criterion_decides(url: str) -> None:
+    from hpsearch.report.summaries.comparison import summarise_comparison
+    from hpsearch.report.summaries.repeated import summarise_repeated
+
+    study = summarise_comparison(optuna.load_study(study_name=DIABETES, storage=url))
+    for prefer in (("time", "ease", "cost"), ("cost",)):
+        decision = summarise_repeated([study], margin=5.0, prefer=prefer).decision
+        assert decision is not None and decision.margin_why == "given"
+        assert {n: s.category for n, s in decision.classes.standings.items()} == {
+            "momentum": "best", "adam": "equivalent", "sgd": "worse"}
+        assert set(decision.recommendation.candidates) == {"momentum", "adam"}
+        assert decision.recommendation.tried[:1] == prefer[:1]
+        assert "tied for best test rmse" in decision.text and "(within 5)" in decision.text
 
 
 def test_the_terminal_markdown_and_page_say_the_same_row(report: Report) -> None:

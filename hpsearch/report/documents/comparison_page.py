@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hpsearch.report.documents.comparison_tables import compared_table, measured_table, studied_table
+from hpsearch.report.documents.comparison_tables import (
+    compared_table,
+    decision_table,
+    measured_table,
+    studied_table,
+)
 from hpsearch.report.documents.comparison_text import target_line
 from hpsearch.report.documents.html import (
     best_configs,
@@ -80,8 +85,19 @@ def repeated_section(g: RepeatedComparison, order: Sequence[str]) -> str:
     else:
         head = f'<h3>{esc(g.name)}: probability of improvement and time to target</h3>'
     studies = "".join(comparison_section(c, order) for c in g.studies)
-    return (f'<section id="repeated-{esc(g.name)}">{head}<p class="meta">{esc(target_line(g))}</p>'
+    return (f'<section id="repeated-{esc(g.name)}">{decision_block(g, palette)}{head}'
+            f'<p class="meta">{esc(target_line(g))}</p>'
             f'<div class="grid">{plots}</div></section>{studies}')
+
+
+def decision_block(g: RepeatedComparison, palette: dict[str, str]) -> str:
+    """The comparison's first block: the recommendation, then each optimizer's class."""
+    table = decision_table(g)
+    if g.decision is None or table is None:
+        return ""
+    return (f'<h2>{esc(g.name)}: recommendation <span class="meta">task {esc(g.task)}, '
+            f'{esc(g.metric)} ({esc(g.direction)})</span></h2>'
+            f'<p class="verdict recommendation">{esc(g.decision.text)}</p>{table.html(palette)}')
 
 
 def comparisons_part(report: Report) -> str:
@@ -95,7 +111,9 @@ def comparisons_part(report: Report) -> str:
             "the same number of search trials per task, and is judged on its best configuration re-run "
             "over seeds on the test split; a comparison repeated over several studies is judged on the "
             "median over them, and counts once. Won: named best (over studies: best in more than half of "
-            "them and P(best) at least 0.95); tied: the verdict could not tell it from the best. The lr "
+            "them and P(best) at least 0.95); tied: the verdict could not tell it from the best. "
+            "Recommended, equivalent and worse: each comparison's decision, read with its margin of "
+            "practical equivalence (equivalent: within the margin of the best; worse: by more). The lr "
             "window is how many decades of learning rate came near its best search value (wide: "
             "forgiving). Reached target: within 4x the fastest optimizer's time to the reference's "
             f"result.</p>{measuredtable(report)}{profiles}{sections}")

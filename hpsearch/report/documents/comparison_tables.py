@@ -4,6 +4,7 @@ and Markdown show the columns that fit a terminal (`*_BRIEF`); the page and a no
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from hpsearch.report.documents import table as cells
@@ -86,8 +87,35 @@ def _studied_row(rank: int, r: StudiedOptimizer, g: RepeatedComparison, first: s
             cells.time_to(r.seconds_to_target, r.reached, ".2f"))
 
 
-MEASURED = ("optimizer", "tasks", "won", "tied for best", "mean rank", "lr window (decades)",
-            "gain over defaults", "defaults diverged", "reached target", "train s")
+def decision_table(g: RepeatedComparison) -> Table | None:
+    """Each optimizer's class against the best, with how much worse it is (its 90 % interval), the
+    probabilities behind its class and, where undetermined, the runs that would tell."""
+    decision = g.decision
+    if decision is None:
+        return None
+    seeds, studies = g.studies[0].protocol.seeds, len(g.studies)
+    leader = decision.classes.leader
+
+    def needed(n: float | None, category: str) -> Cell:
+        if category != "not determined":
+            return cells.text(cells.MISSING)
+        if n is None:
+            return cells.text("none (on the margin)")
+        return cells.text(f"~{math.ceil(n * seeds)} seeds or {math.ceil(n * studies)} studies")
+
+    rows = tuple((cells.optimizer(s.optimizer),
+                  cells.text(("recommended, " if s.optimizer in decision.recommendation.recommended
+                              else "") + s.category),
+                  cells.value(s.difference), cells.span(s.interval), cells.value(s.p_within, ".2f"),
+                  cells.value(s.p_worse, ".2f"), needed(s.runs_needed, s.category))
+                 for s in decision.classes.standings.values())
+    return Table(("optimizer", "class", f"worse than {leader} by", "90% interval",
+                  "P(within margin)", "P(worse by more)", "would tell"), rows)
+
+
+MEASURED = ("optimizer", "tasks", "recommended", "equivalent", "worse", "won", "tied for best",
+            "mean rank", "lr window (decades)", "gain over defaults", "defaults diverged",
+            "reached target", "train s")
 
 
 def measured_table(across: AcrossTasks) -> Table:
@@ -96,7 +124,8 @@ def measured_table(across: AcrossTasks) -> Table:
     def named(names: tuple[str, ...]) -> Cell:
         return cells.text(f"{len(names)}" + (f" ({', '.join(names)})" if names else ""))
 
-    rows = tuple((cells.optimizer(m.optimizer), cells.count(m.tasks), named(m.won), named(m.tied),
+    rows = tuple((cells.optimizer(m.optimizer), cells.count(m.tasks), named(m.recommended),
+                  named(m.equivalent), named(m.worse), named(m.won), named(m.tied),
                   cells.value(m.mean_rank, ".2f"), cells.value(m.lr_window, ".2f"),
                   cells.text((f"{m.mean_gain:+.4f} mean; " if m.mean_gain is not None else "")
                              + f"helped on {m.helped} of {m.gain_tasks}"),

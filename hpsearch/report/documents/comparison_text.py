@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from hpsearch.report.documents.comparison_tables import (
     compared_brief,
     compared_table,
+    decision_table,
     measured_table,
     studied_brief,
     studied_table,
@@ -30,11 +31,20 @@ def target_line(g: RepeatedComparison) -> str:
             "counts as not reached.")
 
 
+def decision_terminal(g: RepeatedComparison) -> str:
+    """The recommendation, then each optimizer's class against the best."""
+    table = decision_table(g)
+    if g.decision is None or table is None:
+        return ""
+    return f"\n{g.decision.text}\n{table.text()}"
+
+
 def _repeated_terminal(g: RepeatedComparison) -> str:
     p = g.studies[0].protocol
     return (f"== {g.name}: {len(g.studies)} studies (comparison on task {g.task}, {g.metric} "
             f"{g.direction}: {p.budget} trials per optimizer, {p.seeds} seeds, per study)\n"
-            f"{studied_table(g).only(studied_brief(g)).text()}\n{g.verdict}\n{target_line(g)}")
+            f"{studied_table(g).only(studied_brief(g)).text()}\n{g.verdict}\n{target_line(g)}"
+            f"{decision_terminal(g)}")
 
 
 def comparisons_terminal(report: Report) -> list[str]:
@@ -49,7 +59,7 @@ def comparisons_terminal(report: Report) -> list[str]:
                      f"{c.protocol.budget} trials per optimizer, {c.protocol.seeds} seeds)\n"
                      f"{compared_table(c).only(compared_brief(c.metric)).text()}\n{c.verdict}\n"
                      f"{target_line(g)}"
-                     f"{cost_terminal(c.cost, c.trials)}")
+                     f"{cost_terminal(c.cost, c.trials)}{decision_terminal(g)}")
     if report.across_tasks is not None:
         parts.append(f"== measured optimizer table ({len(report.repeated)} comparisons)\n"
                      + measured_table(report.across_tasks).text())
@@ -62,9 +72,15 @@ def comparisons_markdown(report: Report) -> list[str]:
     lines = ["## Measured optimizer table", "",
              f"Over {len(report.repeated)} comparisons, each optimizer with the same search budget per "
              "task and judged on re-runs over seeds on the test split (with several studies, on the median "
-             "over them). Won: named best; tied: not told apart from the best.", "",
+             "over them). Recommended, equivalent (to the best, within the margin) and worse (by "
+             "more than the margin): each comparison's decision; won: named best; tied: not told "
+             "apart from the best.", "",
              *measured_table(report.across_tasks).markdown()]
     for g in report.repeated:
+        table = decision_table(g)
+        if g.decision is not None and table is not None:
+            lines += ["", f"## {markdown_text(g.name)}: recommendation", "",
+                      markdown_text(g.decision.text), "", *table.markdown()]
         if len(g.studies) > 1:
             lines += ["", f"## {markdown_text(g.name)} ({len(g.studies)} studies: task "
                       f"{markdown_text(g.task)}, {g.metric} {g.direction})", "",

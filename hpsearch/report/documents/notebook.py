@@ -22,8 +22,9 @@ def summary_html(report: Report) -> str:
     for g in report.repeated:
         table = (repeated_table(g, palette) if len(g.studies) > 1
                  else comparison_table(g.studies[0], palette))
+        decided = f"<p><b>{esc(g.decision.text)}</b></p>" if g.decision else ""
         parts.append(f"<h4>{esc(g.name)} <small>comparison on task {esc(g.task)}, "
-                     f"{len(g.studies)} studies</small></h4><p>{esc(g.verdict)}</p>{table}")
+                     f"{len(g.studies)} studies</small></h4>{decided}<p>{esc(g.verdict)}</p>{table}")
     for s in report.studies:
         parts.append(f"<h4>{esc(s.study)} <small>task {esc(s.task)}, {esc(s.metric)} "
                      f"({esc(s.direction)}), {s.provenance.finished} trials, "

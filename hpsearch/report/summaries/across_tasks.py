@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from hpsearch import record
 from hpsearch.report.summaries.repeated import CAP_RATIO, RepeatedComparison
 from hpsearch.statistics import basic, verdicts
+from hpsearch.statistics.equivalence import EQUIVALENT, WORSE
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class MeasuredRow:
     seconds: float
     reached: int = 0  # tasks where it reached the reference's target within 4x the fastest
     timed_tasks: int = 0  # tasks with a target
+    # The decision of each comparison: where it was recommended, equivalent to the best (not
+    # recommended), or worse than the best by more than the margin.
+    recommended: tuple[str, ...] = ()
+    equivalent: tuple[str, ...] = ()
+    worse: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,20 @@ def measured_row(name: str, comparisons: Sequence[RepeatedComparison]) -> Measur
         default_diverged=sum(r.default_diverged > 0 for _, r in rows),
         seconds=sum(r.seconds for _, r in rows),
         reached=sum(bool(r.reached) for r in timed), timed_tasks=len(timed),
+        recommended=tuple(c.name for c, _ in rows if c.decision
+                          and name in c.decision.recommendation.recommended),
+        equivalent=_classed(name, [c for c, _ in rows], EQUIVALENT),
+        worse=_classed(name, [c for c, _ in rows], WORSE),
     )
+
+
+def _classed(name: str, comparisons: Sequence[RepeatedComparison], category: str
+             ) -> tuple[str, ...]:
+    """The comparisons whose decision put the optimizer in `category` (and did not recommend it)."""
+    return tuple(c.name for c in comparisons if c.decision is not None
+                 and name not in c.decision.recommendation.recommended
+                 and (s := c.decision.classes.standings.get(name)) is not None
+                 and s.category == category)
 
 
 def _time_profile(comparisons: Sequence[RepeatedComparison], names: Sequence[str]

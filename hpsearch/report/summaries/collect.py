@@ -15,6 +15,7 @@ from hpsearch.report.summaries.points import optimizer_order
 from hpsearch.report.summaries.repeated import RepeatedComparison, group_comparisons
 from hpsearch.report.summaries.scale import ScaleSummary, summarise_scale
 from hpsearch.report.summaries.study import StudySummary, summarise_study
+from hpsearch.statistics.recommendation import CRITERIA
 
 if TYPE_CHECKING:
     import optuna
@@ -34,9 +35,12 @@ class Report:
 
 
 def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = True,
-              reference: str | None = None) -> Report:
+              reference: str | None = None, margin: float | None = None,
+              prefer: Sequence[str] | None = None) -> Report:
     """The studies (as loaded from one storage, shown as `storage`) as plain data; `reference`: the
-    optimizer whose re-runs set each comparison's time-to-target target (default: study 1's best).
+    optimizer whose re-runs set each comparison's time-to-target target (default: study 1's best);
+    `margin` and `prefer`: how each comparison's decision is read (default: the task's margin;
+    time, ease, cost).
     The studies hpsearch cannot read are left out, and named in `skipped`."""
     skipped = {s.study_name: why for s in loaded if (why := record.why_foreign(s)) is not None}
     loaded = [s for s in loaded if s.study_name not in skipped]
@@ -48,7 +52,7 @@ def summarise(loaded: Sequence[optuna.Study], storage: str, importance: bool = T
         row.optimizer for c in comparisons for row in c.optimizers} | {
         t.optimizer for s in scales for t in s.transfers}
     order = optimizer_order(sorted(seen))
-    repeated = group_comparisons(comparisons, reference)
+    repeated = group_comparisons(comparisons, reference, margin, prefer or CRITERIA)
     return Report(
         storage=storage,
         generated=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -39,6 +39,7 @@ class Protocol:
     steps_per_point: int | None = None  # steps between evaluations; None: a study stored before
     study_index: int = 1  # which repeated study of its comparison (1 for those stored before)
     group: str | None = None  # the comparison it belongs to: the name of its study 1
+    test_rows: int | None = None  # the test split's size; None: a study stored before, or a corpus
 
     @property
     def length(self) -> str:
@@ -102,7 +103,8 @@ def read_protocol(attrs: Mapping[str, Any]) -> Protocol:
                     sampler=str(p.get("sampler", "random")), epochs=p.get("epochs", attrs.get(record.EPOCHS)),
                     optimizers=tuple(p.get("optimizers", ())), seed=p.get("seed"),
                     steps=p.get("steps"), steps_per_point=p.get(record.STEPS_PER_POINT),
-                    study_index=int(p.get(record.STUDY_INDEX, 1)), group=p.get(record.STUDY_GROUP))
+                    study_index=int(p.get(record.STUDY_INDEX, 1)), group=p.get(record.STUDY_GROUP),
+                    test_rows=p.get(record.TEST_ROWS))
 
 
 def _phase(trial: optuna.trial.FrozenTrial) -> str:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from hpsearch import record
 from hpsearch.report.summaries.comparison import ComparedOptimizer, ComparisonSummary
+from hpsearch.report.summaries.decision import Decision, decide, rerun_curves
 from hpsearch.statistics import verdicts
+from hpsearch.statistics.recommendation import CRITERIA
 
 CAP_RATIO = 4.0  # AlgoPerf: slower than 4x the fastest counts as not reaching the target
 Curve = list[tuple[float, float]]
@@ -59,6 +61,7 @@ class RepeatedComparison:
     reference: str | None  # whose re-runs set the target
     target: float | None  # the median of the reference's final validation values
     time_unit: str  # what steps_to_target counts: "step" or, for older studies, "epoch"
+    decision: Decision | None = None  # the margin, the classes and the recommendation
 
 
 def group_of(summary: ComparisonSummary) -> str:
@@ -73,13 +76,10 @@ def _curves(studies: Sequence[ComparisonSummary], name: str, seconds: bool) -> l
     """Every re-run's validation curve, in steps (or seconds: None unless every point has them)."""
     curves: list[Curve] = []
     for study in studies:
-        row = _by_name(study.optimizers).get(name)
-        per_point = study.protocol.steps_per_point or 1
-        for curve in (row.rerun_curves if row else ()):
-            if seconds and any(s is None for _, _, s in curve):
-                return None
-            curves.append([(float(s) if seconds else float((point + 1) * per_point), value)  # type: ignore[arg-type]
-                           for point, value, s in curve])
+        own = rerun_curves(study, name, seconds)
+        if own is None:
+            return None
+        curves += own
     return curves
 
 
@@ -115,9 +115,11 @@ def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarise_repeated(studies: Sequence[ComparisonSummary], reference: str | None = None
+def summarise_repeated(studies: Sequence[ComparisonSummary], reference: str | None = None,
+                       margin: float | None = None, prefer: Sequence[str] = CRITERIA
                        ) -> RepeatedComparison:
-    """One comparison from its studies (study 1 first)."""
+    """One comparison from its studies (study 1 first), read with `margin` (None: the task's
+    default) and the criteria in the order `prefer`."""
     first = studies[0]
     direction = first.direction
     names = [r.optimizer for r in first.optimizers]
@@ -146,7 +148,8 @@ def summarise_repeated(studies: Sequence[ComparisonSummary], reference: str | No
         name=group_of(first), task=first.task, metric=first.metric, direction=direction,
         studies=tuple(studies), optimizers=summaries, winner=winner, tied=tied, verdict=verdict,
         improvement=improvement, reference=reference if target is not None else None, target=target,
-        time_unit="step" if all(s.protocol.steps_per_point for s in studies) else first.provenance.unit)
+        time_unit="step" if all(s.protocol.steps_per_point for s in studies) else first.provenance.unit,
+        decision=decide(studies, runs, target, margin, prefer))
 
 
 def _studied(name: str, own: Sequence[ComparedOptimizer], judged: verdicts.StudyVerdict | None,
@@ -183,11 +186,12 @@ def _budget(studies: Sequence[ComparisonSummary]) -> str:
             "a bootstrap over studies, then seeds.")
 
 
-def group_comparisons(comparisons: Sequence[ComparisonSummary], reference: str | None = None
+def group_comparisons(comparisons: Sequence[ComparisonSummary], reference: str | None = None,
+                      margin: float | None = None, prefer: Sequence[str] = CRITERIA
                       ) -> list[RepeatedComparison]:
     """Each comparison with its studies, in the order their study 1 (or first study) came."""
     groups: dict[str, list[ComparisonSummary]] = {}
     for c in comparisons:
         groups.setdefault(group_of(c), []).append(c)
-    return [summarise_repeated(sorted(g, key=lambda c: c.protocol.study_index), reference)
-            for g in groups.values()]
+    return [summarise_repeated(sorted(g, key=lambda c: c.protocol.study_index), reference, margin,
+                               prefer) for g in groups.values()]

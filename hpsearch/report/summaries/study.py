@@ -142,8 +142,9 @@ def importance_within(
             f"fANOVA on the {step + 1}-epoch metric of {len(at_step)} trials")
 
 
-def study_verdict(rows: Sequence[OptimizerSummary], metric: str) -> str:
-    """One honest sentence: who won, on what budget, and whether the lead beats the spread."""
+def study_verdict(rows: Sequence[OptimizerSummary], metric: str, task: str | None = None) -> str:
+    """One honest sentence: who won, on what budget, whether the lead beats the spread, and which
+    optimizers a comparison would need to separate."""
     ranked = [r for r in rows if r.best_value is not None]
     if not ranked:
         return "No trial has completed yet: no verdict."
@@ -168,6 +169,11 @@ def study_verdict(rows: Sequence[OptimizerSummary], metric: str) -> str:
     if len(budgets) > 1:
         text += (f". Budgets were unequal ({budgets[0]} to {budgets[-1]} trials per optimizer: the "
                  "sampler chose the optimizer)")
+    close = [r.optimizer for r in ranked
+             if abs(win.best_value - r.best_value) <= max(spread, lead)]  # type: ignore[operator]
+    named = f" --task {task}" if task and task not in record.USER_TASKS + ("custom",) else ""
+    text += (f". A comparison would need to separate {', '.join(close)} (equal budgets, re-runs "
+             f"over seeds): hpsearch compare{named} --optimizers {','.join(close)}")
     return text + "."
 
 
@@ -187,7 +193,7 @@ def summarise_study(study: optuna.Study, importance: bool = True) -> StudySummar
         direction=direction, provenance=provenance(study, trials), optimizers=rows,
         trials=points,
         winner=rows[0].optimizer if rows and rows[0].best_value is not None else None,
-        verdict=study_verdict(rows, metric), cost=summarise_cost(points, direction),
+        verdict=study_verdict(rows, metric, attrs.get(record.TASK)), cost=summarise_cost(points, direction),
     )
 
 
