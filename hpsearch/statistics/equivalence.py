@@ -49,7 +49,7 @@ class Standing:
 class Classes:
     leader: str
     margin: float
-    standings: dict[str, Standing]  # every optimizer with a re-run, the leader first
+    standings: dict[str, Standing]  # every optimizer with a re-run: the leader, then the closest
 
     def named(self, category: str) -> tuple[str, ...]:
         return tuple(name for name, s in self.standings.items() if s.category == category)
@@ -83,7 +83,8 @@ def classify(runs: Mapping[str, Sequence[Sequence[float]]], direction: str, marg
             category, needed = UNDETERMINED, runs_needed(estimate, _spread(gap), margin)
         standings[names[i]] = Standing(names[i], category, float(estimate),
                                        (float(low), float(high)), p_within, p_worse, needed)
-    return Classes(names[leader], float(margin), standings)
+    ordered = sorted(standings.values(), key=lambda s: (s.category != BEST, s.difference))
+    return Classes(names[leader], float(margin), {s.optimizer: s for s in ordered})
 
 
 def _gaps(leader: np.ndarray, other: np.ndarray) -> np.ndarray:

@@ -7,7 +7,10 @@ Per task: each run's winner or tie set, whether they agree (the same winner, or 
 one's winner inside the other's tie set is counted apart), Kendall's tau between the two orderings
 by the verdict's score (the median over studies of the re-run mean), how many verdicts named a
 winner, and whether a claim was contradicted: a winner named by one run with P(best) below 0.05 in
-the other.
+the other. Then each run's decision (read with the default margin, or `--margin`): its
+recommendation and classes, whether what one run recommends is best, equivalent or recommended in
+the other (the recommendation holds), and whether an optimizer is worse in one run and best or
+recommended in the other (the decision is contradicted).
 """
 
 from __future__ import annotations
@@ -70,8 +73,52 @@ def contradicted(a: RepeatedComparison, b: RepeatedComparison) -> list[str]:
     return found
 
 
-def groups(url: str) -> dict[str, RepeatedComparison]:
-    report = summarise(load_studies(url, None), display(storage_url(url)), importance=False)
+def standing(g: RepeatedComparison, name: str) -> str:
+    """An optimizer's place in a run's decision: recommended, or its class."""
+    decision = g.decision
+    if decision is None:
+        return "no decision"
+    if name in decision.recommendation.recommended:
+        return "recommended"
+    found = decision.classes.standings.get(name)
+    return found.category if found else "absent"
+
+
+def decided(g: RepeatedComparison) -> str:
+    """A run's decision in one line: what it recommends and how it classes the rest."""
+    decision = g.decision
+    if decision is None:
+        return "no decision"
+    chosen = decision.recommendation
+    classes = {c: [n for n, s in decision.classes.standings.items() if s.category == c
+                   and n not in chosen.recommended]
+               for c in ("best", "equivalent", "worse", "not determined")}
+    shown = "; ".join(f"{c} {', '.join(n)}" for c, n in classes.items() if n)
+    verb = "leans to" if decision.leaning else "recommends"
+    how = chosen.criterion or ("quality alone" if len(chosen.candidates) == 1
+                               else "nothing: no criterion separated them")
+    return (f"{verb} {', '.join(chosen.recommended)} (by {how}); "
+            f"{shown}; margin {decision.margin:.3g}")
+
+
+def recommendation_holds(a: RepeatedComparison, b: RepeatedComparison) -> bool:
+    """Every optimizer either run recommends is best, equivalent or recommended in the other."""
+    return all(standing(other, name) in ("recommended", "best", "equivalent")
+               for one, other in ((a, b), (b, a)) if one.decision
+               for name in one.decision.recommendation.recommended)
+
+
+def decision_contradicted(a: RepeatedComparison, b: RepeatedComparison) -> list[str]:
+    """Optimizers worse in one run and best or recommended in the other."""
+    names = {n for g in (a, b) if g.decision for n in g.decision.classes.standings}
+    return sorted(n for n in names
+                  if {standing(a, n), standing(b, n)} & {"worse"}
+                  and {standing(a, n), standing(b, n)} & {"best", "recommended"})
+
+
+def groups(url: str, margin: float | None = None) -> dict[str, RepeatedComparison]:
+    report = summarise(load_studies(url, None), display(storage_url(url)), importance=False,
+                       margin=margin)
     return {g.task: g for g in report.repeated}
 
 
@@ -79,9 +126,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first")
     parser.add_argument("second")
+    parser.add_argument("--margin", type=float, help="read both with this margin [default: each "
+                                                     "task's own]")
     args = parser.parse_args()
-    one, two = groups(args.first), groups(args.second)
-    named = 0
+    one, two = groups(args.first, args.margin), groups(args.second, args.margin)
+    named = holds = contradictions = 0
     for task in sorted(set(one) & set(two)):
         a, b = one[task], two[task]
         named += bool(a.winner) + bool(b.winner)
@@ -91,7 +140,16 @@ def main() -> None:
         print(f"  first:  {claim(a)}\n  second: {claim(b)}")
         print(f"  agreement: {agreement(a, b)}; Kendall tau {tau:.2f}; "
               f"contradicted: {', '.join(contradicted(a, b)) or 'none'}")
-    print(f"verdicts naming a winner: {named} of {2 * len(set(one) & set(two))}")
+        held, against = recommendation_holds(a, b), decision_contradicted(a, b)
+        holds += held
+        contradictions += bool(against)
+        print(f"  decision, first:  {decided(a)}\n  decision, second: {decided(b)}")
+        print(f"  recommendation holds: {'yes' if held else 'no'}; worse in one and best or "
+              f"recommended in the other: {', '.join(against) or 'none'}")
+    tasks = len(set(one) & set(two))
+    print(f"verdicts naming a winner: {named} of {2 * tasks}")
+    print(f"recommendations that hold: {holds} of {tasks}; decisions contradicted: "
+          f"{contradictions} of {tasks}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch.report.documents import table as cells
 from hpsearch.report.documents.table import Cell, Table
+from hpsearch.report.summaries.decision import MOST_RUNS
 
 if TYPE_CHECKING:
     from hpsearch.report.summaries.across_tasks import AcrossTasks
@@ -99,8 +100,8 @@ def decision_table(g: RepeatedComparison) -> Table | None:
     def needed(n: float | None, category: str) -> Cell:
         if category != "not determined":
             return cells.text(cells.MISSING)
-        if n is None:
-            return cells.text("none (on the margin)")
+        if n is None or n > MOST_RUNS:
+            return cells.text(f"over {MOST_RUNS:.0f}x these runs (on the margin)")
         return cells.text(f"~{math.ceil(n * seeds)} seeds or {math.ceil(n * studies)} studies")
 
     rows = tuple((cells.optimizer(s.optimizer),

@@ -35,6 +35,7 @@ RELATIVE = 0.01  # 1 % of the best median, for a metric without a default of its
 NATS = 0.01  # per token, for a language model's loss
 DRAWS = 2_000  # bootstrap replicates of the criteria
 EASE_TRIALS = 5  # ease: the expected best of this many random-search trials
+MOST_RUNS = 100.0  # beyond this many times the runs, "would tell" is no plan a user can follow
 SECONDS_INSTEAD = 2.0  # time counts in seconds where the candidates' seconds per step differ more
 Curve = list[tuple[float, float]]
 
@@ -47,6 +48,13 @@ class Decision:
     recommendation: Recommendation
     prefer: tuple[str, ...]  # the criteria in the order tried
     text: str  # the recommendation and the classes, in sentences
+
+    @property
+    def leaning(self) -> bool:
+        """Only the leader is a candidate and some optimizers are not determined against it: the
+        runs lean to it, they do not yet recommend it."""
+        return (len(self.recommendation.candidates) == 1
+                and bool(self.classes.named(UNDETERMINED)))
 
 
 def default_margin(task: str, metric: str, best: float | None, test_rows: int | None
@@ -183,16 +191,16 @@ def criteria_for(studies: Sequence[ComparisonSummary], names: Sequence[str], dir
     """The criteria in the order preferred, each measured on the same bootstrap replicates."""
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(studies), size=(DRAWS, len(studies)))
-    built: dict[str, list[Criterion]] = {}
+    criteria: list[Criterion] = []
     for name in prefer:
         if name == "time":
             time = _time(studies, names, direction, target, picks, rng)
-            built[name] = [time] if time else []
+            criteria += [time] if time else []
         elif name == "ease":
-            built[name] = _ease(studies, names, direction, margin, picks, rng)
+            criteria += _ease(studies, names, direction, margin, picks, rng)
         else:
-            built[name] = [_cost(studies, names, picks, rng)]
-    return [c for name in prefer for c in built[name]]
+            criteria.append(_cost(studies, names, picks, rng))
+    return criteria
 
 
 def decide(studies: Sequence[ComparisonSummary], runs: Mapping[str, list[list[float]]],
@@ -209,8 +217,9 @@ def decide(studies: Sequence[ComparisonSummary], runs: Mapping[str, list[list[fl
         why = "given"
     classes = classify(runs, first.direction, margin)
     candidates = [n for n, s in classes.standings.items() if s.category in (BEST, EQUIVALENT)]
-    chosen = recommend(candidates, criteria_for(studies, candidates, first.direction, target,
-                                                margin, prefer))
+    criteria = (criteria_for(studies, candidates, first.direction, target, margin, prefer)
+                if len(candidates) > 1 else [])  # one candidate: quality alone decided
+    chosen = recommend(candidates, criteria)
     return Decision(margin, why, classes, chosen, tuple(prefer),
                     decision_text(classes, chosen, first.metric, why, studies))
 
@@ -250,7 +259,7 @@ def decision_text(classes: Classes, chosen: Recommendation, metric: str, why: st
                 f"other{'s' if others > 1 else ''} (within {margin})")
         if chosen.closest is not None:
             head += f"; {_decided(chosen)}"
-    elif open_:
+    elif open_:  # Decision.leaning
         head = (f"Leaning to {chosen.recommended[0]}: the best median test {metric}, not yet told "
                 f"apart from {_names(open_, 'and')} (within {margin} or not)")
     else:
@@ -266,12 +275,13 @@ def decision_text(classes: Classes, chosen: Recommendation, metric: str, why: st
 
 
 def _needed(standing: Standing, studies: Sequence[ComparisonSummary]) -> str:
-    """How many runs would tell, as seeds per study or as studies."""
-    if standing.runs_needed is None:
-        return f"{standing.optimizer} (on the margin: no number of runs would tell)"
+    """What would tell an undetermined optimizer from the best, in seeds per study or studies."""
+    factor = standing.runs_needed
+    if factor is None or factor > MOST_RUNS:
+        return f"{standing.optimizer} (on the margin: over {MOST_RUNS:.0f}x these runs would tell)"
     seeds, count = studies[0].protocol.seeds, len(studies)
-    return (f"{standing.optimizer} (about {math.ceil(standing.runs_needed * seeds)} seeds per "
-            f"study, or {math.ceil(standing.runs_needed * count)} studies, would tell)")
+    return (f"{standing.optimizer} (about {math.ceil(factor * seeds)} seeds per study, or "
+            f"{math.ceil(factor * count)} studies, would tell)")
 
 
 def _decided(chosen: Recommendation) -> str:
