@@ -84,8 +84,13 @@ def test_the_verdict_states_budget_and_whether_the_lead_beats_the_spread() -> No
     assert "Lead 0.25, larger than the spread of adam's own top 3 trials (0.0667)" in text
     assert "Budgets were unequal (1 to 5 trials per optimizer" in text
     close = known_trials()[:3] + [trial("sgd", 0.94), trial("sgd", 0.93), trial("sgd", 0.92)]
-    assert "not a reliable ranking without re-runs over seeds" in study_verdict(
-        summarise_optimizers(close, "maximize"), "accuracy")
+    near = study_verdict(summarise_optimizers(close, "maximize"), "accuracy", "classification")
+    assert "not a reliable ranking without re-runs over seeds" in near
+    # Who a fair comparison would need to separate, and the command that would.
+    assert near.endswith("A comparison would need to separate adam, sgd (equal budgets, re-runs "
+                         "over seeds): hpsearch compare --task classification --optimizers "
+                         "adam,sgd."), near
+    assert text.endswith("hpsearch compare --optimizers adam,sgd.")  # task unknown: no --task
     lucky = [trial("adam", 0.99), trial("sgd", 0.5)]
     assert "completed only 1 trials, too few to judge luck" in study_verdict(
         summarise_optimizers(lucky, "maximize"), "accuracy")
