@@ -285,17 +285,18 @@ def _needed(standing: Standing, studies: Sequence[ComparisonSummary]) -> str:
 
 
 def _decided(chosen: Recommendation) -> str:
+    """The criterion that decided, and by how much against the candidate it separated least."""
     closest = chosen.closest
     assert closest is not None
-    p = f"P {closest.probability:.2f}"
+    other, by, p = closest.other, closest.by, f"P {closest.probability:.2f}"
     if chosen.criterion == "time":
-        return f"reached the target fastest ({closest.by:.2g}x {closest.other}'s {chosen.unit}, {p})"
+        return f"reached the target fastest ({other} took {by:.2g}x its {chosen.unit}, {p})"
     if chosen.criterion == "cost":
-        return f"cheapest per trial ({closest.by:.2g}x {closest.other}'s seconds, {p})"
+        return f"cheapest per trial ({other} took {by:.2g}x its seconds, {p})"
     if chosen.unit == "decades":
-        return (f"easiest to tune (learning-rate window {closest.by:.2g}x {closest.other}'s, {p})")
-    return (f"easiest to tune (expected best after {EASE_TRIALS} trials {closest.by:.3g} better "
-            f"than {closest.other}'s, {p})")
+        return f"easiest to tune (a learning-rate window {by:.2g}x {other}'s, {p})"
+    return (f"easiest to tune (its expected best after {EASE_TRIALS} trials {by:.3g} better than "
+            f"{other}'s, {p})")
 
 
 def _names(names: Sequence[str], last: str = "or") -> str:
