@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch.report.documents import table as cells
 from hpsearch.report.documents.table import Cell, Table
-from hpsearch.report.summaries.decision import MOST_RUNS
+from hpsearch.report.summaries.decision import MOST_RUNS, Decision
 
 if TYPE_CHECKING:
     from hpsearch.report.summaries.across_tasks import AcrossTasks
@@ -105,13 +105,18 @@ def decision_table(g: RepeatedComparison) -> Table | None:
         return cells.text(f"~{math.ceil(n * seeds)} seeds or {math.ceil(n * studies)} studies")
 
     rows = tuple((cells.optimizer(s.optimizer),
-                  cells.text(("recommended, " if s.optimizer in decision.recommendation.recommended
-                              else "") + s.category),
+                  cells.text(_class(s.optimizer, s.category, decision)),
                   cells.value(s.difference), cells.span(s.interval), cells.value(s.p_within, ".2f"),
                   cells.value(s.p_worse, ".2f"), needed(s.runs_needed, s.category))
                  for s in decision.classes.standings.values())
     return Table(("optimizer", "class", f"worse than {leader} by", "90% interval",
                   "P(within margin)", "P(worse by more)", "would tell"), rows)
+
+
+def _class(name: str, category: str, decision: Decision) -> str:
+    if name not in decision.recommendation.recommended:
+        return category
+    return f"{category} (leaning)" if decision.leaning else f"recommended, {category}"
 
 
 MEASURED = ("optimizer", "tasks", "recommended", "equivalent", "worse", "won", "tied for best",

@@ -32,8 +32,8 @@ class MeasuredRow:
     seconds: float
     reached: int = 0  # tasks where it reached the reference's target within 4x the fastest
     timed_tasks: int = 0  # tasks with a target
-    # The decision of each comparison: where it was recommended, equivalent to the best (not
-    # recommended), or worse than the best by more than the margin.
+    # The decision of each comparison: where it was recommended (a leader the runs only lean to is
+    # not), equivalent to the best (not recommended), or worse than the best by more than the margin.
     recommended: tuple[str, ...] = ()
     equivalent: tuple[str, ...] = ()
     worse: tuple[str, ...] = ()
@@ -80,7 +80,7 @@ def measured_row(name: str, comparisons: Sequence[RepeatedComparison]) -> Measur
         default_diverged=sum(r.default_diverged > 0 for _, r in rows),
         seconds=sum(r.seconds for _, r in rows),
         reached=sum(bool(r.reached) for r in timed), timed_tasks=len(timed),
-        recommended=tuple(c.name for c, _ in rows if c.decision
+        recommended=tuple(c.name for c, _ in rows if c.decision and not c.decision.leaning
                           and name in c.decision.recommendation.recommended),
         equivalent=_classed(name, [c for c, _ in rows], EQUIVALENT),
         worse=_classed(name, [c for c, _ in rows], WORSE),
