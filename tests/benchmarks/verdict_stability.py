@@ -79,7 +79,7 @@ def standing(g: RepeatedComparison, name: str) -> str:
     if decision is None:
         return "no decision"
     if name in decision.recommendation.recommended:
-        return "recommended"
+        return "best (leaning)" if decision.leaning else "recommended"
     found = decision.classes.standings.get(name)
     return found.category if found else "absent"
 
@@ -101,11 +101,16 @@ def decided(g: RepeatedComparison) -> str:
             f"{shown}; margin {decision.margin:.3g}")
 
 
-def recommendation_holds(a: RepeatedComparison, b: RepeatedComparison) -> bool:
-    """Every optimizer either run recommends is best, equivalent or recommended in the other."""
-    return all(standing(other, name) in ("recommended", "best", "equivalent")
-               for one, other in ((a, b), (b, a)) if one.decision
-               for name in one.decision.recommendation.recommended)
+def recommendation_holds(a: RepeatedComparison, b: RepeatedComparison, leanings: bool
+                         ) -> bool | None:
+    """Every optimizer either run recommends (or, with `leanings`, leans to) is best, equivalent or
+    recommended in the other; None where neither run does."""
+    named = [(name, other) for one, other in ((a, b), (b, a)) if one.decision
+             and one.decision.leaning == leanings for name in one.decision.recommendation.recommended]
+    if not named:
+        return None
+    return all(standing(other, name) in ("recommended", "best", "best (leaning)", "equivalent")
+               for name, other in named)
 
 
 def decision_contradicted(a: RepeatedComparison, b: RepeatedComparison) -> list[str]:
@@ -113,7 +118,7 @@ def decision_contradicted(a: RepeatedComparison, b: RepeatedComparison) -> list[
     names = {n for g in (a, b) if g.decision for n in g.decision.classes.standings}
     return sorted(n for n in names
                   if {standing(a, n), standing(b, n)} & {"worse"}
-                  and {standing(a, n), standing(b, n)} & {"best", "recommended"})
+                  and {standing(a, n), standing(b, n)} & {"best", "best (leaning)", "recommended"})
 
 
 def groups(url: str, margin: float | None = None) -> dict[str, RepeatedComparison]:
@@ -130,7 +135,8 @@ def main() -> None:
                                                      "task's own]")
     args = parser.parse_args()
     one, two = groups(args.first, args.margin), groups(args.second, args.margin)
-    named = holds = contradictions = 0
+    named = contradictions = 0
+    holds: dict[str, list[bool]] = {"recommendations": [], "leanings": []}
     for task in sorted(set(one) & set(two)):
         a, b = one[task], two[task]
         named += bool(a.winner) + bool(b.winner)
@@ -140,16 +146,21 @@ def main() -> None:
         print(f"  first:  {claim(a)}\n  second: {claim(b)}")
         print(f"  agreement: {agreement(a, b)}; Kendall tau {tau:.2f}; "
               f"contradicted: {', '.join(contradicted(a, b)) or 'none'}")
-        held, against = recommendation_holds(a, b), decision_contradicted(a, b)
-        holds += held
+        against = decision_contradicted(a, b)
         contradictions += bool(against)
         print(f"  decision, first:  {decided(a)}\n  decision, second: {decided(b)}")
-        print(f"  recommendation holds: {'yes' if held else 'no'}; worse in one and best or "
-              f"recommended in the other: {', '.join(against) or 'none'}")
+        for kind, leanings in (("recommendations", False), ("leanings", True)):
+            held = recommendation_holds(a, b, leanings)
+            if held is not None:
+                holds[kind].append(held)
+            shown = "none made" if held is None else "hold" if held else "do not hold"
+            print(f"  {kind}: {shown}")
+        print(f"  worse in one and best or recommended in the other: {', '.join(against) or 'none'}")
     tasks = len(set(one) & set(two))
     print(f"verdicts naming a winner: {named} of {2 * tasks}")
-    print(f"recommendations that hold: {holds} of {tasks}; decisions contradicted: "
-          f"{contradictions} of {tasks}")
+    for kind, held in holds.items():
+        print(f"{kind} that hold in the other run: {sum(held)} of {len(held)} tasks with one")
+    print(f"decisions contradicted: {contradictions} of {tasks}")
 
 
 if __name__ == "__main__":
