@@ -16,7 +16,7 @@ def test_default_margins_follow_the_metric() -> None:
     assert why == "the larger of one test sample's accuracy (1/114) and 0.5 points"
     assert default_margin("sparse", "accuracy", 0.9, 600)[0] == 0.005  # one row is under the floor
     assert default_margin("small", "accuracy", 0.97, None)[0] == 0.005
-    assert default_margin("lm", "loss", 2.1, None) == (0.01, "0.01 nats per token")
+    assert default_margin("lm", "loss", 2.1, None) == (0.01, "the default for a language model")
     assert default_margin("diabetes", "rmse", 52.0, None) == (pytest.approx(0.52),
                                                               "1 % of the best median rmse")
 
@@ -25,6 +25,7 @@ def test_a_margin_reads_in_points_of_accuracy_and_in_the_metrics_units_otherwise
     assert margin_text(1 / 114, "accuracy") == "0.88 points"
     assert margin_text(1.0, "accuracy") == "100 points"
     assert margin_text(0.01, "loss") == "0.01"
+    assert margin_text(0.01, "loss", "lm") == "0.01 nats per token"
 
 
 def test_the_sentence_names_the_criterion_that_decided_and_by_how_much() -> None:

@@ -66,7 +66,7 @@ def default_margin(task: str, metric: str, best: float | None, test_rows: int | 
                     f"the larger of one test sample's accuracy (1/{test_rows}) and 0.5 points")
         return ACCURACY_FLOOR, "0.5 points of accuracy (the test split's size is not recorded)"
     if task == "lm":
-        return NATS, "0.01 nats per token"
+        return NATS, "the default for a language model"
     scale = abs(best) if best is not None and math.isfinite(best) else 0.0
     return RELATIVE * scale, f"1 % of the best median {metric}"
 
@@ -233,8 +233,11 @@ def _best_median(runs: Mapping[str, list[list[float]]], direction: str) -> float
     return max(medians) if direction == "maximize" else min(medians)
 
 
-def margin_text(margin: float, metric: str) -> str:
-    """The margin as a reader reads it: accuracy in points (0.0088: 0.88 points)."""
+def margin_text(margin: float, metric: str, task: str = "") -> str:
+    """The margin as a reader reads it: accuracy in points (0.0088: 0.88 points), a language
+    model's loss in nats per token."""
+    if task == "lm":
+        return f"{margin:.3g} nats per token"
     if metric == "accuracy":
         points = 100 * margin
         return f"{points:.2g} points" if points < 10 else f"{points:.0f} points"
@@ -246,7 +249,7 @@ def decision_text(classes: Classes, chosen: Recommendation, metric: str, why: st
     """The recommendation and the classes in sentences, e.g. "Use adam: tied for best test
     accuracy with 6 others (within 0.88 points); reached the target fastest (2.3x adamw's steps,
     P 0.97); worse by more than the margin: sgd, adagrad." """
-    margin = margin_text(classes.margin, metric)
+    margin = margin_text(classes.margin, metric, studies[0].task if studies else "")
     others = len(chosen.candidates) - 1
     worse, open_ = classes.named(WORSE), classes.named(UNDETERMINED)
     if len(chosen.recommended) > 1:
