@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from hpsearch import record
 from hpsearch.report.summaries.comparison import ComparedOptimizer, ComparisonSummary
-from hpsearch.report.summaries.decision import Decision, decide, rerun_curves
+from hpsearch.report.summaries.criteria import rerun_curves
+from hpsearch.report.summaries.decision import Decision, decide
 from hpsearch.statistics import verdicts
 from hpsearch.statistics.recommendation import CRITERIA
 
