@@ -10,7 +10,8 @@ winner, and whether a claim was contradicted: a winner named by one run with P(b
 the other. Then each run's decision (read with the default margin, or `--margin`): its
 recommendation and classes, whether what one run recommends is best, equivalent or recommended in
 the other (the recommendation holds), and whether an optimizer is worse in one run and best or
-recommended in the other (the decision is contradicted).
+recommended in the other (the decision is contradicted), and what each run's undetermined would
+need: studies, or seeds where search luck does not dominate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import itertools
 
 from hpsearch.engine.storage import display, load_studies, storage_url
 from hpsearch.report.summaries.collect import summarise
+from hpsearch.report.summaries.decision import studies_needed
 from hpsearch.report.summaries.repeated import RepeatedComparison
 
 CONTRADICTED_BELOW = 0.05
@@ -101,6 +103,25 @@ def decided(g: RepeatedComparison) -> str:
             f"{shown}; margin {decision.margin:.3g}")
 
 
+def would_tell(g: RepeatedComparison) -> str:
+    """What the undetermined of a run ask for: the studies (their median and range), and for how
+    many of them more seeds alone would do, where search luck does not dominate."""
+    decision = g.decision
+    if decision is None:
+        return "no decision"
+    open_ = [s for s in decision.classes.standings.values() if s.category == "not determined"]
+    if not open_:
+        return "nothing undetermined"
+    studies = sorted(n for s in open_ if (n := studies_needed(s, len(g.studies))) is not None)
+    seeds = sum(s.seeds_needed is not None for s in open_)
+    shares = [s.search_share for s in open_ if s.search_share is not None]
+    luck = f"; search luck {min(shares):.0%}-{max(shares):.0%} of a study's spread" if shares else ""
+    span = (f"{studies[len(studies) // 2]} studies (median; {studies[0]}-{studies[-1]})" if studies
+            else "none within 100x")
+    return (f"{len(open_)} not determined: {span}, {len(open_) - len(studies)} on the margin; more "
+            f"seeds alone would tell {seeds} of {len(open_)}{luck}")
+
+
 def recommendation_holds(a: RepeatedComparison, b: RepeatedComparison, leanings: bool
                          ) -> bool | None:
     """Every optimizer either run recommends (or, with `leanings`, leans to) is best, equivalent or
@@ -149,6 +170,7 @@ def main() -> None:
         against = decision_contradicted(a, b)
         contradictions += bool(against)
         print(f"  decision, first:  {decided(a)}\n  decision, second: {decided(b)}")
+        print(f"  would tell, first:  {would_tell(a)}\n  would tell, second: {would_tell(b)}")
         for kind, leanings in (("recommendations", False), ("leanings", True)):
             held = recommendation_holds(a, b, leanings)
             if held is not None:

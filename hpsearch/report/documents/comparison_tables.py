@@ -4,12 +4,12 @@ and Markdown show the columns that fit a terminal (`*_BRIEF`); the page and a no
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from hpsearch.report.documents import table as cells
 from hpsearch.report.documents.table import Cell, Table
-from hpsearch.report.summaries.decision import MOST_RUNS, Decision
+from hpsearch.report.summaries.decision import MOST_RUNS, Decision, studies_needed
+from hpsearch.statistics.equivalence import UNDETERMINED, Standing
 
 if TYPE_CHECKING:
     from hpsearch.report.summaries.across_tasks import AcrossTasks
@@ -94,20 +94,22 @@ def decision_table(g: RepeatedComparison) -> Table | None:
     decision = g.decision
     if decision is None:
         return None
-    seeds, studies = g.studies[0].protocol.seeds, len(g.studies)
+    studies = len(g.studies)
     leader = decision.classes.leader
 
-    def needed(n: float | None, category: str) -> Cell:
-        if category != "not determined":
+    def needed(s: Standing) -> Cell:
+        if s.category != UNDETERMINED:
             return cells.text(cells.MISSING)
-        if n is None or n > MOST_RUNS:
+        if (more := studies_needed(s, studies)) is None:
             return cells.text(f"over {MOST_RUNS:.0f}x these runs (on the margin)")
-        return cells.text(f"~{math.ceil(n * seeds)} seeds or {math.ceil(n * studies)} studies")
+        if s.seeds_needed is None:
+            return cells.text(f"~{more} studies (seeds would not: {s.search_share or 0:.0%} search luck)")
+        return cells.text(f"~{more} studies or {s.seeds_needed} seeds")
 
     rows = tuple((cells.optimizer(s.optimizer),
                   cells.text(_class(s.optimizer, s.category, decision)),
                   cells.value(s.difference), cells.span(s.interval), cells.value(s.p_within, ".2f"),
-                  cells.value(s.p_worse, ".2f"), needed(s.runs_needed, s.category))
+                  cells.value(s.p_worse, ".2f"), needed(s))
                  for s in decision.classes.standings.values())
     return Table(("optimizer", "class", f"worse than {leader} by", "90% interval",
                   "P(within margin)", "P(worse by more)", "would tell"), rows)

@@ -155,13 +155,27 @@ def decision_text(classes: Classes, chosen: Recommendation, metric: str, why: st
 
 
 def _needed(standing: Standing, studies: Sequence[ComparisonSummary]) -> str:
-    """What would tell an undetermined optimizer from the best, in seeds per study or studies."""
+    """What would tell an undetermined optimizer from the best, in studies or seeds per study."""
+    return f"{standing.optimizer} ({needed_text(standing, len(studies))})"
+
+
+def studies_needed(standing: Standing, studies: int) -> int | None:
+    """The studies that would tell an undetermined optimizer from the best; None where it sits on
+    the margin (more than `MOST_RUNS` times these runs)."""
     factor = standing.runs_needed
-    if factor is None or factor > MOST_RUNS:
-        return f"{standing.optimizer} (on the margin: over {MOST_RUNS:.0f}x these runs would tell)"
-    seeds, count = studies[0].protocol.seeds, len(studies)
-    return (f"{standing.optimizer} (about {math.ceil(factor * seeds)} seeds per study, or "
-            f"{math.ceil(factor * count)} studies, would tell)")
+    return None if factor is None or factor > MOST_RUNS else math.ceil(factor * studies)
+
+
+def needed_text(standing: Standing, studies: int) -> str:
+    """The studies, or seeds per study, that would tell an undetermined optimizer from the best;
+    where seeds alone would not, the share of the spread that is search luck says why."""
+    more = studies_needed(standing, studies)
+    if more is None:
+        return f"on the margin: over {MOST_RUNS:.0f}x these runs would tell"
+    if standing.seeds_needed is not None:
+        return f"about {more} studies, or {standing.seeds_needed} seeds per study, would tell"
+    return (f"about {more} studies would tell; more seeds would not ({standing.search_share or 0:.0%} "
+            f"of a study's spread is between studies, their search draws)")
 
 
 def _decided(chosen: Recommendation) -> str:
