@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 PLAIN ?= .plain-install
 
-.PHONY: install tune compare report test plain-install-check test-slow bench lint clean browser postgres \
+.PHONY: install tune compare report test plain-install-check test-slow bench bench-mup lint clean browser postgres \
 	gpu-wheels gpu-check
 
 install: $(VENV)/.installed
@@ -40,6 +40,10 @@ plain-install-check:
 # A full default study takes minutes: a cap for a hang, not pyproject's per-test 300 s.
 test-slow: install
 	$(PY) -m pytest -q -m slow --timeout 3600
+
+bench-mup: install
+	$(PY) -m pip install --no-deps mup
+	$(PY) tests/benchmarks/bench_mup_reference.py --before
 
 bench: install
 	$(PY) tests/benchmarks/bench_core.py

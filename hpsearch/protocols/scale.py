@@ -28,7 +28,7 @@ from hpsearch.protocols.plan import NextTrial
 from hpsearch.protocols.scale_config import FIXED, ScaleConfig, width_builder
 from hpsearch.protocols.scale_plan import ScalePlan, next_trial
 from hpsearch.space.conditional import SearchSpace
-from hpsearch.tasks.mup import build_at_width
+from hpsearch.tasks.mup import MUP_RULES, build_at_width
 from hpsearch.tasks.prepare import LanguageModel, PreparedTask, prepare_task
 
 if TYPE_CHECKING:
@@ -111,6 +111,12 @@ def check_scale_study(study: optuna.Study, config: ScaleConfig, prepared: Prepar
                                  "`scale`; use another --study name")
     check_study(study, config.study_config, prepared)
     mine = config.protocol()
+    stored_rules = (stored or {}).get("mup_rules", 1)
+    if stored and "mup" in stored.get("parametrizations", ()) and stored_rules != MUP_RULES:
+        raise StudyMismatchError(f"study '{config.study}' swept µP under the rules of edition "
+                                 f"{stored_rules}, not {MUP_RULES} (the `mup` package's attention "
+                                 "and weight decay); its report still reads, but continue it under "
+                                 "another --study name")
     for key in FIXED:
         if stored and stored.get(key) != mine[key]:
             raise StudyMismatchError(f"study '{config.study}' was made with {key}="

@@ -13,7 +13,7 @@ from hpsearch.definition.study_file import BatchTrials, check_batch_trials
 from hpsearch.errors import ConfigError
 from hpsearch.protocols.scale_plan import ScalePlan
 from hpsearch.tasks.gpt import check_width
-from hpsearch.tasks.mup import PARAMETRIZATIONS, WidthBuilder, check_parametrization
+from hpsearch.tasks.mup import MUP_RULES, PARAMETRIZATIONS, WidthBuilder, check_parametrization
 from hpsearch.training.user.definition import UserTraining
 
 DEFAULT_STUDY = "scale-lm"
@@ -132,16 +132,17 @@ class ScaleConfig:
                 "optimizers": union("optimizers", self.optimizers),
                 "parametrizations": union("parametrizations", self.parametrizations),
                 "widths": union("widths", self.widths), "lengths": union("lengths", self.lengths),
+                "mup_rules": MUP_RULES,
                 "target_width": self.target_width, "target_steps": self.target_steps}
 
 
 def width_builder(config: ScaleConfig, parametrization: str) -> WidthBuilder:
-    """The model at a width: the built-in GPT (µP's attention scale under µP), or the user's
+    """The model at a width: the built-in GPT (one model under both parametrisations: its head
+    dimension stays fixed, so µP's attention scale is the standard one), or the user's
     `build(vocab_size, context, width)`."""
     from hpsearch.tasks.gpt import gpt
     from hpsearch.tasks.models import load_model_builder
 
     if config.model:
         return load_model_builder(config.model)  # type: ignore[return-value]
-    return partial(gpt, depth=config.depth,
-                   attention="linear" if parametrization == "mup" else "sqrt")
+    return partial(gpt, depth=config.depth)

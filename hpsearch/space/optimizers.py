@@ -384,4 +384,6 @@ def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[
         decay = "all"
     params = [p for p in model.parameters() if p.requires_grad]
     hidden_lr = kwargs["lr"] / multiplier if multiplier is not None else None
-    return torch_class(spec)(groups(params, model, decay, hidden_lr), **kwargs)
+    # µP keeps rate x decay of the hidden matrices as at the base width (the `mup` package's rule)
+    hidden_decay = (kwargs.get("weight_decay") or 0.0) * multiplier if multiplier is not None else None
+    return torch_class(spec)(groups(params, model, decay, hidden_lr, hidden_decay), **kwargs)

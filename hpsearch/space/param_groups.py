@@ -32,10 +32,10 @@ def width_scaled_ids(model: torch.nn.Module) -> set[int]:
 
 
 def groups(params: Sequence[torch.Tensor], model: torch.nn.Module, decay: str,
-           hidden_lr: float | None = None) -> list[Any]:
+           hidden_lr: float | None = None, hidden_decay: float | None = None) -> list[Any]:
     """The parameters as torch takes them: a plain list, or groups by weight decay (a decayed group
     and one with `weight_decay=0`) and, with `hidden_lr`, the hidden matrices apart at that rate
-    (µP's rule for Adam-like optimizers)."""
+    and, where they decay, `hidden_decay` (µP's rule for Adam-like optimizers)."""
     if decay == "all" and hidden_lr is None:
         return list(params)
     embeddings = embedding_ids(model)
@@ -45,6 +45,7 @@ def groups(params: Sequence[torch.Tensor], model: torch.nn.Module, decay: str,
         decayed = decay == "all" or is_decayed(p, embeddings)
         buckets.setdefault((decayed, id(p) in hidden), []).append(p)
     return [{"params": chosen, **({} if decayed else {"weight_decay": 0.0}),
-             **({"lr": hidden_lr} if scaled else {})}
+             **({"lr": hidden_lr} if scaled else {}),
+             **({"weight_decay": hidden_decay} if scaled and decayed and hidden_decay else {})}
             for (decayed, scaled), chosen in sorted(buckets.items(),
                                                     key=lambda item: (not item[0][0], item[0][1]))]

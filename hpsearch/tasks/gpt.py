@@ -30,8 +30,12 @@ def check_width(width: int, name: str = "--width") -> int:
 def gpt(vocab_size: int, context: int, width: int = 64, depth: int = 2,
         attention: str = "sqrt") -> torch.nn.Module:
     """A GPT of `depth` blocks of `width` over `context` tokens of a `vocab_size` vocabulary.
-    Attention scores are scaled by 1 / sqrt(head dimension) (`"sqrt"`), or by 1 / head dimension
-    (`"linear"`, µP's). Its hidden matrices are listed in `hpsearch_width_scaled`."""
+    Attention scores are scaled by 1 / sqrt(head dimension) (`"sqrt"`), or by µP's
+    sqrt(HEAD_DIM) / head dimension (`"linear"`: 1 / head dimension with the attention multiplier
+    that makes it the standard scale at the base head dimension, as the `mup` package's GPT
+    examples do). The head dimension stays `HEAD_DIM` at every width, so the two are the same
+    here: µP's 1 / d rule matters only where a model's heads widen. Its hidden matrices are listed
+    in `hpsearch_width_scaled`."""
     if attention not in ATTENTION_SCALES:
         raise ValueError(f"unknown attention scale '{attention}'; valid: {', '.join(ATTENTION_SCALES)}")
     check_width(width, "width")
@@ -61,7 +65,8 @@ def gpt_class() -> type[Any]:
         def __init__(self, width: int, heads: int, linear_attention: bool) -> None:
             super().__init__()
             self.heads = heads
-            self.scale = 1.0 / (width // heads) if linear_attention else None  # None: 1/sqrt(d)
+            # None: 1/sqrt(d); µP's 1/d times its multiplier sqrt(HEAD_DIM), the same at d = 16
+            self.scale = math.sqrt(HEAD_DIM) / (width // heads) if linear_attention else None
             self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
             self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
             self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),

@@ -3,15 +3,22 @@ it, for any model that lists its hidden matrices (those whose fan-in grows with 
 `model.hpsearch_width_scaled`:
 
 - the hidden matrices are initialised with the variance they have at the base width, times
-  base width / width (read from the same model built at the base width);
+  base width / width (read from the same model built at the base width): each keeps its own
+  draw, rescaled;
 - the output logits are multiplied by base width / width (an untied head: a tied one is refused);
 - the optimizer scales the hidden matrices' learning rate by base width / width for Adam-like
-  optimizers and Lion, and leaves Muon's (shape-scaled already) as it is: `optimizers.build` reads
+  optimizers and Lion, and their weight decay by width / base width, so that a decoupled decay
+  (rate x decay) is the same at every width, as the `mup` package's `MuAdam` does; Muon's
+  (shape-scaled already) is left as it is: `optimizers.build` reads
   `model.hpsearch_width_multiplier`, which `parametrize` sets;
-- attention is scaled by 1 / head dimension: the model's own (the built-in GPT's `"linear"`).
+- attention is the model's own: 1 / head dimension where the heads widen, with a multiplier that
+  makes it the standard scale at the base width (the built-in GPT keeps its head dimension, so
+  its attention is the standard one under both).
 
+At the base width nothing changes: µP and the standard parametrisation build the same model.
 Under µP the best learning rate should stay put as the model widens; `coordinate_check` is the
-test of an implementation (the `mup` package's, rewritten: that package needs torchvision).
+test of an implementation (the `mup` package's, rewritten: that package needs torchvision), and
+`tests/benchmarks/bench_mup_reference.py` holds the built-in GPT against the package itself.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ if TYPE_CHECKING:
     import torch
 
 PARAMETRIZATIONS = ("sp", "mup")
+# The rules' edition, stored with a sweep: 1 scaled the GPT's attention by 1/16 under µP and left
+# the hidden matrices' weight decay as it was; 2 is the `mup` package's (this module's). A sweep's
+# µP runs of one edition are not continued with the other.
+MUP_RULES = 2
 # A user's model for a scale sweep: build(vocab_size, context, width) -> torch.nn.Module.
 WidthBuilder = Callable[[int, int, int], "torch.nn.Module"]
 
@@ -79,11 +90,13 @@ def parametrize(model: torch.nn.Module, base: torch.nn.Module, width: int,
         raise ConfigError(f"the model lists {len(scaled)} hidden matrices at width {width} and "
                           f"{len(base_scaled)} at the base width {base_width}: they must match")
     multiplier = width / base_width
-    with torch.no_grad():
-        for module, at_base in zip(scaled, base_scaled, strict=True):
-            weight: Any = module.weight
-            base_weight: Any = at_base.weight
-            weight.normal_(0.0, float(base_weight.std()) / math.sqrt(multiplier))
+    if width != base_width:  # at the base width the model is its own base: nothing to rescale
+        with torch.no_grad():
+            for module, at_base in zip(scaled, base_scaled, strict=True):
+                weight: Any = module.weight
+                base_weight: Any = at_base.weight
+                wanted = float(base_weight.std()) / math.sqrt(multiplier)
+                weight.mul_(wanted / float(weight.std()))
 
     def scale_logits(module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
         return output / multiplier

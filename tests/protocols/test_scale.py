@@ -90,7 +90,7 @@ def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
     lr = config["hyperparameters"]["lr"]
     assert config["prediction"]["interval"][0] < lr < config["prediction"]["interval"][1]
     assert config["steps"] == 40 and config["prediction"]["widths_swept"] == [16, 32, 48, 64]
-    model = build_at_width(partial(gpt, depth=2, attention="linear"), 256, 16, 128, "mup", 16)
+    model = build_at_width(partial(gpt, depth=2), 256, 16, 128, "mup", 16)
     optimizer = build_optimizer(config, model)
     hidden = {id(m.weight) for m in model.hpsearch_width_scaled}
     rates = [g["lr"] for g in optimizer.param_groups if hidden & {id(p) for p in g["params"]}]
@@ -103,12 +103,15 @@ def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
 
     page = CliRunner().invoke(cli, ["report", "--out", "studies/report.html"])
     assert page.exit_code == 0 and "adamw mup:" in page.output
+    assert "does wider help?" in page.output
+    assert "adamw mup: loss at the best lr, by width: 16 " in page.output
     assert "Scale sweep scale-lm" in (workdir / "studies" / "report.html").read_text()
     rendered = render(workdir / "studies" / "report.html", width=1400, height=1600,
                       chromium=require("chromium"))
     assert rendered.console_errors == []
-    # loss against lr, best lr against width (with the prediction), the weight-decay timescale
-    assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs == 3
+    # loss against lr, best lr against width (with the prediction), the loss at the best lr
+    # against width, the weight-decay timescale
+    assert rendered.plots == rendered.plots_with_svg == rendered.plot_divs == 4
 
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and "0 runs in" in again.output
@@ -122,6 +125,14 @@ def test_scale_runs_stores_and_resumes_a_sweep(workdir: Path) -> None:
     assert_one_line_error(tune.exit_code, tune.output, 2, "made by `hpsearch scale`, not `tune`")
     assert len(optuna.load_study(study_name="scale-lm",
                                  storage="sqlite:///studies/hpsearch.db").trials) == len(study.trials)
+
+    # A sweep stored under µP's first rules (attention by 1/16, the hidden decay unscaled) reads,
+    # but is not continued under today's.
+    first_rules = {k: v for k, v in study.user_attrs["protocol"].items() if k != "mup_rules"}
+    study.set_user_attr("protocol", first_rules)
+    older = CliRunner().invoke(cli, args)
+    assert_one_line_error(older.exit_code, older.output, 2, "swept µP under the rules of edition 1")
+    assert CliRunner().invoke(cli, ["report", "--out", "studies/older.html"]).exit_code == 0
 
 
 TIED = """

@@ -20,9 +20,43 @@ BASE = 16
 
 
 def at_width(parametrization: str, width: int, context: int = 16) -> torch.nn.Module:
-    attention = "linear" if parametrization == "mup" else "sqrt"
-    return build_at_width(partial(gpt, depth=2, attention=attention), 256, context, width,
-                          parametrization, BASE)
+    return build_at_width(partial(gpt, depth=2), 256, context, width, parametrization, BASE)
+
+
+def test_at_the_base_width_mup_and_sp_are_the_same_model_and_train_alike() -> None:
+    """µP changes nothing at its base width: the same seed builds the same outputs, and five
+    AdamW steps (weight decay on) give the same losses."""
+    tokens = torch.randint(0, 256, (4, 17), generator=torch.Generator().manual_seed(1))
+    x, y = tokens[:, :-1], tokens[:, 1:]
+    losses: dict[str, list[float]] = {}
+    outputs = {}
+    for parametrization in ("sp", "mup"):
+        torch.manual_seed(0)
+        model = at_width(parametrization, BASE)
+        with torch.no_grad():
+            outputs[parametrization] = model(x)
+        optimizer = build("adamw", {"lr": 1e-2, "weight_decay": 0.1}, {}, model, "matrices")
+        for _ in range(5):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
+            loss.backward()
+            optimizer.step()
+            losses.setdefault(parametrization, []).append(loss.item())
+    assert torch.equal(outputs["sp"], outputs["mup"])
+    assert losses["sp"] == losses["mup"] and losses["sp"][-1] < losses["sp"][0]
+
+
+def test_the_gpt_attention_of_mup_is_the_standard_one_at_its_fixed_head_dimension() -> None:
+    """µP's 1 / d attention carries the multiplier sqrt(d at the base): with the head dimension
+    fixed at every width, it is the standard 1 / sqrt(d)."""
+    tokens = torch.randint(0, 256, (2, 16))
+    for width in (16, 64):
+        torch.manual_seed(0)
+        linear = gpt(256, 16, width, 2, attention="linear")
+        torch.manual_seed(0)
+        standard = gpt(256, 16, width, 2)
+        with torch.no_grad():
+            assert torch.allclose(linear(tokens), standard(tokens), atol=1e-6)
 
 
 def test_under_mup_every_layer_keeps_its_size_as_the_model_widens_and_not_under_sp() -> None:
@@ -46,6 +80,9 @@ def test_mup_scales_the_hidden_matrices_rate_and_initialisation_with_the_width()
     decayed = {id(p) for group in optimizer.param_groups if group["weight_decay"] > 0
                for p in group["params"]}
     assert hidden <= decayed and id(model.token.weight) not in decayed
+    decays = {id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
+    # The `mup` package's MuAdamW: rate x decay of a hidden matrix is the base width's.
+    assert all(decays[i] * rates[i] == pytest.approx(0.1 * 1e-2) for i in hidden)
 
     base_std = float(at_width("sp", BASE).blocks[0].mlp[0].weight.detach().std())
     assert float(model.blocks[0].mlp[0].weight.detach().std()) == pytest.approx(
@@ -58,9 +95,9 @@ def test_mup_scales_the_hidden_matrices_rate_and_initialisation_with_the_width()
 
 def test_mup_multiplies_the_logits_by_base_width_over_width() -> None:
     torch.manual_seed(0)
-    plain = gpt(256, 16, 64, 2, attention="linear")
+    plain = gpt(256, 16, 64, 2)
     torch.manual_seed(0)
-    scaled = parametrize(gpt(256, 16, 64, 2, attention="linear"), gpt(256, 16, BASE, 2), 64, BASE)
+    scaled = parametrize(gpt(256, 16, 64, 2), gpt(256, 16, BASE, 2), 64, BASE)
     scaled.load_state_dict(plain.state_dict())
     tokens = torch.randint(0, 256, (2, 16))
     with torch.no_grad():

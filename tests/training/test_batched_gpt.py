@@ -41,7 +41,7 @@ def setting() -> tuple[LMDeviceData, object]:
 
 def model(data: LMDeviceData, parametrization: str, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
-    build = partial(gpt, depth=2, attention="linear" if parametrization == "mup" else "sqrt")
+    build = partial(gpt, depth=2)
     return build_at_width(build, data.vocab_size, CONTEXT, WIDTH, parametrization,
                           BASE_WIDTH).double()
 

@@ -113,6 +113,32 @@ def best_lr_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Fig
                                        "µP); star: the target run's prediction")
 
 
+def best_loss_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Figure:
+    """Does wider help? Each width's final loss at its best learning rate, per optimizer and
+    parametrisation, with the seeds' 90 % interval."""
+    import plotly.graph_objects as go
+
+    from hpsearch.statistics.basic import mean_interval
+
+    palette = colours(order)
+    fig = go.Figure()
+    for r in summary.widths:
+        if not r.best:
+            continue
+        spans = [mean_interval(b.losses, 0.90) for b in r.best]
+        fig.add_trace(go.Scatter(
+            x=[b.width for b in r.best], y=[b.mean for b in r.best], mode="lines+markers",
+            name=escape(f"{r.optimizer} {r.parametrization}"),
+            line={"color": palette.get(r.optimizer, "#999"), "dash": DASH.get(r.parametrization, "dash")},
+            marker={"symbol": "circle" if r.parametrization == "mup" else "square"},
+            error_y={"type": "data", "symmetric": False, "array": [i.high - i.mean for i in spans],
+                     "arrayminus": [i.mean - i.low for i in spans]}))
+    return layout(fig, "Loss at the best learning rate against width", "width (log)",
+                  "validation loss (nats/token)", log_x=True,
+                  subtitle="each width at its own best lr; 90 % intervals over seeds. Under µP "
+                           "wider should be lower, and no worse than sp")
+
+
 def timescale_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Figure:
     """AdamW's timescale 1 / (lr x weight decay) at the best lr, as a fraction of the run."""
     import plotly.graph_objects as go
@@ -157,6 +183,8 @@ def scale_figures(summary: ScaleSummary, order: Sequence[str]) -> list[go.Figure
     figures = [loss_against_lr(name, summary.transfers)
                for name in dict.fromkeys(t.optimizer for t in summary.transfers)]
     figures.append(best_lr_against_width(summary, order))
+    if any(r.best for r in summary.widths):
+        figures.append(best_loss_against_width(summary, order))
     if any(c.timescale is not None for t in summary.transfers for c in t.cells):
         figures.append(timescale_against_width(summary, order))
     if summary.speedups:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hpsearch import record
 from hpsearch.errors import HpsearchError
 from hpsearch.protocols.scale_plan import RECIPES, Cell, cell_of, final_loss
+from hpsearch.report.summaries.scale_width import WidthReading, width_lines, width_readings
 from hpsearch.statistics.curves import speedup_interval
 from hpsearch.statistics.transfer import (
     BestLR,
@@ -77,6 +78,7 @@ class ScaleSummary:
     speedup_note: str  # "not estimated" and why, when there are no speed-ups
     warnings: tuple[str, ...] = ()  # the target below what was swept; a stored target unread
     notes: tuple[str, ...] = ()  # the target beyond what was swept: µTransfer's use, said once
+    widths: tuple[WidthReading, ...] = ()  # does wider help: best loss per width, µP's nesting
 
 
 def cell_result(cell: Cell, trials: Sequence[optuna.trial.FrozenTrial], steps: int) -> CellResult:
@@ -240,7 +242,8 @@ def summarise_scale(study: optuna.Study, width: int | None = None,
                                     sorted({c.width for c in by_cell}),
                                     sorted({c.length * steps for c in by_cell}))
     return ScaleSummary(study.study_name, steps, target_width, target_steps, tuple(transfers), found,
-                        note, tuple(w for w in (warning, unread) if w), (beyond,) if beyond else ())
+                        note, tuple(w for w in (warning, unread) if w), (beyond,) if beyond else (),
+                        width_readings(by_cell, optimizers, parametrizations))
 
 
 def scale_lines(summary: ScaleSummary) -> list[str]:
@@ -280,4 +283,7 @@ def scale_lines(summary: ScaleSummary) -> list[str]:
                      f"{s.width} x{s.length}: {s.median:.2f} [{s.low:.2f}, {s.high:.2f}]")
     if summary.speedup_note:
         lines.append(f"speed-ups: {summary.speedup_note}")
+    if summary.widths:
+        lines.append("-- does wider help? (the shortest length; 90 % half-widths over seeds)")
+        lines += width_lines(summary.widths)
     return lines

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ParamRole:
     """How the optimizer treats one parameter, as `optimizers.build` groups it: weight decay on it
-    or not, its learning rate divided by µP's width multiplier or not, and whether Muon takes it."""
+    or not, its learning rate divided (and its decay multiplied) by µP's width multiplier or not,
+    and whether Muon takes it."""
 
     decayed: bool = True
     lr_divisor: float = 1.0
@@ -82,8 +83,11 @@ class VectorOptimizer:
     weight_decay: torch.Tensor
 
     def decay(self, role: ParamRole) -> torch.Tensor | None:
-        """The weight decay on this parameter; None where no trial decays it."""
-        return self.weight_decay if role.decayed and self.decaying else None
+        """The weight decay on this parameter; None where no trial decays it. µP's hidden matrices
+        decay by the width multiplier more, as their rate is divided by it (`optimizers.build`)."""
+        if not (role.decayed and self.decaying):
+            return None
+        return self.weight_decay * role.lr_divisor if role.lr_divisor != 1.0 else self.weight_decay
 
     def step(self, factor: torch.Tensor) -> None:
         """One update of every trial, at its learning rate times `factor` (its schedule's, [B])."""
