@@ -54,10 +54,10 @@ WARM_START = "warm_start"  # {"study": name, "trial": number} it was enqueued fr
 RETRY_OF = "retry_of"
 RECOVERED_FROM = "recovered_from"  # a trial failed under its running owner, stored again by it
 # A scale sweep's trial: the model's width and parametrisation, the run's length (a multiple of
-# the base steps) and the learning rate, as enqueued.
-WIDTH, PARAMETRIZATION, LENGTH, LR = "width", "parametrization", "length", "lr"
+# the base steps) and the learning rate, as enqueued; its depth where depths are swept.
+WIDTH, PARAMETRIZATION, LENGTH, LR, DEPTH = "width", "parametrization", "length", "lr", "depth"
 CARRIED = (PHASE, OPTIMIZER, SEED_INDEX, RERUN_OF, SEED, WARM_START, WIDTH, PARAMETRIZATION, LENGTH,
-           LR)
+           LR, DEPTH)
 
 # Trial attributes written while it runs.
 WORKER = "worker"  # {"host", "pid", "started", "machine", "pid_namespace"}: written first, so

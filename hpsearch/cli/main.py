@@ -167,25 +167,29 @@ def tune(task: str | None, config_file: Path | None, optimizers: str | None,
 @click.option("--for-width", type=click.IntRange(min=1),
               help="A scale sweep: the configuration predicted for a run of this width "
                    "[default: none: the best trial's configuration].")
+@click.option("--for-depth", type=click.IntRange(min=1),
+              help="A sweep of depths: ... and of this depth [default: none].")
 @click.option("--for-steps", type=click.IntRange(min=1),
               help="... and of this many steps [default: the sweep's base length, its --steps].")
 @click.option("--optimizer", help="With --for-width: this optimizer [default: the best at the "
                                   "largest width swept].")
-@click.option("--parametrization", type=click.Choice(["sp", "mup"]),
+@click.option("--parametrization", type=click.Choice(["sp", "mup", "completep"]),
               help="With --for-width [default: the best at the largest width swept].")
 def best(study_name: str | None, storage: str | None, fmt: str, for_width: int | None,
-         for_steps: int | None, optimizer: str | None, parametrization: str | None) -> None:
+         for_depth: int | None, for_steps: int | None, optimizer: str | None,
+         parametrization: str | None) -> None:
     """Print the winning configuration of a study (or a scale sweep's, for the target run)."""
     from hpsearch.engine.storage import load_study
     from hpsearch.space.export import best_config, render
 
     study = record.check_readable(load_study(storage, study_name))
-    if for_width is None and (for_steps or optimizer or parametrization):
-        raise ConfigError("--for-steps, --optimizer and --parametrization go with --for-width")
-    if for_width is not None:
+    if for_width is None and for_depth is None and (for_steps or optimizer or parametrization):
+        raise ConfigError("--for-steps, --optimizer and --parametrization go with --for-width "
+                          "or --for-depth")
+    if for_width is not None or for_depth is not None:
         from hpsearch.report.summaries.scale_target import target_config
 
-        config = target_config(study, for_width, for_steps, optimizer, parametrization)
+        config = target_config(study, for_width, for_steps, optimizer, parametrization, for_depth)
         if config["prediction"]["warning"]:  # beside the configuration, which may be piped
             click.echo(f"warning: {config['prediction']['warning']}", err=True)
     else:

@@ -193,7 +193,8 @@ class ScaleProgress(Line):
             value = f"{trial.value:.4f}" if trial.value is not None else record.outcome(trial)
             line += (f" | #{trial.number} {attrs.get(record.OPTIMIZER)} "
                      f"{attrs.get(record.PARAMETRIZATION)} width {attrs.get(record.WIDTH)} "
-                     f"x{attrs.get(record.LENGTH)} lr {attrs.get(record.LR, 0):.3g} "
+                     + (f"depth {attrs[record.DEPTH]} " if record.DEPTH in attrs else "")
+                     + f"x{attrs.get(record.LENGTH)} lr {attrs.get(record.LR, 0):.3g} "
                      f"seed {attrs.get(record.SEED_INDEX)}: {value}")
         self.show(f"{line} | {self.pace.text(len(counted), expected)}")
 

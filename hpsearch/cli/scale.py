@@ -24,7 +24,7 @@ from hpsearch.training.device import DEVICE_CHOICES, PRECISIONS
 if TYPE_CHECKING:
     from hpsearch.engine.run_result import Share
 
-PARAMETRIZATION_CHOICES = ("both", "sp", "mup")
+PARAMETRIZATION_CHOICES = ("both", "sp", "mup", "completep")
 
 
 def integers(name: str, text: str) -> tuple[int, ...]:
@@ -38,13 +38,24 @@ def integers(name: str, text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
+def parametrizations_of(text: str) -> tuple[str, ...]:
+    """`--parametrization`: one name, a comma-separated list, or "both" (sp and mup)."""
+    names = ("sp", "mup") if text == "both" else tuple(p.strip() for p in text.split(","))
+    for name in names:
+        if name not in PARAMETRIZATION_CHOICES[1:]:
+            raise ConfigError(f"--parametrization: unknown '{name}'; valid choices: "
+                              f"{', '.join(PARAMETRIZATION_CHOICES)}, or a comma-separated list")
+    return names
+
+
 @click.command(epilog=example("hpsearch scale --optimizers adamw,muon --widths 32,64,128,256 "
                               "--target-width 1024 --target-steps 2000"))
 @click.option("--task", type=click.Choice(["lm"]), default="lm", show_default=True,
               help="The task swept (the language model).")
 @optimizers_option("[default: adamw,muon,lion]")
-@click.option("--parametrization", type=click.Choice(PARAMETRIZATION_CHOICES), default="both",
-              show_default=True, help="Standard (sp), µP (mup), or both side by side.")
+@click.option("--parametrization", default="both", show_default=True,
+              help="Standard (sp), µP (mup), CompleteP (completep: µP and depth's rules), a "
+                   "comma-separated list of them, or both (sp,mup).")
 @click.option("--widths", default="16,32,64,128", show_default=True,
               help="Model widths swept, multiples of 16 (heads = width / 16).")
 @click.option("--lengths", default="1", show_default=True,
@@ -54,6 +65,11 @@ def integers(name: str, text: str) -> tuple[int, ...]:
               help="Seeds at each learning rate of the fine pass.")
 @click.option("--base-width", type=int, help="µP's base width [default: the smallest width].")
 @click.option("--depth", type=int, default=2, show_default=True, help="Transformer blocks.")
+@click.option("--depths", help="Depths swept, as a second axis (e.g. 2,4,8; the model is then "
+                               "built with its depth) [default: none: --depth alone].")
+@click.option("--base-depth", type=int, help="CompleteP's base depth [default: the smallest depth].")
+@click.option("--target-depth", type=int, help="The big run's depth, with --depths: its learning "
+                                               "rate is predicted across depth [default: none].")
 @click.option("--context", type=int, default=64, show_default=True, help="Tokens per window.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Windows per step.")
 @click.option("--target-width", type=int, help="The big run's width: its learning rate is predicted "
@@ -77,7 +93,8 @@ def integers(name: str, text: str) -> tuple[int, ...]:
 @user_training_options
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def scale(task: str, optimizers: str | None, parametrization: str, widths: str, lengths: str,
-          workers: int, batch_trials: int | None, quiet: bool, **options: Any) -> None:
+          depths: str | None, workers: int, batch_trials: int | None, quiet: bool,
+          **options: Any) -> None:
     """Sweep the learning rate across widths (and lengths) in sp and µP; predict the target run's."""
     from hpsearch.protocols.scale import ScaleConfig, run
     from hpsearch.report.summaries.scale import extrapolation, scale_lines, summarise_scale
@@ -86,8 +103,9 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
     quiet_optuna()
     config = ScaleConfig(user=user_training_of(options),
         optimizers=parse_optimizers(optimizers) if optimizers else ("adamw", "muon", "lion"),
-        parametrizations=("sp", "mup") if parametrization == "both" else (parametrization,),
+        parametrizations=parametrizations_of(parametrization),
         widths=integers("widths", widths), lengths=integers("lengths", lengths),
+        depths=integers("depths", depths) if depths else (),
         batch_trials=1 if batch_trials is None else batch_trials, **options)
 
     def on_start(prepared: Any, share: Share) -> None:
@@ -95,7 +113,9 @@ def scale(task: str, optimizers: str | None, parametrization: str, widths: str, 
         progress.share = share
         click.echo(f"study '{config.study}': {len(plan.optimizers)} optimizers x "
                    f"{len(plan.parametrizations)} parametrizations x widths "
-                   f"{', '.join(map(str, plan.widths))} x lengths "
+                   f"{', '.join(map(str, plan.widths))} x "
+                   + (f"depths {', '.join(map(str, plan.depths))} x " if plan.depths else "")
+                   + "lengths "
                    f"{', '.join(str(n * config.steps) for n in plan.lengths)} steps, "
                    f"{config.seeds} seeds in the fine pass", err=True)
         for note in prepared.notes:

@@ -80,11 +80,13 @@ class UserObjective(Objective):
 
     def run_values(self, trial: optuna.trial.Trial, seed: int, folder: Path) -> dict[str, Any]:
         """The run's own values, as placeholders and the configuration file name them: a scale
-        sweep's run also has its width and parametrisation, and its length multiplies the steps
+        sweep's run also has its width and parametrisation (and depth), and its length multiplies the steps
         and the evaluation points."""
         attrs, length = trial.user_attrs, int(trial.user_attrs.get(rec.LENGTH, 1))
         scale = ({"width": int(attrs[rec.WIDTH]),
                   "parametrization": str(attrs[rec.PARAMETRIZATION])} if rec.WIDTH in attrs else {})
+        if rec.DEPTH in attrs:  # a depth sweep's run
+            scale["depth"] = int(attrs[rec.DEPTH])
         return {"steps": self.steps * length if self.steps else None,
                 "eval_every": self.eval_every, "epochs": self.epochs * length, "seed": seed,
                 "trial_dir": str(folder), "device": self.device_name,

@@ -25,10 +25,10 @@ from hpsearch.engine.studies import check_study, make_sampler, open_checked, ope
 from hpsearch.engine.user_objective import gpus_per_worker
 from hpsearch.errors import StudyMismatchError
 from hpsearch.protocols.plan import NextTrial
-from hpsearch.protocols.scale_config import FIXED, ScaleConfig, width_builder
+from hpsearch.protocols.scale_config import FIXED, ScaleConfig, model_at
 from hpsearch.protocols.scale_plan import ScalePlan, next_trial
 from hpsearch.space.conditional import SearchSpace
-from hpsearch.tasks.mup import MUP_RULES, build_at_width
+from hpsearch.tasks.mup import MUP_RULES
 from hpsearch.tasks.prepare import LanguageModel, PreparedTask, prepare_task
 
 if TYPE_CHECKING:
@@ -49,20 +49,26 @@ def prepare(config: ScaleConfig) -> PreparedTask:
     from hpsearch.tasks.models import check_model_builder
     from hpsearch.tasks.prepare import PROBE_ROWS
 
-    language = LanguageModel(config.first_width, config.depth, config.context)
+    language = LanguageModel(config.first_width, config.first_depth, config.context)
     prepared = prepare_task("lm", data=config.data, language=language)
     corpus: Any = prepared.data
     vocab = corpus.vocab_size
     rows = torch.from_numpy(fixed_windows(corpus.train, config.context, PROBE_ROWS)[:, :-1])
-    name = config.model or f"gpt depth {config.depth}"
+    name = config.model or ("gpt" if config.depths else f"gpt depth {config.depth}")
     for parametrization in config.parametrizations:
-        for width in (min(config.widths), max(config.widths)):
-            at_width = partial(build_at_width, width_builder(config, parametrization), width=width,
-                               parametrization=parametrization, base_width=config.first_width)
-            check_model_builder(at_width, f"{name} at width {width}",
-                                vocab, config.context, rows=rows,
+        for width, depth in {(min(config.widths), min(config.depths, default=None)),
+                             (max(config.widths), max(config.depths, default=None))}:
+            at = f" at width {width}" + ("" if depth is None else f", depth {depth}")
+            check_model_builder(partial(built, config, parametrization, width=width, depth=depth),
+                                f"{name}{at}", vocab, config.context, rows=rows,
                                 needed=(len(rows), config.context, vocab))
     return replace(prepared, identity={**prepared.identity, "model": name})
+
+
+def built(config: ScaleConfig, parametrization: str, vocab_size: int, context: int, width: int,
+          depth: int | None) -> torch.nn.Module:
+    """`model_at` as `check_model_builder` calls a builder: (vocabulary, context)."""
+    return model_at(config, parametrization, vocab_size, width, depth)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -76,9 +82,10 @@ class ScaleObjective(Objective):
         assert self.config is not None
         attrs = trial.user_attrs
         parametrization, width = str(attrs[record.PARAMETRIZATION]), int(attrs[record.WIDTH])
-        vocab, context = self.data.model_shape()
-        model = build_at_width(width_builder(self.config, parametrization), vocab, context, width,
-                               parametrization, self.config.first_width)
+        depth = attrs.get(record.DEPTH)
+        vocab, _ = self.data.model_shape()
+        model = model_at(self.config, parametrization, vocab, width,
+                         None if depth is None else int(depth))
         return model, self.epochs * int(attrs[record.LENGTH])
 
 
@@ -131,7 +138,9 @@ def objective_for(config: ScaleConfig, prepared: PreparedTask, seed: int,
     return study_objective.objective_for(config.study_config, prepared, seed, device, workers,
                                          batch_trials=measured_batch_trials(config.batch_trials),
                                          own=partial(ScaleObjective, config=config),
-                                         handed={"base_width": config.first_width}, pruning=False)
+                                         handed={"base_width": config.first_width,
+                                                 "depth": config.depth,
+                                                 "base_depth": config.first_depth}, pruning=False)
 
 
 def run_share(config: ScaleConfig, study: optuna.Study, objective: Objective,
@@ -167,8 +176,7 @@ def measured_on_widest(config: ScaleConfig, prepared: PreparedTask) -> tuple[Sca
     vocab = prepared.data.vocab_size  # type: ignore[union-attr]  # a corpus
 
     def build() -> torch.nn.Module:
-        return build_at_width(width_builder(config, parametrization), vocab, config.context, width,
-                              parametrization, config.first_width)
+        return model_at(config, parametrization, vocab, width, max(config.depths, default=None))
 
     chosen, line = measured_batch(config.study_config, prepared, build)
     return replace(config, batch_trials=chosen), f"{line}, at width {width}"

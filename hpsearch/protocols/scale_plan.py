@@ -62,6 +62,7 @@ class Cell:
     parametrization: str
     width: int
     length: int
+    depth: int | None = None  # where depths are swept; else the sweep's one depth
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class ScalePlan:
     lengths: tuple[int, ...]
     seeds: int
     seed: int
+    depths: tuple[int, ...] = ()  # swept depths; none: the sweep's one depth
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.optimizers if k not in RECIPES]
@@ -85,10 +87,11 @@ class ScalePlan:
     def cells(self) -> Iterator[Cell]:
         """Small and short first: the cheap cells answer early."""
         for length in self.lengths:
-            for width in self.widths:
-                for optimizer in self.optimizers:
-                    for parametrization in self.parametrizations:
-                        yield Cell(optimizer, parametrization, width, length)
+            for depth in self.depths or (None,):
+                for width in self.widths:
+                    for optimizer in self.optimizers:
+                        for parametrization in self.parametrizations:
+                            yield Cell(optimizer, parametrization, width, length, depth)
 
 
 def lr_key(log_lr: float) -> float:
@@ -98,8 +101,10 @@ def lr_key(log_lr: float) -> float:
 def cell_of(trial: optuna.trial.FrozenTrial) -> Cell | None:
     attrs = trial.user_attrs
     try:
+        depth = attrs.get(record.DEPTH)
         return Cell(str(attrs[record.OPTIMIZER]), str(attrs[record.PARAMETRIZATION]),
-                    int(attrs[record.WIDTH]), int(attrs[record.LENGTH]))
+                    int(attrs[record.WIDTH]), int(attrs[record.LENGTH]),
+                    None if depth is None else int(depth))
     except KeyError:
         return None
 
@@ -219,7 +224,8 @@ def next_trial(trials: Sequence[optuna.trial.FrozenTrial], plan: ScalePlan) -> N
             log_lr, index = needs[0]
             attrs = {record.OPTIMIZER: cell.optimizer, record.PARAMETRIZATION: cell.parametrization,
                      record.WIDTH: cell.width, record.LENGTH: cell.length, record.LR: 10.0 ** log_lr,
-                     record.SEED_INDEX: index, record.SEED: derive_seed(plan.seed, index)}
+                     record.SEED_INDEX: index, record.SEED: derive_seed(plan.seed, index),
+                     **({} if cell.depth is None else {record.DEPTH: cell.depth})}
             return NextTrial(params_for(cell.optimizer, log_lr), attrs)
         blocked = blocked or running
     return BLOCKED if blocked else None

@@ -350,7 +350,16 @@ def check_parametrization_of(config: Mapping[str, Any], model: torch.nn.Module) 
     in µP at its width (`hpsearch.tasks.mup.parametrize`): its learning rate is the base width's."""
     wanted = config.get("parametrization") or {"name": "sp"}
     multiplier = getattr(model, "hpsearch_width_multiplier", None)
-    if wanted.get("name") == "mup":
+    if wanted.get("name") == "completep":
+        deeper = getattr(model, "hpsearch_depth_multiplier", None)
+        expected = wanted["depth"] / wanted["base_depth"]
+        if deeper is None or abs(deeper - expected) > 1e-9 * expected:
+            raise ConfigError(f"this configuration is for CompleteP at depth {wanted['depth']} (base "
+                              f"{wanted['base_depth']}); the model is "
+                              + ("not in CompleteP" if deeper is None
+                                 else f"at {deeper:g} x its base depth")
+                              + ": build it with hpsearch.tasks.completep.build_at")
+    if wanted.get("name") in ("mup", "completep"):
         expected = wanted["width"] / wanted["base_width"]
         if multiplier is None or abs(multiplier - expected) > 1e-9 * expected:
             raise ConfigError(f"this configuration is for µP at width {wanted['width']} (base "
@@ -383,6 +392,9 @@ def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[
     if not spec.decays:
         decay = "all"
     params = [p for p in model.parameters() if p.requires_grad]
+    deeper = getattr(model, "hpsearch_depth_multiplier", None)  # set by CompleteP
+    if deeper is not None and kwargs.get("eps") is not None:  # CompleteP's epsilon rule
+        kwargs["eps"] = kwargs["eps"] / ((multiplier or 1.0) * deeper)
     hidden_lr = kwargs["lr"] / multiplier if multiplier is not None else None
     # µP keeps rate x decay of the hidden matrices as at the base width (the `mup` package's rule)
     hidden_decay = (kwargs.get("weight_decay") or 0.0) * multiplier if multiplier is not None else None

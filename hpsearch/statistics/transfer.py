@@ -209,7 +209,7 @@ class HeldOut:
 
 
 def held_out_error(xs: Sequence[Scale], log_lrs: Sequence[float],
-                   sigmas: Sequence[float] | None = None) -> HeldOut:
+                   sigmas: Sequence[float] | None = None, axis: str = "width") -> HeldOut:
     """How far, in decades, a fit on the smaller widths misses the best learning rate at the
     largest width (all its lengths): predicted minus measured per held-out point, and their mean
     absolute error."""
@@ -220,7 +220,7 @@ def held_out_error(xs: Sequence[Scale], log_lrs: Sequence[float],
     width = float(raw[:, 0].max())
     held, rest = np.flatnonzero(raw[:, 0] == width), np.flatnonzero(raw[:, 0] != width)
     if np.unique(raw[rest, 0]).size < 3:
-        raise ConfigError(f"held_out_error needs 3 widths besides the largest ({width:g}), "
+        raise ConfigError(f"held_out_error needs 3 {axis}s besides the largest ({width:g}), "
                           f"got {np.unique(raw[rest, 0]).size}")
     fit = fit_power_law([tuple(raw[i]) for i in rest], y[rest].tolist(),
                         None if sigmas is None else [sigmas[int(i)] for i in rest])

@@ -98,9 +98,12 @@ def gpt_class() -> type[Any]:
                     nn.init.normal_(parameter, 0.0, std)
                 elif name.endswith("bias"):
                     nn.init.zeros_(parameter)
-            # The hidden matrices, whose fan-in grows with the width (what µP rescales).
+            # The hidden matrices, whose fan-in grows with the width (what µP rescales), and the
+            # residual branches' last layers (what CompleteP scales by base depth / depth).
             self.hpsearch_width_scaled = [m for block in self.blocks for m in (
                 block.qkv, block.proj, block.mlp[0], block.mlp[2])]  # type: ignore[index]
+            self.hpsearch_residual_branches = [m for block in self.blocks for m in (
+                block.proj, block.mlp[2])]  # type: ignore[index]
 
         def forward(self, tokens: torch.Tensor) -> torch.Tensor:
             positions = torch.arange(tokens.shape[1], device=tokens.device)

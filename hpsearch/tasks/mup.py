@@ -34,7 +34,8 @@ from hpsearch.errors import ConfigError, choices
 if TYPE_CHECKING:
     import torch
 
-PARAMETRIZATIONS = ("sp", "mup")
+PARAMETRIZATIONS = ("sp", "mup", "completep")  # CompleteP: µP's rules and depth's (`completep`)
+DEFAULT_PARAMETRIZATIONS = ("sp", "mup")
 # The rules' edition, stored with a sweep: 1 scaled the GPT's attention by 1/16 under µP and left
 # the hidden matrices' weight decay as it was; 2 is the `mup` package's (this module's). A sweep's
 # µP runs of one edition are not continued with the other.
@@ -78,21 +79,21 @@ def check_untied(model: torch.nn.Module, where: str = "the model") -> None:
         seen[id(parameter)] = name
 
 
-def parametrize(model: torch.nn.Module, base: torch.nn.Module, width: int,
-                base_width: int) -> torch.nn.Module:
+def parametrize(model: torch.nn.Module, base: torch.nn.Module, width: int, base_width: int,
+                depth: int | None = None, base_depth: int | None = None) -> torch.nn.Module:
     """`model` (built at `width`) in µP against `base` (the same model built at `base_width`), in
-    place: hidden matrices re-initialised, logits multiplied, the learning-rate rule armed."""
+    place: hidden matrices re-initialised, logits multiplied, the learning-rate rule armed. With
+    `depth` and `base_depth` (CompleteP's base is also at another depth), each hidden matrix takes
+    the variance of its place in the base model's blocks (the k-th of each block's)."""
     import torch
 
     check_untied(model)
     scaled, base_scaled = width_scaled(model), width_scaled(base, "the base model")
-    if len(scaled) != len(base_scaled):
-        raise ConfigError(f"the model lists {len(scaled)} hidden matrices at width {width} and "
-                          f"{len(base_scaled)} at the base width {base_width}: they must match")
+    pairs = paired(scaled, base_scaled, width, base_width, depth, base_depth)
     multiplier = width / base_width
-    if width != base_width:  # at the base width the model is its own base: nothing to rescale
+    if width != base_width or depth != base_depth:  # else the model is its own base
         with torch.no_grad():
-            for module, at_base in zip(scaled, base_scaled, strict=True):
+            for module, at_base in pairs:
                 weight: Any = module.weight
                 base_weight: Any = at_base.weight
                 wanted = float(base_weight.std()) / math.sqrt(multiplier)
@@ -106,14 +107,34 @@ def parametrize(model: torch.nn.Module, base: torch.nn.Module, width: int,
     return model
 
 
+def paired(scaled: Sequence[torch.nn.Module], base_scaled: Sequence[torch.nn.Module], width: int,
+           base_width: int, depth: int | None, base_depth: int | None
+           ) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
+    """Each hidden matrix with its counterpart in the base model: the same place, or, where the
+    base has other blocks, the same place within a block."""
+    if len(scaled) == len(base_scaled):
+        return list(zip(scaled, base_scaled, strict=True))
+    per_block = len(scaled) // depth if depth else 0
+    if per_block and base_depth and (len(scaled), len(base_scaled)) == (per_block * (depth or 0),
+                                                                       per_block * base_depth):
+        return [(module, base_scaled[k % per_block]) for k, module in enumerate(scaled)]
+    raise ConfigError(f"the model lists {len(scaled)} hidden matrices at width {width} and "
+                      f"{len(base_scaled)} at the base width {base_width}: they must match"
+                      + (f" (or be as many per block, at depths {depth} and {base_depth})"
+                         if depth else ""))
+
+
 def build_at_width(build: WidthBuilder, vocab_size: int, context: int, width: int,
                    parametrization: str, base_width: int) -> torch.nn.Module:
     """The model at `width` in the given parametrisation. The base model is built on a forked
     random stream, so that a model's initialisation depends on its own seed alone."""
     import torch
 
+    if check_parametrization(parametrization) == "completep":
+        raise ConfigError("CompleteP needs the model's depth: build it with "
+                          "hpsearch.tasks.completep.build_at")
     model = build(vocab_size, context, width)
-    if check_parametrization(parametrization) == "sp":
+    if parametrization == "sp":
         return model
     with torch.random.fork_rng(devices=[]):
         base = build(vocab_size, context, base_width)
@@ -132,6 +153,28 @@ def watched_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     return {**layers, "logits": model}
 
 
+def stepped(make: Callable[[int], torch.nn.Module], size: int, seed: int,
+            config: Mapping[str, Any], tokens: torch.Tensor, steps: int) -> torch.nn.Module:
+    """The model `make(size)` built from `seed` after `steps` optimizer steps (`config` as `hpsearch
+    best` exports it) on the windows `tokens`: what a coordinate check measures."""
+    import torch
+    import torch.nn.functional as F
+
+    from hpsearch.space.optimizers import build
+
+    x, y = tokens[:, :-1], tokens[:, 1:]
+    torch.manual_seed(seed)
+    model = make(size)
+    optimizer = build(config["optimizer"], config["hyperparameters"], {}, model,
+                      config.get("weight_decay_on", "all"))
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(x)
+        F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).backward()
+        optimizer.step()
+    return model
+
+
 def coordinate_check(make: Callable[[int], torch.nn.Module], widths: Sequence[int],
                      config: Mapping[str, Any], tokens: torch.Tensor, steps: int = 3,
                      seeds: Sequence[int] = (0, 1, 2)) -> dict[str, float]:
@@ -142,24 +185,13 @@ def coordinate_check(make: Callable[[int], torch.nn.Module], widths: Sequence[in
     Use few tokens (one window): an update's part that is not aligned with the batch shrinks as
     1 / sqrt(width) and, with more tokens than the width, still shows at widths of a few hundred."""
     import torch
-    import torch.nn.functional as F
 
-    from hpsearch.space.optimizers import build
-
-    x, y = tokens[:, :-1], tokens[:, 1:]
+    x = tokens[:, :-1]
     sizes: dict[str, list[float]] = {}
     for width in widths:
         per_seed: dict[str, list[float]] = {}
         for seed in seeds:
-            torch.manual_seed(seed)
-            model = make(width)
-            optimizer = build(config["optimizer"], config["hyperparameters"], {}, model,
-                              config.get("weight_decay_on", "all"))
-            for _ in range(steps):
-                optimizer.zero_grad(set_to_none=True)
-                logits = model(x)
-                F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).backward()
-                optimizer.step()
+            model = stepped(make, width, seed, config, tokens, steps)
             seen: dict[str, float] = {}
             hooks = [module.register_forward_hook(
                 lambda _m, _i, out, name=name, seen=seen: seen.__setitem__(name, float(out.abs().mean())))

@@ -152,6 +152,9 @@ def build(vocab_size, context, width):
     (["--seeds", "1"], ["seeds must be at least 2"]),
     (["--steps", "12"], ["steps (12) must be a multiple of 5"]),
     (["--parametrization", "mup", "--model", "tied.py:build"], ["tied head"]),
+    (["--parametrization", "sp,ntk"], ["--parametrization: unknown 'ntk'; valid choices"]),
+    (["--target-depth", "16"], ["--target-depth 16 needs --depths"]),
+    (["--depths", "2,0"], ["depths must be"]),
 ])
 def test_what_scale_cannot_take_is_refused_in_one_line(workdir: Path, args: list[str],
                                                        fragments: list[str]) -> None:
@@ -169,3 +172,42 @@ def test_the_runs_expected_are_exact_without_a_widening_and_never_beyond_the_end
     trials = fill(plan, {16: centre + 0.3, 64: centre + 2.2})  # width 64's grid widens 4 times
     estimates = [runs_expected(trials[:n], plan) for n in range(len(trials) + 1)]
     assert estimates == sorted(estimates) and estimates[-1] == len(trials) > estimates[0]
+
+
+def test_a_sweep_of_depths_fits_and_predicts_the_learning_rate_across_depth(workdir: Path) -> None:
+    """`--depths` with `--parametrization completep`: each depth's best learning rate, the power law
+    over depth, the prediction at `--target-depth`, and `best --for-depth` builds a model the
+    configuration accepts; at the base depth CompleteP's runs are µP's."""
+    from hpsearch.report.figures.scale import scale_figures
+    from hpsearch.report.summaries.scale import summarise_scale
+    from hpsearch.tasks.completep import build_at
+
+    args = ["scale", "--optimizers", "adamw", "--parametrization", "mup,completep", "--widths", "16",
+            "--depths", "2,4,8", "--steps", "10", "--context", "8", "--batch-size", "4",
+            "--target-depth", "16"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "depths 2, 4, 8" in result.output and "adamw completep:" in result.output
+    assert "width    16 depth   8 x1: lr" in result.output
+    assert "decades from the shallowest depth to the deepest" in result.output
+    assert "fit: lr ~ depth^" in result.output and "target (width -, depth 16" in result.output
+    study = optuna.load_study(study_name="scale-lm", storage="sqlite:///studies/hpsearch.db")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert {t.user_attrs["depth"] for t in finished} == {2, 4, 8}
+    assert study.user_attrs["protocol"]["depths"] == [2, 4, 8]
+    at_base = {p: sorted((t.user_attrs["lr"], t.user_attrs["seed_index"], t.value) for t in finished
+                         if t.user_attrs["depth"] == 2 and t.user_attrs["parametrization"] == p)
+               for p in ("mup", "completep")}
+    assert at_base["mup"] == at_base["completep"]  # the same runs, to the last digit
+
+    exported = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-depth", "16",
+                                        "--parametrization", "completep"])
+    assert exported.exit_code == 0, exported.output
+    config = json.loads(exported.output)
+    assert config["parametrization"] == {"name": "completep", "base_width": 16, "width": 16,
+                                         "base_depth": 2, "depth": 16}
+    assert config["prediction"]["depths_swept"] == [2, 4, 8]
+    model = build_at(gpt, 256, 8, 16, "completep", 16, 16, 2)
+    assert build_optimizer(config, model).param_groups[0]["lr"] == config["hyperparameters"]["lr"]
+    titles = [f.layout.title.text for f in scale_figures(summarise_scale(study), ["adamw"])]
+    assert any("per depth" in t for t in titles) and "Best learning rate against depth" in titles

@@ -78,3 +78,36 @@ def test_scale_a_function_through_the_api(workdir: Path) -> None:
     config = result.best_config
     assert config["parametrization"] == {"name": "mup", "base_width": 16, "width": 256}
     assert math.isclose(config["hyperparameters"]["lr"], 0.01, rel_tol=0.1)
+
+
+DEEP_PROGRAM = """
+import math, sys
+args = dict(a.split("=", 1) for a in sys.argv[1:])
+lr, steps, depth = float(args["--lr"]), int(args["--steps"]), int(args["--depth"])
+shift = math.log10(depth / int(args["--base-depth"])) if args["--param"] != "completep" else 0.0
+for step in range(0, steps + 1, steps // 5):
+    loss = (math.log10(lr) + 2.0 + shift) ** 2 + 1.0 / (1 + step)
+    print(f"step {step}: train loss {loss:.4f}, val loss {loss:.4f}")
+"""
+
+
+def test_scale_a_command_across_depth(workdir: Path) -> None:
+    """A command takes `{depth}` and `{base_depth}`: a program whose best lr falls as one over its
+    depth except under CompleteP is swept over three depths, and the sweep reads it so."""
+    Path("deep.py").write_text(DEEP_PROGRAM)
+    command = (f"{sys.executable} deep.py --lr={{lr}} --steps={{steps}} --depth={{depth}} "
+               "--base-depth={base_depth} --param={parametrization}")
+    result = CliRunner().invoke(cli, [
+        "scale", "--command", command, "--metric-regex", METRIC, "--optimizers", "adamw",
+        "--parametrization", "mup,completep", "--widths", "16", "--depths", "2,4,8",
+        "--steps", "20"])
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="scale-command", storage=STORAGE).trials
+    assert {t.user_attrs["depth"] for t in trials} == {2, 4, 8}
+    moved, heading = {}, ""
+    for line in result.output.splitlines():
+        if line.startswith("adamw "):
+            heading = line.rstrip(":")
+        elif "from the shallowest depth to the deepest" in line:
+            moved[heading] = line.split()[1]
+    assert moved == {"adamw mup": "-0.60", "adamw completep": "+0.00"}

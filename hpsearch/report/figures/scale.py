@@ -1,6 +1,7 @@
-"""A scale sweep's figures: loss against learning rate per width (µTransfer's figure), the best
-learning rate against width with the power law and the prediction, AdamW's weight-decay timescale,
-and the data-equivalent speed-ups over AdamW."""
+"""A scale sweep's figures: loss against learning rate per width or depth (µTransfer's figure), the
+best learning rate against width with the power law and the prediction (and against depth), the
+loss at each width's best learning rate, AdamW's weight-decay timescale, and the data-equivalent
+speed-ups over AdamW."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hpsearch.report.figures.plotting import colours, escape, layout
-from hpsearch.report.summaries.scale import ScaleSummary, Transfer
+from hpsearch.report.summaries.scale import CellResult, ScaleSummary, Transfer
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-DASH = {"sp": "dot", "mup": "solid"}
+DASH = {"sp": "dot", "mup": "solid", "completep": "dash"}
 
 
 def width_colours(widths: Sequence[int]) -> dict[int, str]:
@@ -25,43 +26,84 @@ def width_colours(widths: Sequence[int]) -> dict[int, str]:
     return dict(zip(ordered, sample_colorscale("Viridis", stops), strict=True))
 
 
+def curve_axis(cells: Sequence[CellResult]) -> str:
+    """What a sweep's curves are drawn by: its depths where it swept several at one width, else its
+    widths."""
+    depths = {c.cell.depth for c in cells if c.cell.depth is not None}
+    return "depth" if len(depths) >= 2 and len({c.cell.width for c in cells}) == 1 else "width"
+
+
+def first_line(cells: Sequence[CellResult], axis: str) -> list[CellResult]:
+    """The cells along `axis` at the other axes' first values (shortest, narrowest, shallowest)."""
+    others = [n for n in ("width", "depth", "length") if n != axis]
+    firsts = {n: min((getattr(c.cell, n) for c in cells if getattr(c.cell, n) is not None),
+                     default=None) for n in others}
+    return [c for c in cells if all(getattr(c.cell, n) == v for n, v in firsts.items())]
+
+
 def loss_against_lr(optimizer: str, transfers: Sequence[Transfer]) -> go.Figure:
     """Per parametrisation side by side: the seed-mean final loss against the learning rate, one
-    curve per width, the best learning rate marked with its interval."""
+    curve per width (per depth, in a sweep of depths), the best learning rate marked with its
+    interval."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     mine = [t for t in transfers if t.optimizer == optimizer]
+    axis = curve_axis([c for t in mine for c in t.cells])
     fig = make_subplots(rows=1, cols=len(mine), shared_yaxes=True,
                         subplot_titles=[t.parametrization for t in mine])
-    palette = width_colours([c.cell.width for t in mine for c in t.cells])
+    palette = width_colours([getattr(c.cell, axis) for t in mine for c in t.cells])
     shown: set[int] = set()
     for col, t in enumerate(mine, start=1):
-        for c in t.cells:
-            if c.best is None or c.cell.length != min(x.cell.length for x in t.cells):
+        for c in first_line(t.cells, axis):
+            if c.best is None:
                 continue
-            width, colour = c.cell.width, palette[c.cell.width]
+            size, colour = getattr(c.cell, axis), palette[getattr(c.cell, axis)]
             finite = [(lr, loss) for lr, loss in zip(c.best.lrs, c.best.losses, strict=True)
                       if math.isfinite(loss)]
             fig.add_trace(go.Scatter(
                 x=[lr for lr, _ in finite], y=[loss for _, loss in finite], mode="lines+markers",
-                name=f"width {width}", legendgroup=str(width), showlegend=width not in shown,
+                name=f"{axis} {size}", legendgroup=str(size), showlegend=size not in shown,
                 line={"color": colour}), row=1, col=col)
-            shown.add(width)
+            shown.add(size)
             low = min(loss for _, loss in finite)
             fig.add_trace(go.Scatter(
-                x=[c.best.lr], y=[low], mode="markers", showlegend=False, legendgroup=str(width),
+                x=[c.best.lr], y=[low], mode="markers", showlegend=False, legendgroup=str(size),
                 marker={"color": colour, "symbol": "x", "size": 10},
                 error_x={"type": "data", "symmetric": False,
                          "array": [10 ** c.best.high - c.best.lr],
                          "arrayminus": [c.best.lr - 10 ** c.best.low]},
-                hovertext=f"width {width}: best lr {c.best.lr:.3g}"), row=1, col=col)
+                hovertext=f"{axis} {size}: best lr {c.best.lr:.3g}"), row=1, col=col)
     fig.update_xaxes(type="log", title_text="learning rate (log)")
-    layout(fig, f"{escape(optimizer)}: final loss against learning rate, per width", "",
+    layout(fig, f"{escape(optimizer)}: final loss against learning rate, per {axis}", "",
            "validation loss (nats/token)",
-           subtitle="seed-mean final loss; x: the best lr and its 90 % interval. Under µP the "
-                    "minima should line up")
+           subtitle="seed-mean final loss; x: the best lr and its 90 % interval. Under µP (across "
+                    "depth, CompleteP) the minima should line up")
     return fig.update_layout(margin={"t": 100})  # the panels' titles below the subtitle
+
+
+def best_lr_against_depth(summary: ScaleSummary, order: Sequence[str]) -> go.Figure:
+    """A sweep of depths: the best learning rate at each depth with its interval."""
+    import plotly.graph_objects as go
+
+    palette = colours(order)
+    fig = go.Figure()
+    for t in summary.transfers:
+        found = [c for c in first_line(t.cells, "depth") if c.best is not None and c.cell.depth]
+        if not found:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[c.cell.depth for c in found], y=[c.best.lr for c in found if c.best],
+            mode="lines+markers", name=escape(f"{t.optimizer} {t.parametrization}"),
+            line={"color": palette.get(t.optimizer, "#999"),
+                  "dash": DASH.get(t.parametrization, "dash")},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [10 ** c.best.high - c.best.lr for c in found if c.best],
+                     "arrayminus": [c.best.lr - 10 ** c.best.low for c in found if c.best]}))
+    fig.update_yaxes(type="log")
+    return layout(fig, "Best learning rate against depth", "depth (log)", "best learning rate (log)",
+                  log_x=True, subtitle="90 % intervals, at the narrowest width swept; flat under "
+                                       "CompleteP")
 
 
 def best_lr_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Figure:
@@ -72,8 +114,7 @@ def best_lr_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Fig
     palette = colours(order)
     fig = go.Figure()
     for t in summary.transfers:
-        found = [c for c in t.cells if c.best is not None
-                 and c.cell.length == min(x.cell.length for x in t.cells)]
+        found = [c for c in first_line(t.cells, "width") if c.best is not None]
         if not found:
             continue
         name, colour = f"{t.optimizer} {t.parametrization}", palette.get(t.optimizer, "#999")
@@ -90,7 +131,8 @@ def best_lr_against_width(summary: ScaleSummary, order: Sequence[str]) -> go.Fig
             low = min(widths + [summary.target_width or min(widths)])
             top = max(widths + [summary.target_width or 0])
             xs = [low * (top / low) ** (i / 20) for i in range(21)]
-            at = {"length": math.log10(found[0].cell.length)}  # the curve drawn: the shortest
+            at = {"length": math.log10(found[0].cell.length),  # the curve drawn: the shortest,
+                  "depth": math.log10(found[0].cell.depth or 1)}  # the shallowest
             rest = sum(b * at[name] for name, b in zip(t.axes, t.fit.exponents, strict=True)
                        if name != "width")
             slope = t.fit.exponents[t.axes.index("width")]
@@ -183,6 +225,8 @@ def scale_figures(summary: ScaleSummary, order: Sequence[str]) -> list[go.Figure
     figures = [loss_against_lr(name, summary.transfers)
                for name in dict.fromkeys(t.optimizer for t in summary.transfers)]
     figures.append(best_lr_against_width(summary, order))
+    if any(t.depth_drift is not None for t in summary.transfers):
+        figures.append(best_lr_against_depth(summary, order))
     if any(r.best for r in summary.widths):
         figures.append(best_loss_against_width(summary, order))
     if any(c.timescale is not None for t in summary.transfers for c in t.cells):

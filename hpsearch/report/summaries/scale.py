@@ -24,6 +24,7 @@ from hpsearch.statistics.transfer import (
     fit_power_law,
     held_out_error,
 )
+from hpsearch.tasks.mup import PARAMETRIZATIONS
 
 if TYPE_CHECKING:
     import optuna
@@ -54,6 +55,7 @@ class Transfer:
     drift: float | None  # decades the best lr moved from the smallest to the largest width
     note: str = ""
     axes: tuple[str, ...] = ("width",)  # what the power law is fitted over
+    depth_drift: float | None = None  # decades it moved from the shallowest to the deepest
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ScaleSummary:
     warnings: tuple[str, ...] = ()  # the target below what was swept; a stored target unread
     notes: tuple[str, ...] = ()  # the target beyond what was swept: µTransfer's use, said once
     widths: tuple[WidthReading, ...] = ()  # does wider help: best loss per width, µP's nesting
+    target_depth: int | None = None
 
 
 def cell_result(cell: Cell, trials: Sequence[optuna.trial.FrozenTrial], steps: int) -> CellResult:
@@ -95,38 +98,52 @@ def cell_result(cell: Cell, trials: Sequence[optuna.trial.FrozenTrial], steps: i
     return CellResult(cell, len(runs), best, timescale=timescale)
 
 
+def moved(cells: Sequence[CellResult], axis: str) -> float | None:
+    """Decades the best lr moved along `axis`, from its smallest value to its largest, with the
+    other axes at their first values (the shortest length, the smallest width, the shallowest)."""
+    firsts = {name: min((getattr(c.cell, name) for c in cells if getattr(c.cell, name) is not None),
+                        default=None) for name in ("width", "length", "depth") if name != axis}
+    line = sorted((c for c in cells if all(getattr(c.cell, n) == v for n, v in firsts.items())),
+                  key=lambda c: getattr(c.cell, axis) or 0)
+    if len(line) < 2 or line[0].best is None or line[-1].best is None:
+        return None
+    return line[-1].best.log_lr - line[0].best.log_lr
+
+
 def transfer(optimizer: str, parametrization: str, cells: list[CellResult],
-             target: tuple[int | None, float | None]) -> Transfer:
-    """The power law over the axes the sweep varied (width, length, or both), its held-out error
-    on the largest value of the first, and the prediction at the target."""
+             target: tuple[int | None, float | None], target_depth: int | None = None) -> Transfer:
+    """The power law over the axes the sweep varied (width, depth, length, or several), its
+    held-out error on the largest value of the first, and the prediction at the target."""
     found = [c for c in cells if c.best is not None and not c.best.at_edge]
     values = {"width": sorted({c.cell.width for c in found}),
+              "depth": sorted({c.cell.depth for c in found if c.cell.depth is not None}),
               "length": sorted({c.cell.length for c in found})}
     axes = tuple(name for name, seen in values.items() if len(seen) >= 2)
     xs = [tuple(getattr(c.cell, name) for name in axes) for c in found]
     ys = [c.best.log_lr for c in found if c.best]
     sigmas = [c.best.sigma for c in found if c.best]
-    shortest = [c for c in found if c.cell.length == (values["length"] or [1])[0]]
-    drift = (shortest[-1].best.log_lr - shortest[0].best.log_lr  # type: ignore[union-attr]
-             if len(shortest) >= 2 else None)
+    drift = moved(found, "width") if len(values["width"]) >= 2 else None
+    depth_drift = moved(found, "depth") if len(values["depth"]) >= 2 else None
     fit = held = prediction = None
     notes = [f"{len(cells) - len(found)} cell(s) left out: their minimum is at the grid's edge "
              "or unknown"] if len(found) < len(cells) else []
     width, length = target
-    at = {"width": width, "length": length or 1.0}
+    at = {"width": width, "length": length or 1.0,
+          "depth": target_depth if target_depth is not None else min(values["depth"], default=None)}
     for name, swept in values.items():
         if name not in axes and swept and at[name] is not None and at[name] != swept[0]:
             notes.append(f"{name} not swept: the prediction assumes the best lr does not move with "
                          f"the run's {name}")
     try:
         fit = fit_power_law(xs, ys, sigmas) if axes else None
-        if fit is not None and (width is not None or length is not None):
+        wanted = width is not None or length is not None or target_depth is not None
+        if fit is not None and wanted and all(at[name] is not None for name in axes):
             prediction = fit.predict(tuple(float(at[name]) for name in axes))  # type: ignore[arg-type]
-        held = held_out_error(xs, ys, sigmas) if fit is not None else None
+        held = held_out_error(xs, ys, sigmas, axes[0]) if fit is not None else None
     except HpsearchError as error:
         notes.append(str(error))
     return Transfer(optimizer, parametrization, tuple(cells), fit, held, prediction, drift,
-                    "; ".join(notes), axes)
+                    "; ".join(notes), axes, depth_drift)
 
 
 def seeds_at_best(by_cell: dict[Cell, list[optuna.trial.FrozenTrial]], cell: Cell) -> list[float]:
@@ -212,12 +229,14 @@ def extrapolation(width: int | None, steps: int, widths: Sequence[int],
 
 
 def summarise_scale(study: optuna.Study, width: int | None = None,
-                    steps: int | None = None) -> ScaleSummary:
-    """The sweep, predicting for the target run it was made for, or for `width` and `steps`."""
+                    steps: int | None = None, depth: int | None = None) -> ScaleSummary:
+    """The sweep, predicting for the target run it was made for, or for `width`, `steps` and
+    `depth`."""
     protocol: dict[str, Any] = dict(record.protocol_of(study.user_attrs) or {})
     unread = ""
-    if width is None:
+    if width is None and depth is None:
         width, steps, unread = stored_target(protocol)
+        depth = protocol.get("target_depth")
     target_width, target_steps = width, steps
     steps = int(protocol.get("steps", 0)) or 1
     by_cell: dict[Cell, list[optuna.trial.FrozenTrial]] = {}
@@ -226,16 +245,16 @@ def summarise_scale(study: optuna.Study, width: int | None = None,
         if cell is not None and record.LR in trial.user_attrs:
             by_cell.setdefault(cell, []).append(trial)
     optimizers = [k for k in protocol.get("optimizers", []) if any(c.optimizer == k for c in by_cell)]
-    parametrizations = [p for p in ("sp", "mup") if any(c.parametrization == p for c in by_cell)]
+    parametrizations = [p for p in PARAMETRIZATIONS if any(c.parametrization == p for c in by_cell)]
     target = (target_width, target_steps / steps if target_steps else None)
     transfers = []
     for optimizer in optimizers:
         for parametrization in parametrizations:
             cells = sorted((c for c in by_cell if c.optimizer == optimizer
                             and c.parametrization == parametrization),
-                           key=lambda c: (c.length, c.width))
+                           key=lambda c: (c.length, c.depth or 0, c.width))
             results = [cell_result(c, by_cell[c], steps) for c in cells]
-            transfers.append(transfer(optimizer, parametrization, results, target))
+            transfers.append(transfer(optimizer, parametrization, results, target, depth))
     found, note = speedups(by_cell, optimizers, parametrizations)
     predicted = any(t.prediction for t in transfers)  # nothing is extrapolated until predicted
     warning, beyond = extrapolation(target_width if predicted else None, target_steps or steps,
@@ -243,7 +262,7 @@ def summarise_scale(study: optuna.Study, width: int | None = None,
                                     sorted({c.length * steps for c in by_cell}))
     return ScaleSummary(study.study_name, steps, target_width, target_steps, tuple(transfers), found,
                         note, tuple(w for w in (warning, unread) if w), (beyond,) if beyond else (),
-                        width_readings(by_cell, optimizers, parametrizations))
+                        width_readings(by_cell, optimizers, parametrizations), depth)
 
 
 def scale_lines(summary: ScaleSummary) -> list[str]:
@@ -255,7 +274,8 @@ def scale_lines(summary: ScaleSummary) -> list[str]:
     for t in summary.transfers:
         lines.append(f"{t.optimizer} {t.parametrization}:")
         for c in t.cells:
-            where = f"  width {c.cell.width:>5} x{c.cell.length}"
+            where = f"  width {c.cell.width:>5}" + (
+                "" if c.cell.depth is None else f" depth {c.cell.depth:>3}") + f" x{c.cell.length}"
             if c.best is None:
                 lines.append(f"{where}: {c.problem} ({c.runs} runs)")
                 continue
@@ -265,6 +285,9 @@ def scale_lines(summary: ScaleSummary) -> list[str]:
                          f"{10 ** c.best.high:.3g}] ({c.runs} runs){edge}{decay}")
         if t.drift is not None:
             lines.append(f"  moved {t.drift:+.2f} decades from the smallest width to the largest")
+        if t.depth_drift is not None:
+            lines.append(f"  moved {t.depth_drift:+.2f} decades from the shallowest depth to the "
+                         "deepest")
         if t.fit is not None:
             lines.append("  fit: lr ~ " + " x ".join(
                 f"{name}^{b:.2f}±{se:.2f}" for name, b, se in zip(
@@ -274,8 +297,10 @@ def scale_lines(summary: ScaleSummary) -> list[str]:
                          f"{t.held_out.mean_abs_error:.2f} decades")
         if t.prediction is not None:
             p = t.prediction
-            lines.append(f"  target (width {summary.target_width}, {summary.target_steps or '-'} "
-                         f"steps): lr {p.lr:.3g} [{p.lr_low:.3g}, {p.lr_high:.3g}]")
+            depth = "" if summary.target_depth is None else f", depth {summary.target_depth}"
+            lines.append(f"  target (width {summary.target_width or '-'}{depth}, "
+                         f"{summary.target_steps or '-'} steps): lr {p.lr:.3g} [{p.lr_low:.3g}, "
+                         f"{p.lr_high:.3g}]")
         if t.note:
             lines.append(f"  note: {t.note}")
     for s in summary.speedups:

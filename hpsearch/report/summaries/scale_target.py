@@ -1,5 +1,6 @@
-"""`hpsearch best --for-width W --for-steps S`: the configuration a scale sweep predicts for the
-target run, with the interval of its learning rate and what the prediction rests on."""
+"""`hpsearch best --for-width W --for-depth D --for-steps S`: the configuration a scale sweep
+predicts for the target run, with the interval of its learning rate and what the prediction rests
+on."""
 
 from __future__ import annotations
 
@@ -27,16 +28,16 @@ def best_loss_at_largest(transfer: Transfer) -> float:
     return min(losses, default=math.inf)
 
 
-def target_config(study: optuna.Study, width: int, steps: int | None = None,
-                  optimizer: str | None = None, parametrization: str | None = None
-                  ) -> dict[str, Any]:
-    """The configuration for a run at `width` for `steps` steps: the optimizer and parametrisation
-    asked (by default, those with the lowest loss at the largest width swept), its recipe, and the
-    learning rate the sweep's power law predicts there."""
+def target_config(study: optuna.Study, width: int | None, steps: int | None = None,
+                  optimizer: str | None = None, parametrization: str | None = None,
+                  depth: int | None = None) -> dict[str, Any]:
+    """The configuration for a run at `width` (and `depth`, in a sweep of depths) for `steps`
+    steps: the optimizer and parametrisation asked (by default, those with the lowest loss at the
+    largest width swept), its recipe, and the learning rate the sweep's power law predicts there."""
     if not record.is_scale_sweep(study.user_attrs):
         raise ConfigError(f"study '{study.study_name}' is not a scale sweep: --for-width reads one "
                           "made by `hpsearch scale`")
-    summary = summarise_scale(study, width, steps)
+    summary = summarise_scale(study, width, steps, depth)
     transfers = [t for t in summary.transfers
                  if optimizer in (None, t.optimizer) and parametrization in (None, t.parametrization)]
     if not transfers:
@@ -49,17 +50,26 @@ def target_config(study: optuna.Study, width: int, steps: int | None = None,
                             f"({chosen.note or 'too few widths finished'})")
     protocol = record.protocol_of(study.user_attrs) or {}
     p = chosen.prediction
-    mup = {"name": "mup", "base_width": protocol.get("base_width"), "width": width}
     widths = sorted({c.cell.width for c in chosen.cells})
+    width = width or widths[-1]  # a sweep of depths at one width: that width
+    depths = sorted({c.cell.depth for c in chosen.cells if c.cell.depth is not None})
+    rules: dict[str, Any] = {"name": chosen.parametrization}
+    if chosen.parametrization != "sp":
+        rules.update(base_width=protocol.get("base_width"), width=width)
+    if chosen.parametrization == "completep":
+        rules.update(base_depth=protocol.get("base_depth") or protocol.get("depth"),
+                     depth=depth or protocol.get("depth"))
     lengths = sorted({c.cell.length * summary.steps for c in chosen.cells})
     warning, beyond = extrapolation(width, steps or summary.steps, widths, lengths)
     return {
         **recipe_config(chosen.optimizer, p.lr),
         **({"steps": steps} if steps else {}),
-        "parametrization": mup if chosen.parametrization == "mup" else {"name": "sp"},
+        "parametrization": rules,
+        **({"depth": depth} if depth else {}),
         "prediction": {
             "lr": p.lr, "interval": [p.lr_low, p.lr_high], "level": p.level,
             "widths_swept": widths, "steps_swept": lengths,
+            **({"depths_swept": depths} if depths else {}),
             "exponents": list(chosen.fit.exponents) if chosen.fit else None,
             "held_out_error_decades": chosen.held_out.mean_abs_error if chosen.held_out else None,
             "note": chosen.note, "warning": warning, "extrapolated": beyond},

@@ -1,7 +1,7 @@
 """Does wider help? A scale sweep's loss at each width's best learning rate, whether µP's widths
 nest (at every learning rate swept with seeds, wider no worse than narrower beyond the seeds'
 noise), and µP's best loss against the standard parametrisation's at each width; in words where
-they fail. Read at the shortest length swept. No plotly."""
+they fail. Read at the shortest length and the shallowest depth swept. No plotly."""
 
 from __future__ import annotations
 
@@ -80,7 +80,9 @@ def width_readings(by_cell: Trials, optimizers: Sequence[str],
             if not cells:
                 continue
             shortest = min(c.length for c in cells)
-            curves = {c.width: seed_curve(by_cell[c]) for c in cells if c.length == shortest}
+            shallowest = min((c.depth for c in cells if c.depth is not None), default=None)
+            curves = {c.width: seed_curve(by_cell[c]) for c in cells
+                      if c.length == shortest and c.depth == shallowest}
             best = {w: b for w, curve in sorted(curves.items()) if (b := best_loss(w, curve))}
             best_of[parametrization] = best
             readings.append(WidthReading(optimizer, parametrization, tuple(best.values()),

@@ -58,6 +58,9 @@ def is_builtin_gpt(models: Sequence[torch.nn.Module]) -> bool:
 def stack(models: Sequence[torch.nn.Module]) -> StackedModel:
     """The built-in GPT stacked natively (`StackedGPT`); any other model through vmap, whose trials
     must then share the forward call of the first (µP's multiplier included)."""
+    if any(getattr(m, "hpsearch_depth_multiplier", None) is not None for m in models):
+        raise NotBatchable("CompleteP's models (their branches' multiplier, their epsilon) train "
+                           "one at a time")
     if is_builtin_gpt(models):
         try:
             return StackedGPT(models)

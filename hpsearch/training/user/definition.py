@@ -60,7 +60,7 @@ class UserTraining:
     grace_seconds: float = DEFAULT_GRACE_S  # from SIGTERM to SIGKILL when a trial is stopped
     reads_config: bool = False  # the program reads HPSEARCH_CONFIG: every part of the space is drawn
     gpus_per_trial: int = 1
-    sweeps_width: bool = False  # a scale sweep's runs: {width}, {base_width}, {parametrization}
+    sweeps_width: bool = False  # a scale sweep's runs: {width}, {base_width}, {parametrization}, {depth}
 
     def __post_init__(self) -> None:
         if bool(self.command) == (self.function is not None):

@@ -6,7 +6,8 @@ Names: `{optimizer}`; each hyperparameter by its torch name (`{lr}`, `{weight_de
 `{momentum}`, `{eps}`, `{betas}`, and Adam's `{beta1}`, `{beta2}`); `{clip_grad_norm}` (0.0 when
 off); the schedule (`{schedule}` and the names of `SCHEDULE_NAMES`, each shape's own); the run's
 `{steps}`, `{eval_every}`, `{epochs}`, `{seed}`, `{trial_dir}`, `{device}`, `{gpus}`, and a scale
-sweep's `{width}`, `{base_width}`, `{parametrization}`. `{{` and `}}` are literal braces."""
+sweep's `{width}`, `{base_width}`, `{parametrization}`, `{depth}` (its depth where `--depths` are
+swept, else `--depth`) and `{base_depth}`. `{{` and `}}` are literal braces."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from hpsearch.space.optimizers import OPTIMIZERS, get_spec
 from hpsearch.space.schedules import SCHEDULES
 
 RUN_NAMES = ("steps", "eval_every", "epochs", "seed", "trial_dir", "device", "gpus")
-SCALE_NAMES = ("width", "base_width", "parametrization")
+SCALE_NAMES = ("width", "base_width", "parametrization", "depth", "base_depth")
 STEP_NAMES = ("warmup_steps", "step_every_steps", "decay_steps", "decay_start_step")
 # Each shape's names: the step counts a script takes (shaped on `{steps}`), the rates derived
 # from lr, and the stored fractions themselves.
