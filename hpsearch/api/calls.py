@@ -50,15 +50,19 @@ class Result:
         from hpsearch.report.summaries.scale import stored_target
 
         if record.is_scale_sweep(self.study.user_attrs):
-            width, steps, _ = stored_target(record.protocol_of(self.study.user_attrs) or {})
-            return self.config_for(width, steps) if width else None
+            protocol = record.protocol_of(self.study.user_attrs) or {}
+            width, steps, _ = stored_target(protocol)
+            depth = protocol.get("target_depth")
+            return self.config_for(width, steps, depth=depth) if width or depth else None
         best = record.best_trial(self.study.get_trials(deepcopy=False), record.direction_of(self.study))
         return None if best is None else dict(record.trial_attrs(best).get(record.CONFIG) or {}) or None
 
-    def config_for(self, width: int, steps: int | None = None, optimizer: str | None = None,
-                   parametrization: str | None = None) -> dict[str, Any] | None:
-        """A scale sweep's configuration for a run of `width` (and `steps`), as `hpsearch best
-        --for-width` prints it; None while the sweep cannot predict it yet."""
+    def config_for(self, width: int | None, steps: int | None = None, optimizer: str | None = None,
+                   parametrization: str | None = None, depth: int | None = None
+                   ) -> dict[str, Any] | None:
+        """A scale sweep's configuration for a run of `width` (and `steps`, and `depth` in a sweep
+        of depths), as `hpsearch best --for-width --for-depth` prints it; None while the sweep
+        cannot predict it yet."""
         import json
 
         from hpsearch.errors import HpsearchError
@@ -66,7 +70,7 @@ class Result:
 
         try:  # in the form `best.json` holds it
             return dict(json.loads(json.dumps(target_config(self.study, width, steps, optimizer,
-                                                            parametrization))))
+                                                            parametrization, depth))))
         except ConfigError:
             raise
         except HpsearchError:
@@ -242,14 +246,16 @@ def compare(tasks: str | Sequence[str] = (), *, storage: str | None = None, work
 def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
           parametrizations: str | Sequence[str] = ("sp", "mup"),
           widths: str | Sequence[int] = (16, 32, 64, 128), lengths: str | Sequence[int] = (1,),
+          depths: str | Sequence[int] = (),
           storage: str | None = None, workers: int = 1, callbacks: Iterable[Callback] = (),
           train: Callable[..., Any] | str | None = None, command: str | Sequence[str] | None = None,
           **options: Any) -> Result:
-    """Run (or continue) a learning-rate sweep across widths (and lengths), as `hpsearch scale`
-    does: `options` are its flags (`steps`, `seeds`, `target_width`, `target_steps`, `study`,
-    `data`, `model`, ...). `Result.best_config` is the target run's predicted configuration.
-    Your own training instead of the built-in GPT: `train=fn` or `command=...`, as for `tune`;
-    each run is handed its `width`, `base_width` and `parametrization`."""
+    """Run (or continue) a learning-rate sweep across widths (and lengths, and depths), as
+    `hpsearch scale` does: `options` are its flags (`steps`, `seeds`, `target_width`,
+    `target_steps`, `depths`, `base_depth`, `target_depth`, `study`, `data`, `model`, ...).
+    `Result.best_config` is the target run's predicted configuration. Your own training instead
+    of the built-in GPT: `train=fn` or `command=...`, as for `tune`; each run is handed its
+    `width`, `base_width`, `parametrization`, `depth` and `base_depth`."""
     from hpsearch.definition.config import check_positive, user_training
     from hpsearch.protocols.scale import ScaleConfig, run
 
@@ -258,13 +264,14 @@ def scale(optimizers: str | Sequence[str] = ("adamw", "muon", "lion"), *,
     relay = Relay(functions("callbacks", callbacks, "f(study, trial)"))
     own = {k: v for k, v in user_options(options, train, command).items() if v is not None}
     given = flags(options, ScaleConfig, {"optimizers", "parametrizations", "widths", "lengths",
-                                         "storage", "study_config", "user"})
+                                         "depths", "storage", "study_config", "user"})
     chosen = listed("parametrizations", parametrizations, str, ScaleConfig.parametrizations)
     config = ScaleConfig(
         optimizers=names(optimizers, ScaleConfig.optimizers),
         parametrizations=("sp", "mup") if chosen == ("both",) else chosen,
         widths=listed("widths", widths, int, ScaleConfig.widths),
-        lengths=listed("lengths", lengths, int, ScaleConfig.lengths), storage=storage,
+        lengths=listed("lengths", lengths, int, ScaleConfig.lengths),
+        depths=listed("depths", depths, int, ()), storage=storage,
         user=user_training(own), **given)
     with _running():
         result = run(config, workers=workers, on_trial=relay, on_progress=relay)

@@ -207,6 +207,11 @@ def test_a_sweep_of_depths_fits_and_predicts_the_learning_rate_across_depth(work
     assert config["parametrization"] == {"name": "completep", "base_width": 16, "width": 16,
                                          "base_depth": 2, "depth": 16}
     assert config["prediction"]["depths_swept"] == [2, 4, 8]
+    import hpsearch  # the same prediction, read through the Python API from the stored target
+
+    result = hpsearch.load("scale-lm", storage="sqlite:///studies/hpsearch.db")
+    assert result.best_config is not None and result.best_config["depth"] == 16
+    assert result.config_for(None, parametrization="completep", depth=16) == config
     model = build_at(gpt, 256, 8, 16, "completep", 16, 16, 2)
     assert build_optimizer(config, model).param_groups[0]["lr"] == config["hyperparameters"]["lr"]
     titles = [f.layout.title.text for f in scale_figures(summarise_scale(study), ["adamw"])]
