@@ -107,13 +107,22 @@ def to_python(config: Mapping[str, Any]) -> str:
             f"{metric.get('name')!r} {metric.get('value')!r} ({metric.get('direction')!r}), "
             f"{config.get('epochs')!r} epochs, batch size {config.get('batch_size')!r}"
         )
-    mup = (config.get("parametrization") or {}).get("name") == "mup"
-    if mup:  # µP's learning rates per group: built by hpsearch from the model built in µP
+    rules = (config.get("parametrization") or {}).get("name")
+    if rules == "mup":  # µP's learning rates per group: built by hpsearch from the model built in µP
         p = config["parametrization"]
         lines = ["import hpsearch", "from hpsearch.tasks.mup import parametrize", "",
                  f"# µP at width {p['width']!r}, base width {p['base_width']!r}: build your model at "
                  "both widths, then",
                  f"# model = parametrize(model, base_model, {p['width']!r}, {p['base_width']!r})",
+                 f"config = {dict(config)!r}", "optimizer = hpsearch.build_optimizer(config, model)"]
+    elif rules == "completep":  # µP's and depth's rules: the model built by hpsearch's build_at
+        p = config["parametrization"]
+        lines = ["import hpsearch", "from hpsearch.tasks.completep import build_at", "",
+                 f"# CompleteP at width {p['width']!r} and depth {p['depth']!r} (base "
+                 f"{p['base_width']!r} and {p['base_depth']!r}), from build(vocab_size, context, "
+                 "width, depth):",
+                 f"# model = build_at(build, vocab_size, context, {p['width']!r}, 'completep', "
+                 f"{p['base_width']!r}, {p['depth']!r}, {p['base_depth']!r})",
                  f"config = {dict(config)!r}", "optimizer = hpsearch.build_optimizer(config, model)"]
     elif spec.build is None and config.get("weight_decay_on") == "matrices" and spec.decays:
         lines += ["# weight decay on weight matrices only: never biases, norms or embeddings",

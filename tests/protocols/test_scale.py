@@ -214,5 +214,8 @@ def test_a_sweep_of_depths_fits_and_predicts_the_learning_rate_across_depth(work
     assert result.config_for(None, parametrization="completep", depth=16) == config
     model = build_at(gpt, 256, 8, 16, "completep", 16, 16, 2)
     assert build_optimizer(config, model).param_groups[0]["lr"] == config["hyperparameters"]["lr"]
+    python = CliRunner().invoke(cli, ["best", "--study", "scale-lm", "--for-depth", "16",
+                                      "--parametrization", "completep", "--format", "python"])
+    assert "build_at(build, vocab_size, context, 16, 'completep', 16, 16, 2)" in python.output
     titles = [f.layout.title.text for f in scale_figures(summarise_scale(study), ["adamw"])]
     assert any("per depth" in t for t in titles) and "Best learning rate against depth" in titles
