@@ -163,6 +163,15 @@ def read(results: Sequence[tuple[str, int, float, int, float]], arms: Sequence[s
             agree &= abs(lr_apart) <= LR_AGREE and abs(loss_apart) <= LOSS_AGREE
             apart = (f"{lr_apart:+.2f}", f"{loss_apart:+.3f}")
         print(f"{width:>5} | " + " | ".join(cells) + f" | {apart[0]} | {apart[1]}")
+    print("mean final loss per learning rate (each arm's seeds):")
+    for width in widths:
+        for arm in arms:
+            by_lr: dict[float, list[float]] = {}
+            for r in results:
+                if r[0] == arm and r[1] == width:
+                    by_lr.setdefault(r[2], []).append(r[4])
+            print(f"{width:>5} {arm:>9}: " + ", ".join(
+                f"{lr:.3g} {np.mean(v):.3f}" for lr, v in sorted(by_lr.items())))
     return agree
 
 
