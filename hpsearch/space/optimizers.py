@@ -346,30 +346,30 @@ def build_optimizer(config: Mapping[str, Any], model: torch.nn.Module) -> torch.
 
 
 def check_parametrization_of(config: Mapping[str, Any], model: torch.nn.Module) -> None:
-    """A configuration predicted for a µP model (`hpsearch best --for-width`) needs the model built
-    in µP at its width (`hpsearch.tasks.mup.parametrize`): its learning rate is the base width's."""
+    """A configuration predicted for a µP (or CompleteP) model (`hpsearch best --for-width`) needs
+    the model built so at its width (and depth): its learning rate is the base model's."""
     wanted = config.get("parametrization") or {"name": "sp"}
-    multiplier = getattr(model, "hpsearch_width_multiplier", None)
     if wanted.get("name") == "completep":
-        deeper = getattr(model, "hpsearch_depth_multiplier", None)
-        expected = wanted["depth"] / wanted["base_depth"]
-        if deeper is None or abs(deeper - expected) > 1e-9 * expected:
-            raise ConfigError(f"this configuration is for CompleteP at depth {wanted['depth']} (base "
-                              f"{wanted['base_depth']}); the model is "
-                              + ("not in CompleteP" if deeper is None
-                                 else f"at {deeper:g} x its base depth")
-                              + ": build it with hpsearch.tasks.completep.build_at")
+        check_multiplier(model, "hpsearch_depth_multiplier", wanted, "depth", "CompleteP",
+                         "hpsearch.tasks.completep.build_at")
     if wanted.get("name") in ("mup", "completep"):
-        expected = wanted["width"] / wanted["base_width"]
-        if multiplier is None or abs(multiplier - expected) > 1e-9 * expected:
-            raise ConfigError(f"this configuration is for µP at width {wanted['width']} (base "
-                              f"{wanted['base_width']}); the model is "
-                              + ("not in µP" if multiplier is None else
-                                 f"at {multiplier:g} x its base width")
-                              + ": build it with hpsearch.tasks.mup.parametrize")
-    elif multiplier is not None and "parametrization" in config:
+        check_multiplier(model, "hpsearch_width_multiplier", wanted, "width", "µP",
+                         "hpsearch.tasks.mup.parametrize")
+    elif getattr(model, "hpsearch_width_multiplier", None) is not None and "parametrization" in config:
         raise ConfigError("this configuration is for the standard parametrisation; the model is "
                           "in µP")
+
+
+def check_multiplier(model: torch.nn.Module, attribute: str, wanted: Mapping[str, Any], axis: str,
+                     rules: str, builder: str) -> None:
+    """The model's multiplier along `axis` (`attribute`) is the configuration's size over its base."""
+    found = getattr(model, attribute, None)
+    expected = wanted[axis] / wanted[f"base_{axis}"]
+    if found is None or abs(found - expected) > 1e-9 * expected:
+        raise ConfigError(f"this configuration is for {rules} at {axis} {wanted[axis]} (base "
+                          f"{wanted[f'base_{axis}']}); the model is "
+                          + (f"not in {rules}" if found is None else f"at {found:g} x its base {axis}")
+                          + f": build it with {builder}")
 
 
 def build(key: str, hyperparameters: Mapping[str, Any], implementation: Mapping[str, bool] | None,
